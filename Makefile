@@ -1,0 +1,50 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+PORT ?= 8501
+export JOURNEYS_HOME ?= $(CURDIR)/.journeys
+
+.PHONY: run test lint types unit e2e bench sample clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,spark]"
+	touch $@
+
+run: $(STAMP)
+	$(PY) -m journeys.bootstrap
+	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address 0.0.0.0
+
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing and we are not root: install Debian's chromium package"; exit 1; fi; fi
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check journeys app tests benchmarks
+
+types: $(DEV_STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(DEV_STAMP)
+	$(VENV)/bin/pytest -q -m "not e2e" tests
+
+e2e: $(DEV_STAMP) chromium
+	$(VENV)/bin/pytest -q -m e2e tests/e2e
+
+test: $(DEV_STAMP) chromium lint types
+	$(VENV)/bin/pytest -q tests
+
+bench: $(DEV_STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .journeys .pytest_cache .mypy_cache .ruff_cache

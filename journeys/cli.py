@@ -1,0 +1,141 @@
+"""The ``journeys`` command: a stable contract for scripts and scheduled jobs.
+
+Exit code 0 on success; on bad input, exit code 2 and one clear line on stderr (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from journeys.errors import JourneyError, MappingError
+from journeys.io.presets import PRESET_NAMES
+from journeys.schema import ROLES
+
+EXIT_USER_ERROR = 2
+
+
+def _parse_maps(pairs: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        role, sep, col = pair.partition("=")
+        if not sep or not role.strip() or not col.strip():
+            raise MappingError(f"--map expects ROLE=COLUMN, got '{pair}'.", hint=f"Roles: {', '.join(ROLES)}.")
+        out[role.strip()] = col.strip()
+    return out
+
+
+def _store() -> Any:
+    from journeys.engine.store import Store
+
+    return Store()
+
+
+def _emit(data: dict[str, Any], fmt: str, text_lines: list[str]) -> None:
+    if fmt == "json":
+        print(json.dumps(data, default=str))
+    else:
+        print("\n".join(text_lines))
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    store = _store()
+    overrides = _parse_maps(args.map or [])
+    report = store.ingest(args.file, preset=args.preset, overrides=overrides, tz=args.tz, name=args.name)
+    _emit(report.to_dict(), args.format, report.lines())
+
+
+def cmd_datasets(args: argparse.Namespace) -> None:
+    infos = _store().datasets()
+    rows = [{"id": d.id, "name": d.name, "rows": d.rows, "customers": d.report.customers, "source": d.source,
+             "created": d.created.isoformat(sep=" ", timespec="seconds")} for d in infos]
+    lines = [f"{r['id']}  {r['name']:<24} {r['rows']:>12,} events {r['customers']:>10,} customers  {r['source']}"
+             for r in rows] or ["No datasets yet. Load one with `journeys ingest FILE`."]
+    _emit({"datasets": rows}, args.format, lines)
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    info = _store().get(args.dataset)
+    data = {"id": info.id, "name": info.name, "fingerprint": info.fingerprint, "attributes": list(info.attributes),
+            "mapping": json.loads(info.mapping.to_json()) if info.mapping else None, "report": info.report.to_dict()}
+    lines = [*info.report.lines(), f"Mapping: {info.mapping.to_json() if info.mapping else 'aggregated path table'}",
+             f"Attributes: {', '.join(info.attributes) or '-'}", f"Fingerprint: {info.fingerprint}"]
+    _emit(data, args.format, lines)
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from journeys import sample
+
+    if args.events < 1:
+        raise JourneyError("--events must be at least 1.")
+    started = time.perf_counter()
+    out = sample.write(sample.generate(args.events, seed=args.seed), args.out)
+    print(f"Wrote {args.events:,} events to {out} in {time.perf_counter() - started:.1f} s")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    app = Path(__file__).resolve().parent.parent / "app" / "main.py"
+    if not app.exists():
+        raise JourneyError(f"The dashboard is not installed next to the library ({app} is missing).",
+                           hint="Run from a clone of the repository.")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
+    raise SystemExit(subprocess.call(cmd, cwd=app.parent.parent, env=os.environ.copy()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="journeys", description="Customer journey analytics over event exports.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="load an event export into the store and print its load report")
+    p.add_argument("file")
+    p.add_argument("--preset", choices=PRESET_NAMES)
+    p.add_argument("--map", action="append", metavar="ROLE=COLUMN", help=f"roles: {', '.join(ROLES)}")
+    p.add_argument("--tz", default="UTC", help="time zone of timestamps without an offset (default UTC)")
+    p.add_argument("--name")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("datasets", help="list stored datasets")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("info", help="show a dataset's load report and mapping")
+    p.add_argument("dataset")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("sample", help="write generated multi-channel journeys (CSV, CSV.gz or Parquet)")
+    p.add_argument("--events", type=int, required=True)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("serve", help="start the dashboard")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except JourneyError as err:
+        print(f"journeys: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("journeys: interrupted; nothing was stored.", file=sys.stderr)
+        return 130
+    return 0
+
+
+def main() -> None:
+    raise SystemExit(run())

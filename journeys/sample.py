@@ -1,0 +1,203 @@
+"""A seeded generator of realistic multi-channel customer journeys with planted effects.
+
+Journeys walk a Markov chain over touchpoints from awareness to purchase to repeat purchase or churn.
+Planted effects (documented in ``sample_data/README.md`` and checked by tests):
+
+1. **Mobile checkout problem**: on mobile, ``checkout -> purchase`` happens far less often and
+   ``checkout -> chat`` far more (with low CSAT and complaints about payment).
+2. **E-mail converts**: customers acquired by e-mail purchase more often than those from ads or social.
+3. **Bad service churns**: a call-centre contact with CSAT <= 2 is often followed by ``account_closed``.
+4. **Store visits close**: ``store_visit`` leads to a purchase nearly half the time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+TOUCHPOINTS = (
+    "ad_impression", "ad_click", "social_post", "email_open", "email_click", "home", "search", "product_view",
+    "add_to_cart", "checkout", "purchase", "delivery", "review", "store_visit", "chat", "call_centre",
+    "unsubscribe", "account_closed",
+)
+STAGES = {
+    "awareness": ("ad_impression", "ad_click", "social_post"),
+    "consideration": ("email_open", "email_click", "home", "search", "product_view", "chat"),
+    "purchase": ("add_to_cart", "checkout", "purchase", "store_visit"),
+    "retention": ("delivery", "review", "call_centre"),
+    "churn": ("unsubscribe", "account_closed"),
+}
+_CHANNEL = {
+    "ad_impression": "ads", "ad_click": "ads", "social_post": "social", "email_open": "email", "email_click": "email",
+    "delivery": "email", "unsubscribe": "email", "store_visit": "store", "chat": "chat", "call_centre": "call centre",
+    "account_closed": "call centre",
+}
+_WEB = ("home", "search", "product_view", "add_to_cart", "checkout", "purchase", "review")
+_IDX = {t: i for i, t in enumerate(TOUCHPOINTS)}
+END = len(TOUCHPOINTS)
+_ROWS: dict[str, dict[str, float]] = {
+    "ad_impression": {"ad_click": 0.35, "home": 0.15, "ad_impression": 0.10},
+    "ad_click": {"home": 0.30, "product_view": 0.50},
+    "social_post": {"home": 0.25, "product_view": 0.25, "social_post": 0.10},
+    "email_open": {"email_click": 0.45, "email_open": 0.10, "unsubscribe": 0.05},
+    "email_click": {"product_view": 0.60, "home": 0.25},
+    "home": {"product_view": 0.45, "search": 0.25, "chat": 0.03},
+    "search": {"product_view": 0.60, "search": 0.10},
+    "product_view": {"product_view": 0.25, "add_to_cart": 0.28, "search": 0.08, "store_visit": 0.04, "chat": 0.03},
+    "add_to_cart": {"checkout": 0.55, "product_view": 0.15},
+    "checkout": {"purchase": 0.62, "chat": 0.05},
+    "purchase": {"delivery": 0.80},
+    "delivery": {"review": 0.20, "email_open": 0.35, "call_centre": 0.10, "ad_impression": 0.05},
+    "review": {"email_open": 0.30},
+    "store_visit": {"purchase": 0.45, "product_view": 0.10},
+    "chat": {"product_view": 0.20, "checkout": 0.20, "call_centre": 0.10},
+    "call_centre": {"purchase": 0.10, "account_closed": 0.08},
+    "unsubscribe": {},
+    "account_closed": {},
+}
+DEVICES, DEVICE_P = ("desktop", "mobile", "tablet"), (0.45, 0.45, 0.10)
+COUNTRIES = ("DE", "FR", "GB", "US", "ES", "IT", "NL", "PL")
+COUNTRY_P = (0.22, 0.14, 0.16, 0.2, 0.08, 0.08, 0.07, 0.05)
+ACQUISITION = ("ads", "social", "email", "organic", "referral")
+ACQ_P = (0.3, 0.2, 0.15, 0.25, 0.1)
+_START = {
+    "ads": {"ad_impression": 0.7, "ad_click": 0.3}, "social": {"social_post": 1.0},
+    "email": {"email_open": 1.0}, "organic": {"home": 0.6, "search": 0.4}, "referral": {"product_view": 1.0},
+}
+_GOOD_FEEDBACK = ("Quick and helpful, thanks", "Solved my problem in minutes", "Friendly agent", "Great service")
+_BAD_FEEDBACK = ("Payment failed twice on my phone", "Checkout button did nothing on mobile",
+                 "Waited 40 minutes on hold", "Nobody could fix my delivery problem", "Still not resolved")
+EVENTS_PER_CUSTOMER = 3.0
+MAX_STEPS = 60
+
+
+def _matrix(mobile: bool) -> np.ndarray:
+    """Cumulative transition probabilities, END last. Mobile carries the checkout problem."""
+    m = np.zeros((END + 1, END + 1))
+    for src, row in _ROWS.items():
+        row = dict(row)
+        if src == "checkout" and mobile:
+            row = {"purchase": 0.28, "chat": 0.20}
+        for dst, p in row.items():
+            m[_IDX[src], _IDX[dst]] = p
+        m[_IDX[src], END] = 1.0 - sum(row.values())
+    m[END, END] = 1.0
+    return np.cumsum(m, axis=1)
+
+
+def _choose(rng: np.random.Generator, cum: np.ndarray) -> np.ndarray:
+    """One draw per row of a cumulative-probability matrix."""
+    u = rng.random(cum.shape[0])[:, None]
+    return np.minimum((u > cum).sum(axis=1), cum.shape[1] - 1)
+
+
+def generate(events: int, *, seed: int = 7) -> pa.Table:
+    """Exactly ``events`` events (whole customers, the last one cut short), sorted by time like an export."""
+    n = max(1, int(events / EVENTS_PER_CUSTOMER * 1.3) + 10)
+    while True:
+        table = _generate(events, n, seed)
+        if table.num_rows >= events:
+            return table
+        n *= 2
+
+
+def _generate(events: int, n: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    device = rng.choice(len(DEVICES), n, p=DEVICE_P)
+    country = rng.choice(len(COUNTRIES), n, p=COUNTRY_P)
+    acq = rng.choice(len(ACQUISITION), n, p=ACQ_P)
+    uses_app = rng.random(n) < np.where(device == 1, 0.5, 0.1)
+    start = np.datetime64("2025-01-01T00:00:00", "s") + rng.integers(0, 300 * 86400, n).astype("timedelta64[s]")
+    cohort = np.datetime_as_string(start - rng.integers(0, 200, n).astype("timedelta64[D]"), unit="M")
+    cums = {False: _matrix(False), True: _matrix(True)}
+    state = np.empty(n, dtype=np.int64)
+    for a, name in enumerate(ACQUISITION):
+        rows = np.flatnonzero(acq == a)
+        firsts = list(_START[name])
+        state[rows] = [_IDX[t] for t in np.array(firsts)[rng.choice(len(firsts), rows.size, p=list(_START[name].values()))]]
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("cust", "state", "t", "csat")}
+    clock = start.astype("int64")
+    active = np.arange(n)
+    for _ in range(MAX_STEPS):
+        if active.size == 0:
+            break
+        st = state[active]
+        csat = np.full(active.size, np.nan)
+        service = (st == _IDX["chat"]) | (st == _IDX["call_centre"])
+        unhappy = service & (rng.random(active.size) < np.where(device[active] == 1, 0.55, 0.2))
+        csat[service] = np.where(unhappy[service], rng.integers(1, 3, service.sum()), rng.integers(3, 6, service.sum()))
+        cols["cust"].append(active)
+        cols["state"].append(st)
+        cols["t"].append(clock[active].copy())
+        cols["csat"].append(csat)
+        nxt = np.empty(active.size, dtype=np.int64)
+        mob = device[active] == 1
+        for flag in (False, True):
+            rows = np.flatnonzero(mob == flag)
+            nxt[rows] = _choose(rng, cums[flag][st[rows]])
+        # planted: e-mail-acquired customers add to cart and buy more; bad service churns
+        email = (acq[active] == 2) & (st == _IDX["product_view"]) & (nxt == END) & (rng.random(active.size) < 0.8)
+        nxt[email] = _IDX["add_to_cart"]
+        angry = (st == _IDX["call_centre"]) & (csat <= 2) & (rng.random(active.size) < 0.45)
+        nxt[angry] = _IDX["account_closed"]
+        same_session = np.isin(nxt, [_IDX[t] for t in (*_WEB, "chat", "store_visit", "ad_click", "email_click")])
+        gap = np.where(same_session, rng.exponential(120, active.size), rng.exponential(2.5 * 86400, active.size))
+        clock[active] += np.maximum(1, gap).astype(np.int64)
+        state[active] = nxt
+        active = active[nxt != END]
+    cust = np.concatenate(cols["cust"])
+    order = np.lexsort((np.concatenate(cols["t"]), cust))
+    cust, st, t, csat = cust[order], np.concatenate(cols["state"])[order], np.concatenate(cols["t"])[order], np.concatenate(cols["csat"])[order]
+    keep = min(events, cust.size)
+    cust, st, t, csat = cust[:keep], st[:keep], t[:keep], csat[:keep]
+    new_session = np.ones(keep, dtype=bool)
+    new_session[1:] = (cust[1:] != cust[:-1]) | (t[1:] - t[:-1] > 1800)
+    session_no = np.cumsum(new_session)
+    tp = np.array(TOUCHPOINTS)[st]
+    web_channel = np.where(uses_app[cust], "app", "web")
+    channel = np.array([_CHANNEL.get(x, "") for x in TOUCHPOINTS])[st]
+    channel = np.where(channel == "", web_channel, channel)
+    revenue = np.where(tp == "purchase", np.round(rng.lognormal(4.2, 0.6, keep) * np.where(device[cust] == 0, 1.2, 1.0), 2), np.nan)
+    bad = np.array(_BAD_FEEDBACK)[rng.integers(0, len(_BAD_FEEDBACK), keep)]
+    good = np.array(_GOOD_FEEDBACK)[rng.integers(0, len(_GOOD_FEEDBACK), keep)]
+    has_text = ~np.isnan(csat) & (rng.random(keep) < 0.6)
+    feedback = np.where(has_text, np.where(csat <= 2, bad, good), None)
+    ts = t.astype("datetime64[s]")
+    table = pa.table({
+        "customer_id": pa.array(np.char.add("C", np.char.zfill(cust.astype(str), 7))),
+        "timestamp": pa.array(np.char.add(np.datetime_as_string(ts, unit="s"), "Z")),
+        "touchpoint": pa.array(tp),
+        "channel": pa.array(channel),
+        "session_id": pa.array(np.char.add("S", session_no.astype(str))),
+        "revenue": pa.array(revenue, mask=np.isnan(revenue)),
+        "csat": pa.array(csat, mask=np.isnan(csat)),
+        "feedback": pa.array(feedback, type=pa.string()),
+        "device": pa.array(np.array(DEVICES)[device[cust]]),
+        "country": pa.array(np.array(COUNTRIES)[country[cust]]),
+        "acquisition_channel": pa.array(np.array(ACQUISITION)[acq[cust]]),
+        "signup_cohort": pa.array(cohort[cust]),
+    })
+    return table.take(pa.array(np.argsort(t, kind="stable")))
+
+
+def write(table: pa.Table, out: str | Path) -> Path:
+    """Write as Parquet (``.parquet``), gzip CSV (``.csv.gz``) or CSV."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        pq.write_table(table, out, row_group_size=1 << 20)
+    elif out.name.endswith(".gz"):
+        with pa.CompressedOutputStream(str(out), "gzip") as sink:
+            pacsv.write_csv(table, sink)
+    else:
+        pacsv.write_csv(table, out)
+    return out
+
+
+#: the sample's column mapping (also what detection finds)
+SAMPLE_MAPPING = {"customer": "customer_id", "timestamp": "timestamp", "touchpoint": "touchpoint", "channel": "channel",
+                  "session": "session_id", "value": "revenue", "score": "csat", "text": "feedback"}
