@@ -1,0 +1,189 @@
+"""Sankey path maps and top path variants.
+
+Nodes are keyed by step and touchpoint (``3:cart``), so loops never break the chart. Each step shows
+its top N touchpoints plus an ``Other`` node, and a ``(journey ends)`` node collects journeys that stop.
+Every link carries journeys, % of the start and % of the previous step; the result says what share of
+journeys and of transitions the picture covers. Counting happens in the engine; Python only relabels
+the small per-step aggregates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from journeys.analyses.base import ENDS_LABEL, OTHER, to_frame
+from journeys.errors import QueryError
+
+Anchor = Literal["start", "from", "to", "between"]
+DEPTH_DEFAULT, DEPTH_MAX = 5, 20
+TOP_DEFAULT, TOP_MAX = 5, 20
+VARIANTS_DEFAULT = 10
+ARROW = " > "
+MORE = "…"
+
+
+@dataclass(frozen=True, slots=True)
+class PathQuery:
+    """``start``: from each journey's first event; ``from``: from the first ``start`` touchpoint;
+    ``to``: backwards from the first ``end`` touchpoint; ``between``: from the first ``start`` to the first
+    ``end`` after it (journeys that never get there are not drawn)."""
+
+    anchor: Anchor = "start"
+    start: str | None = None
+    end: str | None = None
+    depth: int = DEPTH_DEFAULT
+    top: int = TOP_DEFAULT
+    variants: int = VARIANTS_DEFAULT
+
+    def validate(self) -> None:
+        if self.anchor not in ("start", "from", "to", "between"):
+            raise QueryError(f"Unknown path anchor '{self.anchor}'.", hint="Use start, from, to or between.")
+        if not 1 <= self.depth <= DEPTH_MAX:
+            raise QueryError(f"Path depth must be between 1 and {DEPTH_MAX}, not {self.depth}.")
+        if not 1 <= self.top <= TOP_MAX:
+            raise QueryError(f"Nodes per step must be between 1 and {TOP_MAX}, not {self.top}.")
+        if self.anchor in ("from", "between") and not self.start:
+            raise QueryError(f"Paths '{self.anchor}' a touchpoint need a start touchpoint.")
+        if self.anchor in ("to", "between") and not self.end:
+            raise QueryError(f"Paths '{self.anchor}' a touchpoint need an end touchpoint.")
+        if self.variants < 1:
+            raise QueryError("The number of path variants must be at least 1.")
+
+
+@dataclass(frozen=True, slots=True)
+class PathsResult:
+    """``nodes``: key, step, label, customers. ``links``: source, target (node keys), customers,
+    pct_of_start, pct_of_prev. ``variants``: path, customers, share, conversion_rate, median_duration_s,
+    revenue. Counts are journeys (customers in person scope, sessions in session scope)."""
+
+    query: PathQuery
+    nodes: pd.DataFrame
+    links: pd.DataFrame
+    variants: pd.DataFrame
+    journeys_total: int
+    journeys_covered: int
+    transitions_total: int
+    transitions_shown: int
+
+    @property
+    def coverage(self) -> float:
+        """Share of the segment's journeys drawn."""
+        return self.journeys_covered / self.journeys_total if self.journeys_total else 0.0
+
+    @property
+    def transition_coverage(self) -> float:
+        """Share of the drawn journeys' transitions (from the anchor on) drawn between named nodes."""
+        return self.transitions_shown / self.transitions_total if self.transitions_total else 0.0
+
+    @property
+    def is_empty(self) -> bool:
+        return self.journeys_covered == 0
+
+
+def _first_step(j: ir.Table, touchpoint: str, *, after: ir.Value | None = None) -> ir.Value:
+    cond = j.touchpoint == touchpoint
+    if after is not None:
+        cond &= j.step > after
+    return ibis.cases((cond, j.step), else_=ibis.null("int64")).min().over(ibis.window(group_by=j.journey_id))
+
+
+def anchored(j: ir.Table, q: PathQuery) -> ir.Table:
+    """Journeys with ``rel`` (1 = anchor) and ``nxt`` (the following touchpoint in reading direction)."""
+    if q.anchor == "start":
+        return j.mutate(rel=j.step, nxt=j.next_touchpoint)
+    if q.anchor == "to":
+        b = _first_step(j, q.end or "")
+        w = ibis.window(group_by=j.journey_id, order_by=[j.ts, j.seq])
+        j = j.mutate(_b=b, _prev=j.touchpoint.lag().over(w))
+        j = j.filter(j._b.notnull() & (j.step <= j._b))
+        return j.mutate(rel=j._b - j.step + 1, nxt=j._prev)
+    j = j.mutate(_a=_first_step(j, q.start or ""))
+    j = j.filter(j._a.notnull() & (j.step >= j._a))
+    if q.anchor == "from":
+        return j.mutate(rel=j.step - j._a + 1, nxt=j.next_touchpoint)
+    j = j.mutate(_b=_first_step(j, q.end or "", after=j._a))
+    j = j.filter(j._b.notnull() & (j.step <= j._b))
+    return j.mutate(rel=j.step - j._a + 1, nxt=ibis.ifelse(j.step == j._b, ibis.null("string"), j.next_touchpoint))
+
+
+def _variants(a: ir.Table, q: PathQuery, goal: str | None) -> ir.Table:
+    cols = [ibis.cases((a.rel == k, a.touchpoint), else_=ibis.null("string")).max().name(f"p{k}")
+            for k in range(1, q.depth + 1)]
+    value = a.value if "value" in a.columns else ibis.literal(0.0)
+    per = a.group_by("journey_id").aggregate(
+        *cols, _len=a.rel.max(), _dur=a.ts.epoch_seconds().max() - a.ts.epoch_seconds().min(),
+        _conv=(a.touchpoint == goal).any() if goal else ibis.literal(False), _rev=value.sum(),
+    )
+    order = range(q.depth, 0, -1) if q.anchor == "to" else range(1, q.depth + 1)
+    path = ibis.literal(ARROW).join([per[f"p{k}"] for k in order])
+    if q.anchor == "to":
+        path = ibis.ifelse(per._len > q.depth, MORE + ARROW, "").concat(path)
+    else:
+        path = path.concat(ibis.ifelse(per._len > q.depth, ARROW + MORE, ""))
+    per = per.mutate(path=path)
+    return per.group_by("path").aggregate(
+        customers=per.count(), conversion_rate=per._conv.cast("float64").mean(),
+        median_duration_s=per._dur.median().cast("float64"), revenue=per._rev.sum().cast("float64"),
+    )
+
+
+def compute_paths(journeys: ir.Table, query: PathQuery | None = None, *, goal: str | None = None) -> PathsResult:
+    """Sankey nodes and links for ``query`` over the (shaped, segmented) journeys, plus top variants."""
+    q = query or PathQuery()
+    q.validate()
+    a = anchored(journeys, q)
+    window = a.filter(a.rel <= q.depth)
+    nodes = to_frame(window.group_by(["rel", "touchpoint"]).aggregate(customers=window.count()))
+    links = window.filter(window.rel < q.depth)
+    links = to_frame(links.group_by(["rel", "touchpoint", "nxt"]).aggregate(customers=links.count()))
+    firsts, moves = journeys.filter(journeys.step == 1), a.filter(a.nxt.notnull())
+    totals = to_frame(firsts.aggregate(n_journeys=firsts.count()).cross_join(moves.aggregate(n_moves=moves.count())))
+    variants = to_frame(_variants(a, q, goal)).sort_values(["customers", "path"], ascending=[False, True])
+    return _assemble(q, nodes, links, variants, journeys_total=int(totals.n_journeys.iloc[0]),
+                     transitions_total=int(totals.n_moves.iloc[0]))
+
+
+def _assemble(q: PathQuery, nodes: pd.DataFrame, links: pd.DataFrame, variants: pd.DataFrame, *,
+              journeys_total: int, transitions_total: int) -> PathsResult:
+    """Top-N relabelling, ``Other`` and ``(journey ends)`` nodes, percentages and coverage."""
+    nodes = nodes.astype({"rel": "int64", "customers": "int64"})
+    nodes = nodes.sort_values(["rel", "customers", "touchpoint"], ascending=[True, False, True])
+    nodes["rank"] = nodes.groupby("rel").cumcount()
+    nodes["label"] = nodes["touchpoint"].where(nodes["rank"] < q.top, OTHER)
+    label_of = {(int(r.rel), r.touchpoint): r.label for r in nodes.itertuples()}
+    shown = nodes.groupby(["rel", "label"], as_index=False, sort=False)["customers"].sum()
+    covered = int(shown.loc[shown.rel == 1, "customers"].sum())
+    links = links.astype({"rel": "int64", "customers": "int64"})
+    links["src"] = [label_of[(r, t)] for r, t in zip(links.rel, links.touchpoint, strict=True)]
+    links["dst"] = [label_of[(r + 1, n)] if isinstance(n, str) else ENDS_LABEL
+                    for r, n in zip(links.rel, links.nxt, strict=True)]
+    named = (links.src != OTHER) & (links.dst != OTHER) & (links.dst != ENDS_LABEL)
+    transitions_shown = int(links.loc[named, "customers"].sum())
+    links = links.groupby(["rel", "src", "dst"], as_index=False)["customers"].sum()
+    ends = links[links.dst == ENDS_LABEL].groupby("rel", as_index=False)["customers"].sum()
+    ends_nodes = pd.DataFrame({"rel": ends.rel + 1, "label": ENDS_LABEL, "customers": ends.customers})
+    all_nodes = pd.concat([shown, ends_nodes], ignore_index=True)
+    all_nodes["key"] = all_nodes.rel.astype(str) + ":" + all_nodes.label
+    all_nodes["_kind"] = all_nodes.label.map({OTHER: 1, ENDS_LABEL: 2}).fillna(0)
+    all_nodes = all_nodes.sort_values(["rel", "_kind", "customers", "label"], ascending=[True, True, False, True])
+    src_total = dict(zip(shown.rel.astype(str) + ":" + shown.label, shown.customers, strict=True))
+    out = pd.DataFrame({
+        "source": links.rel.astype(str) + ":" + links.src,
+        "target": (links.rel + 1).astype(str) + ":" + links.dst,
+        "customers": links.customers,
+    })
+    out["pct_of_start"] = out.customers / covered if covered else 0.0
+    out["pct_of_prev"] = out.customers / out.source.map(src_total)
+    out = out.sort_values(["source", "customers", "target"], ascending=[True, False, True]).reset_index(drop=True)
+    variants = variants.head(q.variants).reset_index(drop=True)
+    variants["revenue"] = variants["revenue"].fillna(0.0)
+    variants.insert(2, "share", variants.customers / covered if covered else 0.0)
+    nodes_out = all_nodes.rename(columns={"rel": "step"})[["key", "step", "label", "customers"]].reset_index(drop=True)
+    return PathsResult(query=q, nodes=nodes_out, links=out, variants=variants, journeys_total=journeys_total,
+                       journeys_covered=covered, transitions_total=transitions_total,
+                       transitions_shown=transitions_shown)

@@ -1,0 +1,161 @@
+"""The transition graph: touchpoint -> touchpoint counts, probabilities and timings, plus node metrics.
+
+Edges are aggregated in the engine; the ``networkx`` graph is built from those aggregates (never from
+raw events). Synthetic START and END nodes frame every journey; with a goal, END is split into
+converted / not converted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from journeys.analyses.base import END, END_CONVERTED, END_NOT_CONVERTED, START, to_frame
+from journeys.errors import QueryError
+
+EDGE_COLUMNS = ["source", "target", "count", "customers", "share", "probability", "median_s", "p90_s"]
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQuery:
+    """``min_weight`` hides edges with fewer transitions; ``top_k`` keeps only the K heaviest edges."""
+
+    min_weight: int = 1
+    top_k: int | None = None
+    with_ends: bool = True
+
+    def validate(self) -> None:
+        if self.min_weight < 1:
+            raise QueryError("The minimum edge weight must be at least 1.")
+        if self.top_k is not None and self.top_k < 1:
+            raise QueryError("Top-K edges must be at least 1.")
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionsResult:
+    """``edges`` (shown), ``nodes`` metrics, and what pruning hid (touchpoint -> touchpoint edges and
+    their transitions; START/END edges hidden by ``with_ends=False`` are not counted as hidden)."""
+
+    edges: pd.DataFrame
+    nodes: pd.DataFrame
+    journeys: int
+    transitions: int
+    hidden_edges: int
+    hidden_transitions: int
+    goal: str | None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.journeys == 0
+
+
+def _edge_aggregates(j: ir.Table, goal: str | None) -> ir.Table:
+    """Raw edges with START/END, computed in one pass over the journeys."""
+    inner = j.filter(j.next_touchpoint.notnull())
+    inner = inner.group_by(source=inner.touchpoint, target=inner.next_touchpoint).aggregate(
+        count=inner.count(), customers=inner.customer_id.nunique(),
+        median_s=(inner.next_ts.epoch_seconds() - inner.ts.epoch_seconds()).median().cast("float64"),
+        p90_s=(inner.next_ts.epoch_seconds() - inner.ts.epoch_seconds()).quantile(0.9).cast("float64"),
+    )
+    starts = j.filter(j.step == 1)
+    starts = starts.group_by(source=ibis.literal(START), target=starts.touchpoint).aggregate(
+        count=starts.count(), customers=starts.customer_id.nunique())
+    ends = j.filter(j.next_touchpoint.isnull())
+    if goal:
+        reached = j.group_by("journey_id").aggregate(_conv=(j.touchpoint == goal).any())
+        ends = ends.join(reached, "journey_id")
+        end_label = ibis.ifelse(ends._conv, ibis.literal(END_CONVERTED), ibis.literal(END_NOT_CONVERTED))
+    else:
+        end_label = ibis.literal(END)
+    ends = ends.group_by(source=ends.touchpoint, target=end_label).aggregate(
+        count=ends.count(), customers=ends.customer_id.nunique())
+    typed = [e.mutate(median_s=ibis.null("float64"), p90_s=ibis.null("float64")) for e in (starts, ends)]
+    return inner.union(typed[0]).union(typed[1])
+
+
+def compute_transitions(journeys: ir.Table, query: GraphQuery | None = None, *, goal: str | None = None) -> TransitionsResult:
+    """All transitions of the (shaped, segmented) journeys, pruned as ``query`` says, with node metrics."""
+    query = query or GraphQuery()
+    query.validate()
+    edges = to_frame(_edge_aggregates(journeys, goal))
+    edges["count"] = edges["count"].astype("int64")
+    edges["customers"] = edges["customers"].astype("int64")
+    n_journeys = int(edges.loc[edges.source == START, "count"].sum())
+    is_inner = ~edges.source.eq(START) & ~edges.target.isin([END, END_CONVERTED, END_NOT_CONVERTED])
+    total = int(edges.loc[is_inner, "count"].sum())
+    edges["probability"] = edges["count"] / edges.groupby("source")["count"].transform("sum")
+    edges["share"] = (edges["count"] / max(total, 1)).where(is_inner)
+    edges["_inner"] = is_inner
+    edges = edges.sort_values(["count", "source", "target"], ascending=[False, True, True]).reset_index(drop=True)
+    nodes = node_metrics(edges, goal)
+    keep = edges["count"] >= query.min_weight
+    if not query.with_ends:
+        keep &= edges["_inner"]
+    if query.top_k is not None:
+        keep &= keep.cumsum() <= query.top_k
+    hidden = edges[~keep & edges["_inner"]]
+    return TransitionsResult(
+        edges=edges.loc[keep, EDGE_COLUMNS].reset_index(drop=True), nodes=nodes, journeys=n_journeys,
+        transitions=total, hidden_edges=len(hidden), hidden_transitions=int(hidden["count"].sum()), goal=goal,
+    )
+
+
+def build_graph(edges: pd.DataFrame) -> nx.DiGraph:
+    """A weighted DiGraph from aggregated edges (``weight`` = transitions, ``probability`` on each edge)."""
+    g = nx.DiGraph()
+    for row in edges.itertuples(index=False):
+        g.add_edge(row.source, row.target, weight=int(row.count), probability=float(row.probability))
+    return g
+
+
+def goal_probability(edges: pd.DataFrame, goal: str) -> dict[str, float]:
+    """P(eventually reaching ``goal``) from each node: an absorbing Markov chain on the edge probabilities.
+
+    The goal and every END node absorb. Solves ``(I - Q) x = r`` where ``Q`` is transient -> transient
+    and ``r`` is transient -> goal.
+    """
+    probs = edges[edges.source != goal]
+    nodes = sorted((set(probs.source) | set(probs.target)) - {goal, END, END_CONVERTED, END_NOT_CONVERTED})
+    index = {n: i for i, n in enumerate(nodes)}
+    q = np.zeros((len(nodes), len(nodes)))
+    r = np.zeros(len(nodes))
+    for row in probs.itertuples(index=False):
+        if row.source not in index:
+            continue
+        if row.target == goal:
+            r[index[row.source]] += row.probability
+        elif row.target in index:
+            q[index[row.source], index[row.target]] += row.probability
+    x = np.linalg.lstsq(np.eye(len(nodes)) - q, r, rcond=None)[0] if nodes else np.array([])
+    out = {n: round(float(np.clip(x[i], 0.0, 1.0)), 12) for n, i in index.items()}
+    out[goal] = 1.0
+    return out
+
+
+def node_metrics(edges: pd.DataFrame, goal: str | None) -> pd.DataFrame:
+    """Per touchpoint: volume (events), entries, exits, entry and exit rate, PageRank, P(goal)."""
+    ends = {END, END_CONVERTED, END_NOT_CONVERTED}
+    real = edges[edges.source != START]
+    volume = real.groupby("source")["count"].sum()
+    entries = edges[edges.source == START].groupby("target")["count"].sum()
+    exits = edges[edges.target.isin(ends)].groupby("source")["count"].sum()
+    frame = pd.DataFrame({"volume": volume}).fillna(0)
+    frame["entries"] = entries.reindex(frame.index).fillna(0).astype("int64")
+    frame["exits"] = exits.reindex(frame.index).fillna(0).astype("int64")
+    frame["volume"] = frame["volume"].astype("int64")
+    frame["entry_rate"] = frame["entries"] / frame["volume"]
+    frame["exit_rate"] = frame["exits"] / frame["volume"]
+    inner = edges[(edges.source != START) & ~edges.target.isin(ends)]
+    graph = build_graph(inner) if len(inner) else nx.DiGraph()
+    graph.add_nodes_from(frame.index)
+    rank = nx.pagerank(graph, weight="weight") if graph.number_of_nodes() else {}
+    frame["pagerank"] = pd.Series(rank).reindex(frame.index)
+    if goal:
+        frame["p_goal"] = pd.Series(goal_probability(edges, goal)).reindex(frame.index)
+    frame.index.name = "touchpoint"
+    return frame.sort_values(["volume"], ascending=False).reset_index()

@@ -1,0 +1,253 @@
+"""Segments: which customers an analysis looks at.
+
+A segment is a tree of filters combined with AND / OR. Attribute filters match a customer when any of
+their events has the value (a person container, as in the leading CJA tools); behavioural filters look
+at what the customer did, in ``(ts, seq)`` order. Every segment says itself as a sentence and is
+evaluated inside the engine as one group-by over customers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, Union
+
+import ibis
+import ibis.expr.types as ir
+
+from journeys.errors import QueryError, unknown
+
+FilterKind = Literal["attribute", "did", "did_not", "then", "at_least", "converted", "not_converted", "entered"]
+AttrOp = Literal["in", "not_in", "contains", "range"]
+KINDS: tuple[str, ...] = ("attribute", "did", "did_not", "then", "at_least", "converted", "not_converted", "entered")
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One condition on a customer.
+
+    - ``attribute``: ``column`` ``op`` ``values`` (in / not_in / contains / range ``(lo, hi)``)
+    - ``did`` / ``did_not``: any of ``values`` (touchpoints)
+    - ``then``: ``values[0]`` then later ``values[1]``, optionally within ``within_days``
+    - ``at_least``: any of ``values`` at least ``times`` times
+    - ``converted`` / ``not_converted``: did the goal (``values[0]`` or the shaping goal)
+    - ``entered``: first event on or after ``values[0]`` and before ``values[1]`` (ISO dates, either may be empty)
+    """
+
+    kind: FilterKind
+    values: tuple[str, ...] = ()
+    column: str = ""
+    op: AttrOp = "in"
+    times: int = 1
+    within_days: int | None = None
+
+    def validate(self) -> None:
+        if self.kind not in KINDS:
+            raise unknown("filter kind", self.kind, KINDS)
+        if self.kind == "attribute" and not self.column:
+            raise QueryError("An attribute filter needs a column.")
+        if self.kind == "attribute" and self.op == "range" and len(self.values) != 2:
+            raise QueryError("A range filter needs a lower and an upper bound.")
+        if self.kind == "then" and len(self.values) != 2:
+            raise QueryError("A 'did X then Y' filter needs exactly two touchpoints.")
+        if self.kind in ("did", "did_not", "at_least") and not self.values:
+            raise QueryError(f"A '{self.kind.replace('_', ' ')}' filter needs at least one touchpoint.")
+        if self.kind == "entered":
+            if len(self.values) != 2:
+                raise QueryError("An entry-date filter needs a start and an end date (either may be empty).")
+            for v in self.values:
+                if v:
+                    try:
+                        date.fromisoformat(v)
+                    except ValueError as err:
+                        raise QueryError(f"'{v}' is not a date (use YYYY-MM-DD).") from err
+        if self.times < 1:
+            raise QueryError("'At least N times' needs N >= 1.")
+
+    def describe(self, goal: str | None = None) -> str:
+        vals = " or ".join(self.values)
+        if self.kind == "attribute":
+            if self.op == "range":
+                return f"{self.column} between {self.values[0]} and {self.values[1]}"
+            verb = {"in": "is", "not_in": "is not", "contains": "contains"}[self.op]
+            return f"{self.column} {verb} {vals}"
+        if self.kind == "did":
+            return f"did {vals}"
+        if self.kind == "did_not":
+            return f"did not do {vals}"
+        if self.kind == "then":
+            within = f" within {self.within_days} days" if self.within_days else ""
+            return f"did {self.values[0]} then {self.values[1]}{within}"
+        if self.kind == "at_least":
+            return f"did {vals} at least {self.times} times"
+        if self.kind in ("converted", "not_converted"):
+            target = (self.values[0] if self.values else goal) or "the goal"
+            return f"{'reached' if self.kind == 'converted' else 'did not reach'} {target}"
+        lo, hi = self.values
+        return f"first seen {'from ' + lo if lo else ''}{' ' if lo and hi else ''}{'before ' + hi if hi else ''}".strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Filters (or nested segments) combined with ``and`` / ``or``. The empty segment is everyone."""
+
+    items: tuple[Union[Filter, Segment], ...] = ()  # noqa: UP007 (recursive type)
+    combine: Literal["and", "or"] = "and"
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.items
+
+    def validate(self) -> None:
+        if self.combine not in ("and", "or"):
+            raise QueryError(f"Segments combine with 'and' or 'or', not '{self.combine}'.")
+        for item in self.items:
+            item.validate()
+
+    def describe(self, goal: str | None = None) -> str:
+        """``customers who did cart and did not do purchase``."""
+        if self.is_empty:
+            return "all customers"
+        return "customers who " + self._clause(goal)
+
+    def _clause(self, goal: str | None) -> str:
+        parts = [f"({i._clause(goal)})" if isinstance(i, Segment) else i.describe(goal) for i in self.items]
+        return f" {self.combine} ".join(parts)
+
+    # ---- URL codec: compact JSON ----------------------------------------------------------------
+    def to_param(self) -> str:
+        return json.dumps(_encode(self), separators=(",", ":"))
+
+    @classmethod
+    def from_param(cls, text: str) -> Segment:
+        try:
+            seg = _decode(json.loads(text))
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise QueryError(f"The segment in the link cannot be read ({err}).") from err
+        if not isinstance(seg, Segment):
+            seg = Segment((seg,))
+        seg.validate()
+        return seg
+
+
+def _encode(item: Filter | Segment) -> dict[str, Any]:
+    if isinstance(item, Segment):
+        return {"c": item.combine, "i": [_encode(i) for i in item.items]}
+    out: dict[str, Any] = {"k": item.kind, "v": list(item.values)}
+    if item.column:
+        out["col"] = item.column
+    if item.op != "in":
+        out["op"] = item.op
+    if item.times != 1:
+        out["n"] = item.times
+    if item.within_days is not None:
+        out["w"] = item.within_days
+    return out
+
+
+def _decode(data: dict[str, Any]) -> Filter | Segment:
+    if "i" in data:
+        return Segment(tuple(_decode(d) for d in data["i"]), data.get("c", "and"))
+    return Filter(kind=data["k"], values=tuple(str(v) for v in data.get("v", [])), column=data.get("col", ""),
+                  op=data.get("op", "in"), times=int(data.get("n", 1)),
+                  within_days=int(data["w"]) if data.get("w") is not None else None)
+
+
+# ---- evaluation ------------------------------------------------------------------------------------
+
+def _leaves(seg: Segment) -> list[Filter]:
+    out: list[Filter] = []
+    for item in seg.items:
+        out.extend(_leaves(item) if isinstance(item, Segment) else [item])
+    return out
+
+
+def _check_columns(t: ir.Table, seg: Segment) -> None:
+    for leaf in _leaves(seg):
+        if leaf.kind == "attribute" and leaf.column not in t.columns:
+            hidden = {"journey_id", "step", "next_touchpoint", "next_ts", "seq", "ts"}
+            raise unknown("column", leaf.column, [c for c in t.columns if c not in hidden])
+
+
+def _flag(t: ir.Table, leaf: Filter, goal: str | None) -> ir.Value:
+    """A per-customer boolean aggregate for one filter (``then`` with a window is handled by a join)."""
+    if leaf.kind == "attribute":
+        col = t[leaf.column]
+        if leaf.op == "range":
+            lo, hi = (float(v) if v != "" else None for v in leaf.values)
+            num = col.cast("float64") if col.type().is_numeric() else col.cast("string").try_cast("float64")
+            cond = ibis.literal(True)
+            if lo is not None:
+                cond &= num >= lo
+            if hi is not None:
+                cond &= num <= hi
+            return cond.fill_null(False).any()
+        text = col.cast("string")
+        if leaf.op == "contains":
+            hit = ibis.or_(*[text.lower().contains(v.lower()) for v in leaf.values])
+            return hit.fill_null(False).any()
+        hit = text.isin(list(leaf.values)).fill_null(False).any()
+        return ~hit if leaf.op == "not_in" else hit
+    if leaf.kind in ("did", "did_not", "converted", "not_converted"):
+        targets = list(leaf.values) or ([goal] if goal else [])
+        if not targets:
+            raise QueryError("A converted / not converted filter needs a goal touchpoint.")
+        hit = t.touchpoint.isin(targets).any()
+        return ~hit if leaf.kind in ("did_not", "not_converted") else hit
+    if leaf.kind == "at_least":
+        return t.touchpoint.isin(list(leaf.values)).cast("int64").sum() >= leaf.times
+    if leaf.kind == "then":
+        first_x = ibis.cases((t.touchpoint == leaf.values[0], t.step), else_=ibis.null("int64")).min()
+        last_y = ibis.cases((t.touchpoint == leaf.values[1], t.step), else_=ibis.null("int64")).max()
+        return (last_y > first_x).fill_null(False)
+    lo, hi = leaf.values
+    first = t.ts.min()
+    cond = ibis.literal(True)
+    if lo:
+        cond &= first >= ibis.timestamp(f"{lo} 00:00:00")
+    if hi:
+        cond &= first < ibis.timestamp(f"{hi} 00:00:00")
+    return cond
+
+
+def _then_within(t: ir.Table, leaf: Filter) -> ir.Table:
+    """Customers with an X followed later (in step order) by a Y no more than ``within_days`` after it."""
+    x = t.filter(t.touchpoint == leaf.values[0]).select(cx=t.customer_id, sx=t.step, tx=t.ts.epoch_seconds())
+    y = t.filter(t.touchpoint == leaf.values[1]).select(cy=t.customer_id, sy=t.step, ty=t.ts.epoch_seconds())
+    pairs = x.join(y, [x.cx == y.cy, y.sy > x.sx, y.ty - x.tx <= int(leaf.within_days or 0) * 86400])
+    return pairs.select(customer_id=pairs.cx).distinct()
+
+
+def matching_customers(events: ir.Table, segment: Segment, *, goal: str | None = None) -> ir.Table:
+    """Distinct ``customer_id`` of customers in the segment.
+
+    ``events`` is the customer-level event table (person scope, so ``step`` orders each customer).
+    """
+    segment.validate()
+    _check_columns(events, segment)
+    leaves = _leaves(segment)
+    names = {id(leaf): f"f{i}" for i, leaf in enumerate(leaves)}
+    plain = [leaf for leaf in leaves if not (leaf.kind == "then" and leaf.within_days)]
+    per_customer = events.group_by("customer_id").aggregate(
+        _rows=events.count(), **{names[id(leaf)]: _flag(events, leaf, goal) for leaf in plain}
+    )
+    for leaf in leaves:
+        if leaf.kind == "then" and leaf.within_days:
+            hits = _then_within(events, leaf).mutate(**{names[id(leaf)]: ibis.literal(True)})
+            per_customer = per_customer.left_join(hits, "customer_id").drop("customer_id_right")
+            per_customer = per_customer.mutate(**{names[id(leaf)]: per_customer[names[id(leaf)]].fill_null(False)})
+
+    def combine(seg: Segment) -> ir.BooleanValue:
+        parts = [combine(i) if isinstance(i, Segment) else per_customer[names[id(i)]] for i in seg.items]
+        return ibis.and_(*parts) if seg.combine == "and" else ibis.or_(*parts)
+
+    return per_customer.filter(combine(segment)).select("customer_id")
+
+
+def apply_segment(journeys: ir.Table, customer_events: ir.Table, segment: Segment, *, goal: str | None = None) -> ir.Table:
+    """Keep the journeys of customers in the segment (a semi-join, so nothing is duplicated)."""
+    if segment.is_empty:
+        return journeys
+    keep = matching_customers(customer_events, segment, goal=goal)
+    return journeys.semi_join(keep, "customer_id")
