@@ -169,8 +169,8 @@ def _stage_path_table(
     val = f"try_cast({q(cols['value'])} AS DOUBLE)" if "value" in cols else "NULL"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _paths AS
-        SELECT rowid - {base} AS r, list_filter(list_transform(string_split(CAST({q(cols['path'])} AS VARCHAR), '>'), x -> trim(x)),
-                                       x -> x <> '') AS steps,
+        SELECT rowid - {base} AS r, list_filter(list_transform(string_split(CAST({q(cols['path'])} AS VARCHAR), '>'), lambda x: trim(x)),
+                                       lambda x: x <> '') AS steps,
                CAST(round({conv}) AS BIGINT) AS conv, CAST(round({nulls}) AS BIGINT) AS nulls, {val} AS val
         FROM _raw""")
     con.execute(f"""

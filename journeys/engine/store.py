@@ -188,7 +188,7 @@ class Store:
             cur.execute("BEGIN TRANSACTION")
             try:
                 step(0.1, "Reading columns")
-                rel = relation(cur, src, reject=False)
+                rel = relation(cur, src)
                 resolved = ing.resolve_mapping(rel, preset=preset, mapping=mapping, overrides=overrides or {})
                 step(0.2, "Parsing and validating rows")
                 staged = ing.stage_events(cur, src, resolved, tz=tz)

@@ -41,7 +41,7 @@ class SourceFile:
     delimiter: str = ","
     warnings: list[str] = field(default_factory=list)
 
-    def reader_sql(self, *, reject: bool = True) -> str:
+    def reader_sql(self) -> str:
         """A DuckDB table function reading the file; CSV columns stay text (ids keep leading zeros)."""
         p = _quote(str(self.path))
         if self.format == "parquet":
@@ -50,12 +50,10 @@ class SourceFile:
             return f"read_json({p}, format='auto', compression='{'gzip' if self.compression == 'gzip' else 'auto'}')"
         opts = [
             "header=true", "all_varchar=true", f"delim={_quote(self.delimiter)}", "quote='\"'", "escape='\"'",
-            f"encoding={_quote(self.encoding)}", "null_padding=false", "sample_size=-1",
+            f"encoding={_quote(self.encoding)}", "null_padding=false", "sample_size=-1", "store_rejects=true",
         ]
         if self.compression == "gzip":
             opts.append("compression='gzip'")
-        if reject:
-            opts.append("store_rejects=true")
         return f"read_csv({p}, {', '.join(opts)})"
 
 
@@ -167,17 +165,17 @@ def inspect_file(path: str | Path, *, workdir: Path | None = None, name: str | N
                       encoding=encoding, delimiter=_sniff_delimiter(text), warnings=warnings)
 
 
-def relation(con: duckdb.DuckDBPyConnection, src: SourceFile, *, reject: bool = True) -> duckdb.DuckDBPyRelation:
+def relation(con: duckdb.DuckDBPyConnection, src: SourceFile) -> duckdb.DuckDBPyRelation:
     """The file as a DuckDB relation; a UTF-8 failure deep in the file falls back to Latin-1 with a warning."""
     try:
-        rel = con.sql(f"SELECT * FROM {src.reader_sql(reject=reject)}")
-        rel.limit(1).fetchall()
+        rel = con.sql(f"SELECT * FROM {src.reader_sql()}")
+        rel.limit(1).to_arrow_table()
         return rel
     except duckdb.InvalidInputException as err:
         if src.format == "csv" and "unicode" in str(err).lower() and src.encoding == "utf-8":
             src.encoding = "latin-1"
             src.warnings.append(f"'{src.name}' is not valid UTF-8; it was read as Latin-1. Check accented characters.")
-            return relation(con, src, reject=reject)
+            return relation(con, src)
         raise InputError(f"'{src.name}' cannot be read as {src.format.upper()}: {_first_line(err)}") from err
     except duckdb.Error as err:
         raise InputError(f"'{src.name}' cannot be read as {src.format.upper()}: {_first_line(err)}") from err
@@ -191,7 +189,7 @@ def preview(path: str | Path, n: int = 20, *, name: str | None = None) -> tuple[
     """The first ``n`` rows as text (for the mapping step), and how the file will be read."""
     src = inspect_file(path, name=name)
     con = duckdb.connect()
-    rel = relation(con, src, reject=False)
+    rel = relation(con, src)
     frame = rel.limit(n).to_arrow_table().to_pandas()
     if frame.empty and not frame.columns.empty:
         raise InputError(f"The file '{src.name}' has a header but no data rows.")

@@ -1,0 +1,187 @@
+"""Load reports with exact counts, presets on real export shapes, the store's lifecycle and atomicity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from journeys.engine import ingest as ing
+from journeys.errors import DatasetNotFound, MappingError
+from journeys.io.presets import detect_mapping, preset_mapping
+from journeys.io.readers import preview
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_ga4_slice_with_preset(store):
+    r = store.ingest(DATA / "ga4_slice.csv", preset="ga4")
+    # independently counted with the csv module: 300 rows, 224 users, 13 event names, 1 tie
+    assert (r.rows_read, r.rows_stored, r.customers, r.touchpoints, r.tied_timestamps) == (300, 300, 224, 13, 1)
+    assert r.rejected == {} and r.duplicates == 0
+    assert (r.start, r.end) == ("2020-11-02 08:24:52.415763", "2021-01-30 15:38:06.654750")
+    info = store.get(r.dataset_id)
+    assert info.mapping.customer == "user_pseudo_id" and info.mapping.timestamp == "event_timestamp_us"
+    assert info.mapping.channel == "first_touch_medium" and info.mapping.value == "purchase_revenue_usd"
+    assert "device_category" in info.attributes and "country" in info.attributes
+
+
+def test_helpdesk_slice_with_process_mining_preset(store):
+    r = store.ingest(DATA / "helpdesk_slice.csv", preset="process-mining")
+    assert (r.rows_read, r.rows_stored, r.customers, r.touchpoints) == (200, 200, 43, 8)
+    assert (r.duplicates, r.tied_timestamps) == (1, 1)
+    assert (r.start, r.end) == ("2010-01-21 08:53:28", "2013-08-01 15:39:11")
+    assert store.get(r.dataset_id).mapping.channel == "resource"
+
+
+def test_detection_without_preset(store):
+    r = store.ingest(DATA / "ecom_slice.csv")
+    assert (r.rows_stored, r.customers, r.touchpoints) == (300, 7, 17)
+    m = store.get(r.dataset_id).mapping
+    assert (m.customer, m.timestamp, m.touchpoint, m.session) == ("user_id", "timestamp", "event", "session_id")
+
+
+@pytest.mark.parametrize(
+    ("preset", "header", "row", "expect"),
+    [
+        ("ga360", "fullVisitorId,visitStartTime,hits_time,hits_page_pagePath,channelGrouping",
+         "0042,1700000000,1500,/home,Organic Search", ("0042", "2023-11-14 22:13:21.500000", "/home", "Organic Search")),
+        ("mixpanel", "distinct_id,time,event,$os", "u1,1700000000,Signed Up,iOS",
+         ("u1", "2023-11-14 22:13:20", "Signed Up", "iOS")),
+        ("amplitude", "user_id,event_time,event_type,platform", "u2,2023-11-14 22:13:20.123,add_to_cart,Web",
+         ("u2", "2023-11-14 22:13:20.123000", "add_to_cart", "Web")),
+        ("segment", "anonymousId,timestamp,event,context_campaign_medium", "a-1,2023-11-14T23:13:20+01:00,Order Completed,email",
+         ("a-1", "2023-11-14 22:13:20", "Order Completed", "email")),
+        ("process-mining", "case:concept:name,concept:name,time:timestamp,org:resource", "Case 7,Register,2023-11-14T22:13:20Z,Ann",
+         ("Case 7", "2023-11-14 22:13:20", "Register", "Ann")),
+    ],
+)
+def test_presets(store, write, preset, header, row, expect):
+    r = store.ingest(write(f"{preset}.csv", f"{header}\n{row}\n"), preset=preset)
+    got = store.table(r.dataset_id).to_pandas().iloc[0]
+    assert (got.customer_id, str(got.ts), got.touchpoint, got.channel) == expect
+
+
+def test_preset_on_the_wrong_file_says_so(store, write):
+    with pytest.raises(MappingError, match="does not look like a mixpanel export: no customer column"):
+        store.ingest(write("x.csv", "who,when,what\na,2024-01-01,b\n"), preset="mixpanel")
+
+
+def test_aggregated_path_table(store, write):
+    body = "path,total_conversions,total_null,total_conversion_value\nads > email > web,2,1,100\nsocial,0,2,0\n >  ,1,1,5\n"
+    r = store.ingest(write("paths.csv", body), preset="paths")
+    t = store.table(r.dataset_id).to_pandas()
+    assert r.rows_read == 3 and r.rejected == {"empty path": 1}
+    assert r.customers == 5  # 3 people on the first path, 2 on the second
+    conv = t[t.touchpoint == "conversion"]
+    assert len(conv) == 2 and list(conv.value) == [50.0, 50.0]
+    first = t[t.customer_id == "path1-1"].sort_values("step")
+    assert list(first.touchpoint) == ["ads", "email", "web", "conversion"]
+    assert r.rows_stored == 3 * 3 + 2 + 2 * 1
+
+
+def test_path_table_detected(write):
+    _, frame = preview(write("p.csv", "path,total_conversions,total_null\na > b,1,0\n"))
+    assert detect_mapping(frame)[1] == "paths"
+
+
+def test_rejections_by_reason_with_examples(store, write):
+    body = (
+        "c,t,e,v\n"
+        "a,2024-01-01 10:00,home,1.5\n"
+        ",2024-01-01 10:01,home,\n"          # row 2: empty id
+        "a,2024-01-01 10:02,,\n"             # row 3: empty touchpoint
+        "b,not a time,home,\n"               # row 4: unparseable
+        "b,2024-01-01 10:00,cart,abc\n"      # kept, value not a number
+        "b,2024-01-01 10:00,cart,abc\n"      # exact duplicate, tie
+        "  ,2024-01-01 10:01,home,\n"        # row 7: blank id
+    )
+    r = store.ingest(write("r.csv", body), overrides={"customer": "c", "timestamp": "t", "touchpoint": "e", "value": "v"})
+    assert r.rows_read == 7 and r.rows_stored == 3
+    assert r.rejected == {"empty customer id": 2, "unparseable timestamp": 1, "empty touchpoint": 1}
+    assert r.examples == {"empty customer id": [2, 7], "unparseable timestamp": [4], "empty touchpoint": [3]}
+    assert r.coerced == {"value not a number (left empty)": 2}
+    assert (r.duplicates, r.tied_timestamps, r.customers, r.touchpoints) == (1, 1, 2, 2)
+
+
+def test_malformed_lines_are_counted(store, write):
+    body = "c,t,e\na,2024-01-01,x\nb,2024-01-01,y,extra\nc,2024-01-02,z\n"
+    r = store.ingest(write("m.csv", body), overrides={"customer": "c", "timestamp": "t", "touchpoint": "e"})
+    assert r.rejected == {"malformed line": 1} and r.examples == {"malformed line": [2]}
+    assert (r.rows_read, r.rows_stored) == (3, 2)
+
+
+def test_order_is_ts_then_file_position(store, write):
+    body = "c,t,e\nu,2024-01-01 10:00,b\nu,2024-01-01 09:00,a\nu,2024-01-01 10:00,c\n"
+    r = store.ingest(write("o.csv", body), overrides={"customer": "c", "timestamp": "t", "touchpoint": "e"})
+    t = store.table(r.dataset_id).order_by("step").to_pandas()
+    assert list(t.touchpoint) == ["a", "b", "c"] and list(t.seq) == [1, 0, 2]
+    assert list(t.next_touchpoint.fillna("-")) == ["b", "c", "-"]
+
+
+def test_failed_load_leaves_nothing(store, write, monkeypatch):
+    def boom(*_a, **_k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ing, "summarize", boom)
+    with pytest.raises(RuntimeError):
+        store.ingest(DATA / "ecom_slice.csv")
+    assert store.datasets() == []
+    tables = store.cursor().execute("SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'ev_%'").fetchall()
+    assert tables == []
+
+
+def test_rename_delete_and_lookup(store):
+    r = store.ingest(DATA / "ecom_slice.csv", name="shop")
+    assert len(r.dataset_id) == 16 and store.get("shop").id == r.dataset_id
+    store.rename(r.dataset_id, "shop v2")
+    assert store.get(r.dataset_id).name == "shop v2"
+    with pytest.raises(DatasetNotFound, match="Did you mean 'shop v2'"):
+        store.get("shop v")
+    store.delete(r.dataset_id)
+    with pytest.raises(DatasetNotFound, match="may have been deleted"):
+        store.get(r.dataset_id)
+
+
+def test_fingerprint_depends_on_content_and_mapping(store, write):
+    a = store.ingest(DATA / "ecom_slice.csv")
+    b = store.ingest(DATA / "ecom_slice.csv")
+    c = store.ingest(DATA / "ecom_slice.csv", overrides={"channel": "platform"})
+    fa, fb, fc = (store.get(x.dataset_id).fingerprint for x in (a, b, c))
+    assert fa == fb != fc
+
+
+def test_store_is_reopened_with_its_datasets(tmp_path):
+    from journeys.engine.store import Store
+
+    s = Store(tmp_path)
+    r = s.ingest(DATA / "ecom_slice.csv")
+    s.close()
+    again = Store(tmp_path)
+    assert [d.id for d in again.datasets()] == [r.dataset_id]
+    assert again.table(r.dataset_id).count().execute() == 300
+
+
+def test_store_held_by_another_process_is_a_sentence(tmp_path):
+    import subprocess
+    import sys
+
+    from journeys.engine.store import Store
+    from journeys.errors import StoreBusy
+
+    db = tmp_path / "journeys.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        with pytest.raises(StoreBusy, match="in use by another process"):
+            Store(tmp_path)
+    finally:
+        holder.kill()
+
+
+def test_preset_mapping_unknown_preset():
+    with pytest.raises(MappingError, match="Unknown preset 'ga5'. Did you mean 'ga4'"):
+        preset_mapping("ga5", ["a"])
