@@ -11,12 +11,17 @@ from typing import Any
 
 import ibis
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from journeys.engine.store import Store
 
 BASE = datetime(2025, 3, 1, 9, 0, 0)
 _names = itertools.count()
+CANONICAL_TYPES = {
+    "customer_id": pa.string(), "ts": pa.timestamp("us"), "seq": pa.int64(), "touchpoint": pa.string(),
+    "channel": pa.string(), "session_id": pa.string(), "value": pa.float64(), "score": pa.float64(), "text": pa.string(),
+}
 
 
 @pytest.fixture
@@ -81,7 +86,16 @@ class Engine:
         self.con = con
 
     def table(self, df: pd.DataFrame) -> ibis.Table:
-        return self.con.create_table(f"ev_{next(_names)}", df, overwrite=True)
+        fields = [pa.field(c, CANONICAL_TYPES.get(c) or pa.array(df[c]).type) for c in df.columns]
+        data = pa.Table.from_pandas(df, schema=pa.schema(fields), preserve_index=False)
+        if self.name == "spark":
+            return self.con.create_table(f"ev_{next(_names)}", data.to_pandas(), overwrite=True)
+        name = f"ev_{next(_names)}"
+        raw = self.con.con  # the DuckDB connection under Ibis
+        raw.register(f"{name}_src", data)
+        raw.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_src")
+        raw.unregister(f"{name}_src")
+        return self.con.table(name)
 
 
 @pytest.fixture(scope="session")

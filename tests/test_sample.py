@@ -1,0 +1,48 @@
+"""The generator is seeded, realistic, and its planted effects are there to be found."""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+
+from journeys import sample
+
+
+def test_same_seed_same_data_and_exact_size():
+    a = sample.generate(5000, seed=11)
+    b = sample.generate(5000, seed=11)
+    assert a.num_rows == 5000 and a.equals(b)
+    assert not a.equals(sample.generate(5000, seed=12))
+
+
+def test_columns_and_vocabularies():
+    t = sample.generate(20000, seed=1)
+    assert t.column_names == ["customer_id", "timestamp", "touchpoint", "channel", "session_id", "revenue", "csat",
+                              "feedback", "device", "country", "acquisition_channel", "signup_cohort"]
+    assert set(pc.unique(t["touchpoint"]).to_pylist()) <= set(sample.TOUCHPOINTS)
+    assert set(pc.unique(t["channel"]).to_pylist()) == {"ads", "social", "email", "web", "app", "store", "chat", "call centre"}
+    purchases = t.filter(pc.equal(t["touchpoint"], "purchase"))
+    assert pc.min(purchases["revenue"]).as_py() > 0 and purchases["revenue"].null_count == 0
+    service = t.filter(pc.is_in(t["touchpoint"], value_set=__import__("pyarrow").array(["chat", "call_centre"])))
+    assert service["csat"].null_count == 0 and pc.min(service["csat"]).as_py() >= 1 and pc.max(service["csat"]).as_py() <= 5
+
+
+def _conversion_by(df, col):
+    per = df.groupby("customer_id").agg(v=(col, "first"), buy=("touchpoint", lambda s: (s == "purchase").any()))
+    return per.groupby("v")["buy"].mean()
+
+
+def test_planted_effects():
+    df = sample.generate(200_000, seed=7).to_pandas()
+    by_device = _conversion_by(df, "device")
+    assert by_device["mobile"] < 0.7 * by_device["desktop"]
+    by_acq = _conversion_by(df, "acquisition_channel")
+    assert by_acq["email"] > by_acq["ads"] and by_acq["email"] > by_acq["social"]
+    df = df.sort_values(["customer_id", "timestamp"], kind="stable")
+    df["next"] = df.groupby("customer_id")["touchpoint"].shift(-1)
+    calls = df[df.touchpoint == "call_centre"]
+    low, high = calls[calls.csat <= 2], calls[calls.csat >= 3]
+    assert (low.next == "account_closed").mean() > 3 * (high.next == "account_closed").mean()
+    checkout = df[df.touchpoint == "checkout"].merge(df[["customer_id"]].drop_duplicates(), on="customer_id")
+    mob = checkout[checkout.device == "mobile"]
+    desk = checkout[checkout.device == "desktop"]
+    assert (mob.next == "purchase").mean() < 0.6 * (desk.next == "purchase").mean()
