@@ -62,6 +62,8 @@ class Filter:
                         date.fromisoformat(v)
                     except ValueError as err:
                         raise QueryError(f"'{v}' is not a date (use YYYY-MM-DD).") from err
+        if self.within_days is not None and self.within_days < 1:
+            raise QueryError("'Within N days' needs N >= 1.")
         if self.times < 1:
             raise QueryError("'At least N times' needs N >= 1.")
 

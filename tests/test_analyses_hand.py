@@ -197,3 +197,13 @@ def test_queries_validate():
         FunnelQuery(steps=tuple((str(i),) for i in range(11))).validate()
     with pytest.raises(QueryError, match="366 days"):
         FunnelQuery(steps=(("a",),), window=timedelta(days=400)).validate()
+
+
+def test_then_within_days(duck):
+    day = 24 * 60
+    t = duck.table(frame([("A", 0, "x"), ("A", 3 * day, "y"), ("B", 0, "x"), ("B", day, "y"), ("C", day, "y"), ("C", 2 * day, "x")]))
+    seg = Segment((Filter("then", ("x", "y"), within_days=2),))
+    assert seg.describe() == "customers who did x then y within 2 days"
+    assert set(compute_transitions(j(t, seg)).edges.query("source == 'START'").target) == {"x"}
+    assert compute_transitions(j(t, seg)).journeys == 1  # only B: A is too slow, C in the wrong order
+    assert compute_transitions(j(t, Segment((Filter("then", ("x", "y")),)))).journeys == 2

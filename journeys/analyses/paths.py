@@ -151,6 +151,12 @@ def compute_paths(journeys: ir.Table, query: PathQuery | None = None, *, goal: s
 def _assemble(q: PathQuery, nodes: pd.DataFrame, links: pd.DataFrame, variants: pd.DataFrame, *,
               journeys_total: int, transitions_total: int) -> PathsResult:
     """Top-N relabelling, ``Other`` and ``(journey ends)`` nodes, percentages and coverage."""
+    if nodes.empty:
+        return PathsResult(
+            query=q, nodes=pd.DataFrame(columns=["key", "step", "label", "customers"]),
+            links=pd.DataFrame(columns=["source", "target", "customers", "pct_of_start", "pct_of_prev"]),
+            variants=pd.DataFrame(columns=["path", "customers", "share", "conversion_rate", "median_duration_s", "revenue"]),
+            journeys_total=journeys_total, journeys_covered=0, transitions_total=0, transitions_shown=0)
     nodes = nodes.astype({"rel": "int64", "customers": "int64"})
     nodes = nodes.sort_values(["rel", "customers", "touchpoint"], ascending=[True, False, True])
     nodes["rank"] = nodes.groupby("rel").cumcount()
@@ -159,9 +165,10 @@ def _assemble(q: PathQuery, nodes: pd.DataFrame, links: pd.DataFrame, variants: 
     shown = nodes.groupby(["rel", "label"], as_index=False, sort=False)["customers"].sum()
     covered = int(shown.loc[shown.rel == 1, "customers"].sum())
     links = links.astype({"rel": "int64", "customers": "int64"})
-    links["src"] = [label_of[(r, t)] for r, t in zip(links.rel, links.touchpoint, strict=True)]
-    links["dst"] = [label_of[(r + 1, n)] if isinstance(n, str) else ENDS_LABEL
-                    for r, n in zip(links.rel, links.nxt, strict=True)]
+    links["src"] = pd.Series([label_of[(r, t)] for r, t in zip(links.rel, links.touchpoint, strict=True)],
+                             index=links.index, dtype="str")
+    links["dst"] = pd.Series([label_of[(r + 1, n)] if isinstance(n, str) else ENDS_LABEL
+                              for r, n in zip(links.rel, links.nxt, strict=True)], index=links.index, dtype="str")
     named = (links.src != OTHER) & (links.dst != OTHER) & (links.dst != ENDS_LABEL)
     transitions_shown = int(links.loc[named, "customers"].sum())
     links = links.groupby(["rel", "src", "dst"], as_index=False)["customers"].sum()
@@ -178,7 +185,8 @@ def _assemble(q: PathQuery, nodes: pd.DataFrame, links: pd.DataFrame, variants: 
         "customers": links.customers,
     })
     out["pct_of_start"] = out.customers / covered if covered else 0.0
-    out["pct_of_prev"] = out.customers / out.source.map(src_total)
+    out["pct_of_prev"] = pd.Series([c / src_total[k] for c, k in zip(out.customers, out.source, strict=True)],
+                                   index=out.index, dtype="float64")
     out = out.sort_values(["source", "customers", "target"], ascending=[True, False, True]).reset_index(drop=True)
     variants = variants.head(q.variants).reset_index(drop=True)
     variants["revenue"] = variants["revenue"].fillna(0.0)
