@@ -109,8 +109,8 @@ def apply_scope(t: ir.Table, shaping: Shaping) -> ir.Table:
 
 def collapse_repeats(t: ir.Table) -> ir.Table:
     """Drop an event when the previous event of the same journey has the same node."""
-    w = _window(t)
-    return t.filter(t.touchpoint.lag().over(w).isnull() | (t.touchpoint != t.touchpoint.lag().over(w)))
+    t = t.mutate(_prev=t.touchpoint.lag().over(_window(t)))  # a column first: Spark cannot filter on a window
+    return t.filter(t._prev.isnull() | (t.touchpoint != t._prev)).drop("_prev")
 
 
 def number_steps(t: ir.Table) -> ir.Table:

@@ -89,7 +89,10 @@ class Engine:
         fields = [pa.field(c, CANONICAL_TYPES.get(c) or pa.array(df[c]).type) for c in df.columns]
         data = pa.Table.from_pandas(df, schema=pa.schema(fields), preserve_index=False)
         if self.name == "spark":
-            return self.con.create_table(f"ev_{next(_names)}", data.to_pandas(), overwrite=True)
+            name = f"ev_{next(_names)}"
+            session = self.con._session
+            session.createDataFrame(data.to_pandas()).createOrReplaceTempView(name)
+            return self.con.table(name)
         name = f"ev_{next(_names)}"
         raw = self.con.con  # the DuckDB connection under Ibis
         raw.register(f"{name}_src", data)
@@ -106,7 +109,7 @@ def duck() -> Engine:
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[Engine]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     pyspark = pytest.importorskip("pyspark.sql") if not os.environ.get("CI") else __import__("pyspark.sql").sql
     session = (
         pyspark.SparkSession.builder.master("local[2]").appName("journeys-tests")
@@ -115,6 +118,7 @@ def spark() -> Iterator[Engine]:
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false")
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
