@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="start the dashboard")
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=cmd_serve)
+
+    from journeys.analysis_cli import add_analysis_commands
+
+    add_analysis_commands(sub)
     return parser
 
 
@@ -131,6 +135,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except JourneyError as err:
         print(f"journeys: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # `journeys transitions x | head` closed the pipe: not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("journeys: interrupted; nothing was stored.", file=sys.stderr)
         return 130

@@ -63,5 +63,5 @@ class QueryError(JourneyError):
 def unknown(kind: str, name: str, choices: Iterable[str], *, error: type[JourneyError] = QueryError) -> JourneyError:
     """``Unknown touchpoint 'chekout'. Did you mean 'checkout'?``"""
     pool = sorted(set(choices))
-    listing = ", ".join(f"'{c}'" for c in pool[:12]) + (" ..." if len(pool) > 12 else "")
+    listing = ", ".join(f"'{c}'" for c in pool[:12]) + (f" and {len(pool) - 12} more" if len(pool) > 12 else "")
     return error(f"Unknown {kind} '{name}'.{did_you_mean(name, pool)}", hint=f"Known: {listing}." if pool else "")

@@ -78,3 +78,42 @@ def test_sample_writes_exactly_n_events(home, tmp_path):
     import pyarrow.parquet as pq
 
     assert pq.read_metadata(tmp_path / "s.parquet").num_rows == 1234
+
+
+@pytest.fixture
+def loaded(home):
+    out = cli("ingest", str(DATA / "ecom_slice.csv"), "--name", "shop", "--format", "json", home=home)
+    assert out.returncode == 0, out.stderr
+    return home
+
+
+def test_transitions_csv_and_ends(loaded):
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(cli("transitions", "shop", home=loaded).stdout)))
+    assert {"source", "target", "count"} <= set(rows[0])
+    assert not any(r["source"] == "START" or r["target"].startswith("END") for r in rows)
+    with_ends = list(csv.DictReader(io.StringIO(cli("transitions", "shop", "--with-ends", home=loaded).stdout)))
+    starts = sum(int(r["count"]) for r in with_ends if r["source"] == "START")
+    assert starts == 7  # seven users in the slice
+    assert sum(int(r["count"]) for r in rows) == 300 - 7  # every event but each journey's last has a successor
+
+
+def test_paths_and_funnel_json(loaded):
+    paths = json.loads(cli("paths", "shop", "--depth", "3", "--format", "json", home=loaded).stdout)
+    assert {"nodes", "links", "coverage", "elapsed_s"} <= set(paths)
+    assert sum(n["customers"] for n in paths["nodes"] if n["step"] == 1) == 7
+    assert {"step", "label", "customers"} <= set(paths["nodes"][0]) and {"source", "target", "customers"} <= set(paths["links"][0])
+    funnel = json.loads(cli("funnel", "shop", "--steps", "home,product_view", "--window", "30d", "--format", "json",
+                            home=loaded).stdout)
+    assert [s["customers"] for s in funnel["steps"]][0] == 7 and "elapsed_s" in funnel
+
+
+def test_analysis_errors(loaded):
+    out = cli("funnel", "shop", "--steps", "hom,cart", home=loaded)
+    assert out.returncode == 2 and "Unknown touchpoint 'hom'. Did you mean 'home'" in out.stderr
+    out = cli("paths", "shop", "--depth", "30", home=loaded)
+    assert out.returncode == 2 and "between 1 and 20" in out.stderr
+    out = cli("funnel", "shop", "--steps", "home", "--window", "soon", home=loaded)
+    assert out.returncode == 2 and "not a duration" in out.stderr

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
 import ibis.expr.types as ir
 import pandas as pd
 
+from journeys.errors import unknown
 from journeys.segments import Segment, apply_segment
 from journeys.shaping import Shaping, shape
 
@@ -52,3 +53,11 @@ def timer() -> Iterator[list[float]]:
 def known_touchpoints(journeys: ir.Table) -> list[str]:
     """Distinct touchpoints (for validation and pickers)."""
     return sorted(to_frame(journeys.select("touchpoint").distinct())["touchpoint"].dropna().astype(str))
+
+
+def check_touchpoints(names: Iterable[str | None], known: list[str]) -> None:
+    """Raise ``Unknown touchpoint 'chekout'. Did you mean 'checkout'?`` for the first name not in ``known``."""
+    pool = set(known)
+    for name in names:
+        if name and name not in pool:
+            raise unknown("touchpoint", name, known)

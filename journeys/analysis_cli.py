@@ -1,0 +1,169 @@
+"""Analysis subcommands of the ``journeys`` CLI: transitions, paths, funnel.
+
+Each accepts the same segment and shaping options, prints CSV or JSON, and reports ``elapsed_s``
+(engine time of the analysis, excluding start-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+
+from journeys.analyses.base import check_touchpoints, journeys_for, known_touchpoints, timer
+from journeys.analyses.funnels import FunnelQuery, compute_funnel
+from journeys.analyses.paths import PathQuery, compute_paths
+from journeys.analyses.transitions import END, END_CONVERTED, END_NOT_CONVERTED, START, GraphQuery, compute_transitions
+from journeys.errors import QueryError
+from journeys.segments import Filter, Segment
+from journeys.shaping import Shaping
+
+_DURATION = re.compile(r"^(\d+)\s*(s|m|min|h|d)?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``7d``, ``30m``, ``12h``, ``90s`` (a bare number is days)."""
+    m = _DURATION.match(text.strip().lower())
+    if not m:
+        raise QueryError(f"'{text}' is not a duration.", hint="Use e.g. 7d, 12h, 30m or 90s.")
+    n, unit = int(m.group(1)), m.group(2) or "d"
+    return {"s": timedelta(seconds=n), "m": timedelta(minutes=n), "min": timedelta(minutes=n),
+            "h": timedelta(hours=n), "d": timedelta(days=n)}[unit]
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset")
+    g = p.add_argument_group("segment")
+    g.add_argument("--where", action="append", default=[], metavar="COLUMN=V1,V2", help="attribute is one of the values")
+    g.add_argument("--did", action="append", default=[], metavar="TOUCHPOINT")
+    g.add_argument("--did-not", action="append", default=[], metavar="TOUCHPOINT")
+    g.add_argument("--segment", help="a segment as JSON (the dashboard's 'seg' link parameter)")
+    s = p.add_argument_group("shaping")
+    s.add_argument("--scope", choices=("person", "session"), default="person")
+    s.add_argument("--session-gap", default="30m")
+    s.add_argument("--collapse", action="store_true", help="collapse consecutive repeats")
+    s.add_argument("--goal")
+    s.add_argument("--cut-at-goal", action="store_true")
+    s.add_argument("--node", choices=("touchpoint", "touchpoint_channel", "channel"), default="touchpoint")
+    s.add_argument("--exclude", action="append", default=[], metavar="REGEX")
+    s.add_argument("--rule", action="append", default=[], metavar="REGEX=ALIAS")
+
+
+def segment_from(args: argparse.Namespace) -> Segment:
+    items: list[Filter | Segment] = []
+    if args.segment:
+        items.append(Segment.from_param(args.segment))
+    for w in args.where:
+        col, sep, vals = w.partition("=")
+        if not sep or not col:
+            raise QueryError(f"--where expects COLUMN=V1,V2, got '{w}'.")
+        items.append(Filter("attribute", tuple(v.strip() for v in vals.split(",")), column=col.strip()))
+    items += [Filter("did", (x,)) for x in args.did] + [Filter("did_not", (x,)) for x in args.did_not]
+    return Segment(tuple(items))
+
+
+def shaping_from(args: argparse.Namespace) -> Shaping:
+    rules = []
+    for r in args.rule:
+        pattern, sep, alias = r.rpartition("=")
+        if not sep or not pattern:
+            raise QueryError(f"--rule expects REGEX=ALIAS, got '{r}'.")
+        rules.append((pattern, alias))
+    return Shaping(scope=args.scope, session_gap=parse_duration(args.session_gap), collapse_repeats=args.collapse,
+                   goal=args.goal, cut_at_goal=args.cut_at_goal, node=args.node, exclude=tuple(args.exclude),
+                   rules=tuple(rules))
+
+
+def _journeys(args: argparse.Namespace) -> tuple[Any, Shaping]:
+    from journeys.engine.store import Store
+
+    store = Store()
+    shaping = shaping_from(args)
+    return journeys_for(store.table(args.dataset), shaping, segment_from(args)), shaping
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+def cmd_transitions(args: argparse.Namespace) -> None:
+    journeys, shaping = _journeys(args)
+    with timer() as t:
+        result = compute_transitions(journeys, GraphQuery(min_weight=args.min_weight, top_k=args.top_k),
+                                     goal=shaping.goal)
+    edges = result.edges
+    if not args.with_ends:
+        edges = edges[(edges.source != START) & ~edges.target.isin([END, END_CONVERTED, END_NOT_CONVERTED])]
+    if args.format == "csv":
+        edges.to_csv(sys.stdout, index=False)
+        return
+    print(json.dumps({"edges": _records(edges), "nodes": _records(result.nodes), "journeys": result.journeys,
+                      "transitions": result.transitions, "hidden_edges": result.hidden_edges,
+                      "hidden_transitions": result.hidden_transitions, "elapsed_s": t[0]}))
+
+
+def cmd_paths(args: argparse.Namespace) -> None:
+    if args.start and args.end:
+        anchor = "between"
+    else:
+        anchor = "from" if args.start else "to" if args.end else "start"
+    journeys, shaping = _journeys(args)
+    check_touchpoints([args.start, args.end, shaping.goal], known_touchpoints(journeys))
+    q = PathQuery(anchor=anchor, start=args.start, end=args.end, depth=args.depth, top=args.top)
+    with timer() as t:
+        r = compute_paths(journeys, q, goal=shaping.goal)
+    data = {"nodes": _records(r.nodes), "links": _records(r.links), "variants": _records(r.variants),
+            "coverage": r.coverage, "transition_coverage": r.transition_coverage,
+            "journeys_total": r.journeys_total, "journeys_covered": r.journeys_covered, "elapsed_s": t[0]}
+    if args.format == "json":
+        print(json.dumps(data))
+    else:
+        print(f"Covers {r.journeys_covered:,} of {r.journeys_total:,} journeys ({r.coverage:.1%}); "
+              f"{r.transition_coverage:.1%} of their transitions are drawn between named nodes.")
+        print(r.links.to_string(index=False))
+
+
+def cmd_funnel(args: argparse.Namespace) -> None:
+    steps = tuple(tuple(t.strip() for t in step.split("|") if t.strip()) for step in args.steps.split(","))
+    journeys, _ = _journeys(args)
+    check_touchpoints([t for step in steps for t in step], known_touchpoints(journeys))
+    q = FunnelQuery(steps=steps, window=parse_duration(args.window), order=args.order,
+                    count_by="session" if args.scope == "session" else "customer")
+    with timer() as t:
+        r = compute_funnel(journeys, q)
+    if args.format == "json":
+        print(json.dumps({"steps": _records(r.steps), "next_after_drop": _records(r.next_after_drop), "elapsed_s": t[0]}))
+    else:
+        print(r.steps.to_string(index=False))
+
+
+def add_analysis_commands(sub: Any) -> None:
+    p = sub.add_parser("transitions", help="touchpoint -> touchpoint transition counts")
+    add_common(p)
+    p.add_argument("--with-ends", action="store_true", help="include START and END rows")
+    p.add_argument("--min-weight", type=int, default=1)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.set_defaults(func=cmd_transitions)
+
+    p = sub.add_parser("paths", help="Sankey path nodes and links")
+    add_common(p)
+    p.add_argument("--start")
+    p.add_argument("--end")
+    p.add_argument("--depth", type=int, default=5)
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_paths)
+
+    p = sub.add_parser("funnel", help="conversion through ordered steps (A|B means A or B)")
+    add_common(p)
+    p.add_argument("--steps", required=True, help="comma-separated steps, e.g. home,product_view,add_to_cart|wishlist")
+    p.add_argument("--window", default="7d")
+    p.add_argument("--order", choices=("strict", "sequential", "any"), default="sequential")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_funnel)
