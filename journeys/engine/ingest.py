@@ -90,12 +90,20 @@ def stage_events(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: Colum
     tz = check_timezone(tz)
     con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
     rel = relation(con, src)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {src.reader_sql()}")
+    if src.format == "parquet":
+        # Parquet knows each row's position: no staging copy needed
+        p = src.path.as_posix().replace("'", "''")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT * EXCLUDE (file_row_number), "
+                    f"file_row_number AS _pos FROM read_parquet('{p}', file_row_number=true)")
+        base, pos = 0, "_pos"
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {src.reader_sql()}")
+        # temp-table rowids start at an offset; seq is the 0-based position in the file
+        (base,) = con.execute("SELECT coalesce(min(rowid), 0) FROM _raw").fetchone() or (0,)
+        pos = "rowid"
     malformed = _reject_lines(con) if src.format == "csv" else []
-    # temp-table rowids start at an offset; seq is the 0-based position in the file
-    (base,) = con.execute("SELECT coalesce(min(rowid), 0) FROM _raw").fetchone() or (0,)
     if mapping is None:
-        return _stage_path_table(con, list(rel.columns), malformed, src, int(base))
+        return _stage_path_table(con, list(rel.columns), malformed, src, int(base), pos)
     types = dict(zip(rel.columns, [str(t) for t in rel.types], strict=True))
 
     def text(col: str) -> str:
@@ -111,7 +119,7 @@ def stage_events(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: Colum
     select = [
         f"{text(mapping.customer)} AS customer_id",
         f"{ts} AS ts",
-        f"CAST(rowid - {int(base)} AS BIGINT) AS seq",
+        f"CAST({pos} - {int(base)} AS BIGINT) AS seq",
         f"{touch} AS touchpoint",
         f"{text(mapping.timestamp)} IS NULL AS _ts_missing",
     ]
@@ -160,7 +168,7 @@ def _rejections(con: duckdb.DuckDBPyConnection, malformed: list[int]) -> tuple[d
 
 
 def _stage_path_table(
-    con: duckdb.DuckDBPyConnection, columns: list[str], malformed: list[int], src: SourceFile, base: int
+    con: duckdb.DuckDBPyConnection, columns: list[str], malformed: list[int], src: SourceFile, base: int, pos: str
 ) -> Staged:
     """Expand an aggregated path table (``a > b > c``, conversions, nulls) into one synthetic journey per customer."""
     cols = path_table_columns(columns)
@@ -169,7 +177,7 @@ def _stage_path_table(
     val = f"try_cast({q(cols['value'])} AS DOUBLE)" if "value" in cols else "NULL"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _paths AS
-        SELECT rowid - {base} AS r, list_filter(list_transform(string_split(CAST({q(cols['path'])} AS VARCHAR), '>'), lambda x: trim(x)),
+        SELECT {pos} - {base} AS r, list_filter(list_transform(string_split(CAST({q(cols['path'])} AS VARCHAR), '>'), lambda x: trim(x)),
                                        lambda x: x <> '') AS steps,
                CAST(round({conv}) AS BIGINT) AS conv, CAST(round({nulls}) AS BIGINT) AS nulls, {val} AS val
         FROM _raw""")
@@ -214,7 +222,7 @@ def build_events_table(con: duckdb.DuckDBPyConnection, table: str, attributes: l
                lead(ts) OVER w AS next_ts{attrs}
         FROM _staged WHERE _reject IS NULL
         WINDOW w AS (PARTITION BY customer_id ORDER BY ts, seq)
-        ORDER BY customer_id, ts, seq""")
+        """)
 
 
 def summarize(con: duckdb.DuckDBPyConnection, table: str, attributes: list[str]) -> dict[str, object]:
@@ -226,7 +234,12 @@ def summarize(con: duckdb.DuckDBPyConnection, table: str, attributes: list[str])
     ).fetchone() or (0, 0, 0, None, None, 0)
     keys = ", ".join(["customer_id", "ts", "touchpoint", "channel", "session_id", "value", "score", "text",
                       *[q(a) for a in attributes]])
-    (dups,) = con.execute(f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {t} GROUP BY {keys})").fetchone() or (0,)
+    # exact duplicates share customer and timestamp, so only tied rows need the full comparison
+    (dups,) = con.execute(
+        f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {t} "
+        f"SEMI JOIN (SELECT DISTINCT customer_id AS c, ts AS s FROM {t} WHERE next_ts = ts) ON customer_id = c AND ts = s "
+        f"GROUP BY {keys})"
+    ).fetchone() or (0,)
     return {
         "rows_stored": int(stored), "customers": int(customers), "touchpoints": int(touchpoints),
         "start": start.isoformat(sep=" ") if start else None, "end": end.isoformat(sep=" ") if end else None,
@@ -251,3 +264,11 @@ def ensure_rows(staged: Staged, stored: int, name: str) -> None:
         reasons = "; ".join(f"{r}: {n:,}" for r, n in staged.rejected.items())
         raise InputError(f"No row of '{name}' could be stored ({reasons}).",
                          hint="Check the column mapping and the timestamp format.")
+
+
+def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove the temp objects a load made (``_raw`` is a view for Parquet, a table otherwise)."""
+    rows = con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                       "WHERE table_name IN ('_raw', '_staged', '_paths')").fetchall()
+    for name, kind in rows:
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {name}")

@@ -29,6 +29,7 @@ from journeys.io.report import LoadReport
 from journeys.schema import ColumnMapping
 
 DB_FILE = "journeys.duckdb"
+DEFAULT_MEMORY_LIMIT = "2GB"
 META_DDL = """
 CREATE TABLE IF NOT EXISTS datasets (
     id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, source VARCHAR, created TIMESTAMP,
@@ -85,8 +86,10 @@ class Store:
                 ) from err
             raise
         self._con.execute("SET TimeZone='UTC'")
-        if memory_limit:
-            self._con.execute(f"SET memory_limit='{memory_limit}'")
+        # a bounded engine spills to disk instead of growing: 10M-event loads stay near 2 GB of memory
+        limit = memory_limit or os.environ.get("JOURNEYS_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+        self._con.execute(f"SET memory_limit='{limit}'")
+        self._con.execute(f"SET temp_directory='{(self.home / 'tmp').as_posix()}'")
         self._con.execute(META_DDL)
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -213,7 +216,7 @@ class Store:
                      resolved.to_json() if resolved else None, report.to_json(), fingerprint, report.rows_stored,
                      json.dumps(staged.attributes)],
                 )
-                cur.execute("DROP TABLE IF EXISTS _raw; DROP TABLE IF EXISTS _staged; DROP TABLE IF EXISTS _paths")
+                ing.drop_staging(cur)
                 cur.execute("COMMIT")
             except BaseException as err:
                 cur.execute("ROLLBACK")

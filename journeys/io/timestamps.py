@@ -61,7 +61,7 @@ def timestamp_sql(col: str, duck_type: str, *, tz: str = "UTC", unit: str | None
         s=s, alts=", ".join(f"try_strptime({s}, '{f}')" for f in _NAIVE_FORMATS)
     )
     compact_date = f"try_strptime({s}, '%Y%m%d')"
-    return (
+    full = (
         f"CASE WHEN {col} IS NULL OR {s} = '' THEN NULL "
         f"WHEN regexp_full_match({s}, '(19|20)[0-9][0-9](0[1-9]|1[0-2])[0-3][0-9]') "
         f"THEN {_localize(compact_date, tz)} "
@@ -70,3 +70,7 @@ def timestamp_sql(col: str, duck_type: str, *, tz: str = "UTC", unit: str | None
         f"AND regexp_matches({s}, '[0-9][T ][0-9]') THEN CAST(try_cast({s} AS TIMESTAMPTZ) AS TIMESTAMP) "
         f"ELSE {_localize(naive, tz)} END"
     )
+    if tz != "UTC" or unit:
+        return full
+    # fast path: DuckDB's own ISO parser (offsets honoured, naive read as UTC); the rest falls through
+    return f"coalesce(CAST(try_cast({s} AS TIMESTAMPTZ) AS TIMESTAMP), {full})"
