@@ -245,11 +245,3 @@ def matching_customers(events: ir.Table, segment: Segment, *, goal: str | None =
         return ibis.and_(*parts) if seg.combine == "and" else ibis.or_(*parts)
 
     return per_customer.filter(combine(segment)).select("customer_id")
-
-
-def apply_segment(journeys: ir.Table, customer_events: ir.Table, segment: Segment, *, goal: str | None = None) -> ir.Table:
-    """Keep the journeys of customers in the segment (a semi-join, so nothing is duplicated)."""
-    if segment.is_empty:
-        return journeys
-    keep = matching_customers(customer_events, segment, goal=goal)
-    return journeys.semi_join(keep, "customer_id")

@@ -11,7 +11,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from journeys.errors import unknown
-from journeys.segments import Segment, apply_segment
+from journeys.segments import Segment, matching_customers
 from journeys.shaping import Shaping, shape
 
 START, END = "START", "END"
@@ -21,17 +21,17 @@ ENDS_LABEL = "(journey ends)"
 
 
 def journeys_for(events: ir.Table, shaping: Shaping, segment: Segment | None = None) -> ir.Table:
-    """Shaped journeys (see :func:`journeys.shaping.shape`) restricted to the segment's customers.
+    """Shaped journeys (see :func:`journeys.shaping.shape`) of the segment's customers.
 
     The segment is evaluated per customer on the events after cleaning rules and node level, before
-    sessions and collapsing, so "did X" means the same whatever the journey scope.
+    sessions and collapsing, so "did X" means the same whatever the journey scope. Its customers are
+    picked first, so the costly reshaping only runs over their events.
     """
-    shaped = shape(events, shaping)
-    if segment is None or segment.is_empty:
-        return shaped
-    person = replace(shaping, scope="person", collapse_repeats=False, cut_at_goal=False)
-    customer_events = shaped if person == shaping else shape(events, person)
-    return apply_segment(shaped, customer_events, segment, goal=shaping.goal)
+    if segment is not None and not segment.is_empty:
+        person = replace(shaping, scope="person", collapse_repeats=False, cut_at_goal=False)
+        keep = matching_customers(shape(events, person), segment, goal=shaping.goal)
+        events = events.semi_join(keep, "customer_id")
+    return shape(events, shaping)
 
 
 def to_frame(expr: ir.Table) -> pd.DataFrame:
