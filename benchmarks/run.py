@@ -76,6 +76,7 @@ def bench_ingest(labels: list[str]) -> str | None:
 
 
 def bench_analyses(home: str) -> None:
+    from benchmarks import pandas_baseline as pb
     from journeys.analyses.base import journeys_for
     from journeys.analyses.funnels import FunnelQuery, compute_funnel
     from journeys.analyses.paths import PathQuery, compute_paths
@@ -83,7 +84,6 @@ def bench_analyses(home: str) -> None:
     from journeys.engine.store import Store
     from journeys.segments import Filter, Segment
     from journeys.shaping import Shaping
-    from benchmarks import pandas_baseline as pb
 
     store = Store(home)
     info = store.datasets()[-1]

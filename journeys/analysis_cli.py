@@ -8,32 +8,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 
-from journeys.analyses.base import check_touchpoints, journeys_for, known_touchpoints, timer
+from journeys.analyses.base import (
+    END,
+    END_CONVERTED,
+    END_NOT_CONVERTED,
+    START,
+    check_touchpoints,
+    journeys_for,
+    known_touchpoints,
+    timer,
+)
 from journeys.analyses.funnels import FunnelQuery, compute_funnel
-from journeys.analyses.paths import PathQuery, compute_paths
-from journeys.analyses.transitions import END, END_CONVERTED, END_NOT_CONVERTED, START, GraphQuery, compute_transitions
+from journeys.analyses.paths import Anchor, PathQuery, compute_paths
+from journeys.analyses.transitions import GraphQuery, compute_transitions
+from journeys.durations import parse_duration
 from journeys.errors import QueryError
 from journeys.segments import Filter, Segment
 from journeys.shaping import Shaping
-
-_DURATION = re.compile(r"^(\d+)\s*(s|m|min|h|d)?$")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``7d``, ``30m``, ``12h``, ``90s`` (a bare number is days)."""
-    m = _DURATION.match(text.strip().lower())
-    if not m:
-        raise QueryError(f"'{text}' is not a duration.", hint="Use e.g. 7d, 12h, 30m or 90s.")
-    n, unit = int(m.group(1)), m.group(2) or "d"
-    return {"s": timedelta(seconds=n), "m": timedelta(minutes=n), "min": timedelta(minutes=n),
-            "h": timedelta(hours=n), "d": timedelta(days=n)}[unit]
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -108,6 +104,7 @@ def cmd_transitions(args: argparse.Namespace) -> None:
 
 
 def cmd_paths(args: argparse.Namespace) -> None:
+    anchor: Anchor
     if args.start and args.end:
         anchor = "between"
     else:

@@ -91,7 +91,7 @@ def _matrix(mobile: bool) -> np.ndarray:
 
 def _choose(rng: np.random.Generator, cum: np.ndarray) -> np.ndarray:
     """One draw per row of a cumulative-probability matrix."""
-    u = rng.random(cum.shape[0])[:, None]
+    u = np.asarray(rng.random(cum.shape[0]))[:, None]
     return np.minimum((u > cum).sum(axis=1), cum.shape[1] - 1)
 
 
@@ -165,7 +165,7 @@ def _generate(events: int, n: int, seed: int) -> pa.Table:
     bad = np.array(_BAD_FEEDBACK)[rng.integers(0, len(_BAD_FEEDBACK), keep)]
     good = np.array(_GOOD_FEEDBACK)[rng.integers(0, len(_GOOD_FEEDBACK), keep)]
     has_text = ~np.isnan(csat) & (rng.random(keep) < 0.6)
-    feedback = np.where(has_text, np.where(csat <= 2, bad, good), None)
+    feedback = np.where(has_text, np.where(csat <= 2, bad, good).astype(object), np.array(None, dtype=object))
     ts = t.astype("datetime64[s]")
     table = pa.table({
         "customer_id": pa.array(np.char.add("C", np.char.zfill(cust.astype(str), 7))),

@@ -62,10 +62,10 @@ class ColumnMapping:
         for role in REQUIRED_ROLES:
             if not getattr(self, role):
                 raise MappingError(f"The {role} role is required but not mapped.", hint="Map it with --map.")
-        for role, col in [*self.role_columns().items(), ("timestamp_offset", self.timestamp_offset)]:
+        for name, col in [*self.role_columns().items(), ("timestamp_offset", self.timestamp_offset)]:
             if col and col not in columns:
                 raise MappingError(
-                    f"Column '{col}' (mapped to {role}) is not in the file.{did_you_mean(col, columns)}",
+                    f"Column '{col}' (mapped to {name}) is not in the file.{did_you_mean(col, columns)}",
                     hint=f"Columns: {', '.join(columns[:30])}.",
                 )
         if self.timestamp_unit not in (None, "s", "ms", "us", "ns"):

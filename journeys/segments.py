@@ -203,13 +203,13 @@ def _flag(t: ir.Table, leaf: Filter, goal: str | None) -> ir.Value:
         first_x = ibis.cases((t.touchpoint == leaf.values[0], t.step), else_=ibis.null("int64")).min()
         last_y = ibis.cases((t.touchpoint == leaf.values[1], t.step), else_=ibis.null("int64")).max()
         return (last_y > first_x).fill_null(False)
-    lo, hi = leaf.values
+    start, end = leaf.values
     first = t.ts.min()
     cond = ibis.literal(True)
-    if lo:
-        cond &= first >= ibis.timestamp(f"{lo} 00:00:00")
-    if hi:
-        cond &= first < ibis.timestamp(f"{hi} 00:00:00")
+    if start:
+        cond &= first >= ibis.timestamp(f"{start} 00:00:00")
+    if end:
+        cond &= first < ibis.timestamp(f"{end} 00:00:00")
     return cond
 
 

@@ -116,7 +116,7 @@ def best_attempts(journeys: ir.Table, q: FunnelQuery) -> ir.Table:
     """One row per journey that did step 1: ``reached`` (1..n), ``t1``..``tn`` (epoch s), ``after`` (next
     touchpoint after the last reached step), ``entry`` timestamp and the breakdown value."""
     n = len(q.steps)
-    needs = {k for k in range(2, n + 1)} if q.order != "strict" else set()
+    needs = set(range(2, n + 1)) if q.order != "strict" else set()
     extra = {f"nx{k}": _next_position(journeys, q.steps[k - 1]) for k in sorted(needs)}
     extra |= {f"ex{i}": _next_position(journeys, ex.touchpoints) for i, ex in enumerate(q.exclusions)}
     e = journeys.mutate(tsec=journeys.ts.epoch_seconds(), **extra)

@@ -46,5 +46,5 @@ def canonical_table(table: ir.Table, mapping: ColumnMapping, *, seq: str | None 
     if not seq:
         order = [t.customer_id, t.ts, t.touchpoint, t.channel, t.session_id, t.value, t.score, t.text]
         t = t.mutate(_seq=ibis.row_number().over(ibis.window(order_by=order)))
-    cols = ["customer_id", "ts", "touchpoint", "channel", "session_id", "value", "score", "text", *attrs]
-    return t.select(*cols[:2], seq=t._seq, *cols[2:])
+    t = t.rename(seq="_seq")
+    return t.select("customer_id", "ts", "seq", "touchpoint", "channel", "session_id", "value", "score", "text", *attrs)

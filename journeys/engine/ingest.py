@@ -63,7 +63,7 @@ def resolve_mapping(rel: duckdb.DuckDBPyRelation, *, preset: str | None, mapping
             if found_preset == PATH_PRESET and not overrides:
                 return None
             if mapping is None:
-                partial = {k: v for k, v in overrides.items()}
+                partial = dict(overrides.items())
                 if {"customer", "timestamp", "touchpoint"} <= set(partial):
                     mapping = ColumnMapping.from_dict(partial)
                 else:
@@ -206,8 +206,8 @@ def _stage_path_table(
         rejected["malformed line"], examples["malformed line"] = len(malformed), malformed[:5]
     (n_raw,) = con.execute("SELECT count(*) FROM _raw").fetchone() or (0,)
     (people,) = con.execute("SELECT sum(greatest(conv,0) + greatest(nulls,0)) FROM _paths WHERE len(steps) > 0").fetchone() or (0,)
-    warnings = [*src.warnings, f"Aggregated path table: {int(n_raw):,} path rows expanded into {int(people or 0):,} "
-                "synthetic customers (timestamps one minute apart from 2000-01-01; converters end in 'conversion')."]
+    warnings = [*src.warnings, (f"Aggregated path table: {int(n_raw):,} path rows expanded into {int(people or 0):,} "
+                "synthetic customers (timestamps one minute apart from 2000-01-01; converters end in 'conversion').")]
     return Staged(None, int(n_raw) + len(malformed), rejected, examples, {}, warnings, [])
 
 

@@ -1,0 +1,217 @@
+"""The dashboard's view state as plain data: URL query parameters <-> specs.
+
+This codec is the single source of truth for shareable links: a link is the dataset id plus the
+segment, shaping and analysis specs, with only non-default values written. Reading a link never
+fails: unknown or stale parameters are reported as sentences and fall back to defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, timedelta
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from journeys.analyses.funnels import WINDOW_DEFAULT, Exclusion, FunnelQuery
+from journeys.analyses.paths import PathQuery
+from journeys.analyses.transitions import GraphQuery
+from journeys.durations import format_duration, parse_duration
+from journeys.errors import JourneyError, did_you_mean
+from journeys.segments import Segment
+from journeys.shaping import DEFAULT_SESSION_GAP, Shaping
+
+Params = Mapping[str, Sequence[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ViewState:
+    """Everything a view depends on. ``page`` is not here: it is the URL path."""
+
+    dataset: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    segment: Segment = field(default_factory=Segment)
+    segment_b: Segment = field(default_factory=Segment)
+    shaping: Shaping = field(default_factory=Shaping)
+    paths: PathQuery = field(default_factory=PathQuery)
+    pct: str = "start"
+    funnel_steps: tuple[tuple[str, ...], ...] = ()
+    funnel_window: timedelta = WINDOW_DEFAULT
+    funnel_order: str = "sequential"
+    funnel_exclusions: tuple[Exclusion, ...] = ()
+    breakdown: str | None = None
+    trend: str | None = None
+    graph: GraphQuery = field(default_factory=GraphQuery)
+    compare: str = "funnel"
+
+    def funnel(self) -> FunnelQuery | None:
+        if not self.funnel_steps:
+            return None
+        return FunnelQuery(steps=self.funnel_steps, window=self.funnel_window, order=self.funnel_order,  # type: ignore[arg-type]
+                           exclusions=self.funnel_exclusions, breakdown=self.breakdown, trend=self.trend,  # type: ignore[arg-type]
+                           count_by="session" if self.shaping.scope == "session" else "customer")
+
+    # ---- encoding -------------------------------------------------------------------------------
+    def to_params(self) -> dict[str, str | list[str]]:
+        d, sh, p = ViewState(), self.shaping, self.paths
+        out: dict[str, str | list[str]] = {}
+
+        def put(key: str, value: Any, default: Any) -> None:
+            if value != default and value is not None:
+                out[key] = value if isinstance(value, list) else str(value)
+
+        put("ds", self.dataset, None)
+        put("from", self.date_from.isoformat() if self.date_from else None, None)
+        put("to", self.date_to.isoformat() if self.date_to else None, None)
+        put("seg", None if self.segment.is_empty else self.segment.to_param(), None)
+        put("segb", None if self.segment_b.is_empty else self.segment_b.to_param(), None)
+        put("scope", sh.scope, "person")
+        put("gap", format_duration(sh.session_gap), format_duration(DEFAULT_SESSION_GAP))
+        put("collapse", "1" if sh.collapse_repeats else None, None)
+        put("goal", sh.goal, None)
+        put("cut", "1" if sh.cut_at_goal else None, None)
+        put("node", sh.node, "touchpoint")
+        put("rule", [f"{a}={b}" for a, b in sh.rules], [])
+        put("excl", list(sh.exclude), [])
+        put("anchor", p.anchor, "start")
+        put("start", p.start, None)
+        put("end", p.end, None)
+        put("depth", p.depth, d.paths.depth)
+        put("top", p.top, d.paths.top)
+        put("pct", self.pct, "start")
+        put("steps", ",".join("|".join(s) for s in self.funnel_steps) or None, None)
+        put("window", format_duration(self.funnel_window), format_duration(WINDOW_DEFAULT))
+        put("order", self.funnel_order, "sequential")
+        put("fx", [f"{'|'.join(e.touchpoints)}:{e.after}:{e.before}" for e in self.funnel_exclusions], [])
+        put("bd", self.breakdown, None)
+        put("trend", self.trend, None)
+        put("minw", self.graph.min_weight, 1)
+        put("topk", self.graph.top_k, None)
+        put("cmp", self.compare, "funnel")
+        return out
+
+    @classmethod
+    def from_params(cls, params: Params) -> tuple[ViewState, list[str]]:
+        """Decode a link; ``problems`` explains each parameter that was ignored."""
+        problems: list[str] = []
+        known = {"ds", "from", "to", "seg", "segb", "scope", "gap", "collapse", "goal", "cut", "node", "rule", "excl",
+                 "anchor", "start", "end", "depth", "top", "pct", "steps", "window", "order", "fx", "bd", "trend",
+                 "minw", "topk", "cmp"}
+        for key in params:
+            if key not in known:
+                problems.append(f"The link parameter '{key}' is not known and was ignored.{did_you_mean(key, known)}")
+
+        def one(key: str) -> str | None:
+            vals = params.get(key) or []
+            return vals[-1] if vals else None
+
+        view = cls()
+
+        def attempt(key: str, apply: Any) -> None:
+            nonlocal view
+            raw = one(key)
+            if raw is None or raw == "":
+                return
+            try:
+                view = apply(view, raw)
+            except (ValueError, JourneyError, KeyError, TypeError) as err:
+                problems.append(f"The link parameter {key}='{raw[:80]}' could not be used ({err}); the default applies.")
+
+        def choice(options: Sequence[str]) -> Any:
+            def check(raw: str) -> str:
+                if raw not in options:
+                    raise ValueError(f"expected one of {', '.join(options)}")
+                return raw
+            return check
+
+        def sh(**kw: Any) -> Any:
+            return lambda v, raw: replace(v, shaping=replace(v.shaping, **{k: f(raw) for k, f in kw.items()}))
+
+        def pq(**kw: Any) -> Any:
+            def apply(v: ViewState, raw: str) -> ViewState:
+                q = replace(v.paths, **{k: f(raw) for k, f in kw.items()})
+                q.validate() if kw.keys() & {"depth", "top"} else None
+                return replace(v, paths=q)
+            return apply
+
+        attempt("ds", lambda v, raw: replace(v, dataset=raw))
+        attempt("from", lambda v, raw: replace(v, date_from=date.fromisoformat(raw)))
+        attempt("to", lambda v, raw: replace(v, date_to=date.fromisoformat(raw)))
+        attempt("seg", lambda v, raw: replace(v, segment=Segment.from_param(raw)))
+        attempt("segb", lambda v, raw: replace(v, segment_b=Segment.from_param(raw)))
+        attempt("scope", sh(scope=choice(["person", "session"])))
+        attempt("gap", sh(session_gap=parse_duration))
+        attempt("collapse", sh(collapse_repeats=lambda r: r == "1"))
+        attempt("goal", sh(goal=str))
+        attempt("cut", sh(cut_at_goal=lambda r: r == "1"))
+        attempt("node", sh(node=choice(["touchpoint", "touchpoint_channel", "channel", "stage"])))
+        rules = params.get("rule") or []
+        if rules:
+            attempt("rule", lambda v, _raw: replace(v, shaping=replace(v.shaping, rules=tuple(_rule(r) for r in rules))))
+        excl = [e for e in params.get("excl") or [] if e]
+        if excl:
+            view = replace(view, shaping=replace(view.shaping, exclude=tuple(excl)))
+        attempt("anchor", pq(anchor=choice(["start", "from", "to", "between"])))
+        attempt("start", pq(start=str))
+        attempt("end", pq(end=str))
+        attempt("depth", pq(depth=int))
+        attempt("top", pq(top=int))
+        attempt("pct", lambda v, raw: replace(v, pct=choice(["start", "prev"])(raw)))
+        attempt("steps", lambda v, raw: replace(v, funnel_steps=_steps(raw)))
+        attempt("window", lambda v, raw: replace(v, funnel_window=_window(parse_duration(raw))))
+        attempt("order", lambda v, raw: replace(v, funnel_order=choice(["strict", "sequential", "any"])(raw)))
+        fx = params.get("fx") or []
+        if fx:
+            attempt("fx", lambda v, _raw: replace(v, funnel_exclusions=tuple(_exclusion(x) for x in fx)))
+        attempt("bd", lambda v, raw: replace(v, breakdown=raw))
+        attempt("trend", lambda v, raw: replace(v, trend=choice(["day", "week", "month"])(raw)))
+        attempt("minw", lambda v, raw: replace(v, graph=replace(v.graph, min_weight=max(1, int(raw)))))
+        attempt("topk", lambda v, raw: replace(v, graph=replace(v.graph, top_k=max(1, int(raw)))))
+        attempt("cmp", lambda v, raw: replace(v, compare=choice(["funnel", "paths", "graph"])(raw)))
+        try:
+            view.shaping.validate()
+        except JourneyError as err:
+            problems.append(f"The journey shaping in the link was reset ({err}).")
+            view = replace(view, shaping=Shaping())
+        return view, problems
+
+
+def _rule(text: str) -> tuple[str, str]:
+    pattern, sep, alias = text.rpartition("=")
+    if not sep or not pattern:
+        raise ValueError("a rule is REGEX=ALIAS")
+    return pattern, alias
+
+
+def _steps(text: str) -> tuple[tuple[str, ...], ...]:
+    steps = tuple(tuple(t for t in s.split("|") if t) for s in text.split(","))
+    if any(not s for s in steps):
+        raise ValueError("a funnel step is empty")
+    FunnelQuery(steps=steps).validate()
+    return steps
+
+
+def _window(td: timedelta) -> timedelta:
+    FunnelQuery(steps=(("x",),), window=td).validate()
+    return td
+
+
+def _exclusion(text: str) -> Exclusion:
+    tps, after, before = text.rsplit(":", 2)
+    return Exclusion(tuple(t for t in tps.split("|") if t), int(after), int(before))
+
+
+def filter_dates(events: ir.Table, start: date | None, end: date | None) -> ir.Table:
+    """Events on or after ``start`` and on or before ``end`` (whole days, UTC)."""
+    if start:
+        events = events.filter(events.ts >= ibis.timestamp(f"{start.isoformat()} 00:00:00"))
+    if end:
+        events = events.filter(events.ts < ibis.timestamp(f"{(end + timedelta(days=1)).isoformat()} 00:00:00"))
+    return events
+
+
+def known_params() -> list[str]:
+    return [f.name for f in fields(ViewState)]
