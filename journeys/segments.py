@@ -18,9 +18,10 @@ import ibis.expr.types as ir
 
 from journeys.errors import QueryError, unknown
 
-FilterKind = Literal["attribute", "did", "did_not", "then", "at_least", "converted", "not_converted", "entered"]
+FilterKind = Literal["attribute", "did", "did_not", "then", "at_least", "at_step", "converted", "not_converted", "entered"]
 AttrOp = Literal["in", "not_in", "contains", "range"]
-KINDS: tuple[str, ...] = ("attribute", "did", "did_not", "then", "at_least", "converted", "not_converted", "entered")
+KINDS: tuple[str, ...] = ("attribute", "did", "did_not", "then", "at_least", "at_step", "converted", "not_converted",
+                          "entered")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Filter:
     - ``did`` / ``did_not``: any of ``values`` (touchpoints)
     - ``then``: ``values[0]`` then later ``values[1]``, optionally within ``within_days``
     - ``at_least``: any of ``values`` at least ``times`` times
+    - ``at_step``: the customer's event number ``times`` (from their first) is one of ``values``
     - ``converted`` / ``not_converted``: did the goal (``values[0]`` or the shaping goal)
     - ``entered``: first event on or after ``values[0]`` and before ``values[1]`` (ISO dates, either may be empty)
     """
@@ -51,7 +53,7 @@ class Filter:
             raise QueryError("A range filter needs a lower and an upper bound.")
         if self.kind == "then" and len(self.values) != 2:
             raise QueryError("A 'did X then Y' filter needs exactly two touchpoints.")
-        if self.kind in ("did", "did_not", "at_least") and not self.values:
+        if self.kind in ("did", "did_not", "at_least", "at_step") and not self.values:
             raise QueryError(f"A '{self.kind.replace('_', ' ')}' filter needs at least one touchpoint.")
         if self.kind == "entered":
             if len(self.values) != 2:
@@ -83,6 +85,8 @@ class Filter:
             return f"did {self.values[0]} then {self.values[1]}{within}"
         if self.kind == "at_least":
             return f"did {vals} at least {self.times} times"
+        if self.kind == "at_step":
+            return f"had {vals} as step {self.times}"
         if self.kind in ("converted", "not_converted"):
             target = (self.values[0] if self.values else goal) or "the goal"
             return f"{'reached' if self.kind == 'converted' else 'did not reach'} {target}"
@@ -199,6 +203,8 @@ def _flag(t: ir.Table, leaf: Filter, goal: str | None) -> ir.Value:
         return ~hit if leaf.kind in ("did_not", "not_converted") else hit
     if leaf.kind == "at_least":
         return t.touchpoint.isin(list(leaf.values)).cast("int64").sum() >= leaf.times
+    if leaf.kind == "at_step":
+        return (t.touchpoint.isin(list(leaf.values)) & (t.step == leaf.times)).any()
     if leaf.kind == "then":
         first_x = ibis.cases((t.touchpoint == leaf.values[0], t.step), else_=ibis.null("int64")).min()
         last_y = ibis.cases((t.touchpoint == leaf.values[1], t.step), else_=ibis.null("int64")).max()

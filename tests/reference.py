@@ -217,6 +217,8 @@ def segment_customers(events: list[Event], flt: Any, goal: str | None = None) ->
             ok = not any(t in (flt.values or (goal,)) for t in tps)
         elif k == "at_least":
             ok = sum(t in flt.values for t in tps) >= flt.times
+        elif k == "at_step":
+            ok = len(tps) >= flt.times and tps[flt.times - 1] in flt.values
         elif k == "then":
             x, y = flt.values
             ok = any(

@@ -207,3 +207,17 @@ def test_then_within_days(duck):
     assert set(compute_transitions(j(t, seg)).edges.query("source == 'START'").target) == {"x"}
     assert compute_transitions(j(t, seg)).journeys == 1  # only B: A is too slow, C in the wrong order
     assert compute_transitions(j(t, Segment((Filter("then", ("x", "y")),)))).journeys == 2
+
+
+def test_customers_through_a_node(events):
+    from journeys.analyses.paths import node_customers
+
+    q = PathQuery(depth=3, top=1)
+    jj = j(events)
+    assert node_customers(jj, q, "2:cart") == ["C", "E"]
+    assert node_customers(jj, q, "2:Other") == ["A", "B"]
+    assert node_customers(jj, q, "2:(journey ends)") == ["D"]
+    assert node_customers(jj, q, "1:home") == ["A", "B", "D", "E"]
+    seg = Segment((Filter("at_step", ("cart",), times=2),))
+    assert seg.describe() == "customers who had cart as step 2"
+    assert compute_transitions(j(events, seg)).journeys == 2

@@ -136,6 +136,7 @@ filters = st.one_of(
     st.builds(Filter, kind=st.just("attribute"), column=st.just("channel"), values=st.tuples(st.sampled_from(["web", "app"])),
               op=st.sampled_from(["in", "not_in", "contains"])),
     st.builds(Filter, kind=st.just("converted")),
+    st.builds(Filter, kind=st.just("at_step"), values=st.tuples(st.sampled_from(TPS)), times=st.integers(1, 4)),
 )
 
 

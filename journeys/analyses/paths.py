@@ -195,3 +195,26 @@ def _assemble(q: PathQuery, nodes: pd.DataFrame, links: pd.DataFrame, variants: 
     return PathsResult(query=q, nodes=nodes_out, links=out, variants=variants, journeys_total=journeys_total,
                        journeys_covered=covered, transitions_total=transitions_total,
                        transitions_shown=transitions_shown)
+
+
+def node_customers(journeys: ir.Table, query: PathQuery, key: str, *, limit: int = 50_000) -> list[str]:
+    """Customers whose journeys pass through Sankey node ``key`` (``"3:cart"``, ``"2:Other"``,
+    ``"4:(journey ends)"``), sorted, at most ``limit``: for hand-off lists."""
+    step_text, _, label = key.partition(":")
+    try:
+        step = int(step_text)
+    except ValueError as err:
+        raise QueryError(f"'{key}' is not a Sankey node (expected step:label).") from err
+    q = query
+    a = anchored(journeys, q)
+    if label == ENDS_LABEL:
+        hits = a.filter((a.rel == step - 1) & a.nxt.isnull())
+    elif label == OTHER:
+        at = a.filter(a.rel == step)
+        counts = to_frame(at.group_by("touchpoint").aggregate(n=at.count()))
+        named = counts.sort_values(["n", "touchpoint"], ascending=[False, True]).touchpoint.head(q.top).tolist()
+        hits = at.filter(~at.touchpoint.isin(named))
+    else:
+        hits = a.filter((a.rel == step) & (a.touchpoint == label))
+    out = hits.select("customer_id").distinct().order_by("customer_id").limit(limit)
+    return [str(c) for c in to_frame(out).customer_id]

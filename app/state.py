@@ -1,0 +1,130 @@
+"""The one module of the app that caches. Resources: the store. Data: results keyed by
+(dataset fingerprint, spec). Big objects are never hashed: the store is passed as ``_store``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from journeys.analyses.base import journeys_for, known_touchpoints
+from journeys.analyses.funnels import FunnelQuery, FunnelResult, compute_funnel, dropped_customers
+from journeys.analyses.journey_map import JourneyMapResult, compute_journey_map
+from journeys.analyses.paths import PathQuery, PathsResult, compute_paths, node_customers
+from journeys.analyses.transitions import GraphQuery, TransitionsResult, compute_transitions
+from journeys.bootstrap import ensure_sample
+from journeys.engine.store import DatasetInfo, Store
+from journeys.segments import Segment
+from journeys.shaping import Shaping
+from journeys.views import ViewState, filter_dates
+
+
+@st.cache_resource(show_spinner="Opening the dataset store…")
+def store() -> Store:
+    """One store per server; every session reads through its own thread's cursor."""
+    s = Store()
+    ensure_sample(s)
+    return s
+
+
+def datasets() -> list[DatasetInfo]:
+    return store().datasets()
+
+
+def _journeys(view: ViewState, segment: Segment, shaping: Shaping | None = None) -> Any:
+    events = filter_dates(store().table(view.dataset or ""), view.date_from, view.date_to)
+    return journeys_for(events, shaping or view.shaping, segment)
+
+
+def _key(view: ViewState, segment: Segment) -> tuple[Any, ...]:
+    info = store().get(view.dataset or "")
+    return (info.fingerprint, view.date_from, view.date_to, segment.to_param(), repr(view.shaping))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _touchpoints(fingerprint: str, shaping_repr: str, _view: ViewState) -> list[str]:
+    return known_touchpoints(_journeys(_view, Segment(), _view.shaping))
+
+
+def touchpoints(view: ViewState) -> list[str]:
+    """Touchpoints after cleaning rules and node level (what the analyses see)."""
+    return _touchpoints(store().get(view.dataset or "").fingerprint, repr(view.shaping), view)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _values(fingerprint: str, column: str, _view: ViewState) -> list[str]:
+    t = store().table(_view.dataset or "")
+    col = t[column].cast("string")
+    top = t.group_by(v=col).aggregate(n=t.count()).order_by([ibis_desc("n"), "v"]).limit(200).to_pandas()
+    return [str(v) for v in top.v.dropna()]
+
+
+def ibis_desc(name: str) -> Any:
+    import ibis
+
+    return ibis.desc(name)
+
+
+def attribute_values(view: ViewState, column: str) -> list[str]:
+    """The 200 most frequent values of a column (for filter pickers)."""
+    return _values(store().get(view.dataset or "").fingerprint, column, view)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _transitions(key: tuple[Any, ...], query: GraphQuery, _view: ViewState, _segment: Segment) -> TransitionsResult:
+    return compute_transitions(_journeys(_view, _segment), query, goal=_view.shaping.goal)
+
+
+def transitions(view: ViewState, segment: Segment) -> TransitionsResult:
+    return _transitions(_key(view, segment), view.graph, view, segment)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _paths(key: tuple[Any, ...], query: PathQuery, _view: ViewState, _segment: Segment) -> PathsResult:
+    return compute_paths(_journeys(_view, _segment), query, goal=_view.shaping.goal)
+
+
+def paths(view: ViewState, segment: Segment) -> PathsResult:
+    return _paths(_key(view, segment), view.paths, view, segment)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _node_customers(key: tuple[Any, ...], query: PathQuery, node: str, _view: ViewState, _segment: Segment) -> list[str]:
+    return node_customers(_journeys(_view, _segment), query, node)
+
+
+def customers_through(view: ViewState, segment: Segment, node: str) -> list[str]:
+    return _node_customers(_key(view, segment), view.paths, node, view, segment)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _funnel(key: tuple[Any, ...], query: FunnelQuery, _view: ViewState, _segment: Segment) -> FunnelResult:
+    return compute_funnel(_journeys(_view, _segment), query)
+
+
+def funnel(view: ViewState, segment: Segment, query: FunnelQuery) -> FunnelResult:
+    return _funnel(_key(view, segment), query, view, segment)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _dropped(key: tuple[Any, ...], query: FunnelQuery, step: int, _view: ViewState, _segment: Segment) -> list[str]:
+    return list(dropped_customers(_journeys(_view, _segment), query, step).to_pandas().customer_id)
+
+
+def dropped(view: ViewState, segment: Segment, query: FunnelQuery, step: int) -> list[str]:
+    return _dropped(_key(view, segment), query, step, view, segment)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _journey_map(key: tuple[Any, ...], stages: tuple[tuple[str, str], ...], _view: ViewState,
+                 _segment: Segment) -> JourneyMapResult:
+    return compute_journey_map(_journeys(_view, _segment), stages, goal=_view.shaping.goal)
+
+
+def journey_map(view: ViewState, segment: Segment, stages: tuple[tuple[str, str], ...]) -> JourneyMapResult:
+    return _journey_map(_key(view, segment), stages, view, segment)
+
+
+def forget_results() -> None:
+    """After a dataset changes (rename, delete, new load), drop cached listings and results."""
+    st.cache_data.clear()

@@ -1,0 +1,102 @@
+"""The customer journey map as data: stages as columns, touchpoints under each with volume, reach,
+conversion onward, time spent, CSAT, and the biggest drop-offs flagged as pain points."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from journeys.analyses.base import to_frame
+from journeys.shaping import DEFAULT_STAGES, OTHER_STAGE, stage_expr
+
+SIGNIFICANCE_FLOOR = 30
+PAIN_POINTS = 3
+TIME_SPENT_CAP_S = 30 * 60
+STAGE_ORDER = (*DEFAULT_STAGES, "churn", OTHER_STAGE)
+_STAGE_WORDS: dict[str, tuple[str, ...]] = {
+    "churn": ("unsubscribe", "cancel", "churn", "closed", "close_account", "uninstall", "delete"),
+    "purchase": ("cart", "checkout", "purchase", "order", "payment", "buy", "transaction", "store_visit", "pay"),
+    "retention": ("delivery", "review", "support", "chat", "call", "ticket", "repeat", "login", "account", "resolve",
+                  "closed"),
+    "awareness": ("ad_", "ads", "impression", "social", "campaign", "first_visit", "session_start", "first_open",
+                  "promo", "banner"),
+    "consideration": ("view", "page", "search", "product", "email", "click", "home", "scroll", "catalog", "compare",
+                      "wishlist", "filter", "select", "detail"),
+}
+
+
+def infer_stages(touchpoints: list[str]) -> tuple[tuple[str, str], ...]:
+    """A first guess of each touchpoint's stage from its name; people correct it on the page."""
+    out = []
+    for tp in touchpoints:
+        name = re.sub(r"[\s\-]+", "_", tp.lower())
+        stage = next((s for s, words in _STAGE_WORDS.items() if any(w in name for w in words)), OTHER_STAGE)
+        out.append((tp, stage))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyMapResult:
+    """``touchpoints``: stage, touchpoint, events, journeys, reach, conversion_onward, median_time_s,
+    avg_score, drop_offs, drop_off_rate, pain_point. ``stages``: stage, journeys, reach."""
+
+    touchpoints: pd.DataFrame
+    stages: pd.DataFrame
+    journeys: int
+    goal: str | None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.journeys == 0
+
+
+def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...], *, goal: str | None = None) -> JourneyMapResult:
+    """Per touchpoint metrics in one group-by, plus per stage reach; pain points = largest drop-offs."""
+    j = journeys.mutate(stage=stage_expr(journeys, stages))
+    per_journey = j.group_by("journey_id").aggregate(
+        _goal_last=ibis.cases((j.touchpoint == goal, j.step), else_=ibis.null("int64")).max() if goal
+        else ibis.null("int64"))
+    j = j.join(per_journey, "journey_id")
+    dt = j.next_ts.epoch_seconds() - j.ts.epoch_seconds()
+    first = j.group_by(["journey_id", "touchpoint", "stage"]).aggregate(
+        _first=j.step.min(), _goal_last=j._goal_last.max(), _ended=(j.next_touchpoint.isnull()).any())
+    conv = first.group_by(["touchpoint", "stage"]).aggregate(
+        journeys=first.count(),
+        converted_after=(first._goal_last > first._first).fill_null(False).cast("int64").sum(),
+        ended_here_unconverted=(first._ended & first._goal_last.isnull()).cast("int64").sum(),
+    )
+    events = j.group_by(["touchpoint", "stage"]).aggregate(
+        events=j.count(), avg_score=j.score.mean(),
+        median_time_s=ibis.cases((dt <= TIME_SPENT_CAP_S, dt), else_=ibis.null("int64")).median().cast("float64"),
+    )
+    total = journeys.filter(journeys.step == 1).count()
+    stage_reach = j.group_by("stage").aggregate(journeys=j.journey_id.nunique())
+    tps = to_frame(events.join(conv, ["touchpoint", "stage"]))
+    stage_frame = to_frame(stage_reach)
+    n = int(total.execute())
+    if tps.empty:
+        empty = pd.DataFrame(columns=["stage", "touchpoint", "events", "journeys", "reach", "conversion_onward",
+                                      "median_time_s", "avg_score", "drop_offs", "drop_off_rate", "pain_point"])
+        return JourneyMapResult(empty, pd.DataFrame(columns=["stage", "journeys", "reach"]), n, goal)
+    tps["reach"] = tps.journeys / n
+    tps["conversion_onward"] = tps.converted_after / tps.journeys if goal else float("nan")
+    tps["drop_offs"] = tps.ended_here_unconverted.astype("int64")
+    tps["drop_off_rate"] = tps.drop_offs / tps.journeys
+    # awareness exits are expected and churn is its own story: pain points are where engaged journeys stop
+    eligible = tps[(tps.journeys >= SIGNIFICANCE_FLOOR) & (tps.touchpoint != goal)
+                   & ~tps.stage.isin(["awareness", "churn"])]
+    worst = eligible.sort_values(["drop_offs", "touchpoint"], ascending=[False, True]).head(PAIN_POINTS).touchpoint
+    tps["pain_point"] = tps.touchpoint.isin(set(worst))
+    order = {s: i for i, s in enumerate(STAGE_ORDER)}
+    tps["_o"] = tps.stage.map(order).fillna(len(order))
+    tps = tps.sort_values(["_o", "journeys", "touchpoint"], ascending=[True, False, True])
+    cols = ["stage", "touchpoint", "events", "journeys", "reach", "conversion_onward", "median_time_s", "avg_score",
+            "drop_offs", "drop_off_rate", "pain_point"]
+    stage_frame["reach"] = stage_frame.journeys / n
+    stage_frame["_o"] = stage_frame.stage.map(order).fillna(len(order))
+    stage_frame = stage_frame.sort_values("_o")[["stage", "journeys", "reach"]].reset_index(drop=True)
+    return JourneyMapResult(tps[cols].reset_index(drop=True), stage_frame, n, goal)
