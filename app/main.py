@@ -1,0 +1,45 @@
+"""Entry point: URL -> view state, the shared sidebar, navigation, and view state -> URL."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app import sidebar, state
+from app.ui import view
+from journeys.views import ViewState
+
+st.set_page_config(page_title="journeys", page_icon=":material/route:", layout="wide")
+
+if "view" not in st.session_state:
+    # the URL is read once per session: afterwards the session's state is the truth and the URL follows it
+    params = {k: st.query_params.get_all(k) for k in st.query_params}
+    st.session_state["view"], st.session_state["link_problems"] = ViewState.from_params(params)
+    st.session_state["guess_goal"] = "goal" not in params
+for problem in st.session_state.pop("link_problems", []):
+    st.warning(problem, icon="🔗")
+
+state.store()
+here = Path(__file__).parent / "screens"
+pages = [
+    st.Page(here / "paths.py", title="Paths", icon=":material/account_tree:", default=True),
+    st.Page(here / "funnels.py", title="Funnels", icon=":material/filter_alt:", url_path="funnels"),
+    st.Page(here / "journey_map.py", title="Journey map", icon=":material/map:", url_path="journey-map"),
+    st.Page(here / "graph.py", title="Transition graph", icon=":material/hub:", url_path="graph"),
+    st.Page(here / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page(here / "data.py", title="Data", icon=":material/database:", url_path="data"),
+]
+page = st.navigation(pages)
+has_data = sidebar.render()
+if has_data or page.url_path == "data":
+    page.run()
+else:
+    st.title("Welcome to journeys")
+    st.info("There is no dataset yet. Open the Data page to load a CSV, Parquet or JSON Lines export.")
+if has_data:
+    sidebar.copy_link()
+st.query_params.from_dict(view().to_params())

@@ -1,0 +1,63 @@
+"""Compare: any analysis for segment A (the sidebar's) and segment B, side by side."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from app import state
+from app.sidebar import segment_builder
+from app.ui import chart, empty_state, md, run, seed, set_view, table, view
+from journeys import charts
+
+st.title("Compare segments")
+v = view()
+seed("c_kind", v.compare)
+kind = st.radio("Analysis", ["funnel", "paths", "graph"], horizontal=True, key="c_kind",
+                format_func={"funnel": "Funnel", "paths": "Paths", "graph": "Transition graph"}.__getitem__)
+st.caption("Segment A is the sidebar's segment. Build segment B here. The funnel uses the steps of the Funnels "
+           "page, paths the settings of the Paths page.")
+with st.container(border=True):
+    st.markdown("**Segment B**")
+    seg_b = segment_builder("sb", v.segment_b, where=st)
+if seg_b != v.segment_b:
+    set_view(replace(v, segment_b=seg_b))
+    st.rerun()
+set_view(replace(v, compare=kind))
+v = view()
+goal = v.shaping.goal
+funnel = v.funnel()
+if kind == "funnel" and funnel is None:
+    empty_state("Build a funnel on the Funnels page first; its steps are compared here.")
+    st.stop()
+
+for col, name, seg in zip(st.columns(2), ("A", "B"), (v.segment, v.segment_b), strict=True):
+    with col:
+        st.subheader(f"Segment {name}")
+        st.caption(md(seg.describe(goal).capitalize()))
+        if kind == "funnel" and funnel is not None:
+            f = run("Counting…", lambda seg=seg: state.funnel(v, seg, funnel))
+            if f.entered == 0:
+                empty_state("Nobody in this segment entered the funnel.")
+                continue
+            st.metric("Converted", f"{f.steps.conversion_from_start.iloc[-1]:.1%}", f"{f.entered:,} entered",
+                      delta_color="off")
+            chart(charts.funnel_figure(f), name=f"funnel_{name}", key=f"cf_{name}")
+            table(f.steps, name=f"funnel_{name}", key=f"cft_{name}")
+        elif kind == "paths":
+            p = run("Tracing…", lambda seg=seg: state.paths(v, seg))
+            if p.is_empty:
+                empty_state("No journeys in this segment.")
+                continue
+            st.caption(f"{p.journeys_covered:,} journeys ({p.coverage:.1%} of the segment)")
+            chart(charts.sankey_figure(p, pct=v.pct, height=480), name=f"paths_{name}", key=f"cp_{name}")
+            table(p.variants, name=f"variants_{name}", key=f"cpt_{name}")
+        else:
+            g = run("Counting…", lambda seg=seg: state.transitions(v, seg))
+            if g.is_empty:
+                empty_state("No journeys in this segment.")
+                continue
+            st.caption(f"{g.journeys:,} journeys, {g.transitions:,} transitions")
+            chart(charts.graph_figure(g), name=f"graph_{name}", key=f"cg_{name}")
+            table(g.nodes, name=f"touchpoints_{name}", key=f"cgt_{name}")

@@ -1,0 +1,112 @@
+"""Data: upload an export, confirm its column mapping, load it, and manage stored datasets."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app import state
+from app.ui import explained, set_view, view
+from journeys.io.presets import PRESET_NAMES, PRESETS, detect_mapping, path_table_columns, preset_mapping
+from journeys.io.readers import preview
+from journeys.schema import ROLES, ColumnMapping
+
+st.title("Data")
+st.caption("Load a CSV, Parquet or JSON Lines export (also .gz or a single-file .zip). Nothing leaves this server.")
+
+upload = st.file_uploader("Event export", type=["csv", "tsv", "txt", "gz", "zip", "parquet", "jsonl", "ndjson", "json"],
+                          key="upload")
+if upload is not None:
+    folder = Path(tempfile.mkdtemp(prefix="journeys-upload-"))
+    path = folder / Path(upload.name).name
+    path.write_bytes(upload.getvalue())
+    with explained():
+        src, head = preview(path, n=200, name=upload.name)
+    st.subheader("Preview")
+    st.caption(f"{src.format.upper()} · delimiter {src.delimiter!r} · {src.encoding}" if src.format == "csv"
+               else src.format.upper())
+    for warning in src.warnings:
+        st.warning(warning)
+    st.dataframe(head.head(10), hide_index=True)
+    detected, detected_preset, notes = detect_mapping(head)
+    for note in notes:
+        st.caption(note)
+    presets = ["(detect)", *PRESET_NAMES]
+    preset = st.selectbox("Preset", presets, index=presets.index(detected_preset) if detected_preset else 0, key="up_preset")
+    columns = [str(c) for c in head.columns]
+    mapping: ColumnMapping | None = None
+    if preset == "paths":
+        with explained():
+            st.write("Aggregated path table columns:", path_table_columns(columns))
+    else:
+        base = detected
+        if preset in PRESETS:
+            with explained():
+                base = preset_mapping(preset, columns)
+        st.subheader("Column mapping")
+        cols = st.columns(4)
+        picked: dict[str, str] = {}
+        for i, role in enumerate(ROLES):
+            default = getattr(base, role) if base else None
+            options = ["", *columns]
+            picked[role] = cols[i % 4].selectbox(role + (" *" if role in ("customer", "timestamp", "touchpoint") else ""),
+                                                 options, index=options.index(default) if default in options else 0,
+                                                 key=f"map_{role}_{upload.name}")
+        with explained():
+            mapping = ColumnMapping.from_dict({k: v for k, v in picked.items() if v})
+            mapping.validate(columns)
+        st.caption("Every other column is kept as an attribute for segments and breakdowns.")
+    tz = st.text_input("Time zone of timestamps without an offset", value="UTC", key="up_tz")
+    name = st.text_input("Dataset name", value=Path(upload.name).stem, key="up_name")
+    if st.button("Load dataset", type="primary", key="up_load"):
+        with st.status("Loading…", expanded=True) as status, explained():
+            bar = st.progress(0.0)
+            report = state.store().ingest(path, mapping=mapping if preset != "paths" else None,
+                                          preset="paths" if preset == "paths" else None, tz=tz, name=name,
+                                          source_name=upload.name, progress=lambda f, m: bar.progress(f, text=m))
+            status.update(label=f"Loaded {report.rows_stored:,} events", state="complete")
+        state.forget_results()
+        st.session_state["last_report"] = report.dataset_id
+        st.session_state["sb_dataset"] = report.dataset_id
+        set_view(view().__class__(dataset=report.dataset_id))
+        st.rerun()
+
+last = st.session_state.get("last_report")
+if last:
+    with explained():
+        info = state.store().get(last)
+    st.subheader(f"Load report: {info.name}")
+    r = info.report
+    a, b, c, d = st.columns(4)
+    a.metric("Rows read", f"{r.rows_read:,}")
+    b.metric("Stored", f"{r.rows_stored:,}")
+    c.metric("Rejected", f"{r.rows_rejected:,}")
+    d.metric("Customers", f"{r.customers:,}")
+    st.text("\n".join(r.lines()))
+
+st.subheader("Stored datasets")
+infos = state.datasets()
+frame = pd.DataFrame([{"id": d.id, "name": d.name, "events": d.rows, "customers": d.report.customers,
+                       "from": d.report.start, "to": d.report.end, "source": d.source} for d in infos])
+st.dataframe(frame, hide_index=True, key="datasets_table")
+if infos:
+    target = st.selectbox("Dataset", [d.id for d in infos], format_func=lambda i: next(d.name for d in infos if d.id == i),
+                          key="manage_ds")
+    left, right = st.columns(2)
+    new_name = left.text_input("New name", key="manage_name")
+    if left.button("Rename", key="manage_rename", disabled=not new_name.strip()):
+        with explained():
+            state.store().rename(target, new_name)
+        state.forget_results()
+        st.rerun()
+    confirm = right.checkbox("Yes, delete it for everyone", key="manage_confirm")
+    if right.button("Delete", key="manage_delete", disabled=not confirm):
+        state.store().delete(target)
+        state.forget_results()
+        st.session_state.pop("sb_dataset", None)
+        if view().dataset == target:
+            set_view(view().__class__())
+        st.rerun()

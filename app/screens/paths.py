@@ -1,0 +1,88 @@
+"""Paths: a Sankey of how journeys unfold, with anchors, coverage, top variants and node drill-down."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from app import state
+from app.ui import chart, customer_list, empty_state, explained, run, seed, set_view, table, view
+from journeys import charts
+from journeys.analyses.base import check_touchpoints
+from journeys.analyses.paths import DEPTH_MAX, TOP_MAX, PathQuery
+from journeys.durations import humanize_seconds
+from journeys.segments import Filter, Segment
+
+st.title("Paths")
+v = view()
+tps = state.touchpoints(v)
+q = v.paths
+anchors = {"start": "from journey start", "from": "from a touchpoint", "to": "ending at a touchpoint",
+           "between": "between two touchpoints"}
+c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 1])
+seed("p_anchor", q.anchor)
+anchor = c1.selectbox("Paths", list(anchors), format_func=anchors.__getitem__, key="p_anchor")
+start = end = None
+if anchor in ("from", "between"):
+    seed("p_start", q.start if q.start in tps else (tps[0] if tps else None), tps)
+    start = c2.selectbox("Start touchpoint", tps, key="p_start")
+if anchor in ("to", "between"):
+    seed("p_end", q.end if q.end in tps else (v.shaping.goal or (tps[-1] if tps else None)), tps)
+    end = c3.selectbox("End touchpoint", tps, key="p_end")
+seed("p_depth", q.depth)
+depth = c4.number_input("Steps", min_value=1, max_value=DEPTH_MAX, key="p_depth")
+seed("p_top", q.top)
+top = c5.number_input("Nodes/step", min_value=1, max_value=TOP_MAX, key="p_top")
+seed("p_pct", v.pct)
+pct = st.radio("Link share", ["start", "prev"], horizontal=True, key="p_pct",
+               format_func={"start": "% of start", "prev": "% of previous step"}.__getitem__)
+query = PathQuery(anchor=anchor, start=start, end=end, depth=int(depth), top=int(top))
+set_view(replace(v, paths=query, pct=pct))
+v = view()
+with explained():
+    check_touchpoints([query.start, query.end], tps)
+result = run("Tracing paths…", lambda: state.paths(v, v.segment))
+
+if result.is_empty:
+    where = {"start": "", "from": f" that reach '{start}'", "to": f" that reach '{end}'",
+             "between": f" that go from '{start}' to '{end}'"}[anchor]
+    empty_state(f"No journeys{where} in this segment and date range ({v.segment.describe(v.shaping.goal)}).")
+    st.stop()
+
+st.caption(f"Covers {result.journeys_covered:,} of {result.journeys_total:,} journeys ({result.coverage:.1%}); "
+           f"{result.transition_coverage:.1%} of their transitions run between named nodes, the rest through "
+           f"'Other' (touchpoints outside the top {query.top} of a step). Hover a link for % of start and of the previous step.")
+chart(charts.sankey_figure(result, pct=pct), name="paths", key="sankey")
+
+st.subheader("Drill into a node")
+nodes = list(result.nodes.key)
+seed("p_node", nodes[0], nodes)
+node = st.selectbox("Node", nodes, key="p_node",
+                    format_func=lambda k: f"step {k.split(':', 1)[0]}: {k.split(':', 1)[1]} "
+                    f"({int(result.nodes.set_index('key').customers[k]):,})")
+ids = run("Finding customers…", lambda: state.customers_through(v, v.segment, node))
+step_text, _, label = node.partition(":")
+left, right = st.columns(2)
+with left:
+    customer_list(ids, name=f"customers_{step_text}_{label}", key="node")
+exact = anchor == "start" and v.shaping.scope == "person" and not v.shaping.collapse_repeats and label not in ("Other", "(journey ends)")
+if label not in ("Other", "(journey ends)"):
+    flt = Filter("at_step", (label,), times=int(step_text)) if exact else Filter("did", (label,))
+    if right.button(f"Show customers who {flt.describe()}", key="p_apply"):
+        set_view(replace(v, segment=Segment((*v.segment.items, flt), v.segment.combine)))
+        st.rerun()
+    if not exact:
+        right.caption("With this anchor or shaping, the segment is the broader 'did' filter; the download is exact.")
+
+st.subheader("Top path variants")
+variants = result.variants.assign(median_duration=result.variants.median_duration_s.map(humanize_seconds))
+shown = ["path", "customers", "share", "median_duration", "revenue"]
+if v.shaping.goal:
+    shown.insert(3, "conversion_rate")
+table(variants, name="path_variants", key="variants", column_order=shown,
+      column_config={"share": st.column_config.NumberColumn(format="percent"),
+                     "conversion_rate": st.column_config.NumberColumn("conversion", format="percent"),
+                     "revenue": st.column_config.NumberColumn(format="%.2f")})
+with st.expander("Links as a table"):
+    table(result.links, name="path_links", key="links")
