@@ -35,11 +35,13 @@ pages = [
 ]
 page = st.navigation(pages)
 has_data = sidebar.render()
-if has_data or page.url_path == "data":
-    page.run()
-else:
-    st.title("Welcome to journeys")
-    st.info("There is no dataset yet. Open the Data page to load a CSV, Parquet or JSON Lines export.")
-if has_data:
-    sidebar.copy_link()
-st.query_params.from_dict(view().to_params())
+try:
+    if has_data or page.url_path == "data":
+        page.run()
+    else:
+        st.title("Welcome to journeys")
+        st.info("There is no dataset yet. Open the Data page to load a CSV, Parquet or JSON Lines export.")
+finally:  # also after a page stops early (empty state, user error): the URL always follows the view
+    st.query_params.from_dict(view().to_params())
+    if has_data:
+        sidebar.copy_link()

@@ -61,9 +61,9 @@ def segment_builder(prefix: str, current: Segment, *, where: st.delta_generator.
     items = list(current.items)
     for i, item in enumerate(items):
         text = item.describe(v.shaping.goal) if isinstance(item, Filter) else f"({item._clause(v.shaping.goal)})"
-        c1, c2 = where.columns([5, 1])
+        c1, c2 = where.columns([4, 1], vertical_alignment="center")
         c1.caption(md(text))
-        if c2.button("✕", key=f"{prefix}_rm_{i}_{len(items)}", help="Remove this filter"):
+        if c2.button("", icon=":material/close:", key=f"{prefix}_rm_{i}_{len(items)}", help="Remove this filter"):
             items.pop(i)
             return Segment(tuple(items), current.combine)
     combine = current.combine
@@ -122,7 +122,7 @@ def shaping_controls() -> None:
         if st.session_state.pop("guess_goal", False) and not sh.goal:
             # a fresh visit without a goal in the link: start from the obvious conversion touchpoint, if any
             sh = replace(sh, goal=next((t for t in tps if t.lower().replace(" ", "_") in LIKELY_GOALS), None))
-        seed("sb_goal", sh.goal or "", ["", *tps])
+        seed("sb_goal", sh.goal or "", ["", *tps], what="goal touchpoint")
         goal = st.selectbox("Goal touchpoint", ["", *tps], key="sb_goal", format_func=lambda t: t or "(none)",
                             help="Conversion means reaching this touchpoint.")
         seed("sb_cut", sh.cut_at_goal)

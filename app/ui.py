@@ -11,11 +11,14 @@ import pandas as pd
 import streamlit as st
 
 from journeys import charts
-from journeys.errors import JourneyError
+from journeys.errors import JourneyError, did_you_mean
 from journeys.export import TABLE_ROWS, safe_csv
 from journeys.views import ViewState
 
 T = TypeVar("T")
+PERCENT_COLUMNS = {"conversion_from_start", "conversion_from_previous", "share", "probability", "entry_rate",
+                   "exit_rate", "p_goal", "reach", "conversion_onward", "drop_off_rate", "conversion_rate",
+                   "pct_of_start", "pct_of_prev"}
 
 
 def view() -> ViewState:
@@ -26,14 +29,20 @@ def set_view(new: ViewState) -> None:
     st.session_state["view"] = new
 
 
-def seed(key: str, value: Any, options: list[Any] | None = None) -> None:
+def seed(key: str, value: Any, options: list[Any] | None = None, *, what: str = "") -> None:
     """Give a keyed widget its starting value from the view, once (never with ``value=`` as well).
 
     With ``options``, a remembered value that is no longer offered (another dataset) is replaced too;
-    for multiselects the stale choices are dropped.
+    for multiselects the stale choices are dropped. With ``what``, a value from the link that is not
+    offered is explained on screen.
     """
     if key not in st.session_state:
         st.session_state[key] = value
+        if what and options is not None:
+            for v in value if isinstance(value, list | tuple) else [value]:
+                if v is not None and v != "" and v not in options:
+                    st.warning(md(f"The {what} '{v}' from the link is not in this dataset and was replaced."
+                                  f"{did_you_mean(str(v), [str(o) for o in options])}"), icon="🔗")
     if options is None:
         return
     current = st.session_state[key]
@@ -65,6 +74,8 @@ def table(frame: pd.DataFrame, *, name: str, key: str, **kw: Any) -> None:
     """A table (first 400 rows on screen) with a CSV download of up to 50,000 rows."""
     if len(frame) > TABLE_ROWS:
         st.caption(f"Showing the first {TABLE_ROWS:,} of {len(frame):,} rows; the download has up to 50,000.")
+    percent = {c: st.column_config.NumberColumn(format="percent") for c in frame.columns if c in PERCENT_COLUMNS}
+    kw["column_config"] = {**percent, **kw.get("column_config", {})}
     st.dataframe(frame.head(TABLE_ROWS), hide_index=True, key=f"df_{key}", **kw)
     st.download_button("Download CSV", data=lambda: safe_csv(frame), file_name=f"{name}.csv", mime="text/csv",
                        key=f"dl_{key}", icon=":material/download:")
@@ -73,10 +84,10 @@ def table(frame: pd.DataFrame, *, name: str, key: str, **kw: Any) -> None:
 def chart(fig: Any, *, name: str, key: str, **kw: Any) -> Any:
     """A Plotly chart with PNG and standalone HTML downloads (rendered only when clicked)."""
     event = st.plotly_chart(fig, key=f"chart_{key}", **kw)
-    left, right, _ = st.columns([1, 1, 4])
-    left.download_button("PNG", data=lambda: charts.to_png(fig), file_name=f"{name}.png", mime="image/png",
+    row = st.container(horizontal=True)
+    row.download_button("PNG", data=lambda: charts.to_png(fig), file_name=f"{name}.png", mime="image/png",
                          key=f"png_{key}", icon=":material/image:")
-    right.download_button("HTML", data=lambda: charts.to_html(fig), file_name=f"{name}.html", mime="text/html",
+    row.download_button("HTML", data=lambda: charts.to_html(fig), file_name=f"{name}.html", mime="text/html",
                           key=f"html_{key}", icon=":material/code:")
     return event
 
@@ -105,3 +116,14 @@ def md(text: str) -> str:
 def empty_state(reason: str) -> None:
     """An explicit empty state; ``reason`` may contain user text, so it is shown literally."""
     st.info(md(reason), icon="ℹ️")
+
+
+COMMON_FUNNEL = ("product_view", "add_to_cart", "checkout", "purchase")
+
+
+def default_funnel_steps(v: ViewState, touchpoints: list[str]) -> tuple[tuple[str, ...], ...]:
+    """The view's funnel, else the classic shop funnel where those touchpoints exist, else the first three."""
+    if v.funnel_steps:
+        return v.funnel_steps
+    steps = tuple((t,) for t in COMMON_FUNNEL if t in touchpoints)
+    return steps if len(steps) >= 2 else tuple((t,) for t in touchpoints[:3])

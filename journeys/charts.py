@@ -130,12 +130,14 @@ def time_figure(result: FunnelResult) -> go.Figure:
     return fig
 
 
-def graph_figure(result: TransitionsResult, *, seed: int = 3) -> go.Figure:
+def graph_figure(result: TransitionsResult, *, seed: int = 3) -> go.Figure:  # noqa: C901
     """Network of touchpoints: edge width by transitions, node colour by P(reaching the goal)."""
     edges = result.edges[(result.edges.source != START) & ~result.edges.target.str.startswith("END")]
     g = build_graph(edges) if len(edges) else nx.DiGraph()
     g.add_nodes_from(result.nodes.touchpoint)
-    pos = nx.spring_layout(g, seed=seed, weight="weight", k=1.6 / math.sqrt(max(g.number_of_nodes(), 1)))
+    # distances by hops, not by weight: heavy edges would pull everything into one knot
+    pos = nx.kamada_kawai_layout(g.to_undirected(), weight=None) if g.number_of_nodes() > 2 else \
+        nx.spring_layout(g, seed=seed)
     fig = go.Figure()
     biggest = max(edges["count"].max(), 1) if len(edges) else 1
     for row in edges.itertuples():
@@ -155,12 +157,20 @@ def graph_figure(result: TransitionsResult, *, seed: int = 3) -> go.Figure:
         x=[pos[t][0] for t in nodes.touchpoint], y=[pos[t][1] for t in nodes.touchpoint], mode="markers+text",
         text=[_plain(t) for t in nodes.touchpoint], textposition="top center", hovertext=hover, hoverinfo="text",
         marker=dict(size=size, color=colour if colour is not None else PALETTE[0], colorscale="RdYlGn", cmin=0,
-                    cmax=max(float(colour.max()), 0.01) if colour is not None else 1, showscale=colour is not None,
+                    cmax=_colour_top(nodes, result.goal), showscale=colour is not None,
                     colorbar=dict(title="P(goal)") if colour is not None else None, line=dict(width=1, color="white")),
         showlegend=False))
     fig.update_layout(height=620, margin=dict(l=10, r=10, t=20, b=10), xaxis=dict(visible=False), yaxis=dict(visible=False),
                       plot_bgcolor="white")
     return fig
+
+
+def _colour_top(nodes: pd.DataFrame, goal: str | None) -> float:
+    """Colour scale top = the best non-goal node, so the goal's own 100% does not wash out the rest."""
+    if "p_goal" not in nodes:
+        return 1.0
+    others = nodes.loc[nodes.touchpoint != goal, "p_goal"].dropna()
+    return max(float(others.max()) if len(others) else 1.0, 0.01)
 
 
 def journey_map_figure(touchpoints: pd.DataFrame, stages: list[str]) -> go.Figure:

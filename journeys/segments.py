@@ -73,9 +73,10 @@ class Filter:
         vals = " or ".join(self.values)
         if self.kind == "attribute":
             if self.op == "range":
-                return f"{self.column} between {self.values[0]} and {self.values[1]}"
-            verb = {"in": "is", "not_in": "is not", "contains": "contains"}[self.op]
-            return f"{self.column} {verb} {vals}"
+                return f"have {self.column} between {self.values[0]} and {self.values[1]}"
+            verb = {"in": "have", "not_in": "do not have", "contains": "have"}[self.op]
+            middle = " containing" if self.op == "contains" else ""
+            return f"{verb} {self.column}{middle} {vals}"
         if self.kind == "did":
             return f"did {vals}"
         if self.kind == "did_not":

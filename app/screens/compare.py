@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import state
 from app.sidebar import segment_builder
-from app.ui import chart, empty_state, md, run, seed, set_view, table, view
+from app.ui import chart, default_funnel_steps, empty_state, md, run, seed, set_view, table, view
 from journeys import charts
 
 st.title("Compare segments")
@@ -27,9 +27,9 @@ if seg_b != v.segment_b:
 set_view(replace(v, compare=kind))
 v = view()
 goal = v.shaping.goal
-funnel = v.funnel()
+funnel = v.funnel() or replace(v, funnel_steps=default_funnel_steps(v, state.touchpoints(v))).funnel()
 if kind == "funnel" and funnel is None:
-    empty_state("Build a funnel on the Funnels page first; its steps are compared here.")
+    empty_state("This dataset has too few touchpoints for a funnel.")
     st.stop()
 
 for col, name, seg in zip(st.columns(2), ("A", "B"), (v.segment, v.segment_b), strict=True):

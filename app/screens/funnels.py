@@ -8,7 +8,18 @@ from datetime import timedelta
 import streamlit as st
 
 from app import state
-from app.ui import chart, customer_list, empty_state, explained, run, seed, set_view, table, view
+from app.ui import (
+    chart,
+    customer_list,
+    default_funnel_steps,
+    empty_state,
+    explained,
+    run,
+    seed,
+    set_view,
+    table,
+    view,
+)
 from journeys import charts
 from journeys.analyses.base import check_touchpoints
 from journeys.analyses.funnels import MAX_STEPS, Exclusion
@@ -17,15 +28,13 @@ from journeys.durations import humanize_seconds
 st.title("Funnels")
 v = view()
 tps = state.touchpoints(v)
-defaults = v.funnel_steps or tuple((t,) for t in ("product_view", "add_to_cart", "checkout", "purchase") if t in tps)
-if not defaults:
-    defaults = tuple((t,) for t in tps[:3])
+defaults = default_funnel_steps(v, tps)
 seed("f_n", len(defaults))
 n = st.number_input("Steps", min_value=1, max_value=MAX_STEPS, key="f_n")
 cols = st.columns(min(int(n), 5))
 steps = []
 for k in range(int(n)):
-    seed(f"f_step_{k}", [t for t in (defaults[k] if k < len(defaults) else ()) if t in tps], tps)
+    seed(f"f_step_{k}", list(defaults[k]) if k < len(defaults) else [], tps, what=f"step {k + 1} touchpoint")
     pick = cols[k % len(cols)].multiselect(f"Step {k + 1}", tps, key=f"f_step_{k}", placeholder="touchpoint(s)")
     steps.append(tuple(pick))
 c1, c2, c3, c4 = st.columns(4)

@@ -25,10 +25,10 @@ seed("p_anchor", q.anchor)
 anchor = c1.selectbox("Paths", list(anchors), format_func=anchors.__getitem__, key="p_anchor")
 start = end = None
 if anchor in ("from", "between"):
-    seed("p_start", q.start if q.start in tps else (tps[0] if tps else None), tps)
+    seed("p_start", q.start or (tps[0] if tps else None), tps, what="start touchpoint")
     start = c2.selectbox("Start touchpoint", tps, key="p_start")
 if anchor in ("to", "between"):
-    seed("p_end", q.end if q.end in tps else (v.shaping.goal or (tps[-1] if tps else None)), tps)
+    seed("p_end", q.end or v.shaping.goal or (tps[-1] if tps else None), tps, what="end touchpoint")
     end = c3.selectbox("End touchpoint", tps, key="p_end")
 seed("p_depth", q.depth)
 depth = c4.number_input("Steps", min_value=1, max_value=DEPTH_MAX, key="p_depth")

@@ -1,0 +1,68 @@
+"""Paths page: URL in, Sankey and numbers out, errors as sentences."""
+
+from __future__ import annotations
+
+import json
+
+from journeys.analyses.base import journeys_for
+from journeys.analyses.paths import PathQuery, compute_paths
+from journeys.shaping import Shaping
+from tests.app.conftest import _store, app, texts
+
+
+def _expected(ds, query, goal="purchase"):
+    return compute_paths(journeys_for(_store().table(ds), Shaping(goal=goal)), query, goal=goal)
+
+
+def test_default_view_draws_the_sankey_with_coverage(sample_id):
+    at = app(ds=sample_id)
+    assert not at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    sankey = spec["data"][0]
+    assert sankey["type"] == "sankey"
+    expected = _expected(sample_id, PathQuery())
+    assert sum(sankey["link"]["value"]) == int(expected.links.customers.sum())
+    assert any(f"Covers {expected.journeys_covered:,} of {expected.journeys_total:,} journeys" in c for c in texts(at, "caption"))
+    assert at.query_params["goal"] == "purchase"  # a fresh visit starts from the obvious goal
+
+
+def test_anchor_from_a_touchpoint_via_url(sample_id):
+    at = app(ds=sample_id, anchor="from", start="checkout", depth="3", top="3")
+    assert not at.exception
+    expected = _expected(sample_id, PathQuery(anchor="from", start="checkout", depth=3, top=3))
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert spec["node"]["label"][: len(expected.nodes)] == list(expected.nodes.label)
+    assert at.selectbox(key="p_anchor").value == "from"
+    assert at.number_input(key="p_depth").value == 3
+
+
+def test_bad_and_unknown_parameters_explain_and_fall_back(sample_id):
+    at = app(ds=sample_id, depth="99", colour="red")
+    assert not at.exception
+    warnings = " ".join(texts(at, "warning"))
+    assert "depth='99' could not be used" in warnings and "'colour' is not known" in warnings
+    assert at.number_input(key="p_depth").value == 5
+
+
+def test_unknown_touchpoint_is_a_sentence(sample_id):
+    at = app(ds=sample_id, anchor="from", start="chekout")
+    assert not at.exception
+    assert any("start touchpoint 'chekout' from the link is not in this dataset" in w and "Did you mean 'checkout'" in w
+               for w in texts(at, "warning"))
+    assert at.selectbox(key="p_start").value == "account_closed"  # the first real one
+
+
+def test_deleted_dataset_link_says_so(sample_id):
+    at = app(ds="0123456789abcdef")
+    assert not at.exception
+    assert any("no longer exists" in e for e in texts(at, "error"))
+
+
+def test_node_drill_down_applies_a_segment(sample_id):
+    at = app(ds=sample_id)
+    at.selectbox(key="p_node").set_value("2:product_view").run()
+    button = next(b for b in at.button if b.label.startswith("Show customers who had product_view as step 2"))
+    button.click().run()
+    assert not at.exception
+    seg = json.loads(at.query_params["seg"])
+    assert seg["i"] == [{"k": "at_step", "v": ["product_view"], "n": 2}]
