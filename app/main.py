@@ -10,7 +10,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import sidebar, state
-from app.ui import view
+from app.ui import explained, view
 from journeys.views import ViewState
 
 st.set_page_config(page_title="journeys", page_icon=":material/route:", layout="wide")
@@ -23,15 +23,16 @@ if "view" not in st.session_state:
 for problem in st.session_state.pop("link_problems", []):
     st.warning(problem, icon="🔗")
 
-state.store()
+with explained():
+    state.store()
 here = Path(__file__).parent / "screens"
 pages = [
     st.Page(here / "paths.py", title="Paths", icon=":material/account_tree:", default=True),
-    st.Page(here / "funnels.py", title="Funnels", icon=":material/filter_alt:", url_path="funnels"),
-    st.Page(here / "journey_map.py", title="Journey map", icon=":material/map:", url_path="journey-map"),
-    st.Page(here / "graph.py", title="Transition graph", icon=":material/hub:", url_path="graph"),
-    st.Page(here / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
-    st.Page(here / "data.py", title="Data", icon=":material/database:", url_path="data"),
+    st.Page(here / "funnels.py", title="Funnels", icon=":material/filter_alt:"),
+    st.Page(here / "journey_map.py", title="Journey map", icon=":material/map:"),
+    st.Page(here / "graph.py", title="Transition graph", icon=":material/hub:"),
+    st.Page(here / "compare.py", title="Compare", icon=":material/compare:"),
+    st.Page(here / "data.py", title="Data", icon=":material/database:"),
 ]
 page = st.navigation(pages)
 has_data = sidebar.render()

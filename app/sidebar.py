@@ -33,12 +33,14 @@ def dataset_picker() -> bool:
         st.sidebar.info("No datasets yet. Load one on the Data page.")
         return False
     names = {d.id: f"{d.name} · {d.rows:,} events" for d in infos}
+    if "pending_dataset" in st.session_state:  # a load or delete on the Data page chose the dataset
+        st.session_state["sb_dataset"] = st.session_state.pop("pending_dataset") or ids[0]
     seed("sb_dataset", v.dataset or ids[0])
     if st.session_state["sb_dataset"] not in ids:
         st.session_state["sb_dataset"] = ids[0]
     chosen = st.sidebar.selectbox("Dataset", ids, format_func=names.__getitem__, key="sb_dataset")
-    if chosen != v.dataset:
-        set_view(replace(v, dataset=chosen))
+    if chosen != v.dataset:  # another dataset: its own dates, segment values and touchpoints
+        set_view(replace(v, dataset=chosen, date_from=None, date_to=None))
     return True
 
 
@@ -47,8 +49,9 @@ def date_range() -> None:
     info = state.store().get(v.dataset or "")
     lo = date.fromisoformat(info.report.start[:10]) if info.report.start else date.today()
     hi = date.fromisoformat(info.report.end[:10]) if info.report.end else date.today()
-    seed("sb_dates", (v.date_from or lo, v.date_to or hi))
-    picked = st.sidebar.date_input("Date range (UTC)", key="sb_dates", min_value=lo - timedelta(days=1),
+    key = f"sb_dates_{v.dataset}"
+    seed(key, (v.date_from or lo, v.date_to or hi))
+    picked = st.sidebar.date_input("Date range (UTC)", key=key, min_value=lo - timedelta(days=1),
                                    max_value=hi + timedelta(days=1))
     if isinstance(picked, tuple) and len(picked) == 2:
         start, end = picked

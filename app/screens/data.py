@@ -70,7 +70,7 @@ if upload is not None:
             status.update(label=f"Loaded {report.rows_stored:,} events", state="complete")
         state.forget_results()
         st.session_state["last_report"] = report.dataset_id
-        st.session_state["sb_dataset"] = report.dataset_id
+        st.session_state["pending_dataset"] = report.dataset_id  # the sidebar picks it up before drawing itself
         set_view(view().__class__(dataset=report.dataset_id))
         st.rerun()
 
@@ -106,7 +106,7 @@ if infos:
     if right.button("Delete", key="manage_delete", disabled=not confirm):
         state.store().delete(target)
         state.forget_results()
-        st.session_state.pop("sb_dataset", None)
         if view().dataset == target:
+            st.session_state["pending_dataset"] = None
             set_view(view().__class__())
         st.rerun()

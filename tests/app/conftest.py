@@ -55,4 +55,5 @@ def app(page: str | None = None, **params: str | list[str]) -> AppTest:
 
 
 def texts(at: AppTest, kind: str) -> list[str]:
-    return [e.value for e in getattr(at, kind)]
+    """Element texts with Markdown escapes removed (user text is escaped before display)."""
+    return [str(e.value).replace("\\", "") for e in getattr(at, kind)]
