@@ -49,21 +49,21 @@ def sankey_figure(result: PathsResult, *, pct: str = "start", height: int = 560)
     link_colour = [_fade(colours[nodes.label[index[s]]]) for s in result.links.source]
     fig = go.Figure(go.Sankey(
         arrangement="snap",
-        node=dict(
-            label=[f"{_plain(lbl)}" for lbl in nodes.label], color=[colours[lbl] for lbl in nodes.label],
-            x=x, y=y, pad=14, thickness=14,
-            customdata=[[int(s), int(c), c / max(result.journeys_covered, 1)] for s, c in zip(nodes.step, nodes.customers, strict=True)],
-            hovertemplate="Step %{customdata[0]}: %{label}<br>%{customdata[1]:,} journeys (%{customdata[2]:.1%} of start)<extra></extra>",
-        ),
-        link=dict(
-            source=[index[s] for s in result.links.source], target=[index[t] for t in result.links.target],
-            value=list(result.links.customers), color=link_colour,
-            customdata=list(zip(result.links.pct_of_start, result.links.pct_of_prev, share, strict=True)),
-            hovertemplate="%{source.label} → %{target.label}<br>%{value:,} journeys<br>"
+        node={
+            "label": [f"{_plain(lbl)}" for lbl in nodes.label], "color": [colours[lbl] for lbl in nodes.label],
+            "x": x, "y": y, "pad": 14, "thickness": 14,
+            "customdata": [[int(s), int(c), c / max(result.journeys_covered, 1)] for s, c in zip(nodes.step, nodes.customers, strict=True)],
+            "hovertemplate": "Step %{customdata[0]}: %{label}<br>%{customdata[1]:,} journeys (%{customdata[2]:.1%} of start)<extra></extra>",
+        },
+        link={
+            "source": [index[s] for s in result.links.source], "target": [index[t] for t in result.links.target],
+            "value": list(result.links.customers), "color": link_colour,
+            "customdata": list(zip(result.links.pct_of_start, result.links.pct_of_prev, share, strict=True)),
+            "hovertemplate": "%{source.label} → %{target.label}<br>%{value:,} journeys<br>"
                           "%{customdata[0]:.1%} of start · %{customdata[1]:.1%} of previous step<extra></extra>",
-        ),
+        },
     ))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), font=dict(size=12))
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, font={"size": 12})
     return fig
 
 
@@ -97,7 +97,7 @@ def funnel_figure(result: FunnelResult) -> go.Figure:
         text=text, textposition="auto", marker_color=PALETTE[0],
         hovertemplate="%{y}<br>%{x:,} journeys<extra></extra>",
     ))
-    fig.update_layout(height=90 + 60 * len(s), margin=dict(l=10, r=10, t=20, b=30), yaxis=dict(autorange="reversed"),
+    fig.update_layout(height=90 + 60 * len(s), margin={"l": 10, "r": 10, "t": 20, "b": 30}, yaxis={"autorange": "reversed"},
                       xaxis_title="journeys")
     return fig
 
@@ -108,7 +108,7 @@ def breakdown_figure(result: FunnelResult) -> go.Figure:
     top = last.head(20)
     fig = go.Figure(go.Bar(x=[_plain(str(v)) for v in top.value], y=top.conversion_from_start, marker_color=PALETTE[1],
                            hovertemplate="%{x}: %{y:.1%} reach the last step<extra></extra>"))
-    fig.update_layout(height=320, yaxis_tickformat=".0%", margin=dict(l=10, r=10, t=20, b=10),
+    fig.update_layout(height=320, yaxis_tickformat=".0%", margin={"l": 10, "r": 10, "t": 20, "b": 10},
                       yaxis_title="converted (of entered)")
     return fig
 
@@ -117,7 +117,7 @@ def trend_figure(result: FunnelResult) -> go.Figure:
     t = result.trend if result.trend is not None else pd.DataFrame(columns=["period", "conversion_rate", "entered"])
     fig = go.Figure(go.Scatter(x=t.period, y=t.conversion_rate, mode="lines+markers", marker_color=PALETTE[0],
                                customdata=t.entered, hovertemplate="%{x}: %{y:.1%} of %{customdata:,}<extra></extra>"))
-    fig.update_layout(height=300, yaxis_tickformat=".0%", margin=dict(l=10, r=10, t=20, b=10), yaxis_title="conversion")
+    fig.update_layout(height=300, yaxis_tickformat=".0%", margin={"l": 10, "r": 10, "t": 20, "b": 10}, yaxis_title="conversion")
     return fig
 
 
@@ -126,11 +126,11 @@ def time_figure(result: FunnelResult) -> go.Figure:
     fig = go.Figure()
     for k, grp in tb.groupby("step"):
         fig.add_bar(x=grp.bucket, y=grp.customers, name=f"to step {k}")
-    fig.update_layout(height=300, barmode="group", margin=dict(l=10, r=10, t=20, b=10), yaxis_title="journeys")
+    fig.update_layout(height=300, barmode="group", margin={"l": 10, "r": 10, "t": 20, "b": 10}, yaxis_title="journeys")
     return fig
 
 
-def graph_figure(result: TransitionsResult, *, seed: int = 3) -> go.Figure:  # noqa: C901
+def graph_figure(result: TransitionsResult, *, seed: int = 3) -> go.Figure:
     """Network of touchpoints: edge width by transitions, node colour by P(reaching the goal)."""
     edges = result.edges[(result.edges.source != START) & ~result.edges.target.str.startswith("END")]
     g = build_graph(edges) if len(edges) else nx.DiGraph()
@@ -143,12 +143,12 @@ def graph_figure(result: TransitionsResult, *, seed: int = 3) -> go.Figure:  # n
     for row in edges.itertuples():
         (x0, y0), (x1, y1) = pos[row.source], pos[row.target]
         fig.add_trace(go.Scatter(
-            x=[x0, x1], y=[y0, y1], mode="lines", line=dict(width=0.5 + 9 * row.count / biggest, color="rgba(100,116,139,0.45)"),
+            x=[x0, x1], y=[y0, y1], mode="lines", line={"width": 0.5 + 9 * row.count / biggest, "color": "rgba(100,116,139,0.45)"},
             hoverinfo="skip", showlegend=False))
         fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
                            arrowhead=2, arrowsize=1, arrowwidth=1, arrowcolor="rgba(100,116,139,0.6)", standoff=9)
     nodes = result.nodes
-    colour = nodes["p_goal"] if "p_goal" in nodes else None
+    colour = nodes.get("p_goal", None)
     size = 12 + 30 * (nodes.volume / max(nodes.volume.max(), 1)) ** 0.5
     hover = [f"{_plain(t)}<br>{v:,} events · entry {e:.0%} · exit {x:.0%}" + (f"<br>P(goal) {p:.1%}" if colour is not None else "")
              for t, v, e, x, p in zip(nodes.touchpoint, nodes.volume, nodes.entry_rate, nodes.exit_rate,
@@ -156,11 +156,11 @@ def graph_figure(result: TransitionsResult, *, seed: int = 3) -> go.Figure:  # n
     fig.add_trace(go.Scatter(
         x=[pos[t][0] for t in nodes.touchpoint], y=[pos[t][1] for t in nodes.touchpoint], mode="markers+text",
         text=[_plain(t) for t in nodes.touchpoint], textposition="top center", hovertext=hover, hoverinfo="text",
-        marker=dict(size=size, color=colour if colour is not None else PALETTE[0], colorscale="RdYlGn", cmin=0,
-                    cmax=_colour_top(nodes, result.goal), showscale=colour is not None,
-                    colorbar=dict(title="P(goal)") if colour is not None else None, line=dict(width=1, color="white")),
+        marker={"size": size, "color": colour if colour is not None else PALETTE[0], "colorscale": "RdYlGn", "cmin": 0,
+                    "cmax": _colour_top(nodes, result.goal), "showscale": colour is not None,
+                    "colorbar": {"title": "P(goal)"} if colour is not None else None, "line": {"width": 1, "color": "white"}},
         showlegend=False))
-    fig.update_layout(height=620, margin=dict(l=10, r=10, t=20, b=10), xaxis=dict(visible=False), yaxis=dict(visible=False),
+    fig.update_layout(height=620, margin={"l": 10, "r": 10, "t": 20, "b": 10}, xaxis={"visible": False}, yaxis={"visible": False},
                       plot_bgcolor="white")
     return fig
 
@@ -181,12 +181,12 @@ def journey_map_figure(touchpoints: pd.DataFrame, stages: list[str]) -> go.Figur
         for i, r in rows.iterrows():
             fig.add_trace(go.Scatter(
                 x=[col], y=[-int(i)], mode="markers+text", text=[_plain(r.touchpoint)], textposition="middle right",
-                marker=dict(size=10 + 40 * math.sqrt(r.reach), color="#dc2626" if r.pain_point else PALETTE[col % len(PALETTE)]),
+                marker={"size": 10 + 40 * math.sqrt(r.reach), "color": "#dc2626" if r.pain_point else PALETTE[col % len(PALETTE)]},
                 hovertext=f"{_plain(r.touchpoint)}: {r.journeys:,} journeys ({r.reach:.1%}); median time "
                           f"{humanize_seconds(r.median_time_s)}", hoverinfo="text", showlegend=False))
     fig.update_layout(height=120 + 55 * max([len(touchpoints[touchpoints.stage == s]) for s in stages] or [1]),
-                      xaxis=dict(tickmode="array", tickvals=list(range(len(stages))), ticktext=stages, range=[-0.3, len(stages)]),
-                      yaxis=dict(visible=False), margin=dict(l=10, r=10, t=20, b=10), plot_bgcolor="white")
+                      xaxis={"tickmode": "array", "tickvals": list(range(len(stages))), "ticktext": stages, "range": [-0.3, len(stages)]},
+                      yaxis={"visible": False}, margin={"l": 10, "r": 10, "t": 20, "b": 10}, plot_bgcolor="white")
     return fig
 
 

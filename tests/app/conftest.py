@@ -30,8 +30,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def sample_id(home: Path) -> str:
-    from journeys.bootstrap import ensure_sample
-    from journeys.engine.store import Store
 
     at = AppTest.from_file(MAIN, default_timeout=60).run()  # creates the store and loads the sample
     assert not at.exception
