@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
+import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -29,9 +32,38 @@ def journeys_for(events: ir.Table, shaping: Shaping, segment: Segment | None = N
     """
     if segment is not None and not segment.is_empty:
         person = replace(shaping, scope="person", collapse_repeats=False, cut_at_goal=False)
-        keep = matching_customers(shape(events, person), segment, goal=shaping.goal)
+        keep = materialize(matching_customers(shape(events, person), segment, goal=shaping.goal))
         events = events.semi_join(keep, "customer_id")
-    return shape(events, shaping)
+    shaped = shape(events, shaping)
+    # reshaped journeys recompute windows; every query of the analysis would redo them, so keep them once
+    return shaped if shaping.with_goal(None) == Shaping() and not shaping.cut_at_goal else materialize(shaped)
+
+
+SCRATCH_TABLES = 16
+_scratch: dict[int, deque[str]] = {}
+
+
+def materialize(expr: ir.Table) -> ir.Table:
+    """Compute ``expr`` once in the engine so the several queries of one analysis reuse it.
+
+    DuckDB: a temp table on this thread's connection; the oldest of the last 16 is dropped when a new
+    one is made (Ibis' own ``cache()`` cannot drop its tables on DuckDB 2.0). Other backends use Ibis'
+    ``cache()`` (Spark persists the frame); a backend that cannot cache gets the expression back.
+    """
+    backend = expr.get_backend()
+    if backend.name != "duckdb":
+        try:
+            return expr.cache()
+        except (NotImplementedError, AttributeError):
+            return expr
+    con = backend.con
+    names = _scratch.setdefault(id(con), deque())
+    name = f"_journeys_scratch_{uuid.uuid4().hex}"
+    con.execute(f'CREATE TEMP TABLE "{name}" AS {ibis.to_sql(expr, dialect="duckdb")}')
+    names.append(name)
+    while len(names) > SCRATCH_TABLES:
+        con.execute(f'DROP TABLE IF EXISTS "{names.popleft()}"')
+    return backend.table(name)
 
 
 def to_frame(expr: ir.Table) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from journeys.analyses.base import OTHER, to_frame
+from journeys.analyses.base import OTHER, materialize, to_frame
 from journeys.errors import QueryError
 
 Order = Literal["strict", "sequential", "any"]
@@ -179,7 +179,7 @@ def compute_funnel(journeys: ir.Table, query: FunnelQuery) -> FunnelResult:
 
         raise unknown("breakdown column", q.breakdown, [c for c in journeys.columns if c not in ("journey_id",)])
     n = len(q.steps)
-    best = best_attempts(journeys, q)
+    best = materialize(best_attempts(journeys, q))  # one heavy pass, then five small aggregates
     metrics = {}
     for k in range(1, n + 1):
         at = best.reached >= k
