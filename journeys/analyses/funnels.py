@@ -116,6 +116,10 @@ def best_attempts(journeys: ir.Table, q: FunnelQuery) -> ir.Table:
     """One row per journey that did step 1: ``reached`` (1..n), ``t1``..``tn`` (epoch s), ``after`` (next
     touchpoint after the last reached step), ``entry`` timestamp and the breakdown value."""
     n = len(q.steps)
+    # only events of some step or exclusion matter: positions (``step``) and ``next_touchpoint`` keep
+    # the full journey's order, so strict "very next event" checks still see the events dropped here
+    wanted = sorted({t for s in q.steps for t in s} | {t for ex in q.exclusions for t in ex.touchpoints})
+    journeys = journeys.filter(journeys.touchpoint.isin(wanted))
     needs = set(range(2, n + 1)) if q.order != "strict" else set()
     extra = {f"nx{k}": _next_position(journeys, q.steps[k - 1]) for k in sorted(needs)}
     extra |= {f"ex{i}": _next_position(journeys, ex.touchpoints) for i, ex in enumerate(q.exclusions)}
