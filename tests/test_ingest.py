@@ -185,3 +185,26 @@ def test_store_held_by_another_process_is_a_sentence(tmp_path):
 def test_preset_mapping_unknown_preset():
     with pytest.raises(MappingError, match="Unknown preset 'ga5'. Did you mean 'ga4'"):
         preset_mapping("ga5", ["a"])
+
+
+def test_concurrent_queries_from_many_threads(store):
+    """Several dashboard sessions query one store at once; each thread reads through its own cursor."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from journeys.analyses.base import journeys_for
+    from journeys.analyses.transitions import compute_transitions
+    from journeys.segments import Filter, Segment
+    from journeys.shaping import Shaping
+
+    ds = store.ingest(DATA / "ecom_slice.csv").dataset_id
+    segments = [Segment(), Segment((Filter("did", ("cart",)),)), Segment((Filter("did_not", ("purchase",)),))]
+
+    def job(i: int) -> tuple[int, int]:
+        r = compute_transitions(journeys_for(store.table(ds), Shaping(collapse_repeats=i % 2 == 0), segments[i % 3]))
+        return r.journeys, r.transitions
+
+    serial = [job(i) for i in range(12)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        parallel = list(pool.map(job, range(12)))
+    assert parallel == serial
+    assert len(set(serial)) > 1  # the jobs really differ
