@@ -42,7 +42,7 @@ for col, name, seg in zip(st.columns(2), ("A", "B"), (v.segment, v.segment_b), s
                 empty_state("Nobody in this segment entered the funnel.")
                 continue
             st.metric("Converted", f"{f.steps.conversion_from_start.iloc[-1]:.1%}", f"{f.entered:,} entered",
-                      delta_color="off")
+                      delta_color="off", delta_arrow="off")
             chart(charts.funnel_figure(f), name=f"funnel_{name}", key=f"cf_{name}")
             table(f.steps, name=f"funnel_{name}", key=f"cft_{name}")
         elif kind == "paths":

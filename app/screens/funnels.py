@@ -77,7 +77,7 @@ if result.entered == 0:
 last = result.steps.iloc[-1]
 a, b, c = st.columns(3)
 a.metric("Entered", f"{result.entered:,}")
-b.metric("Converted", f"{int(last.customers):,}", f"{last.conversion_from_start:.1%} of entered", delta_color="off")
+b.metric("Converted", f"{int(last.customers):,}", f"{last.conversion_from_start:.1%} of entered", delta_color="off", delta_arrow="off")
 c.metric("Median time to convert", humanize_seconds(last.median_s if len(result.steps) > 1 else None))
 st.caption("A journey counts at the furthest step of any attempt that starts at step 1 and completes within the "
            f"window ({int(window)} days). Click a bar, or pick a step below, to see what dropped-off journeys did next.")
