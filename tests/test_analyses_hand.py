@@ -221,3 +221,39 @@ def test_customers_through_a_node(events):
     seg = Segment((Filter("at_step", ("cart",), times=2),))
     assert seg.describe() == "customers who had cart as step 2"
     assert compute_transitions(j(events, seg)).journeys == 2
+
+
+def test_stage_level_journeys(events):
+    stages = (("home", "consideration"), ("product", "consideration"), ("cart", "purchase"), ("purchase", "purchase"))
+    r = compute_transitions(j(events, node="stage", stages=stages, collapse_repeats=True))
+    # collapsed: A cons>pur, B cons, C cons>pur>cons>pur, D cons, E cons>pur
+    assert edges(r)[("consideration", "purchase")] == 4
+    assert edges(r)[("purchase", "consideration")] == 1
+    assert r.transitions == 5
+
+
+def test_range_and_entry_date_filters(duck):
+    rows = [("A", 0, "x"), ("B", 60 * 24 * 3, "x"), ("C", 0, "y")]
+    t = duck.table(frame(rows, extra={"age": ["17", "35", "n/a"]}))
+    adults = Segment((Filter("attribute", ("18", "99"), column="age", op="range"),))
+    assert adults.describe() == "customers who have age between 18 and 99"
+    assert compute_transitions(j(t, adults)).journeys == 1
+    late = Segment((Filter("entered", ("2025-03-02", "")),))
+    assert compute_transitions(j(t, late)).journeys == 1  # only B entered on or after 2 March
+    contains = Segment((Filter("attribute", ("/",), column="age", op="contains"),))
+    assert compute_transitions(j(t, contains)).journeys == 1
+
+
+def test_journey_map_by_hand(events):
+    from journeys.analyses.journey_map import compute_journey_map
+
+    stages = (("home", "consideration"), ("product", "consideration"), ("cart", "purchase"), ("purchase", "purchase"))
+    r = compute_journey_map(j(events, goal="purchase"), stages, goal="purchase")
+    tp = r.touchpoints.set_index("touchpoint")
+    assert tp.loc["home", "journeys"] == 4 and tp.loc["home", "events"] == 5
+    assert tp.loc["home", "conversion_onward"] == pytest.approx(1 / 4)  # A converts after home
+    assert tp.loc["cart", "drop_offs"] == 2  # C and E end on cart without purchase
+    assert tp.loc["product", "median_time_s"] == 60.0  # A 60, B 60 and 60, C 300 and 60
+    assert list(r.stages.stage) == ["consideration", "purchase"]
+    assert r.journeys == 5
+    assert not tp.pain_point.any()  # nothing reaches the 30-journey floor in this tiny log
