@@ -45,12 +45,13 @@ def sankey_figure(result: PathsResult, *, pct: str = "start", height: int = 560)
     if result.query.anchor == "to":
         x = [1 - v for v in x]
     y = _stack_positions(nodes)
-    share = result.links["pct_of_start" if pct == "start" else "pct_of_prev"]
+    node_share = _node_shares(nodes, result.journeys_covered, pct)
     link_colour = [_fade(colours[nodes.label[index[s]]]) for s in result.links.source]
     fig = go.Figure(go.Sankey(
         arrangement="snap",
         node={
-            "label": [f"{_plain(lbl)}" for lbl in nodes.label], "color": [colours[lbl] for lbl in nodes.label],
+            "label": [f"{_plain(lbl)} {p:.0%}" for lbl, p in zip(nodes.label, node_share, strict=True)],
+            "color": [colours[lbl] for lbl in nodes.label],
             "x": x, "y": y, "pad": 14, "thickness": 14,
             "customdata": [[int(s), int(c), c / max(result.journeys_covered, 1)] for s, c in zip(nodes.step, nodes.customers, strict=True)],
             "hovertemplate": "Step %{customdata[0]}: %{label}<br>%{customdata[1]:,} journeys (%{customdata[2]:.1%} of start)<extra></extra>",
@@ -58,13 +59,21 @@ def sankey_figure(result: PathsResult, *, pct: str = "start", height: int = 560)
         link={
             "source": [index[s] for s in result.links.source], "target": [index[t] for t in result.links.target],
             "value": list(result.links.customers), "color": link_colour,
-            "customdata": list(zip(result.links.pct_of_start, result.links.pct_of_prev, share, strict=True)),
+            "customdata": list(zip(result.links.pct_of_start, result.links.pct_of_prev, strict=True)),
             "hovertemplate": "%{source.label} → %{target.label}<br>%{value:,} journeys<br>"
                           "%{customdata[0]:.1%} of start · %{customdata[1]:.1%} of previous step<extra></extra>",
         },
     ))
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, font={"size": 12})
     return fig
+
+
+def _node_shares(nodes: pd.DataFrame, covered: int, pct: str) -> list[float]:
+    """Each node's journeys as a share of the start, or of the journeys at the previous step."""
+    if pct == "start":
+        return [c / max(covered, 1) for c in nodes.customers]
+    live = nodes[nodes.label != ENDS_LABEL].groupby("step").customers.sum()
+    return [c / max(int(live.get(s - 1, c)), 1) for s, c in zip(nodes.step, nodes.customers, strict=True)]
 
 
 def _stack_positions(nodes: pd.DataFrame) -> list[float]:

@@ -81,5 +81,7 @@ def test_chart_exports(tmp_path):
     fig = charts.sankey_figure(result)
     html = charts.to_html(fig).decode()
     assert "<html>" in html[:40] and "plotly" in html and '"sankey"' in html
-    assert fig.data[0].node.label == ("a", "b", "(journey ends)")
+    assert fig.data[0].node.label == ("a 100%", "b 67%", "(journey ends) 33%")
+    prev = charts.sankey_figure(result, pct="prev")
+    assert prev.data[0].node.label == ("a 100%", "b 67%", "(journey ends) 33%")
     assert charts._plain("<b>x</b> & y") == "&lt;b&gt;x&lt;/b&gt; &amp; y"
