@@ -96,7 +96,7 @@ def bench_analyses(home: str) -> None:
         "4-step funnel, 7 d": lambda j: compute_funnel(j, funnel),
     }
     print(f"\n## Analyses on {info.rows:,} stored events, segment: {segment.describe()}")
-    frame = store.cursor().execute(f"SELECT customer_id, ts, seq, touchpoint, device FROM {info.table_name}").to_arrow_table().to_pandas()
+    frame = store.cursor().sql(f"SELECT customer_id, ts, seq, touchpoint, device FROM {info.table_name}").to_arrow_table().to_pandas()
     frame = frame.astype({"touchpoint": "category", "device": "category"})
     print(f"{'job':<22}{'shaping':<22}{'journeys s':>12}{'pandas s':>10}{'ratio':>8}")
     for shaping_name, shaping in (("default", Shaping()), ("sessions + collapse", Shaping(scope="session", collapse_repeats=True))):

@@ -119,7 +119,10 @@ def best_attempts(journeys: ir.Table, q: FunnelQuery) -> ir.Table:
     # only events of some step or exclusion matter: positions (``step``) and ``next_touchpoint`` keep
     # the full journey's order, so strict "very next event" checks still see the events dropped here
     wanted = sorted({t for s in q.steps for t in s} | {t for ex in q.exclusions for t in ex.touchpoints})
-    journeys = journeys.filter(journeys.touchpoint.isin(wanted))
+    keep = ["journey_id", "customer_id", "step", "ts", "touchpoint", "next_touchpoint", "next_ts"]
+    if q.breakdown and q.breakdown not in keep:
+        keep.append(q.breakdown)
+    journeys = journeys.filter(journeys.touchpoint.isin(wanted)).select(*keep)  # narrow rows through the windows
     needs = set(range(2, n + 1)) if q.order != "strict" else set()
     extra = {f"nx{k}": _next_position(journeys, q.steps[k - 1]) for k in sorted(needs)}
     extra |= {f"ex{i}": _next_position(journeys, ex.touchpoints) for i, ex in enumerate(q.exclusions)}

@@ -126,26 +126,41 @@ def _variants(a: ir.Table, q: PathQuery, goal: str | None) -> ir.Table:
     else:
         path = path.concat(ibis.ifelse(per._len > q.depth, ARROW + MORE, ""))
     per = per.mutate(path=path)
-    return per.group_by("path").aggregate(
+    by_path = per.group_by("path").aggregate(
         customers=per.count(), conversion_rate=per._conv.cast("float64").mean(),
         median_duration_s=per._dur.median().cast("float64"), revenue=per._rev.sum().cast("float64"),
+        _len_sum=per._len.sum(),
     )
+    whole = ibis.window()
+    by_path = by_path.mutate(total_journeys=by_path.customers.sum().over(whole),
+                             total_len=by_path._len_sum.sum().over(whole)).drop("_len_sum")
+    return by_path.order_by([ibis.desc("customers"), "path"]).limit(q.variants)
 
 
 def compute_paths(journeys: ir.Table, query: PathQuery | None = None, *, goal: str | None = None) -> PathsResult:
-    """Sankey nodes and links for ``query`` over the (shaped, segmented) journeys, plus top variants."""
+    """Sankey nodes and links for ``query`` over the (shaped, segmented) journeys, plus top variants.
+
+    Two queries: one group-by gives every node and link; one gives the top variants with, as window
+    totals over all variants, the journeys drawn and their transitions (a journey of n events has n - 1).
+    """
     q = query or PathQuery()
     q.validate()
     a = anchored(journeys, q)
     window = a.filter(a.rel <= q.depth)
-    nodes = to_frame(window.group_by(["rel", "touchpoint"]).aggregate(customers=window.count()))
-    links = window.filter(window.rel < q.depth)
-    links = to_frame(links.group_by(["rel", "touchpoint", "nxt"]).aggregate(customers=links.count()))
-    firsts, moves = journeys.filter(journeys.step == 1), a.filter(a.nxt.notnull())
-    totals = to_frame(firsts.aggregate(n_journeys=firsts.count()).cross_join(moves.aggregate(n_moves=moves.count())))
-    variants = to_frame(_variants(a, q, goal)).sort_values(["customers", "path"], ascending=[False, True])
-    return _assemble(q, nodes, links, variants, journeys_total=int(totals.n_journeys.iloc[0]),
-                     transitions_total=int(totals.n_moves.iloc[0]))
+    flows = to_frame(window.group_by(["rel", "touchpoint", "nxt"]).aggregate(customers=window.count()))
+    flows = flows.astype({"rel": "int64", "customers": "int64"})
+    nodes = flows.groupby(["rel", "touchpoint"], as_index=False)["customers"].sum()
+    links = flows[flows.rel < q.depth]
+    variants = to_frame(_variants(a, q, goal))
+    drawn = int(variants.total_journeys.iloc[0]) if len(variants) else 0
+    moves = int(variants.total_len.iloc[0]) - drawn if len(variants) else 0
+    if q.anchor == "start":
+        total = drawn
+    else:
+        firsts = journeys.filter(journeys.step == 1)
+        total = int(firsts.count().execute())
+    variants = variants.drop(columns=["total_journeys", "total_len"])
+    return _assemble(q, nodes, links, variants, journeys_total=total, transitions_total=moves)
 
 
 def _assemble(q: PathQuery, nodes: pd.DataFrame, links: pd.DataFrame, variants: pd.DataFrame, *,

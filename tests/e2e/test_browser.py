@@ -92,3 +92,16 @@ def test_download_a_table(page: Page, base_url: str):
     text = Path(info.value.path()).read_text()
     assert text.splitlines()[0].startswith("touchpoint,volume,entries,exits")
     assert len(text.splitlines()) > 5
+
+
+def test_clicking_a_funnel_bar_drills_into_its_drop_off(page: Page, base_url: str):
+    open_page(page, f"{base_url}/funnels")
+    bars = page.locator(".js-plotly-plot .bars .point")
+    expect(bars.nth(2)).to_be_visible(timeout=20_000)
+    box = bars.nth(2).bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # Plotly's drag layer eats clicks
+    settle(page)
+    picked = page.get_by_role("combobox", name="Dropped after step")
+    expect(picked).to_have_value(re.compile(r"^3\. checkout"), timeout=20_000)
+    expect(page.get_by_text("What journeys that stopped after checkout did next")).to_be_visible()
