@@ -52,6 +52,15 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     _emit(report.to_dict(), args.format, report.lines())
 
 
+def cmd_connect(args: argparse.Namespace) -> None:
+    from journeys.engine.connect import connect_dataset
+    from journeys.schema import ColumnMapping
+
+    info = connect_dataset(_store(), args.url, args.table, ColumnMapping.from_dict(_parse_maps(args.map or [])),
+                           name=args.name)
+    _emit(info.report.to_dict(), args.format, info.report.lines())
+
+
 def cmd_datasets(args: argparse.Namespace) -> None:
     infos = _store().datasets()
     rows = [{"id": d.id, "name": d.name, "rows": d.rows, "customers": d.report.customers, "source": d.source,
@@ -101,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("connect", help="register a read-only dataset over a table of another Ibis backend")
+    p.add_argument("url", help="e.g. duckdb:///warehouse.db, postgres://user@host/db, trino://host/catalog")
+    p.add_argument("table")
+    p.add_argument("--map", action="append", metavar="ROLE=COLUMN", required=True, help=f"roles: {', '.join(ROLES)}")
+    p.add_argument("--name")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_connect)
 
     p = sub.add_parser("datasets", help="list stored datasets")
     p.add_argument("--format", choices=("text", "json"), default="text")

@@ -33,7 +33,8 @@ DEFAULT_MEMORY_LIMIT = "2GB"
 META_DDL = """
 CREATE TABLE IF NOT EXISTS datasets (
     id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, source VARCHAR, created TIMESTAMP,
-    mapping VARCHAR, report VARCHAR, fingerprint VARCHAR, rows BIGINT, attributes VARCHAR)
+    mapping VARCHAR, report VARCHAR, fingerprint VARCHAR, rows BIGINT, attributes VARCHAR);
+ALTER TABLE datasets ADD COLUMN IF NOT EXISTS connection VARCHAR;
 """
 
 
@@ -62,6 +63,7 @@ class DatasetInfo:
     fingerprint: str
     rows: int
     attributes: tuple[str, ...]
+    connection: dict[str, str] | None = None  # {"url", "table"} of a connected (read-only) dataset
 
     @property
     def table_name(self) -> str:
@@ -122,12 +124,13 @@ class Store:
 
     @staticmethod
     def _info(row: tuple[Any, ...]) -> DatasetInfo:
-        id_, name, source, created, mapping, report, fingerprint, rows, attributes = row
+        id_, name, source, created, mapping, report, fingerprint, rows, attributes, connection = row
         return DatasetInfo(
             id=id_, name=name, source=source, created=created,
             mapping=ColumnMapping.from_json(mapping) if mapping else None,
             report=LoadReport.from_json(report), fingerprint=fingerprint, rows=int(rows),
             attributes=tuple(json.loads(attributes or "[]")),
+            connection=json.loads(connection) if connection else None,
         )
 
     def get(self, key: str) -> DatasetInfo:
@@ -143,8 +146,23 @@ class Store:
         return self._info(rows[0])
 
     def table(self, key: str) -> ibis.Table:
-        """The dataset's canonical events table as an Ibis expression."""
-        return self.backend().table(self.get(key).table_name)
+        """The dataset's canonical events table as an Ibis expression (on its own backend if connected)."""
+        info = self.get(key)
+        if info.connection and info.mapping:
+            from journeys.engine.connect import connected_table
+
+            return connected_table(info.connection["url"], info.connection["table"], info.mapping)
+        return self.backend().table(info.table_name)
+
+    def register(self, info: DatasetInfo) -> None:
+        """Add a dataset's catalogue row (used by connected datasets, which store no events here)."""
+        with self._write_lock:
+            self.cursor().execute(
+                "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [info.id, info.name, info.source, info.created, info.mapping.to_json() if info.mapping else None,
+                 info.report.to_json(), info.fingerprint, info.rows, json.dumps(list(info.attributes)),
+                 json.dumps(info.connection) if info.connection else None],
+            )
 
     def rename(self, key: str, name: str) -> DatasetInfo:
         name = name.strip()
@@ -211,7 +229,7 @@ class Store:
                     (file_fingerprint(path) + (resolved.to_json() if resolved else "paths") + tz).encode(), digest_size=16
                 ).hexdigest()
                 cur.execute(
-                    "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                     [dataset_id, report.name, src.name, datetime.now(UTC).replace(tzinfo=None),
                      resolved.to_json() if resolved else None, report.to_json(), fingerprint, report.rows_stored,
                      json.dumps(staged.attributes)],
