@@ -50,7 +50,7 @@ def sankey_figure(result: PathsResult, *, pct: str = "start", height: int = 560)
     fig = go.Figure(go.Sankey(
         arrangement="snap",
         node={
-            "label": [f"{_plain(lbl)} {p:.0%}" for lbl, p in zip(nodes.label, node_share, strict=True)],
+            "label": [f"{_plain(lbl)} {_pct(p)}" for lbl, p in zip(nodes.label, node_share, strict=True)],
             "color": [colours[lbl] for lbl in nodes.label],
             "x": x, "y": y, "pad": 14, "thickness": 14,
             "customdata": [[int(s), int(c), c / max(result.journeys_covered, 1)] for s, c in zip(nodes.step, nodes.customers, strict=True)],
@@ -66,6 +66,11 @@ def sankey_figure(result: PathsResult, *, pct: str = "start", height: int = 560)
     ))
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, font={"size": 12})
     return fig
+
+
+def _pct(share: float) -> str:
+    """``54%``, or ``0.4%`` below one percent so small nodes do not read as zero."""
+    return f"{share:.0%}" if share >= 0.01 or share == 0 else f"{share:.1%}"
 
 
 def _node_shares(nodes: pd.DataFrame, covered: int, pct: str) -> list[float]:

@@ -19,13 +19,14 @@ TIME_SPENT_CAP_S = 30 * 60
 STAGE_ORDER = (*DEFAULT_STAGES, "churn", OTHER_STAGE)
 _STAGE_WORDS: dict[str, tuple[str, ...]] = {
     "churn": ("unsubscribe", "cancel", "churn", "closed", "close_account", "uninstall", "delete"),
-    "purchase": ("cart", "checkout", "purchase", "order", "payment", "buy", "transaction", "store_visit", "pay"),
+    "purchase": ("cart", "checkout", "purchase", "order", "payment", "buy", "transaction", "store_visit", "pay",
+                 "shipping"),
     "retention": ("delivery", "review", "support", "chat", "call", "ticket", "repeat", "login", "account", "resolve",
                   "closed"),
     "awareness": ("ad_", "ads", "impression", "social", "campaign", "first_visit", "session_start", "first_open",
                   "promo", "banner"),
     "consideration": ("view", "page", "search", "product", "email", "click", "home", "scroll", "catalog", "compare",
-                      "wishlist", "filter", "select", "detail"),
+                      "wishlist", "filter", "select", "detail", "engagement"),
 }
 
 
