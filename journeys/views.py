@@ -42,6 +42,7 @@ class ViewState:
     funnel_window: timedelta = WINDOW_DEFAULT
     funnel_order: str = "sequential"
     funnel_exclusions: tuple[Exclusion, ...] = ()
+    funnel_step_windows: tuple[timedelta | None, ...] = ()
     breakdown: str | None = None
     trend: str | None = None
     graph: GraphQuery = field(default_factory=GraphQuery)
@@ -52,6 +53,7 @@ class ViewState:
             return None
         return FunnelQuery(steps=self.funnel_steps, window=self.funnel_window, order=self.funnel_order,  # type: ignore[arg-type]
                            exclusions=self.funnel_exclusions, breakdown=self.breakdown, trend=self.trend,  # type: ignore[arg-type]
+                           step_windows=self.funnel_step_windows,
                            count_by="session" if self.shaping.scope == "session" else "customer")
 
     # ---- encoding -------------------------------------------------------------------------------
@@ -86,6 +88,7 @@ class ViewState:
         put("window", format_duration(self.funnel_window), format_duration(WINDOW_DEFAULT))
         put("order", self.funnel_order, "sequential")
         put("fx", [f"{'|'.join(e.touchpoints)}:{e.after}:{e.before}" for e in self.funnel_exclusions], [])
+        put("sw", ",".join(format_duration(w) if w else "-" for w in self.funnel_step_windows) or None, None)
         put("bd", self.breakdown, None)
         put("trend", self.trend, None)
         put("minw", self.graph.min_weight, 1)
@@ -98,7 +101,7 @@ class ViewState:
         """Decode a link; ``problems`` explains each parameter that was ignored."""
         problems: list[str] = []
         known = {"ds", "from", "to", "seg", "segb", "scope", "gap", "collapse", "goal", "cut", "node", "rule", "excl",
-                 "anchor", "start", "end", "depth", "top", "pct", "steps", "window", "order", "fx", "bd", "trend",
+                 "anchor", "start", "end", "depth", "top", "pct", "steps", "window", "order", "fx", "sw", "bd", "trend",
                  "minw", "topk", "cmp"}
         for key in params:
             if key not in known:
@@ -166,6 +169,8 @@ class ViewState:
         fx = params.get("fx") or []
         if fx:
             attempt("fx", lambda v, _raw: replace(v, funnel_exclusions=tuple(_exclusion(x) for x in fx)))
+        attempt("sw", lambda v, raw: replace(v, funnel_step_windows=tuple(
+            None if w.strip() in ("-", "") else parse_duration(w) for w in raw.split(","))))
         attempt("bd", lambda v, raw: replace(v, breakdown=raw))
         attempt("trend", lambda v, raw: replace(v, trend=choice(["day", "week", "month"])(raw)))
         attempt("minw", lambda v, raw: replace(v, graph=replace(v.graph, min_weight=max(1, int(raw)))))

@@ -30,7 +30,8 @@ def test_every_setting_round_trips_through_the_url():
                         cut_at_goal=True, node="touchpoint_channel", rules=(("^email_", "email"),), exclude=("^ad_",)),
         paths=PathQuery(anchor="between", start="home", end="purchase", depth=7, top=9), pct="prev",
         funnel_steps=(("home", "search"), ("cart",)), funnel_window=timedelta(hours=12), funnel_order="strict",
-        funnel_exclusions=(Exclusion(("chat",), 1, 2),), breakdown="device", trend="week",
+        funnel_exclusions=(Exclusion(("chat",), 1, 2),), funnel_step_windows=(None, timedelta(hours=2)),
+        breakdown="device", trend="week",
         graph=GraphQuery(min_weight=5, top_k=30), compare="paths",
     )
     again, problems = ViewState.from_params(_params(view))

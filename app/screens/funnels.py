@@ -57,12 +57,23 @@ with st.expander("Exclusion"):
     seed("f_ex_between", (ex0.after, ex0.before) if ex0 else (1, max(2, int(n))))
     between = st.slider("…between steps", 1, max(2, int(n)), key="f_ex_between", disabled=int(n) < 2)
 exclusions = (Exclusion(tuple(ex_tps), between[0], between[1]),) if ex_tps and between[0] < between[1] else ()
+with st.expander("Per-step windows"):
+    st.caption("Optionally require a step within some minutes of the previous one (0 = only the overall window).")
+    sw_cols = st.columns(4)
+    step_windows: list[timedelta | None] = [None]
+    for k in range(2, int(n) + 1):
+        old = v.funnel_step_windows[k - 1] if k - 1 < len(v.funnel_step_windows) else None
+        seed(f"f_sw_{k}", max(1, int(old.total_seconds() // 60)) if old else 0)
+        minutes = sw_cols[(k - 2) % 4].number_input(f"Step {k} within (minutes)", min_value=0,
+                                                     max_value=366 * 24 * 60, key=f"f_sw_{k}")
+        step_windows.append(timedelta(minutes=int(minutes)) if minutes else None)
 
 if any(not s for s in steps):
     empty_state("Pick at least one touchpoint for every step.")
     st.stop()
 set_view(replace(v, funnel_steps=tuple(steps), funnel_window=timedelta(days=int(window)), funnel_order=order,
-                 funnel_exclusions=exclusions, breakdown=breakdown or None, trend=trend or None))
+                 funnel_exclusions=exclusions, breakdown=breakdown or None, trend=trend or None,
+                 funnel_step_windows=tuple(step_windows) if any(step_windows) else ()))
 v = view()
 query = v.funnel()
 assert query is not None

@@ -60,3 +60,13 @@ def test_breakdown_and_trend(sample_id):
     tables = [d.value for d in at.dataframe]
     bd = next(t for t in tables if "value" in t.columns)
     assert list(bd.customers) == list(expected.breakdown.customers)
+
+
+def test_per_step_window_from_the_link(sample_id):
+    at = app("screens/funnels.py", ds=sample_id, steps=STEPS, sw="-,-,-,2m")
+    assert not at.exception
+    expected = _expected(sample_id, step_windows=(None, None, None, timedelta(minutes=2)))
+    assert int(expected.steps.customers.iloc[-1]) < int(_expected(sample_id).steps.customers.iloc[-1])
+    assert {m.label: m.value for m in at.metric}["Converted"] == f"{int(expected.steps.customers.iloc[-1]):,}"
+    assert at.number_input(key="f_sw_4").value == 2
+    assert at.query_params["sw"] == "-,-,-,2m"
