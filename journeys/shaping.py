@@ -101,14 +101,19 @@ def apply_scope(t: ir.Table, shaping: Shaping) -> ir.Table:
     w = ibis.window(group_by=t.customer_id, order_by=[t.ts, t.seq])
     secs = t.ts.epoch_seconds()
     gap = int(shaping.session_gap.total_seconds())
-    t = t.mutate(_new=ibis.ifelse(secs.lag().over(w).isnull() | (secs - secs.lag().over(w) > gap), 1, 0))
+    prev_secs, prev_tp = secs.lag().over(w), t.touchpoint.lag().over(w)
+    t = t.mutate(_new=ibis.ifelse(prev_secs.isnull() | (secs - prev_secs > gap), 1, 0), _prev_tp=prev_tp)
+    # the same pass tells collapse_repeats which events repeat their predecessor inside the session
+    t = t.mutate(_repeat=(t._new == 0) & (t.touchpoint == t._prev_tp).fill_null(False))
     w2 = ibis.window(group_by=t.customer_id, order_by=[t.ts, t.seq], rows=(None, 0))
     t = t.mutate(_sess=t._new.sum().over(w2))
-    return t.mutate(journey_id=t.customer_id.concat("#", t._sess.cast("string"))).drop("_new", "_sess")
+    return t.mutate(journey_id=t.customer_id.concat("#", t._sess.cast("string"))).drop("_new", "_sess", "_prev_tp")
 
 
 def collapse_repeats(t: ir.Table) -> ir.Table:
     """Drop an event when the previous event of the same journey has the same node."""
+    if "_repeat" in t.columns:  # gap sessions computed it in their own pass
+        return t.filter(~t._repeat).drop("_repeat")
     t = t.mutate(_prev=t.touchpoint.lag().over(_window(t)))  # a column first: Spark cannot filter on a window
     return t.filter(t._prev.isnull() | (t.touchpoint != t._prev)).drop("_prev")
 
@@ -141,6 +146,8 @@ def shape(events: ir.Table, shaping: Shaping) -> ir.Table:
     t = apply_scope(t, shaping)
     if shaping.collapse_repeats:
         t = collapse_repeats(t)
+    elif "_repeat" in t.columns:
+        t = t.drop("_repeat")
     changed = bool(shaping.rules or shaping.exclude or shaping.node != "touchpoint" or shaping.scope != "person"
                    or shaping.collapse_repeats)
     if changed or not have_steps:
