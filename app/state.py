@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import ibis
 import streamlit as st
 
 from journeys.analyses.base import journeys_for, known_touchpoints
@@ -55,14 +56,8 @@ def touchpoints(view: ViewState) -> list[str]:
 def _values(fingerprint: str, column: str, _view: ViewState) -> list[str]:
     t = store().table(_view.dataset or "")
     col = t[column].cast("string")
-    top = t.group_by(v=col).aggregate(n=t.count()).order_by([ibis_desc("n"), "v"]).limit(200).to_pandas()
+    top = t.group_by(v=col).aggregate(n=t.count()).order_by([ibis.desc("n"), "v"]).limit(200).to_pandas()
     return [str(v) for v in top.v.dropna()]
-
-
-def ibis_desc(name: str) -> Any:
-    import ibis
-
-    return ibis.desc(name)
 
 
 def attribute_values(view: ViewState, column: str) -> list[str]:

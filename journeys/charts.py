@@ -19,7 +19,7 @@ from journeys.durations import humanize_seconds
 
 PALETTE = ["#2563eb", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777", "#65a30d", "#7c3aed", "#0d9488",
            "#c2410c", "#4f46e5", "#059669", "#be123c", "#0284c7", "#a16207", "#6d28d9", "#15803d", "#b91c1c"]
-GREY, LIGHT = "#9ca3af", "#e5e7eb"
+GREY = "#9ca3af"
 
 
 def _plain(text: str) -> str:

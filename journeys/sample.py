@@ -24,13 +24,6 @@ TOUCHPOINTS = (
     "add_to_cart", "checkout", "purchase", "delivery", "review", "store_visit", "chat", "call_centre",
     "unsubscribe", "account_closed",
 )
-STAGES = {
-    "awareness": ("ad_impression", "ad_click", "social_post"),
-    "consideration": ("email_open", "email_click", "home", "search", "product_view", "chat"),
-    "purchase": ("add_to_cart", "checkout", "purchase", "store_visit"),
-    "retention": ("delivery", "review", "call_centre"),
-    "churn": ("unsubscribe", "account_closed"),
-}
 _CHANNEL = {
     "ad_impression": "ads", "ad_click": "ads", "social_post": "social", "email_open": "email", "email_click": "email",
     "delivery": "email", "unsubscribe": "email", "store_visit": "store", "chat": "chat", "call_centre": "call centre",
@@ -197,7 +190,3 @@ def write(table: pa.Table, out: str | Path) -> Path:
         pacsv.write_csv(table, out)
     return out
 
-
-#: the sample's column mapping (also what detection finds)
-SAMPLE_MAPPING = {"customer": "customer_id", "timestamp": "timestamp", "touchpoint": "touchpoint", "channel": "channel",
-                  "session": "session_id", "value": "revenue", "score": "csat", "text": "feedback"}

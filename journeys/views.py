@@ -8,7 +8,7 @@ fails: unknown or stale parameters are reported as sentences and fall back to de
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -217,6 +217,3 @@ def filter_dates(events: ir.Table, start: date | None, end: date | None) -> ir.T
         events = events.filter(events.ts < ibis.timestamp(f"{(end + timedelta(days=1)).isoformat()} 00:00:00"))
     return events
 
-
-def known_params() -> list[str]:
-    return [f.name for f in fields(ViewState)]

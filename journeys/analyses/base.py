@@ -36,7 +36,7 @@ def journeys_for(events: ir.Table, shaping: Shaping, segment: Segment | None = N
         events = events.semi_join(keep, "customer_id")
     shaped = shape(events, shaping)
     # reshaped journeys recompute windows; every query of the analysis would redo them, so keep them once
-    return shaped if shaping.with_goal(None) == Shaping() and not shaping.cut_at_goal else materialize(shaped)
+    return shaped if shaping.is_default and not shaping.cut_at_goal else materialize(shaped)
 
 
 SCRATCH_TABLES = 16

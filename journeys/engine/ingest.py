@@ -24,7 +24,6 @@ TEXT_ROLES = ("channel", "session", "text")
 NUMBER_ROLES = ("value", "score")
 #: columns of every stored events table, in order; attributes follow
 CORE_COLUMNS = ("customer_id", "ts", "seq", "touchpoint", "channel", "session_id", "value", "score", "text")
-DERIVED_COLUMNS = ("step", "next_touchpoint", "next_ts")
 PATH_EPOCH = "TIMESTAMP '2000-01-01 00:00:00'"
 
 
