@@ -257,3 +257,14 @@ def test_journey_map_by_hand(events):
     assert list(r.stages.stage) == ["consideration", "purchase"]
     assert r.journeys == 5
     assert not tp.pain_point.any()  # nothing reaches the 30-journey floor in this tiny log
+
+
+def test_scratch_tables_stay_bounded(events):
+    from journeys.analyses.base import SCRATCH_TABLES, materialize
+
+    for _ in range(SCRATCH_TABLES + 5):
+        kept = materialize(events.filter(events.touchpoint == "home"))
+    con = events.get_backend().con
+    names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()]
+    assert len([n for n in names if n.startswith("_journeys_scratch_")]) == SCRATCH_TABLES
+    assert kept.count().execute() == 4  # the newest is still there and right

@@ -40,7 +40,6 @@ def journeys_for(events: ir.Table, shaping: Shaping, segment: Segment | None = N
 
 
 SCRATCH_TABLES = 16
-_scratch: dict[int, deque[str]] = {}
 
 
 def materialize(expr: ir.Table) -> ir.Table:
@@ -57,7 +56,7 @@ def materialize(expr: ir.Table) -> ir.Table:
         except (NotImplementedError, AttributeError):
             return expr
     con = backend.con
-    names = _scratch.setdefault(id(con), deque())
+    names: deque[str] = backend.__dict__.setdefault("_journeys_scratch", deque())  # lives and dies with the backend
     name = f"_journeys_scratch_{uuid.uuid4().hex}"
     con.execute(f'CREATE TEMP TABLE "{name}" AS {ibis.to_sql(expr, dialect="duckdb")}')
     names.append(name)
