@@ -177,8 +177,13 @@ def _check_columns(t: ir.Table, seg: Segment) -> None:
             raise unknown("column", leaf.column, [c for c in t.columns if c not in hidden])
 
 
-def _flag(t: ir.Table, leaf: Filter, goal: str | None) -> ir.Value:
-    """A per-customer boolean aggregate for one filter (``then`` with a window is handled by a join)."""
+def _customers(t: ir.Table) -> ir.Table:
+    return t.select("customer_id").distinct()
+
+
+def _leaf(t: ir.Table, leaf: Filter, goal: str | None, everyone: ir.Table) -> ir.Table:
+    """The customers one filter keeps, as a set. Positive filters scan only the rows they match, which is
+    much cheaper than aggregating every event per customer; negative ones are everyone minus a set."""
     if leaf.kind == "attribute":
         col = t[leaf.column]
         if leaf.op == "range":
@@ -189,35 +194,40 @@ def _flag(t: ir.Table, leaf: Filter, goal: str | None) -> ir.Value:
                 cond &= num >= lo
             if hi is not None:
                 cond &= num <= hi
-            return cond.fill_null(False).any()
+            return _customers(t.filter(cond.fill_null(False)))
         text = col.cast("string")
         if leaf.op == "contains":
-            hit = ibis.or_(*[text.lower().contains(v.lower()) for v in leaf.values])
-            return hit.fill_null(False).any()
-        hit = text.isin(list(leaf.values)).fill_null(False).any()
-        return ~hit if leaf.op == "not_in" else hit
+            return _customers(t.filter(ibis.or_(*[text.lower().contains(v.lower()) for v in leaf.values]).fill_null(False)))
+        hits = _customers(t.filter(text.isin(list(leaf.values)).fill_null(False)))
+        return everyone.difference(hits) if leaf.op == "not_in" else hits
     if leaf.kind in ("did", "did_not", "converted", "not_converted"):
         targets = list(leaf.values) or ([goal] if goal else [])
         if not targets:
             raise QueryError("A converted / not converted filter needs a goal touchpoint.")
-        hit = t.touchpoint.isin(targets).any()
-        return ~hit if leaf.kind in ("did_not", "not_converted") else hit
+        hits = _customers(t.filter(t.touchpoint.isin(targets)))
+        return everyone.difference(hits) if leaf.kind in ("did_not", "not_converted") else hits
     if leaf.kind == "at_least":
-        return t.touchpoint.isin(list(leaf.values)).cast("int64").sum() >= leaf.times
+        rows = t.filter(t.touchpoint.isin(list(leaf.values)))
+        counted = rows.group_by("customer_id").aggregate(_n=rows.count())
+        return counted.filter(counted._n >= leaf.times).select("customer_id")
     if leaf.kind == "at_step":
-        return (t.touchpoint.isin(list(leaf.values)) & (t.step == leaf.times)).any()
+        return _customers(t.filter(t.touchpoint.isin(list(leaf.values)) & (t.step == leaf.times)))
     if leaf.kind == "then":
-        first_x = ibis.cases((t.touchpoint == leaf.values[0], t.step), else_=ibis.null("int64")).min()
-        last_y = ibis.cases((t.touchpoint == leaf.values[1], t.step), else_=ibis.null("int64")).max()
-        return (last_y > first_x).fill_null(False)
+        if leaf.within_days:
+            return _then_within(t, leaf)
+        rows = t.filter(t.touchpoint.isin(list(leaf.values)))
+        per = rows.group_by("customer_id").aggregate(
+            _x=ibis.cases((rows.touchpoint == leaf.values[0], rows.step), else_=ibis.null("int64")).min(),
+            _y=ibis.cases((rows.touchpoint == leaf.values[1], rows.step), else_=ibis.null("int64")).max())
+        return per.filter(per._y > per._x).select("customer_id")
     start, end = leaf.values
-    first = t.ts.min()
+    firsts = t.group_by("customer_id").aggregate(_first=t.ts.min())
     cond = ibis.literal(True)
     if start:
-        cond &= first >= ibis.timestamp(f"{start} 00:00:00")
+        cond &= firsts._first >= ibis.timestamp(f"{start} 00:00:00")
     if end:
-        cond &= first < ibis.timestamp(f"{end} 00:00:00")
-    return cond
+        cond &= firsts._first < ibis.timestamp(f"{end} 00:00:00")
+    return firsts.filter(cond).select("customer_id")
 
 
 def _then_within(t: ir.Table, leaf: Filter) -> ir.Table:
@@ -229,26 +239,19 @@ def _then_within(t: ir.Table, leaf: Filter) -> ir.Table:
 
 
 def matching_customers(events: ir.Table, segment: Segment, *, goal: str | None = None) -> ir.Table:
-    """Distinct ``customer_id`` of customers in the segment.
+    """Distinct ``customer_id`` of customers in the segment: set operations over each filter's customers.
 
     ``events`` is the customer-level event table (person scope, so ``step`` orders each customer).
     """
     segment.validate()
     _check_columns(events, segment)
-    leaves = _leaves(segment)
-    names = {id(leaf): f"f{i}" for i, leaf in enumerate(leaves)}
-    plain = [leaf for leaf in leaves if not (leaf.kind == "then" and leaf.within_days)]
-    per_customer = events.group_by("customer_id").aggregate(
-        _rows=events.count(), **{names[id(leaf)]: _flag(events, leaf, goal) for leaf in plain}
-    )
-    for leaf in leaves:
-        if leaf.kind == "then" and leaf.within_days:
-            hits = _then_within(events, leaf).mutate(**{names[id(leaf)]: ibis.literal(True)})
-            per_customer = per_customer.left_join(hits, "customer_id").drop("customer_id_right")
-            per_customer = per_customer.mutate(**{names[id(leaf)]: per_customer[names[id(leaf)]].fill_null(False)})
+    everyone = _customers(events)
 
-    def combine(seg: Segment) -> ir.BooleanValue:
-        parts = [combine(i) if isinstance(i, Segment) else per_customer[names[id(i)]] for i in seg.items]
-        return ibis.and_(*parts) if seg.combine == "and" else ibis.or_(*parts)
+    def combine(seg: Segment) -> ir.Table:
+        parts = [combine(i) if isinstance(i, Segment) else _leaf(events, i, goal, everyone) for i in seg.items]
+        first, rest = parts[0], parts[1:]
+        if not rest:
+            return first
+        return first.intersect(*rest) if seg.combine == "and" else first.union(*rest, distinct=True)
 
-    return per_customer.filter(combine(segment)).select("customer_id")
+    return combine(segment)
