@@ -131,36 +131,17 @@ def best_attempts(journeys: ir.Table, q: FunnelQuery) -> ir.Table:
     carry = [c for c in e.columns if c.startswith(("nx", "ex"))]
     a = start.select(
         "journey_id", "customer_id", p1="step", t1="tsec", entry="ts", after1="next_touchpoint",
-        nt1="next_touchpoint", nts1=start.next_ts.epoch_seconds(),
+        nt1="next_touchpoint",
         bd=start[q.breakdown].cast("string") if q.breakdown else ibis.null("string"),
         **{f"{c}_1": start[c] for c in carry},
     )
     window = int(q.window.total_seconds())
     look = e.select(j_id="journey_id", j_step="step", j_t="tsec", j_nt="next_touchpoint",
-                    j_nts=e.next_ts.epoch_seconds(), **{f"j_{c}": e[c] for c in carry})
-    for k in range(2, n + 1):
-        prev = k - 1
-        if q.order == "strict":
-            ok_touch = a[f"nt{prev}"].isin(list(q.steps[k - 1]))
-            cand = ibis.ifelse(ok_touch, a[f"p{prev}"] + 1, ibis.null("int64"))
-        elif q.order == "sequential":
-            cand = a[f"nx{k}_{prev}"]
-        else:
-            cand = a[f"nx{k}_1"]
-        a = a.mutate(**{f"c{k}": ibis.ifelse(a[f"p{prev}"].notnull(), cand, ibis.null("int64"))})
-        a = a.left_join(look, [a.journey_id == look.j_id, a[f"c{k}"] == look.j_step])
-        limit = (a.j_t - a.t1 <= window)
-        step_window = q.step_windows[k - 1] if k - 1 < len(q.step_windows) else None
-        if step_window is not None:
-            limit &= a.j_t - a[f"t{prev}"] <= int(step_window.total_seconds())
-        hit = a[f"c{k}"].notnull() & limit.fill_null(False)
-        a = a.mutate(**{
-            f"p{k}": ibis.ifelse(hit, a[f"c{k}"], ibis.null("int64")),
-            f"t{k}": ibis.ifelse(hit, a.j_t, ibis.null("int64")),
-            f"nt{k}": a.j_nt, f"after{k}": a.j_nt,
-            **{f"{c}_{k}": a[f"j_{c}"] for c in carry},
-        })
-        a = a.drop("j_id", "j_step", "j_t", "j_nt", "j_nts", *[f"j_{c}" for c in carry], f"c{k}")
+                    **{f"j_{c}": e[c] for c in carry})
+    if q.order == "any" or n == 1:
+        a = _any_order(a, look, q, carry, window)
+    else:
+        a = _linked(a, _chains(e, look, q, carry), q, window)
     # furthest step: the first missing step ends the attempt; exclusions cap it
     reached = ibis.literal(1)
     for k in range(2, n + 1):
@@ -175,6 +156,81 @@ def best_attempts(journeys: ir.Table, q: FunnelQuery) -> ir.Table:
     a = a.mutate(_rank=ibis.row_number().over(w))
     keep = ["journey_id", "customer_id", "reached", "entry", "after", "bd", *[f"t{k}" for k in range(1, n + 1)]]
     return a.filter(a._rank == 0).select(*keep)
+
+
+def _step_window(q: FunnelQuery, k: int) -> int | None:
+    sw = q.step_windows[k - 1] if k - 1 < len(q.step_windows) else None
+    return int(sw.total_seconds()) if sw is not None else None
+
+
+def _follow(t: ir.Table, look: ir.Table, q: FunnelQuery, carry: list[str], k: int, key: str) -> ir.Table:
+    """Step ``k`` of each row of ``t`` (which holds step ``k - 1``): the greedy next position, joined to
+    that event's time, next touchpoint and next-position columns. ``key`` names the journey column."""
+    prev = k - 1
+    if q.order == "strict":
+        cand = ibis.ifelse(t[f"nt{prev}"].isin(list(q.steps[k - 1])), t[f"p{prev}"] + 1, ibis.null("int64"))
+    elif q.order == "sequential":
+        cand = t[f"nx{k}_{prev}"]
+    else:
+        cand = t[f"nx{k}_1"]
+    t = t.mutate(_c=ibis.ifelse(t[f"p{prev}"].notnull(), cand, ibis.null("int64")))
+    t = t.left_join(look, [t[key] == look.j_id, t._c == look.j_step])
+    return t
+
+
+def _chains(e: ir.Table, look: ir.Table, q: FunnelQuery, carry: list[str]) -> ir.Table:
+    """From every step-2 event, the greedy path through steps 3..n (sequential and strict orders).
+
+    An attempt's later steps depend only on where its step 2 is, so following each step-2 event once
+    replaces following every attempt; per-step windows after step 2 apply here, the overall window
+    (which depends on the attempt's start) in :func:`_linked`."""
+    n = len(q.steps)
+    s2 = e.filter(e.touchpoint.isin(list(q.steps[1])))
+    c = s2.select(c_j="journey_id", p2="step", t2="tsec", nt2="next_touchpoint", **{f"{x}_2": s2[x] for x in carry})
+    for k in range(3, n + 1):
+        c = _follow(c, look, q, carry, k, "c_j")
+        ok = c._c.notnull()
+        sw = _step_window(q, k)
+        if sw is not None:
+            ok &= (c.j_t - c[f"t{k - 1}"] <= sw).fill_null(False)
+        c = c.mutate(**{f"p{k}": ibis.ifelse(ok, c._c, ibis.null("int64")),
+                        f"t{k}": ibis.ifelse(ok, c.j_t, ibis.null("int64")), f"nt{k}": c.j_nt,
+                        **{f"{x}_{k}": c[f"j_{x}"] for x in carry}})
+        c = c.drop("j_id", "j_step", "j_t", "j_nt", *[f"j_{x}" for x in carry], "_c")
+    return c
+
+
+def _linked(a: ir.Table, chains: ir.Table, q: FunnelQuery, window: int) -> ir.Table:
+    """Attach each attempt to the chain of its step-2 event and keep the steps inside its window."""
+    n = len(q.steps)
+    key = (ibis.ifelse(a.nt1.isin(list(q.steps[1])), a.p1 + 1, ibis.null("int64")) if q.order == "strict"
+           else a.nx2_1)
+    a = a.mutate(_key=key)
+    a = a.left_join(chains, [a.journey_id == chains.c_j, a._key == chains.p2]).drop("c_j", "_key")
+    sw2 = _step_window(q, 2)
+    for k in range(2, n + 1):
+        ok = a[f"p{k}"].notnull() & (a[f"t{k}"] - a.t1 <= window).fill_null(False)
+        if k == 2 and sw2 is not None:
+            ok &= (a.t2 - a.t1 <= sw2).fill_null(False)
+        a = a.mutate(**{f"p{k}": ibis.ifelse(ok, a[f"p{k}"], ibis.null("int64")), f"after{k}": a[f"nt{k}"]})
+    return a
+
+
+def _any_order(a: ir.Table, look: ir.Table, q: FunnelQuery, carry: list[str], window: int) -> ir.Table:
+    """Any order: each step is the first of its touchpoints after the step-1 event (one join per step)."""
+    for k in range(2, len(q.steps) + 1):
+        a = _follow(a, look, q, carry, k, "journey_id")
+        limit = a.j_t - a.t1 <= window
+        sw = _step_window(q, k)
+        if sw is not None:
+            limit &= a.j_t - a[f"t{k - 1}"] <= sw
+        hit = a._c.notnull() & limit.fill_null(False)
+        a = a.mutate(**{
+            f"p{k}": ibis.ifelse(hit, a._c, ibis.null("int64")), f"t{k}": ibis.ifelse(hit, a.j_t, ibis.null("int64")),
+            f"nt{k}": a.j_nt, f"after{k}": a.j_nt, **{f"{c}_{k}": a[f"j_{c}"] for c in carry},
+        })
+        a = a.drop("j_id", "j_step", "j_t", "j_nt", *[f"j_{c}" for c in carry], "_c")
+    return a
 
 
 def compute_funnel(journeys: ir.Table, query: FunnelQuery) -> FunnelResult:
