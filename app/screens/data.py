@@ -20,9 +20,12 @@ st.caption("Load a CSV, Parquet or JSON Lines export (also .gz or a single-file 
 upload = st.file_uploader("Event export", type=["csv", "tsv", "txt", "gz", "zip", "parquet", "jsonl", "ndjson", "json"],
                           key="upload")
 if upload is not None:
-    folder = Path(tempfile.mkdtemp(prefix="journeys-upload-"))
+    # one copy per upload (reruns reuse it), so a 200 MB file is not written again on every click
+    folder = Path(tempfile.gettempdir()) / "journeys-uploads" / upload.file_id
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / Path(upload.name).name
-    path.write_bytes(upload.getvalue())
+    if not path.exists():
+        path.write_bytes(upload.getvalue())
     with explained():
         src, head = preview(path, n=200, name=upload.name)
     st.subheader("Preview")
