@@ -1,5 +1,5 @@
 """The one module of the app that caches. Resources: the store. Data: results keyed by
-(dataset fingerprint, spec). Big objects are never hashed: the store is passed as ``_store``."""
+(dataset fingerprint, spec). Views and segments ride along unhashed (``_view``); the key carries them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from journeys.analyses.transitions import GraphQuery, TransitionsResult, compute
 from journeys.bootstrap import ensure_sample
 from journeys.engine.store import DatasetInfo, Store
 from journeys.segments import Segment
-from journeys.shaping import Shaping
+from journeys.shaping import apply_node, apply_rules
 from journeys.views import ViewState, filter_dates
 
 
@@ -32,9 +32,9 @@ def datasets() -> list[DatasetInfo]:
     return store().datasets()
 
 
-def _journeys(view: ViewState, segment: Segment, shaping: Shaping | None = None) -> Any:
+def _journeys(view: ViewState, segment: Segment) -> Any:
     events = filter_dates(store().table(view.dataset or ""), view.date_from, view.date_to)
-    return journeys_for(events, shaping or view.shaping, segment)
+    return journeys_for(events, view.shaping, segment)
 
 
 def _key(view: ViewState, segment: Segment) -> tuple[Any, ...]:
@@ -44,7 +44,9 @@ def _key(view: ViewState, segment: Segment) -> tuple[Any, ...]:
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _touchpoints(fingerprint: str, shaping_repr: str, _view: ViewState) -> list[str]:
-    return known_touchpoints(_journeys(_view, Segment(), _view.shaping))
+    # names only need the cleaning rules and node level: no sessions, steps or dates to compute
+    sh = _view.shaping
+    return known_touchpoints(apply_node(apply_rules(store().table(_view.dataset or ""), sh), sh))
 
 
 def touchpoints(view: ViewState) -> list[str]:

@@ -28,7 +28,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from journeys.analyses.base import OTHER, materialize, to_frame
-from journeys.errors import QueryError
+from journeys.errors import QueryError, unknown
 
 Order = Literal["strict", "sequential", "any"]
 MAX_STEPS = 10
@@ -238,8 +238,6 @@ def compute_funnel(journeys: ir.Table, query: FunnelQuery) -> FunnelResult:
     q = query
     q.validate()
     if q.breakdown and q.breakdown not in journeys.columns:
-        from journeys.errors import unknown
-
         raise unknown("breakdown column", q.breakdown, [c for c in journeys.columns if c not in ("journey_id",)])
     n = len(q.steps)
     best = materialize(best_attempts(journeys, q))  # one heavy pass, then five small aggregates

@@ -14,7 +14,7 @@ import duckdb
 
 from journeys.errors import InputError, MappingError
 from journeys.io.presets import PATH_PRESET, detect_mapping, path_table_columns, preset_mapping
-from journeys.io.readers import SourceFile, relation
+from journeys.io.readers import SourceFile
 from journeys.io.report import REASONS
 from journeys.io.timestamps import check_timezone, timestamp_sql
 from journeys.schema import CANONICAL, RESERVED, ColumnMapping
@@ -62,14 +62,10 @@ def resolve_mapping(rel: duckdb.DuckDBPyRelation, *, preset: str | None, mapping
             if found_preset == PATH_PRESET and not overrides:
                 return None
             if mapping is None:
-                partial = dict(overrides.items())
-                if {"customer", "timestamp", "touchpoint"} <= set(partial):
-                    mapping = ColumnMapping.from_dict(partial)
-                else:
-                    raise MappingError(
-                        "Could not work out which columns hold the customer, timestamp and touchpoint. " + " ".join(notes),
-                        hint=f"Columns: {', '.join(columns[:20])}. Use --map customer=COL --map timestamp=COL --map touchpoint=COL.",
-                    )
+                raise MappingError(
+                    "Could not work out which columns hold the customer, timestamp and touchpoint. " + " ".join(notes),
+                    hint=f"Columns: {', '.join(columns[:20])}. Use --map customer=COL --map timestamp=COL --map touchpoint=COL.",
+                )
     if overrides:
         mapping = mapping.with_overrides(overrides)
     mapping.validate(columns)
@@ -84,11 +80,12 @@ def _reject_lines(con: duckdb.DuckDBPyConnection) -> list[int]:
     return [int(r[0]) - 1 for r in rows]  # file line (header = 1) -> data row
 
 
-def stage_events(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: ColumnMapping | None, *, tz: str) -> Staged:
-    """Read the file into temp table ``_staged`` with canonical columns and a ``_reject`` reason per row."""
+def stage_events(con: duckdb.DuckDBPyConnection, src: SourceFile, rel: duckdb.DuckDBPyRelation,
+                 mapping: ColumnMapping | None, *, tz: str) -> Staged:
+    """Read the file (``rel`` is its probed relation) into temp table ``_staged`` with canonical columns
+    and a ``_reject`` reason per row."""
     tz = check_timezone(tz)
     con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
-    rel = relation(con, src)
     if src.format == "parquet":
         # Parquet knows each row's position: no staging copy needed
         p = src.path.as_posix().replace("'", "''")

@@ -212,7 +212,7 @@ class Store:
                 rel = relation(cur, src)
                 resolved = ing.resolve_mapping(rel, preset=preset, mapping=mapping, overrides=overrides or {})
                 step(0.2, "Parsing and validating rows")
-                staged = ing.stage_events(cur, src, resolved, tz=tz)
+                staged = ing.stage_events(cur, src, rel, resolved, tz=tz)
                 step(0.55, "Ordering journeys")
                 ing.build_events_table(cur, table, staged.attributes)
                 step(0.85, "Counting")

@@ -50,7 +50,7 @@ class SourceFile:
             return f"read_json({p}, format='auto', compression='{'gzip' if self.compression == 'gzip' else 'auto'}')"
         opts = [
             "header=true", "all_varchar=true", f"delim={_quote(self.delimiter)}", "quote='\"'", "escape='\"'",
-            f"encoding={_quote(self.encoding)}", "null_padding=false", "sample_size=-1", "store_rejects=true",
+            f"encoding={_quote(self.encoding)}", "null_padding=false", "store_rejects=true",
         ]
         if self.compression == "gzip":
             opts.append("compression='gzip'")
