@@ -1,7 +1,8 @@
 """Analysis subcommands of the ``journeys`` CLI: transitions, paths, funnel.
 
 Each accepts the same segment and shaping options, prints CSV or JSON, and reports ``elapsed_s``
-(engine time of the analysis, excluding start-up).
+(engine time of the analysis, excluding start-up). They only read the store, so they work while the
+dashboard holds it. A segment that matches no customer is a sentence (``message`` in JSON), exit 0.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
+import ibis.expr.types as ir
 import pandas as pd
 
 from journeys.analyses.base import (
@@ -28,8 +31,9 @@ from journeys.analyses.paths import Anchor, PathQuery, compute_paths
 from journeys.analyses.transitions import GraphQuery, compute_transitions
 from journeys.durations import parse_duration
 from journeys.errors import QueryError
-from journeys.segments import Filter, Segment
-from journeys.shaping import Shaping
+from journeys.segment_advice import explain_no_match
+from journeys.segments import Filter, Segment, matching_customers
+from journeys.shaping import Shaping, apply_node, apply_rules
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -38,7 +42,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--where", action="append", default=[], metavar="COLUMN=V1,V2", help="attribute is one of the values")
     g.add_argument("--did", action="append", default=[], metavar="TOUCHPOINT")
     g.add_argument("--did-not", action="append", default=[], metavar="TOUCHPOINT")
-    g.add_argument("--segment", help="a segment as JSON (the dashboard's 'seg' link parameter)")
+    g.add_argument("--segment", help="a segment as JSON (the same JSON as the dashboard's 'seg' URL parameter)")
     s = p.add_argument_group("shaping")
     s.add_argument("--scope", choices=("person", "session"), default="person")
     s.add_argument("--session-gap", default="30m")
@@ -53,7 +57,13 @@ def add_common(p: argparse.ArgumentParser) -> None:
 def segment_from(args: argparse.Namespace) -> Segment:
     items: list[Filter | Segment] = []
     if args.segment:
-        items.append(Segment.from_param(args.segment))
+        try:
+            items.append(Segment.from_param(args.segment))
+        except QueryError as err:
+            if err.__cause__ is None:  # a readable segment with a bad filter: the sentence says which
+                raise
+            raise QueryError(f"--segment is not a segment in JSON ({err.__cause__}).",
+                             hint='E.g. {"c":"and","i":[{"k":"did","v":["cart"]}]}.') from err
     for w in args.where:
         col, sep, vals = w.partition("=")
         if not sep or not col:
@@ -75,12 +85,36 @@ def shaping_from(args: argparse.Namespace) -> Shaping:
                    rules=tuple(rules))
 
 
-def _journeys(args: argparse.Namespace) -> tuple[Any, Shaping]:
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What every analysis command works on: the shaped journeys of the segment, and what they came from."""
+
+    journeys: ir.Table
+    shaping: Shaping
+    segment: Segment
+    events: ir.Table  # after cleaning rules and node level: what touchpoint names and segments are checked on
+
+    def check_touchpoints(self, names: list[str | None]) -> None:
+        # against the whole dataset, so an empty segment is explained as such, not as an unknown touchpoint
+        check_touchpoints(names, known_touchpoints(self.events))
+
+    def nobody(self, result_is_empty: bool) -> str | None:
+        """The sentence saying that no customer is in the segment, when that is why the result is empty."""
+        if not result_is_empty or self.segment.is_empty:
+            return None
+        if int(matching_customers(self.events, self.segment, goal=self.shaping.goal).count().to_pandas()) > 0:
+            return None
+        return explain_no_match(self.events, self.segment, goal=self.shaping.goal)
+
+
+def _journeys(args: argparse.Namespace) -> _Run:
     from journeys.engine.store import Store
 
-    store = Store()
+    store = Store(read_only=True)  # never takes the store from the dashboard
     shaping = shaping_from(args)
-    return journeys_for(store.table(args.dataset), shaping, segment_from(args)), shaping
+    segment = segment_from(args)
+    table = store.table(args.dataset)
+    return _Run(journeys_for(table, shaping, segment), shaping, segment, apply_node(apply_rules(table, shaping), shaping))
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -88,19 +122,23 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def cmd_transitions(args: argparse.Namespace) -> None:
-    journeys, shaping = _journeys(args)
+    run = _journeys(args)
     with timer() as t:
-        result = compute_transitions(journeys, GraphQuery(min_weight=args.min_weight, top_k=args.top_k),
-                                     goal=shaping.goal)
+        result = compute_transitions(run.journeys, GraphQuery(min_weight=args.min_weight, top_k=args.top_k),
+                                     goal=run.shaping.goal)
+    message = run.nobody(result.journeys == 0)
     edges = result.edges
     if not args.with_ends:
         edges = edges[(edges.source != START) & ~edges.target.isin([END, END_CONVERTED, END_NOT_CONVERTED])]
     if args.format == "csv":
+        if message:
+            print(message, file=sys.stderr)  # stdout stays a CSV (its header only) for scripts
         edges.to_csv(sys.stdout, index=False)
         return
-    print(json.dumps({"edges": _records(edges), "nodes": _records(result.nodes), "journeys": result.journeys,
-                      "transitions": result.transitions, "hidden_edges": result.hidden_edges,
-                      "hidden_transitions": result.hidden_transitions, "elapsed_s": t[0]}))
+    data = {"edges": _records(edges), "nodes": _records(result.nodes), "journeys": result.journeys,
+            "transitions": result.transitions, "hidden_edges": result.hidden_edges,
+            "hidden_transitions": result.hidden_transitions, "elapsed_s": t[0]}
+    print(json.dumps(data | ({"message": message} if message else {})))
 
 
 def cmd_paths(args: argparse.Namespace) -> None:
@@ -109,16 +147,22 @@ def cmd_paths(args: argparse.Namespace) -> None:
         anchor = "between"
     else:
         anchor = "from" if args.start else "to" if args.end else "start"
-    journeys, shaping = _journeys(args)
-    check_touchpoints([args.start, args.end, shaping.goal], known_touchpoints(journeys))
+    run = _journeys(args)
+    run.check_touchpoints([args.start, args.end, run.shaping.goal])
     q = PathQuery(anchor=anchor, start=args.start, end=args.end, depth=args.depth, top=args.top)
     with timer() as t:
-        r = compute_paths(journeys, q, goal=shaping.goal)
-    data = {"nodes": _records(r.nodes), "links": _records(r.links), "variants": _records(r.variants),
-            "coverage": r.coverage, "transition_coverage": r.transition_coverage,
-            "journeys_total": r.journeys_total, "journeys_covered": r.journeys_covered, "elapsed_s": t[0]}
+        r = compute_paths(run.journeys, q, goal=run.shaping.goal)
+    message = run.nobody(r.journeys_total == 0)
     if args.format == "json":
-        print(json.dumps(data))
+        data = {"nodes": _records(r.nodes), "links": _records(r.links), "variants": _records(r.variants),
+                "coverage": r.coverage, "transition_coverage": r.transition_coverage,
+                "journeys_total": r.journeys_total, "journeys_covered": r.journeys_covered, "elapsed_s": t[0]}
+        print(json.dumps(data | ({"message": message} if message else {})))
+    elif message:
+        print(message)
+    elif r.links.empty:
+        where = f" from '{args.start}'" if args.start else f" to '{args.end}'" if args.end else ""
+        print(f"No path{where} in {r.journeys_total:,} journeys: nothing to draw.")
     else:
         print(f"Covers {r.journeys_covered:,} of {r.journeys_total:,} journeys ({r.coverage:.1%}); "
               f"{r.transition_coverage:.1%} of their transitions are drawn between named nodes.")
@@ -127,14 +171,18 @@ def cmd_paths(args: argparse.Namespace) -> None:
 
 def cmd_funnel(args: argparse.Namespace) -> None:
     steps = tuple(tuple(t.strip() for t in step.split("|") if t.strip()) for step in args.steps.split(","))
-    journeys, _ = _journeys(args)
-    check_touchpoints([t for step in steps for t in step], known_touchpoints(journeys))
+    run = _journeys(args)
+    run.check_touchpoints([t for step in steps for t in step])
     q = FunnelQuery(steps=steps, window=parse_duration(args.window), order=args.order,
                     count_by="session" if args.scope == "session" else "customer")
     with timer() as t:
-        r = compute_funnel(journeys, q)
+        r = compute_funnel(run.journeys, q)
+    message = run.nobody(r.entered == 0)
     if args.format == "json":
-        print(json.dumps({"steps": _records(r.steps), "next_after_drop": _records(r.next_after_drop), "elapsed_s": t[0]}))
+        data = {"steps": _records(r.steps), "next_after_drop": _records(r.next_after_drop), "elapsed_s": t[0]}
+        print(json.dumps(data | ({"message": message} if message else {})))
+    elif message:
+        print(message)
     else:
         print(r.steps.to_string(index=False))
 

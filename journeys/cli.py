@@ -1,6 +1,8 @@
 """The ``journeys`` command: a stable contract for scripts and scheduled jobs.
 
 Exit code 0 on success; on bad input, exit code 2 and one clear line on stderr (no traceback).
+Read commands (datasets, info and the analyses) open the store read-only, so they work while the
+dashboard runs; ingest and connect need it to themselves.
 """
 
 from __future__ import annotations
@@ -15,11 +17,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from journeys.errors import JourneyError, MappingError
+from journeys.errors import JourneyError, MappingError, Remedy
 from journeys.io.presets import PRESET_NAMES
 from journeys.schema import ROLES
 
 EXIT_USER_ERROR = 2
+#: how the command line says each remedy an error names (the dashboard says them in its own words)
+REMEDIES: dict[Remedy, str] = {
+    "map_columns": f"Map columns with --map ROLE=COLUMN (roles: {', '.join(ROLES)}).",
+    "list_datasets": "List them with `journeys datasets`.",
+    "free_store": "If it is the dashboard: load the file on its Data page, or stop it and run this again "
+                  "(datasets, info, transitions, paths and funnel work while it runs).",
+}
+
+
+def error_line(err: JourneyError) -> str:
+    """The one stderr line for a user error: the sentence, its hint, and the remedy in CLI words."""
+    return " ".join(p for p in (str(err), REMEDIES.get(err.remedy) if err.remedy else "") if p)
 
 
 def _parse_maps(pairs: Sequence[str]) -> dict[str, str]:
@@ -32,10 +46,10 @@ def _parse_maps(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _store() -> Any:
+def _store(*, read_only: bool = False) -> Any:
     from journeys.engine.store import Store
 
-    return Store()
+    return Store(read_only=read_only)
 
 
 def _emit(data: dict[str, Any], fmt: str, text_lines: list[str]) -> None:
@@ -62,7 +76,7 @@ def cmd_connect(args: argparse.Namespace) -> None:
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
-    infos = _store().datasets()
+    infos = _store(read_only=True).datasets()
     rows = [{"id": d.id, "name": d.name, "rows": d.rows, "customers": d.report.customers, "source": d.source,
              "created": d.created.isoformat(sep=" ", timespec="seconds")} for d in infos]
     lines = [f"{r['id']}  {r['name']:<24} {r['rows']:>12,} events {r['customers']:>10,} customers  {r['source']}"
@@ -71,7 +85,7 @@ def cmd_datasets(args: argparse.Namespace) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    info = _store().get(args.dataset)
+    info = _store(read_only=True).get(args.dataset)
     data = {"id": info.id, "name": info.name, "fingerprint": info.fingerprint, "attributes": list(info.attributes),
             "mapping": json.loads(info.mapping.to_json()) if info.mapping else None, "report": info.report.to_dict()}
     lines = [*info.report.lines(), f"Mapping: {info.mapping.to_json() if info.mapping else 'aggregated path table'}",
@@ -150,7 +164,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except JourneyError as err:
-        print(f"journeys: error: {err}", file=sys.stderr)
+        print(f"journeys: error: {error_line(err)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:  # `journeys transitions x | head` closed the pipe: not an error
         sys.stderr.close()

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Literal
+
+#: what a person can do about an error, said by each surface in its own words (the CLI names a flag,
+#: the dashboard a widget); the core's own message and hint stay surface-neutral
+Remedy = Literal["map_columns", "list_datasets", "free_store"]
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
@@ -21,14 +26,19 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 
 class JourneyError(Exception):
-    """Base class: ``code`` is stable for scripts, ``str(err)`` is one sentence for people."""
+    """Base class: ``code`` is stable for scripts, ``str(err)`` is one sentence for people.
+
+    ``hint`` is neutral (valid values, the columns of the file); ``remedy`` names the fix, which the
+    CLI and the dashboard each phrase for themselves.
+    """
 
     code = "journey_error"
 
-    def __init__(self, message: str, *, hint: str = "") -> None:
+    def __init__(self, message: str, *, hint: str = "", remedy: Remedy | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.remedy = remedy
 
     def __str__(self) -> str:
         return f"{self.message} {self.hint}".strip()
@@ -48,6 +58,18 @@ class MappingError(JourneyError):
 
 class DatasetNotFound(JourneyError):
     code = "dataset_not_found"
+
+
+class AmbiguousDataset(DatasetNotFound):
+    """A name that several datasets share (stores made before names were unique): the id is needed."""
+
+    code = "ambiguous_dataset"
+
+
+class NameTaken(JourneyError):
+    """Another dataset already has the name (names address datasets, so they are unique)."""
+
+    code = "name_taken"
 
 
 class StoreBusy(JourneyError):

@@ -61,12 +61,12 @@ class ColumnMapping:
         """Raise :class:`MappingError` naming each missing column, with the closest real one."""
         for role in REQUIRED_ROLES:
             if not getattr(self, role):
-                raise MappingError(f"The {role} role is required but not mapped.", hint="Map it with --map.")
+                raise MappingError(f"The {role} role is required but not mapped.", remedy="map_columns")
         for name, col in [*self.role_columns().items(), ("timestamp_offset", self.timestamp_offset)]:
             if col and col not in columns:
                 raise MappingError(
                     f"Column '{col}' (mapped to {name}) is not in the file.{did_you_mean(col, columns)}",
-                    hint=f"Columns: {', '.join(columns[:30])}.",
+                    hint=f"Columns: {', '.join(columns[:30])}.", remedy="map_columns",
                 )
         if self.timestamp_unit not in (None, "s", "ms", "us", "ns"):
             raise MappingError(f"Unknown timestamp unit '{self.timestamp_unit}'.", hint="Use s, ms, us or ns.")
@@ -95,6 +95,6 @@ class ColumnMapping:
         """Build from role -> column, with the same unknown-role checks as :meth:`with_overrides`."""
         missing = [r for r in REQUIRED_ROLES if not data.get(r)]
         if missing:
-            raise MappingError(f"Required role(s) not mapped: {', '.join(missing)}.", hint="Map them with --map ROLE=COLUMN.")
+            raise MappingError(f"Required role(s) not mapped: {', '.join(missing)}.", remedy="map_columns")
         base = cls(customer=data["customer"], timestamp=data["timestamp"], touchpoint=data["touchpoint"])
         return base.with_overrides({k: v for k, v in data.items() if k not in REQUIRED_ROLES})

@@ -117,3 +117,98 @@ def test_analysis_errors(loaded):
     assert out.returncode == 2 and "between 1 and 20" in out.stderr
     out = cli("funnel", "shop", "--steps", "home", "--window", "soon", home=loaded)
     assert out.returncode == 2 and "not a duration" in out.stderr
+
+
+def test_a_second_load_with_a_taken_name_gets_a_suffix_and_says_so(loaded):
+    out = cli("ingest", str(DATA / "ecom_slice.csv"), "--name", "shop", home=loaded)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].endswith("'shop (2)' from ecom_slice.csv")
+    assert lines[-1] == "Warning: A dataset named 'shop' already exists, so this one is named 'shop (2)'."
+    assert cli("info", "shop (2)", home=loaded).returncode == 0
+
+
+def test_info_on_a_name_two_datasets_share_asks_for_the_id(loaded):
+    from journeys.engine.store import Store
+
+    second = cli("ingest", str(DATA / "ecom_slice.csv"), "--name", "crm", "--format", "json", home=loaded)
+    store = Store(loaded)  # a store from before names were unique
+    store.cursor().execute("UPDATE datasets SET name = 'shop'")
+    ids = sorted(d.id for d in store.datasets())
+    store.close()
+    assert json.loads(second.stdout)["dataset_id"] in ids
+    out = cli("info", "shop", home=loaded)
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"journeys: error: 2 datasets are named 'shop': use the id ({', '.join(ids)})."
+    assert cli("info", ids[1], home=loaded).returncode == 0
+
+
+MAP_REMEDY = "Map columns with --map ROLE=COLUMN (roles: customer, timestamp, touchpoint, channel, session, value, score, text)."
+SEGMENT_EXAMPLE = 'E.g. {"c":"and","i":[{"k":"did","v":["cart"]}]}.'
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["ingest", str(DATA / "ecom_slice.csv"), "--map", "customer=usr_id"],
+         ("Column 'usr_id' (mapped to customer) is not in the file. Did you mean 'user_id'? Columns: user_id, "
+          "session_id, event, timestamp, platform, acquisition_channel, user_cohort, user_lifecycle. " + MAP_REMEDY)),
+        (["info", "shap"],
+         "No dataset 'shap' in the store (it may have been deleted). Did you mean 'shop'? List them with `journeys datasets`."),
+        (["paths", "shop", "--segment", "[1"],
+         f"--segment is not a segment in JSON (Expecting ',' delimiter: line 1 column 3 (char 2)). {SEGMENT_EXAMPLE}"),
+        (["paths", "shop", "--segment", '{"x": 1}'], f"--segment is not a segment in JSON ('k'). {SEGMENT_EXAMPLE}"),
+    ],
+)
+def test_cli_errors_speak_cli(loaded, args, line):
+    out = cli(*args, home=loaded)
+    assert out.returncode == 2 and out.stderr.strip() == f"journeys: error: {line}"
+    assert "link" not in out.stderr and "below" not in out.stderr and "page" not in out.stderr
+
+
+NOBODY = ("No customer matched the segment (customers who have platform martian): no event has platform 'martian'. "
+          "Known values of platform: {known}.")
+
+
+@pytest.mark.parametrize("command", [["paths", "shop"], ["funnel", "shop", "--steps", "home,product_view"],
+                                     ["transitions", "shop"]])
+def test_a_segment_that_matches_nobody_is_a_sentence(loaded, command):
+    import csv
+
+    known = sorted({r["platform"] for r in csv.DictReader((DATA / "ecom_slice.csv").open())})
+    assert cli("transitions", "shop", "--where", f"platform={known[0]}", home=loaded).stdout.count("\n") > 1
+    counts = {p: sum(1 for r in csv.DictReader((DATA / "ecom_slice.csv").open()) if r["platform"] == p) for p in known}
+    expected = NOBODY.format(known=", ".join(sorted(known, key=lambda p: (-counts[p], p))))
+    fmt = "csv" if command[0] == "transitions" else "text"
+    out = cli(*command, "--where", "platform=martian", "--format", fmt, home=loaded)
+    assert out.returncode == 0, out.stderr
+    if fmt == "csv":  # stdout stays a CSV for scripts; the sentence goes to stderr
+        assert out.stdout.strip() == "source,target,count,customers,share,probability,median_s,p90_s"
+        assert out.stderr.strip() == expected
+    else:
+        assert out.stdout.strip() == expected and out.stderr == ""
+    assert "Empty DataFrame" not in out.stdout + out.stderr
+    data = json.loads(cli(*command, "--where", "platform=martian", "--format", "json", home=loaded).stdout)
+    assert data["message"] == expected
+
+
+def test_a_near_miss_value_and_touchpoint_are_suggested(loaded):
+    out = cli("paths", "shop", "--where", "platform=mobil", "--did", "purchse", "--format", "json", home=loaded)
+    assert json.loads(out.stdout)["message"] == (
+        "No customer matched the segment (customers who have platform mobil and did purchse): no event has platform "
+        "'mobil'. Known values of platform: desktop, mobile, tablet. Did you mean 'mobile'? Also, no event has "
+        "touchpoint 'purchse'. Known values of touchpoint: product_view, catalog, search, home, add_to_cart, "
+        "filter_results, cart, shipping_details, payment_details, purchase, promo_page, review_page and 5 more. "
+        "Did you mean 'purchase'?")
+
+
+def test_a_segment_of_existing_values_that_nobody_meets(loaded):
+    out = cli("paths", "shop", "--did", "home", "--did-not", "home", home=loaded)
+    assert out.returncode == 0
+    assert out.stdout.strip() == ("No customer matched the segment (customers who did home and did not do home): "
+                                  "every value it names exists, but no customer meets all its conditions.")
+
+
+def test_a_start_touchpoint_is_checked_against_the_whole_dataset(loaded):
+    out = cli("paths", "shop", "--start", "home", "--where", "platform=martian", home=loaded)
+    assert out.returncode == 0 and out.stdout.startswith("No customer matched the segment")

@@ -254,3 +254,79 @@ def test_connect_errors_are_sentences(store, tmp_path):
     ddb.connect(str(tmp_path / "w.duckdb")).execute("CREATE TABLE events (u VARCHAR, t TIMESTAMP, e VARCHAR)").close()
     with pytest.raises(InputError, match="No table 'event' at the connection. Did you mean 'events'"):
         connect_dataset(store, f"duckdb://{tmp_path / 'w.duckdb'}", "event", ColumnMapping("u", "t", "e"))
+
+
+def test_names_are_unique_on_load_and_the_report_says_so(store):
+    a = store.ingest(DATA / "ecom_slice.csv", name="events")
+    b = store.ingest(DATA / "ecom_slice.csv", name="events")
+    c = store.ingest(DATA / "ecom_slice.csv", name=" events ")
+    d = store.ingest(DATA / "ecom_slice.csv")  # the file's stem
+    assert [a.name, b.name, c.name, d.name] == ["events", "events (2)", "events (3)", "ecom_slice"]
+    assert a.warnings == [] and b.warnings == ["A dataset named 'events' already exists, so this one is named 'events (2)'."]
+    assert b.lines()[0] == f"Dataset {b.dataset_id} 'events (2)' from ecom_slice.csv"
+    assert [x.name for x in store.datasets()] == ["events", "events (2)", "events (3)", "ecom_slice"]
+    assert store.get("events (2)").id == b.dataset_id
+
+
+def test_rename_to_a_taken_name_is_refused(store):
+    from journeys.errors import JourneyError, NameTaken
+
+    a = store.ingest(DATA / "ecom_slice.csv", name="shop")
+    b = store.ingest(DATA / "ecom_slice.csv", name="crm")
+    with pytest.raises(NameTaken) as err:
+        store.rename(b.dataset_id, " shop ")
+    assert str(err.value) == f"Another dataset ({a.dataset_id}) is already named 'shop'. Pick a name no dataset has."
+    assert err.value.code == "name_taken" and store.get(b.dataset_id).name == "crm"
+    assert store.rename(a.dataset_id, "shop").name == "shop"  # its own name is no conflict
+    with pytest.raises(JourneyError, match="cannot be empty"):
+        store.rename(a.dataset_id, "  ")
+
+
+def test_a_name_two_old_datasets_share_asks_for_the_id(store):
+    from journeys.errors import AmbiguousDataset
+
+    a = store.ingest(DATA / "ecom_slice.csv", name="events")
+    b = store.ingest(DATA / "ecom_slice.csv", name="other")
+    # a store from before names were unique
+    store.cursor().execute("UPDATE datasets SET name = 'events' WHERE id = ?", [b.dataset_id])
+    with pytest.raises(AmbiguousDataset) as err:
+        store.get("events")
+    assert str(err.value) == f"2 datasets are named 'events': use the id ({a.dataset_id}, {b.dataset_id})."
+    assert err.value.code == "ambiguous_dataset"
+    assert store.get(b.dataset_id).id == b.dataset_id
+
+
+def test_connected_dataset_names_are_unique_too(store, tmp_path):
+    import duckdb as ddb
+
+    from journeys.engine.connect import connect_dataset
+    from journeys.schema import ColumnMapping
+
+    ddb.connect(str(tmp_path / "w.duckdb")).execute(
+        "CREATE TABLE events AS SELECT 'u' AS u, TIMESTAMP '2024-01-01' AS t, 'home' AS e").close()
+    store.ingest(DATA / "ecom_slice.csv", name="events")
+    info = connect_dataset(store, f"duckdb://{tmp_path / 'w.duckdb'}", "events", ColumnMapping("u", "t", "e"))
+    assert info.name == "events (2)" and store.get(info.id).name == "events (2)"
+    assert info.report.warnings[-1] == "A dataset named 'events' already exists, so this one is named 'events (2)'."
+
+
+def test_mapping_errors_are_neutral_and_name_their_remedy(store, write):
+    """The core says what is wrong in words every surface can show; each surface phrases the fix."""
+    from journeys.schema import ColumnMapping
+
+    errors: list[MappingError] = []
+    for call in (
+        lambda: store.ingest(write("x.csv", "who,when,what\na,2024-01-01,b\n")),
+        lambda: store.ingest(write("y.csv", "who,when,what\na,2024-01-01,b\n"), preset="mixpanel"),
+        lambda: ColumnMapping.from_dict({"customer": "who"}),
+        lambda: ColumnMapping("who", "", "what").validate(["who", "what"]),
+        lambda: ColumnMapping("who", "when", "wat").validate(["who", "when", "what"]),
+    ):
+        with pytest.raises(MappingError) as err:
+            call()
+        errors.append(err.value)
+    assert [e.remedy for e in errors] == ["map_columns"] * 5
+    assert str(errors[2]) == "Required role(s) not mapped: timestamp, touchpoint."
+    assert str(errors[4]) == "Column 'wat' (mapped to touchpoint) is not in the file. Did you mean 'what'? Columns: who, when, what."
+    for e in errors:
+        assert "--" not in str(e) and "link" not in str(e) and "below" not in str(e)

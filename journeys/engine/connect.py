@@ -87,8 +87,7 @@ def connect_dataset(store: Store, url: str, table: str, mapping: ColumnMapping, 
     info = DatasetInfo(id=dataset_id, name=report.name, source=source, created=datetime.now(UTC).replace(tzinfo=None),
                        mapping=mapping, report=report, fingerprint=fingerprint, rows=int(stats.rows),
                        attributes=attributes, connection={"url": url, "table": table})
-    store.register(info)
-    return info
+    return store.register(info)
 
 
 def canonical_table(table: ir.Table, mapping: ColumnMapping, *, seq: str | None = None) -> ir.Table:

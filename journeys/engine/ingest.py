@@ -64,7 +64,7 @@ def resolve_mapping(rel: duckdb.DuckDBPyRelation, *, preset: str | None, mapping
             if mapping is None:
                 raise MappingError(
                     "Could not work out which columns hold the customer, timestamp and touchpoint. " + " ".join(notes),
-                    hint=f"Columns: {', '.join(columns[:20])}. Use --map customer=COL --map timestamp=COL --map touchpoint=COL.",
+                    hint=f"Columns: {', '.join(columns[:20])}.", remedy="map_columns",
                 )
     if overrides:
         mapping = mapping.with_overrides(overrides)

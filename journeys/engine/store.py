@@ -2,19 +2,29 @@
 
 Each dataset is an ordered canonical events table ``ev_<id>`` plus a row in ``datasets`` with its
 name, mapping, load report and content fingerprint. Ids are random (unguessable) so links can be
-shared inside a team. Ingest runs in one transaction: a failed or interrupted load leaves nothing.
+shared inside a team; names are unique (a load whose name is taken gets `` (2)``). Ingest runs in one
+transaction: a failed or interrupted load leaves nothing.
+
+One DuckDB file has either one read-write process or several read-only ones. The dashboard keeps the
+store open for writing; a read-only store (``Store(read_only=True)``, what the CLI's read commands
+use) opens the file read-only, and when a writer holds it, reads a snapshot: a copy of the database
+and its write-ahead log taken while the writer was quiet, so it holds every committed change.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
+import re
 import secrets
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +33,15 @@ import duckdb
 import ibis
 
 from journeys.engine import ingest as ing
-from journeys.errors import DatasetNotFound, InputError, JourneyError, StoreBusy, did_you_mean
+from journeys.errors import (
+    AmbiguousDataset,
+    DatasetNotFound,
+    InputError,
+    JourneyError,
+    NameTaken,
+    StoreBusy,
+    did_you_mean,
+)
 from journeys.io.readers import inspect_file, relation
 from journeys.io.report import LoadReport
 from journeys.schema import ColumnMapping
@@ -36,6 +54,12 @@ CREATE TABLE IF NOT EXISTS datasets (
     mapping VARCHAR, report VARCHAR, fingerprint VARCHAR, rows BIGINT, attributes VARCHAR);
 ALTER TABLE datasets ADD COLUMN IF NOT EXISTS connection VARCHAR;
 """
+COLUMNS = ("id", "name", "source", "created", "mapping", "report", "fingerprint", "rows", "attributes", "connection")
+#: a writer that finds only readers (CLI commands, seconds long) waits this long for them to finish
+READERS_WAIT_S = 5.0
+#: a snapshot is copied only from a file untouched for this long, and retried for up to SNAPSHOT_WAIT_S
+QUIET_S = 0.5
+SNAPSHOT_WAIT_S = 10.0
 
 
 def default_home() -> Path:
@@ -72,29 +96,107 @@ class DatasetInfo:
 
 class Store:
     """Open (creating if needed) the store in ``home``. Safe to share across threads: each thread reads
-    through its own cursor."""
+    through its own cursor.
 
-    def __init__(self, home: str | Path | None = None, *, memory_limit: str | None = None) -> None:
+    ``read_only`` opens it for reading while another process (the dashboard) may hold it for writing;
+    ``snapshot`` is then the folder of the copy being read, else None.
+    """
+
+    def __init__(self, home: str | Path | None = None, *, memory_limit: str | None = None,
+                 read_only: bool = False) -> None:
         self.home = Path(home) if home is not None else default_home()
         self.home.mkdir(parents=True, exist_ok=True)
         self.path = self.home / DB_FILE
-        try:
-            self._con = duckdb.connect(str(self.path))
-        except duckdb.IOException as err:
-            if "lock" in str(err).lower():
-                raise StoreBusy(
-                    f"The journeys store at {self.path} is in use by another process.",
-                    hint="Stop the other process (a running dashboard?) or set JOURNEYS_HOME to another folder.",
-                ) from err
-            raise
+        self.read_only = read_only
+        self.snapshot: Path | None = None
+        self._con = self._open_read_only() if read_only else self._open_writable()
         self._con.execute("SET TimeZone='UTC'")
         # a bounded engine spills to disk instead of growing: 10M-event loads stay near 2 GB of memory
         limit = memory_limit or os.environ.get("JOURNEYS_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
         self._con.execute(f"SET memory_limit='{limit}'")
         self._con.execute(f"SET temp_directory='{(self.home / 'tmp').as_posix()}'")
-        self._con.execute(META_DDL)
+        if not read_only:
+            self._con.execute(META_DDL)
+        self._select = self._select_sql()
         self._local = threading.local()
         self._write_lock = threading.Lock()
+
+    def _open_writable(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + READERS_WAIT_S
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as err:
+                if not _is_lock_error(err):
+                    raise
+                # only readers hold it (DuckDB then says it could be opened read-only): they finish soon
+                if "read-only mode" in str(err) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                raise StoreBusy(f"The journeys store at {self.path} is in use by another process{_pid(err)}.",
+                                remedy="free_store") from err
+
+    def _open_read_only(self) -> duckdb.DuckDBPyConnection:
+        if not self.path.exists():
+            con = duckdb.connect()  # nothing stored yet: an empty catalogue, and nothing to lock
+            con.execute(META_DDL)
+            return con
+        try:
+            return duckdb.connect(str(self.path), read_only=True)
+        except duckdb.IOException as err:
+            if not _is_lock_error(err):
+                raise
+            return self._open_snapshot(err)
+
+    def _open_snapshot(self, lock_error: duckdb.IOException) -> duckdb.DuckDBPyConnection:
+        """Read a copy of the database and its write-ahead log, taken while the writer was quiet.
+
+        The copy is kept only if neither file changed while it was taken; DuckDB replays the copied
+        log on opening, so the snapshot has every change committed before it.
+        """
+        wal = self.path.with_name(self.path.name + ".wal")
+        scratch = self.home / "tmp"
+        scratch.mkdir(exist_ok=True)
+        _remove_stale_snapshots(scratch)
+        folder = Path(tempfile.mkdtemp(prefix=f"snapshot-{os.getpid()}-", dir=scratch))
+        self.snapshot = folder
+        atexit.register(shutil.rmtree, folder, True)
+        copy = folder / DB_FILE
+        deadline = time.monotonic() + SNAPSHOT_WAIT_S
+        while time.monotonic() < deadline:
+            before = _file_states(self.path, wal)
+            if time.time() - max(m for _size, m in filter(None, before)) / 1e9 < QUIET_S:
+                time.sleep(0.1)  # written a moment ago: wait for a quiet file
+                continue
+            copy_wal = copy.with_name(copy.name + ".wal")
+            copy_wal.unlink(missing_ok=True)
+            try:
+                shutil.copyfile(self.path, copy)
+                if before[1] is not None:
+                    shutil.copyfile(wal, copy_wal)
+            except FileNotFoundError:
+                continue  # the log was checkpointed away meanwhile: take another
+            if _file_states(self.path, wal) == before:
+                try:
+                    con = duckdb.connect(str(copy), read_only=True)
+                    con.execute("SELECT count(*) FROM datasets").fetchall()
+                    return con
+                except duckdb.Error:
+                    pass  # a torn copy despite the checks: take another
+            time.sleep(0.1)
+        raise StoreBusy(f"The journeys store at {self.path} is being written by another process{_pid(lock_error)}, "
+                        "so it cannot be read right now (a load in progress?). Try again when it has finished.")
+
+    def _select_sql(self) -> str:
+        """``SELECT`` of the catalogue columns; a store made before connected datasets lacks ``connection``
+        (a writer adds it, a reader reads NULL)."""
+        present = {r[0] for r in self._con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'datasets'").fetchall()}
+        return "SELECT " + ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS) + " FROM datasets"
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise JourneyError("This store was opened for reading only.")
 
     # ---- connections -------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -116,10 +218,12 @@ class Store:
 
     def close(self) -> None:
         self._con.close()
+        if self.snapshot is not None:
+            shutil.rmtree(self.snapshot, ignore_errors=True)
 
     # ---- catalogue ---------------------------------------------------------------------------
     def datasets(self) -> list[DatasetInfo]:
-        rows = self.cursor().execute("SELECT * FROM datasets ORDER BY created, id").fetchall()
+        rows = self.cursor().execute(f"{self._select} ORDER BY created, id").fetchall()
         return [self._info(r) for r in rows]
 
     @staticmethod
@@ -135,14 +239,16 @@ class Store:
 
     def get(self, key: str) -> DatasetInfo:
         """A dataset by id, or by its name when the name is unique."""
-        rows = self.cursor().execute("SELECT * FROM datasets WHERE id = ? OR name = ? ORDER BY id = ? DESC",
-                                     [key, key, key]).fetchall()
+        rows = self.cursor().execute(f"{self._select} WHERE id = ? OR name = ? ORDER BY created, id", [key, key]).fetchall()
+        by_id = [r for r in rows if r[0] == key]
+        if by_id:
+            return self._info(by_id[0])
         if not rows:
             known = [d.name for d in self.datasets()]
             raise DatasetNotFound(f"No dataset '{key}' in the store (it may have been deleted).{did_you_mean(key, known)}",
-                                  hint="List datasets with `journeys datasets`.")
-        if len(rows) > 1 and rows[0][0] != key:
-            raise DatasetNotFound(f"Several datasets are named '{key}'.", hint="Use the dataset id instead.")
+                                  remedy="list_datasets")
+        if len(rows) > 1:  # names are unique since ingest makes them so; older stores may still share one
+            raise AmbiguousDataset(f"{len(rows)} datasets are named '{key}': use the id ({', '.join(r[0] for r in rows)}).")
         return self._info(rows[0])
 
     def table(self, key: str) -> ibis.Table:
@@ -154,26 +260,52 @@ class Store:
             return connected_table(info.connection["url"], info.connection["table"], info.mapping)
         return self.backend().table(info.table_name)
 
-    def register(self, info: DatasetInfo) -> None:
-        """Add a dataset's catalogue row (used by connected datasets, which store no events here)."""
+    def register(self, info: DatasetInfo) -> DatasetInfo:
+        """Add a dataset's catalogue row (used by connected datasets, which store no events here); a taken
+        name gets `` (2)``. Returns the dataset as stored."""
+        self._writable()
         with self._write_lock:
-            self.cursor().execute(
+            cur = self.cursor()
+            name = self._free_name(cur, info.name)
+            if name != info.name:
+                report = replace(info.report, name=name, warnings=[*info.report.warnings, _renamed(info.name, name)])
+                info = replace(info, name=name, report=report)
+            cur.execute(
                 "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [info.id, info.name, info.source, info.created, info.mapping.to_json() if info.mapping else None,
                  info.report.to_json(), info.fingerprint, info.rows, json.dumps(list(info.attributes)),
                  json.dumps(info.connection) if info.connection else None],
             )
+        return info
+
+    @staticmethod
+    def _free_name(cur: duckdb.DuckDBPyConnection, name: str) -> str:
+        """``name``, or ``name (2)``, ``name (3)``... whichever no dataset has yet."""
+        taken = {r[0] for r in cur.execute("SELECT name FROM datasets").fetchall()}
+        n = 2
+        free = name
+        while free in taken:
+            free = f"{name} ({n})"
+            n += 1
+        return free
 
     def rename(self, key: str, name: str) -> DatasetInfo:
+        """Give a dataset a new name; a name another dataset has is refused (names address datasets)."""
+        self._writable()
         name = name.strip()
         if not name:
             raise JourneyError("A dataset name cannot be empty.")
         info = self.get(key)
         with self._write_lock:
-            self.cursor().execute("UPDATE datasets SET name = ? WHERE id = ?", [name, info.id])
+            cur = self.cursor()
+            other = cur.execute("SELECT id FROM datasets WHERE name = ? AND id <> ?", [name, info.id]).fetchone()
+            if other:
+                raise NameTaken(f"Another dataset ({other[0]}) is already named '{name}'. Pick a name no dataset has.")
+            cur.execute("UPDATE datasets SET name = ? WHERE id = ?", [name, info.id])
         return self.get(info.id)
 
     def delete(self, key: str) -> None:
+        self._writable()
         info = self.get(key)
         cur = self.cursor()
         with self._write_lock:
@@ -195,7 +327,11 @@ class Store:
         source_name: str | None = None,
         progress: Callable[[float, str], None] | None = None,
     ) -> LoadReport:
-        """Load a file as a new dataset and return its load report. Nothing is stored if anything fails."""
+        """Load a file as a new dataset and return its load report. Nothing is stored if anything fails.
+
+        ``name`` defaults to the file's stem; a name another dataset has gets `` (2)`` (the report says so).
+        """
+        self._writable()
         started = time.perf_counter()
         step = progress or (lambda _f, _m: None)
         path = Path(path)
@@ -218,11 +354,14 @@ class Store:
                 step(0.85, "Counting")
                 summary = ing.summarize(cur, table, staged.attributes)
                 ing.ensure_rows(staged, int(summary["rows_stored"]), src.name)  # type: ignore[call-overload]
+                wanted = (name or "").strip() or Path(src.name.split(":")[-1]).stem
+                final = self._free_name(cur, wanted)
+                renamed = [_renamed(wanted, final)] if final != wanted else []
                 report = LoadReport(
-                    dataset_id=dataset_id, name=name or Path(src.name.split(":")[-1]).stem, source=src.name,
+                    dataset_id=dataset_id, name=final, source=src.name,
                     rows_read=staged.rows_read, rejected=staged.rejected, examples=staged.examples,
                     coerced=staged.coerced,
-                    warnings=staged.warnings + ing.time_warnings(summary["start"], summary["end"]),  # type: ignore[arg-type]
+                    warnings=staged.warnings + ing.time_warnings(summary["start"], summary["end"]) + renamed,  # type: ignore[arg-type]
                     elapsed_s=round(time.perf_counter() - started, 3), **summary,  # type: ignore[arg-type]
                 )
                 fingerprint = hashlib.blake2b(
@@ -245,3 +384,42 @@ class Store:
                 cur.close()
         step(1.0, "Done")
         return report
+
+
+def _renamed(wanted: str, final: str) -> str:
+    return f"A dataset named '{wanted}' already exists, so this one is named '{final}'."
+
+
+def _is_lock_error(err: duckdb.Error) -> bool:
+    return "lock" in str(err).lower()
+
+
+def _pid(err: duckdb.Error) -> str:
+    """`` (PID 1234)`` from DuckDB's lock message, or nothing."""
+    found = re.search(r"\(PID (\d+)\)", str(err))
+    return f" (PID {found.group(1)})" if found else ""
+
+
+def _file_states(*paths: Path) -> tuple[tuple[int, int] | None, ...]:
+    """(size, mtime in ns) of each file, None for a missing one: equal states mean untouched files."""
+    out: list[tuple[int, int] | None] = []
+    for p in paths:
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            out.append(None)
+            continue
+        out.append((st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _remove_stale_snapshots(folder: Path) -> None:
+    """Snapshots left by readers that were killed (their process is gone)."""
+    for old in folder.glob("snapshot-*"):
+        try:
+            pid = int(old.name.split("-")[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):
+            continue

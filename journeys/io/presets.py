@@ -96,7 +96,7 @@ def preset_mapping(preset: str, columns: Sequence[str]) -> ColumnMapping:
             guess = did_you_mean(spec[role][0], columns)
             raise MappingError(
                 f"This file does not look like a {preset} export: no {role} column ({wanted}).{guess}",
-                hint=f"Columns: {', '.join(list(columns)[:20])}. Pick another preset or map columns with --map.",
+                hint=f"Columns: {', '.join(list(columns)[:20])}. Pick another preset, or none.", remedy="map_columns",
             )
     mapping = ColumnMapping(customer=found["customer"] or "", timestamp=found["timestamp"] or "",
                             touchpoint=found["touchpoint"] or "")
