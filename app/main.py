@@ -10,7 +10,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import sidebar, state
-from app.ui import explained, view
+from app.ui import explained, link_banner, link_problem, view
 from journeys.views import ViewState
 
 st.set_page_config(page_title="journeys", page_icon=":material/route:", layout="wide")
@@ -18,10 +18,11 @@ st.set_page_config(page_title="journeys", page_icon=":material/route:", layout="
 if "view" not in st.session_state:
     # the URL is read once per session: afterwards the session's state is the truth and the URL follows it
     params = {k: st.query_params.get_all(k) for k in st.query_params}
-    st.session_state["view"], st.session_state["link_problems"] = ViewState.from_params(params)
+    st.session_state["view"], problems = ViewState.from_params(params)
+    for problem in problems:
+        link_problem(problem)
     st.session_state["guess_goal"] = "goal" not in params
-for problem in st.session_state.pop("link_problems", []):
-    st.warning(problem, icon="🔗")
+banner = st.container()  # filled last, so it lists what every part of the page found wrong with the link
 
 with explained():
     state.store()
@@ -43,6 +44,7 @@ try:
         st.title("Welcome to journeys")
         st.info("There is no dataset yet. Open the Data page to load a CSV, Parquet or JSON Lines export.")
 finally:  # also after a page stops early (empty state, user error): the URL always follows the view
+    link_banner(banner)
     st.query_params.from_dict(view().to_params())
     if has_data:
         sidebar.copy_link()

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import streamlit as st
 
 from app import state
-from app.ui import md, seed, set_view, share_link, view
+from app.ui import echo, link_problem, md, seed, set_view, share_link, view
+from journeys.errors import closest
 from journeys.segments import Filter, Segment
 from journeys.shaping import Shaping
 
@@ -26,7 +27,9 @@ def dataset_picker() -> bool:
     v = view()
     ids = [d.id for d in infos]
     if v.dataset and v.dataset not in ids:
-        st.sidebar.error(f"The dataset in this link ({v.dataset}) no longer exists; it may have been deleted.")
+        fallback = f"'{infos[0].name}'" if infos else "no dataset"
+        link_problem(f"The dataset '{echo(v.dataset)}' in this link does not exist (it may have been deleted). "
+                     f"Showing {fallback} instead.")
         set_view(replace(v, dataset=None))
         v = view()
     if not infos:
@@ -122,10 +125,11 @@ def shaping_controls() -> None:
     sh = v.shaping
     with st.sidebar.expander("Journey shaping", icon=":material/tune:"):
         tps = state.touchpoints(replace(v, shaping=Shaping()))
+        guess = next((t for t in tps if t.lower().replace(" ", "_") in LIKELY_GOALS), None)
         if st.session_state.pop("guess_goal", False) and not sh.goal:
             # a fresh visit without a goal in the link: start from the obvious conversion touchpoint, if any
-            sh = replace(sh, goal=next((t for t in tps if t.lower().replace(" ", "_") in LIKELY_GOALS), None))
-        seed("sb_goal", sh.goal or "", ["", *tps], what="goal touchpoint")
+            sh = replace(sh, goal=guess)
+        seed("sb_goal", sh.goal or "", ["", *tps], what="goal touchpoint", fallback=closest(sh.goal or "", tps) or guess or "")
         goal = st.selectbox("Goal touchpoint", ["", *tps], key="sb_goal", format_func=lambda t: t or "(none)",
                             help="Conversion means reaching this touchpoint.")
         seed("sb_cut", sh.cut_at_goal)

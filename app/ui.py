@@ -10,15 +10,14 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
+from app import tables
 from journeys import charts
-from journeys.errors import JourneyError, did_you_mean
+from journeys.analyses.journey_map import default_funnel
+from journeys.errors import JourneyError, closest, did_you_mean
 from journeys.export import TABLE_ROWS, safe_csv
 from journeys.views import ViewState
 
 T = TypeVar("T")
-PERCENT_COLUMNS = {"conversion_from_start", "conversion_from_previous", "share", "probability", "entry_rate",
-                   "exit_rate", "p_goal", "reach", "conversion_onward", "drop_off_rate", "conversion_rate",
-                   "pct_of_start", "pct_of_prev"}
 
 
 def view() -> ViewState:
@@ -29,20 +28,63 @@ def set_view(new: ViewState) -> None:
     st.session_state["view"] = new
 
 
-def seed(key: str, value: Any, options: list[Any] | None = None, *, what: str = "") -> None:
+ECHO_MAX = 60
+
+
+def echo(value: object) -> str:
+    """A value from a link as it may be quoted back: one line, at most 60 characters."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= ECHO_MAX else text[: ECHO_MAX - 1] + "…"
+
+
+def link_problem(sentence: str) -> None:
+    """Report a link value that could not be used; the banner at the top of the page lists them all."""
+    problems: list[str] = st.session_state.setdefault("link_problems", [])
+    if sentence not in problems:
+        problems.append(sentence)
+
+
+def link_banner(where: Any) -> None:
+    """One visible banner (in ``where``, a container at the top) for everything the link got wrong."""
+    problems = st.session_state.get("link_problems") or []
+    if not problems:
+        return
+    box = where.container(border=True)
+    count = "" if len(problems) == 1 else f" ({len(problems)} problems)"
+    box.warning(f"This link could not be used exactly as it is{count}:", icon="🔗")
+    for problem in problems:
+        box.text("• " + problem)  # user values inside: plain text
+    if box.button("Dismiss", key="link_dismiss", icon=":material/close:"):
+        st.session_state["link_problems"] = []
+        st.rerun()
+
+
+def seed(key: str, value: Any, options: list[Any] | None = None, *, what: str = "", fallback: Any = None) -> None:
     """Give a keyed widget its starting value from the view, once (never with ``value=`` as well).
 
     With ``options``, a remembered value that is no longer offered (another dataset) is replaced too;
-    for multiselects the stale choices are dropped. With ``what``, a value from the link that is not
-    offered is explained on screen.
+    for multiselects the stale choices are dropped (and ``fallback`` used when none is left). With
+    ``what``, a value from the link that is not offered goes to the link banner, with what replaced it.
     """
     if key not in st.session_state:
         st.session_state[key] = value
-        if what and options is not None:
-            for v in value if isinstance(value, list | tuple) else [value]:
-                if v is not None and v != "" and v not in options:
-                    st.warning(md(f"The {what} '{v}' from the link is not in this dataset and was replaced."
-                                  f"{did_you_mean(str(v), [str(o) for o in options])}"), icon="🔗")
+        if options is not None:
+            pool = [str(o) for o in options]
+            given = list(value) if isinstance(value, list | tuple) else [value]
+            bad = [v for v in given if v is not None and v != "" and v not in options]
+            # a near miss ('chekout') becomes its closest match; what has none falls back
+            fixed = [v if v in options else closest(str(v), pool) for v in given]
+            kept = [v for v in fixed if v is not None and v in options]
+            if isinstance(value, list):
+                kept = kept or (list(fallback) if fallback is not None else [])
+                st.session_state[key] = kept
+            elif value not in options:
+                kept = kept or [fallback if fallback in options else (options[0] if options else None)]
+                st.session_state[key] = kept[0]
+            if what and bad:
+                instead = ", ".join(f"'{k}'" for k in kept if k not in (None, "")) or "none"
+                link_problem(f"The {what} '{echo(bad[0])}' is not in this dataset."
+                             f"{did_you_mean(str(bad[0]), pool)} Using {instead} instead.")
     if options is None:
         return
     current = st.session_state[key]
@@ -70,15 +112,16 @@ def run(label: str, fn: Callable[[], T]) -> T:
         return fn()
 
 
-def table(frame: pd.DataFrame, *, name: str, key: str, **kw: Any) -> None:
-    """A table (first 400 rows on screen) with a CSV download of up to 50,000 rows."""
+def table(frame: pd.DataFrame, *, name: str, key: str, columns: list[str] | None = None) -> None:
+    """A table for people (first 400 rows, human names and durations, ``columns`` first) with a CSV
+    download of up to 50,000 rows that keeps every machine column."""
     if len(frame) > TABLE_ROWS:
         st.caption(f"Showing the first {TABLE_ROWS:,} of {len(frame):,} rows; the download has up to 50,000.")
-    percent = {c: st.column_config.NumberColumn(format="percent") for c in frame.columns if c in PERCENT_COLUMNS}
-    kw["column_config"] = {**percent, **kw.get("column_config", {})}
-    st.dataframe(frame.head(TABLE_ROWS), hide_index=True, key=f"df_{key}", **kw)
-    st.download_button("Download CSV", data=lambda: safe_csv(frame), file_name=f"{name}.csv", mime="text/csv",
-                       key=f"dl_{key}", icon=":material/download:")
+    shown = frame[[c for c in columns if c in frame.columns]] if columns else frame
+    screen, config = tables.display(shown.head(TABLE_ROWS))
+    st.dataframe(screen, hide_index=True, key=f"df_{key}", column_config=config)
+    st.download_button("Download CSV", data=lambda: safe_csv(tables.for_csv(frame)), file_name=f"{name}.csv",
+                       mime="text/csv", key=f"dl_{key}", icon=":material/download:")
 
 
 def chart(fig: Any, *, name: str, key: str, **kw: Any) -> Any:
@@ -118,12 +161,8 @@ def empty_state(reason: str) -> None:
     st.info(md(reason), icon="ℹ️")
 
 
-COMMON_FUNNEL = ("product_view", "add_to_cart", "checkout", "purchase")
-
-
 def default_funnel_steps(v: ViewState, touchpoints: list[str]) -> tuple[tuple[str, ...], ...]:
-    """The view's funnel, else the classic shop funnel where those touchpoints exist, else the first three."""
+    """The view's funnel, else one guessed from touchpoint names on the way to the goal, else the first three."""
     if v.funnel_steps:
         return v.funnel_steps
-    steps = tuple((t,) for t in COMMON_FUNNEL if t in touchpoints)
-    return steps if len(steps) >= 2 else tuple((t,) for t in touchpoints[:3])
+    return default_funnel(touchpoints, v.shaping.goal) or tuple((t,) for t in touchpoints[:3])

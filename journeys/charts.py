@@ -5,6 +5,7 @@ Labels are passed to Plotly as data (never as HTML); Plotly escapes text it rend
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import networkx as nx
@@ -14,12 +15,16 @@ import plotly.graph_objects as go
 from journeys.analyses.base import ENDS_LABEL, OTHER, START
 from journeys.analyses.funnels import FunnelResult
 from journeys.analyses.paths import PathsResult
-from journeys.analyses.transitions import TransitionsResult, build_graph
-from journeys.durations import humanize_seconds
+from journeys.analyses.transitions import TransitionsResult
 
-PALETTE = ["#2563eb", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777", "#65a30d", "#7c3aed", "#0d9488",
-           "#c2410c", "#4f46e5", "#059669", "#be123c", "#0284c7", "#a16207", "#6d28d9", "#15803d", "#b91c1c"]
+# well-separated hues (Tableau 10 without its grey, then Kelly's contrast colours); grey means Other
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+           "#0067a5", "#be0032", "#8db600", "#604e97", "#f6a600", "#008856", "#b3446c", "#882d17", "#2b3d26",
+           "#e25822", "#dcd300"]
 GREY = "#9ca3af"
+ENDS_GREY = "#d1d5db"
+LABEL_MAX = 28
+LABEL_MIN_SHARE = 0.03  # a node thinner than this share of its column gets no label (hover still names it)
 
 
 def _plain(text: str) -> str:
@@ -27,18 +32,43 @@ def _plain(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _colour_map(labels: list[str]) -> dict[str, str]:
-    names = sorted({x for x in labels if x not in (OTHER, ENDS_LABEL)})
+def _short(text: str, limit: int = LABEL_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def touchpoint_colours(touchpoints: list[str]) -> dict[str, str]:
+    """A colour per touchpoint, fixed by the dataset's sorted touchpoint list, so a touchpoint keeps
+    its colour across pages, segments and Compare. Other and journey ends are grey."""
+    names = sorted({t for t in touchpoints if t not in (OTHER, ENDS_LABEL)})
     out = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
-    out[OTHER], out[ENDS_LABEL] = GREY, "#d1d5db"
+    out[OTHER], out[ENDS_LABEL] = GREY, ENDS_GREY
     return out
 
 
-def sankey_figure(result: PathsResult, *, pct: str = "start", height: int = 560) -> go.Figure:
-    """Step-indexed Sankey; hover shows journeys, % of start and % of previous step."""
+def _colour_of(label: str, colours: dict[str, str]) -> str:
+    if label in colours:
+        return colours[label]
+    digest = int(hashlib.blake2b(label.encode(), digest_size=4).hexdigest(), 16)
+    return PALETTE[digest % len(PALETTE)]
+
+
+def step_title(step: int, anchor: str) -> str:
+    """Column titles: ``step 1`` ..., or counted back from the end touchpoint for paths ending at it."""
+    if anchor == "to":
+        return "end" if step == 1 else f"{step - 1} before"
+    return f"step {step}"
+
+
+def sankey_figure(result: PathsResult, *, pct: str = "start", height: int = 560,
+                  colours: dict[str, str] | None = None) -> go.Figure:
+    """Step-indexed Sankey with titled step columns; hover shows journeys, % of start and % of previous.
+
+    ``colours`` (from :func:`touchpoint_colours` over the whole dataset) keeps colours stable; labels
+    are shortened, and thin nodes go unlabelled so labels never pile up (hover still names them).
+    """
+    colours = colours or touchpoint_colours(list(result.nodes.label))
     nodes = result.nodes.reset_index(drop=True)
     index = {k: i for i, k in enumerate(nodes.key)}
-    colours = _colour_map(list(nodes.label))
     steps = nodes.step.astype(int)
     last = max(int(steps.max()), 2) if len(nodes) else 2
     x = [0.001 + 0.998 * (s - 1) / (last - 1) for s in steps]
@@ -46,31 +76,46 @@ def sankey_figure(result: PathsResult, *, pct: str = "start", height: int = 560)
         x = [1 - v for v in x]
     y = _stack_positions(nodes)
     node_share = _node_shares(nodes, result.journeys_covered, pct)
-    link_colour = [_fade(colours[nodes.label[index[s]]]) for s in result.links.source]
+    column_total = nodes.groupby("step").customers.transform("sum")
+    labels = [f"{_plain(_short(lbl))} {_pct(p)}" if c / max(t, 1) >= LABEL_MIN_SHARE else ""
+              for lbl, p, c, t in zip(nodes.label, node_share, nodes.customers, column_total, strict=True)]
+    link_colour = [_fade(_colour_of(nodes.label[index[s]], colours)) for s in result.links.source]
     fig = go.Figure(go.Sankey(
         arrangement="snap",
         node={
-            "label": [f"{_plain(lbl)} {_pct(p)}" for lbl, p in zip(nodes.label, node_share, strict=True)],
-            "color": [colours[lbl] for lbl in nodes.label],
+            "label": labels,
+            "color": [_colour_of(lbl, colours) for lbl in nodes.label],
             "x": x, "y": y, "pad": 14, "thickness": 14,
-            "customdata": [[int(s), int(c), c / max(result.journeys_covered, 1)] for s, c in zip(nodes.step, nodes.customers, strict=True)],
-            "hovertemplate": "Step %{customdata[0]}: %{label}<br>%{customdata[1]:,} journeys (%{customdata[2]:.1%} of start)<extra></extra>",
+            "customdata": [[int(s), int(c), c / max(result.journeys_covered, 1), _plain(lbl)]
+                           for s, c, lbl in zip(nodes.step, nodes.customers, nodes.label, strict=True)],
+            "hovertemplate": "Step %{customdata[0]}: %{customdata[3]}<br>%{customdata[1]:,} journeys "
+                             "(%{customdata[2]:.1%} of start)<extra></extra>",
         },
         link={
             "source": [index[s] for s in result.links.source], "target": [index[t] for t in result.links.target],
             "value": list(result.links.customers), "color": link_colour,
-            "customdata": list(zip(result.links.pct_of_start, result.links.pct_of_prev, strict=True)),
-            "hovertemplate": "%{source.label} → %{target.label}<br>%{value:,} journeys<br>"
+            "customdata": [[a, b, _plain(s.split(":", 1)[1]), _plain(t.split(":", 1)[1])] for a, b, s, t in zip(
+                result.links.pct_of_start, result.links.pct_of_prev, result.links.source, result.links.target,
+                strict=True)],
+            "hovertemplate": "%{customdata[2]} → %{customdata[3]}<br>%{value:,} journeys<br>"
                           "%{customdata[0]:.1%} of start · %{customdata[1]:.1%} of previous step<extra></extra>",
         },
     ))
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, font={"size": 12})
+    for s in sorted(set(steps)):
+        pos = 0.001 + 0.998 * (s - 1) / (last - 1)
+        pos = 1 - pos if result.query.anchor == "to" else pos
+        fig.add_annotation(x=pos, y=1.0, xref="paper", yref="paper", yanchor="bottom", showarrow=False,
+                           xanchor="left" if pos < 0.05 else "right" if pos > 0.95 else "center", text=step_title(int(s), result.query.anchor),
+                           font={"size": 12, "color": "#6b7280"})
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 36, "b": 10}, font={"size": 12})
     return fig
 
 
 def _pct(share: float) -> str:
-    """``54%``, or ``0.4%`` below one percent so small nodes do not read as zero."""
-    return f"{share:.0%}" if share >= 0.01 or share == 0 else f"{share:.1%}"
+    """``54%``; ``0.4%`` below one percent and ``<0.1%`` below that, so a node with journeys never reads 0."""
+    if share >= 0.01 or share == 0:
+        return f"{share:.0%}"
+    return f"{share:.1%}" if share >= 0.001 else "<0.1%"
 
 
 def _node_shares(nodes: pd.DataFrame, covered: int, pct: str) -> list[float]:
@@ -116,14 +161,26 @@ def funnel_figure(result: FunnelResult) -> go.Figure:
     return fig
 
 
+BREAKDOWN_BARS = 8
+
+
 def breakdown_figure(result: FunnelResult) -> go.Figure:
-    b = result.breakdown if result.breakdown is not None else pd.DataFrame(columns=["value", "step", "conversion_from_start"])
-    last = b[b.step == b.step.max()] if len(b) else b
-    top = last.head(20)
-    fig = go.Figure(go.Bar(x=[_plain(str(v)) for v in top.value], y=top.conversion_from_start, marker_color=PALETTE[1],
-                           hovertemplate="%{x}: %{y:.1%} reach the last step<extra></extra>"))
-    fig.update_layout(height=320, yaxis_tickformat=".0%", margin={"l": 10, "r": 10, "t": 20, "b": 10},
-                      yaxis_title="converted (of entered)")
+    """Grouped bars: each step's conversion from the previous step, one bar per breakdown value (the
+    8 largest by journeys entered), so a step where one value falls behind stands out."""
+    b = result.breakdown if result.breakdown is not None else pd.DataFrame(
+        columns=["value", "step", "customers", "conversion_from_previous"])
+    labels = result.query.labels
+    entered = b[b.step == 1].set_index("value").customers if len(b) else pd.Series(dtype="int64")
+    fig = go.Figure()
+    for i, value in enumerate(list(entered.index[:BREAKDOWN_BARS])):
+        rows = b[(b.value == value) & (b.step > 1)]
+        fig.add_bar(
+            x=[f"{k}. {_plain(_short(labels[k - 1], 20))}" for k in rows.step], y=rows.conversion_from_previous,
+            name=_plain(_short(str(value), 24)), marker_color=GREY if value == OTHER else PALETTE[i % len(PALETTE)],
+            customdata=[[int(c), _plain(str(value))] for c in rows.customers],
+            hovertemplate="%{customdata[1]} · %{x}: %{y:.1%} of the previous step (%{customdata[0]:,})<extra></extra>")
+    fig.update_layout(height=340, barmode="group", yaxis_tickformat=".0%", margin={"l": 10, "r": 10, "t": 20, "b": 10},
+                      yaxis_title="conversion from previous step", legend_title_text="")
     return fig
 
 
@@ -144,38 +201,84 @@ def time_figure(result: FunnelResult) -> go.Figure:
     return fig
 
 
-def graph_figure(result: TransitionsResult, *, seed: int = 3) -> go.Figure:
-    """Network of touchpoints: edge width by transitions, node colour by P(reaching the goal)."""
+def graph_layout(edges: pd.DataFrame, nodes: list[str]) -> dict[str, tuple[float, float]]:
+    """Left to right by hops from the journey start (the heaviest entries first), each column stacked by
+    volume order: journeys read left to right and labels get a row of their own."""
+    starts = edges[edges.source == START]
+    inner = edges[(edges.source != START) & ~edges.target.str.startswith("END")]
+    g = nx.DiGraph()
+    g.add_nodes_from(nodes)
+    g.add_edges_from(zip(inner.source, inner.target, strict=True))
+    layer: dict[str, int] = {}
+    frontier = [t for t in starts.target if t in g]
+    depth = 0
+    while frontier:
+        for n in frontier:
+            layer.setdefault(n, depth)
+        depth += 1
+        frontier = sorted({m for n in frontier for m in g.successors(n) if m not in layer})
+    for n in nodes:
+        layer.setdefault(n, depth)
+    columns: dict[int, list[str]] = {}
+    for n in nodes:  # ``nodes`` come by volume, so each column lists its busiest touchpoints first
+        columns.setdefault(layer[n], []).append(n)
+    pos = {}
+    for col, members in columns.items():
+        for i, n in enumerate(members):
+            shift = 0.35 if col % 2 else 0.0  # neighbouring columns interleave, so edges pass between labels
+            pos[n] = (float(col), -(i + shift))
+    return pos
+
+
+def _curve(x0: float, y0: float, x1: float, y1: float, bend: float = 0.18, points: int = 12) -> tuple[list[float], list[float]]:
+    """A gentle arc from (x0, y0) to (x1, y1), bowed to the left of travel so A->B and B->A stay apart."""
+    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+    dx, dy = x1 - x0, y1 - y0
+    cx, cy = mx - dy * bend, my + dx * bend
+    ts = [i / (points - 1) for i in range(points)]
+    xs = [(1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t**2 * x1 for t in ts]
+    ys = [(1 - t) ** 2 * y0 + 2 * (1 - t) * t * cy + t**2 * y1 for t in ts]
+    return xs, ys
+
+
+def graph_figure(result: TransitionsResult) -> go.Figure:
+    """Network of touchpoints laid out left to right from the journey start: arcs sized by transitions,
+    node colour = P(reaching the goal), labels on a white backing so edges never hide them."""
     edges = result.edges[(result.edges.source != START) & ~result.edges.target.str.startswith("END")]
-    g = build_graph(edges) if len(edges) else nx.DiGraph()
-    g.add_nodes_from(result.nodes.touchpoint)
-    # distances by hops, not by weight: heavy edges would pull everything into one knot
-    pos = nx.kamada_kawai_layout(g.to_undirected(), weight=None) if g.number_of_nodes() > 2 else \
-        nx.spring_layout(g, seed=seed)
+    nodes = result.nodes
+    pos = graph_layout(result.edges, list(nodes.touchpoint))
     fig = go.Figure()
     biggest = max(edges["count"].max(), 1) if len(edges) else 1
     for row in edges.itertuples():
         (x0, y0), (x1, y1) = pos[row.source], pos[row.target]
+        if row.source == row.target:
+            continue  # repeats show in the table and as the node's volume; a loop arrow would hide the label
+        xs, ys = _curve(x0, y0, x1, y1)
         fig.add_trace(go.Scatter(
-            x=[x0, x1], y=[y0, y1], mode="lines", line={"width": 0.5 + 9 * row.count / biggest, "color": "rgba(100,116,139,0.45)"},
-            hoverinfo="skip", showlegend=False))
-        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
-                           arrowhead=2, arrowsize=1, arrowwidth=1, arrowcolor="rgba(100,116,139,0.6)", standoff=9)
-    nodes = result.nodes
+            x=xs, y=ys, mode="lines", line={"width": 0.5 + 8 * row.count / biggest, "color": "rgba(100,116,139,0.4)"},
+            hoverinfo="text", hovertext=f"{_plain(row.source)} → {_plain(row.target)}: {row.count:,} transitions "
+                                        f"({row.probability:.0%} of {_plain(row.source)}'s next steps)", showlegend=False))
+        fig.add_annotation(x=xs[-1], y=ys[-1], ax=xs[-3], ay=ys[-3], xref="x", yref="y", axref="x", ayref="y",
+                           showarrow=True, arrowhead=2, arrowsize=1, arrowwidth=1, arrowcolor="rgba(100,116,139,0.7)",
+                           standoff=10, text="")
     colour = nodes.get("p_goal", None)
-    size = 12 + 30 * (nodes.volume / max(nodes.volume.max(), 1)) ** 0.5
+    size = 12 + 26 * (nodes.volume / max(nodes.volume.max(), 1)) ** 0.5
     hover = [f"{_plain(t)}<br>{v:,} events · entry {e:.0%} · exit {x:.0%}" + (f"<br>P(goal) {p:.1%}" if colour is not None else "")
              for t, v, e, x, p in zip(nodes.touchpoint, nodes.volume, nodes.entry_rate, nodes.exit_rate,
                                       colour if colour is not None else [0] * len(nodes), strict=True)]
     fig.add_trace(go.Scatter(
-        x=[pos[t][0] for t in nodes.touchpoint], y=[pos[t][1] for t in nodes.touchpoint], mode="markers+text",
-        text=[_plain(t) for t in nodes.touchpoint], textposition="top center", hovertext=hover, hoverinfo="text",
+        x=[pos[t][0] for t in nodes.touchpoint], y=[pos[t][1] for t in nodes.touchpoint], mode="markers",
+        hovertext=hover, hoverinfo="text",
         marker={"size": size, "color": colour if colour is not None else PALETTE[0], "colorscale": "RdYlGn", "cmin": 0,
                     "cmax": _colour_top(nodes, result.goal), "showscale": colour is not None,
                     "colorbar": {"title": "P(goal)"} if colour is not None else None, "line": {"width": 1, "color": "white"}},
         showlegend=False))
-    fig.update_layout(height=620, margin={"l": 10, "r": 10, "t": 20, "b": 10}, xaxis={"visible": False}, yaxis={"visible": False},
-                      plot_bgcolor="white")
+    for t, sz in zip(nodes.touchpoint, size, strict=True):
+        fig.add_annotation(x=pos[t][0], y=pos[t][1], text=_plain(_short(t, 22)), showarrow=False, yshift=sz / 2 + 9,
+                           bgcolor="rgba(255,255,255,0.85)", font={"size": 12})
+    rows = max([sum(1 for p in pos.values() if p[0] == c) for c in {p[0] for p in pos.values()}] or [1])
+    fig.update_layout(height=max(420, 90 * rows + 80), margin={"l": 10, "r": 10, "t": 20, "b": 10},
+                      xaxis={"visible": False}, yaxis={"visible": False, "range": [-rows - 0.2, 0.8]}, plot_bgcolor="white")
     return fig
 
 
@@ -187,20 +290,27 @@ def _colour_top(nodes: pd.DataFrame, goal: str | None) -> float:
     return max(float(others.max()) if len(others) else 1.0, 0.01)
 
 
-def journey_map_figure(touchpoints: pd.DataFrame, stages: list[str]) -> go.Figure:
-    """Stages as columns; a tile per touchpoint sized by reach, red where it is a pain point."""
+def journey_map_figure(touchpoints: pd.DataFrame, stages: list[str], *, goal: str | None = None) -> go.Figure:
+    """Where to act: each touchpoint by reach (x) and, with a goal, the share converting after it (y),
+    else the share of journeys ending there; bubble size = journeys, colour = stage, pain points ringed red."""
     fig = go.Figure()
-    for col, stage in enumerate(stages):
-        rows = touchpoints[touchpoints.stage == stage].reset_index(drop=True)
-        for i, r in rows.iterrows():
-            fig.add_trace(go.Scatter(
-                x=[col], y=[-int(i)], mode="markers+text", text=[_plain(r.touchpoint)], textposition="middle right",
-                marker={"size": 10 + 40 * math.sqrt(r.reach), "color": "#dc2626" if r.pain_point else PALETTE[col % len(PALETTE)]},
-                hovertext=f"{_plain(r.touchpoint)}: {r.journeys:,} journeys ({r.reach:.1%}); median time "
-                          f"{humanize_seconds(r.median_time_s)}", hoverinfo="text", showlegend=False))
-    fig.update_layout(height=120 + 55 * max([len(touchpoints[touchpoints.stage == s]) for s in stages] or [1]),
-                      xaxis={"tickmode": "array", "tickvals": list(range(len(stages))), "ticktext": stages, "range": [-0.3, len(stages)]},
-                      yaxis={"visible": False}, margin={"l": 10, "r": 10, "t": 20, "b": 10}, plot_bgcolor="white")
+    y_col, y_title = ("conversion_onward", "converting after it") if goal else ("drop_off_rate", "journeys ending there")
+    for i, stage in enumerate(stages):
+        rows = touchpoints[touchpoints.stage == stage]
+        if rows.empty:
+            continue
+        fig.add_trace(go.Scatter(
+            x=rows.reach, y=rows[y_col], mode="markers+text", name=stage, text=[_plain(_short(t, 18)) for t in rows.touchpoint],
+            textposition="top center", textfont={"size": 11},
+            marker={"size": [10 + 30 * math.sqrt(r) for r in rows.reach], "color": PALETTE[i % len(PALETTE)], "opacity": 0.8,
+                    "line": {"width": [3 if p else 0.5 for p in rows.pain_point],
+                             "color": ["#dc2626" if p else "white" for p in rows.pain_point]}},
+            customdata=[[_plain(t), int(n)] for t, n in zip(rows.touchpoint, rows.journeys, strict=True)],
+            hovertemplate="%{customdata[0]}<br>%{customdata[1]:,} journeys (%{x:.1%})<br>%{y:.1%} " + y_title
+                          + "<extra>" + _plain(stage) + "</extra>"))
+    fig.update_layout(height=440, margin={"l": 10, "r": 10, "t": 20, "b": 10}, plot_bgcolor="white",
+                      xaxis={"title": "reach (share of journeys)", "tickformat": ".0%", "gridcolor": "#eee"},
+                      yaxis={"title": y_title, "tickformat": ".0%", "gridcolor": "#eee"}, legend_title_text="stage")
     return fig
 
 

@@ -101,6 +101,15 @@ class Segment:
 
     items: tuple[Union[Filter, Segment], ...] = ()  # noqa: UP007 (recursive type)
     combine: Literal["and", "or"] = "and"
+    negate: bool = False  # everyone not matched by the items (Compare's default B is "not A")
+
+    def complement(self) -> Segment:
+        """Everyone not in this segment (the empty segment's complement is nobody's business: itself)."""
+        if self.is_empty:
+            return self
+        if self.negate:
+            return Segment(self.items, self.combine)
+        return Segment(self.items, self.combine, negate=True)
 
     @property
     def is_empty(self) -> bool:
@@ -116,11 +125,14 @@ class Segment:
         """``customers who did cart and did not do purchase``."""
         if self.is_empty:
             return "all customers"
+        if self.negate:
+            return "customers other than those who " + Segment(self.items, self.combine)._clause(goal)
         return "customers who " + self._clause(goal)
 
     def _clause(self, goal: str | None) -> str:
         parts = [f"({i._clause(goal)})" if isinstance(i, Segment) else i.describe(goal) for i in self.items]
-        return f" {self.combine} ".join(parts)
+        text = f" {self.combine} ".join(parts)
+        return f"are not among those who {text}" if self.negate else text
 
     # ---- URL codec: compact JSON ----------------------------------------------------------------
     def to_param(self) -> str:
@@ -140,7 +152,7 @@ class Segment:
 
 def _encode(item: Filter | Segment) -> dict[str, Any]:
     if isinstance(item, Segment):
-        return {"c": item.combine, "i": [_encode(i) for i in item.items]}
+        return {"c": item.combine, "i": [_encode(i) for i in item.items], **({"not": 1} if item.negate else {})}
     out: dict[str, Any] = {"k": item.kind, "v": list(item.values)}
     if item.column:
         out["col"] = item.column
@@ -155,7 +167,7 @@ def _encode(item: Filter | Segment) -> dict[str, Any]:
 
 def _decode(data: dict[str, Any]) -> Filter | Segment:
     if "i" in data:
-        return Segment(tuple(_decode(d) for d in data["i"]), data.get("c", "and"))
+        return Segment(tuple(_decode(d) for d in data["i"]), data.get("c", "and"), negate=bool(data.get("not")))
     return Filter(kind=data["k"], values=tuple(str(v) for v in data.get("v", [])), column=data.get("col", ""),
                   op=data.get("op", "in"), times=int(data.get("n", 1)),
                   within_days=int(data["w"]) if data.get("w") is not None else None)
@@ -250,8 +262,8 @@ def matching_customers(events: ir.Table, segment: Segment, *, goal: str | None =
     def combine(seg: Segment) -> ir.Table:
         parts = [combine(i) if isinstance(i, Segment) else _leaf(events, i, goal, everyone) for i in seg.items]
         first, rest = parts[0], parts[1:]
-        if not rest:
-            return first
-        return first.intersect(*rest) if seg.combine == "and" else first.union(*rest, distinct=True)
+        if rest:
+            first = first.intersect(*rest) if seg.combine == "and" else first.union(*rest, distinct=True)
+        return everyone.difference(first) if seg.negate else first
 
     return combine(segment)

@@ -24,6 +24,7 @@ from journeys.segments import Segment
 from journeys.shaping import DEFAULT_SESSION_GAP, Shaping
 
 Params = Mapping[str, Sequence[str]]
+GRAPH_TOP_DEFAULT = 30  # the dashboard draws the 30 heaviest edges until people ask for all: no hairball
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,7 @@ class ViewState:
     funnel_step_windows: tuple[timedelta | None, ...] = ()
     breakdown: str | None = None
     trend: str | None = None
-    graph: GraphQuery = field(default_factory=GraphQuery)
+    graph: GraphQuery = field(default_factory=lambda: GraphQuery(top_k=GRAPH_TOP_DEFAULT))
     compare: str = "funnel"
 
     def funnel(self) -> FunnelQuery | None:
@@ -83,6 +84,7 @@ class ViewState:
         put("end", p.end, None)
         put("depth", p.depth, d.paths.depth)
         put("top", p.top, d.paths.top)
+        put("ms", p.min_steps, None)
         put("pct", self.pct, "start")
         put("steps", ",".join("|".join(s) for s in self.funnel_steps) or None, None)
         put("window", format_duration(self.funnel_window), format_duration(WINDOW_DEFAULT))
@@ -92,7 +94,7 @@ class ViewState:
         put("bd", self.breakdown, None)
         put("trend", self.trend, None)
         put("minw", self.graph.min_weight, 1)
-        put("topk", self.graph.top_k, None)
+        put("topk", "all" if self.graph.top_k is None else self.graph.top_k, d.graph.top_k)
         put("cmp", self.compare, "funnel")
         return out
 
@@ -101,11 +103,11 @@ class ViewState:
         """Decode a link; ``problems`` explains each parameter that was ignored."""
         problems: list[str] = []
         known = {"ds", "from", "to", "seg", "segb", "scope", "gap", "collapse", "goal", "cut", "node", "rule", "excl",
-                 "anchor", "start", "end", "depth", "top", "pct", "steps", "window", "order", "fx", "sw", "bd", "trend",
+                 "anchor", "start", "end", "depth", "top", "ms", "pct", "steps", "window", "order", "fx", "sw", "bd", "trend",
                  "minw", "topk", "cmp"}
         for key in params:
             if key not in known:
-                problems.append(f"The link parameter '{key}' is not known and was ignored.{did_you_mean(key, known)}")
+                problems.append(f"The link parameter '{_echo(key)}' is not known and was ignored.{did_you_mean(key, known)}")
 
         def one(key: str) -> str | None:
             vals = params.get(key) or []
@@ -113,7 +115,7 @@ class ViewState:
 
         view = cls()
 
-        def attempt(key: str, apply: Any) -> None:
+        def attempt(key: str, apply: Any, what: str = "") -> None:
             nonlocal view
             raw = one(key)
             if raw is None or raw == "":
@@ -121,7 +123,10 @@ class ViewState:
             try:
                 view = apply(view, raw)
             except (ValueError, JourneyError, KeyError, TypeError) as err:
-                problems.append(f"The link parameter {key}='{raw[:80]}' could not be used ({err}); the default applies.")
+                reason = err.message if isinstance(err, JourneyError) else str(err)
+                problems.append(f"The {what} in the link could not be read, so {_FALLBACK.get(key, 'the default applies')}."
+                                if what else f"The link parameter {key}='{_echo(raw)}' could not be used ({_echo(reason)}); "
+                                f"{_FALLBACK.get(key, 'the default applies')}.")
 
         def choice(options: Sequence[str]) -> Any:
             def check(raw: str) -> str:
@@ -136,15 +141,15 @@ class ViewState:
         def pq(**kw: Any) -> Any:
             def apply(v: ViewState, raw: str) -> ViewState:
                 q = replace(v.paths, **{k: f(raw) for k, f in kw.items()})
-                q.validate() if kw.keys() & {"depth", "top"} else None
+                q.validate() if kw.keys() & {"depth", "top", "min_steps"} else None
                 return replace(v, paths=q)
             return apply
 
         attempt("ds", lambda v, raw: replace(v, dataset=raw))
         attempt("from", lambda v, raw: replace(v, date_from=date.fromisoformat(raw)))
         attempt("to", lambda v, raw: replace(v, date_to=date.fromisoformat(raw)))
-        attempt("seg", lambda v, raw: replace(v, segment=Segment.from_param(raw)))
-        attempt("segb", lambda v, raw: replace(v, segment_b=Segment.from_param(raw)))
+        attempt("seg", lambda v, raw: replace(v, segment=Segment.from_param(raw)), "segment")
+        attempt("segb", lambda v, raw: replace(v, segment_b=Segment.from_param(raw)), "segment B")
         attempt("scope", sh(scope=choice(["person", "session"])))
         attempt("gap", sh(session_gap=parse_duration))
         attempt("collapse", sh(collapse_repeats=lambda r: r == "1"))
@@ -162,6 +167,7 @@ class ViewState:
         attempt("end", pq(end=str))
         attempt("depth", pq(depth=int))
         attempt("top", pq(top=int))
+        attempt("ms", pq(min_steps=int))
         attempt("pct", lambda v, raw: replace(v, pct=choice(["start", "prev"])(raw)))
         attempt("steps", lambda v, raw: replace(v, funnel_steps=_steps(raw)))
         attempt("window", lambda v, raw: replace(v, funnel_window=_window(parse_duration(raw))))
@@ -174,14 +180,28 @@ class ViewState:
         attempt("bd", lambda v, raw: replace(v, breakdown=raw))
         attempt("trend", lambda v, raw: replace(v, trend=choice(["day", "week", "month"])(raw)))
         attempt("minw", lambda v, raw: replace(v, graph=replace(v.graph, min_weight=max(1, int(raw)))))
-        attempt("topk", lambda v, raw: replace(v, graph=replace(v.graph, top_k=max(1, int(raw)))))
+        attempt("topk", lambda v, raw: replace(v, graph=replace(v.graph, top_k=None if raw == "all" else max(1, int(raw)))))
         attempt("cmp", lambda v, raw: replace(v, compare=choice(["funnel", "paths", "graph"])(raw)))
+        if view.date_from and view.date_to and view.date_from > view.date_to:
+            problems.append(f"The date range in the link ends ({view.date_to}) before it starts ({view.date_from}), "
+                            "so the whole date range is shown.")
+            view = replace(view, date_from=None, date_to=None)
         try:
             view.shaping.validate()
         except JourneyError as err:
             problems.append(f"The journey shaping in the link was reset ({err}).")
             view = replace(view, shaping=Shaping())
         return view, problems
+
+
+_FALLBACK = {"seg": "no segment is applied (all customers)", "segb": "segment B is everyone not in segment A",
+             "from": "the dataset's first day is used", "to": "the dataset's last day is used"}
+
+
+def _echo(text: str, limit: int = 60) -> str:
+    """A link value quoted back: one line, shortened."""
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
 
 def _rule(text: str) -> tuple[str, str]:

@@ -25,14 +25,14 @@ def test_every_setting_round_trips_through_the_url():
         dataset="abcdef0123456789", date_from=date(2025, 2, 1), date_to=date(2025, 3, 31),
         segment=Segment((Filter("did", ("cart",)), Segment((Filter("attribute", ("DE", "FR"), column="country"),
                                                             Filter("entered", ("2025-01-01", ""))), "or"))),
-        segment_b=Segment((Filter("at_least", ("chat",), times=2),)),
+        segment_b=Segment((Filter("at_least", ("chat",), times=2),), negate=True),
         shaping=Shaping(scope="session", session_gap=timedelta(minutes=45), collapse_repeats=True, goal="purchase",
                         cut_at_goal=True, node="touchpoint_channel", rules=(("^email_", "email"),), exclude=("^ad_",)),
-        paths=PathQuery(anchor="between", start="home", end="purchase", depth=7, top=9), pct="prev",
+        paths=PathQuery(anchor="between", start="home", end="purchase", depth=7, top=9, min_steps=2), pct="prev",
         funnel_steps=(("home", "search"), ("cart",)), funnel_window=timedelta(hours=12), funnel_order="strict",
         funnel_exclusions=(Exclusion(("chat",), 1, 2),), funnel_step_windows=(None, timedelta(hours=2)),
         breakdown="device", trend="week",
-        graph=GraphQuery(min_weight=5, top_k=30), compare="paths",
+        graph=GraphQuery(min_weight=5, top_k=None), compare="paths",
     )
     again, problems = ViewState.from_params(_params(view))
     assert problems == []
@@ -50,7 +50,7 @@ def test_defaults_write_nothing():
         ({"scope": ["galaxy"]}, "expected one of person, session"),
         ({"steps": ["a,,b"]}, "a funnel step is empty"),
         ({"window": ["400d"]}, "366 days"),
-        ({"seg": ["[1,2"]}, "segment in the link cannot be read"),
+        ({"seg": ["[1,2"]}, "segment in the link could not be read, so no segment is applied"),
         ({"from": ["yesterday"]}, "from='yesterday' could not be used"),
         ({"dept": ["3"]}, "Did you mean 'depth'"),
         ({"cut": ["1"]}, "shaping in the link was reset"),

@@ -8,12 +8,14 @@ from datetime import timedelta
 import streamlit as st
 
 from app import state
+from app.tables import STEP_COLUMNS, step_table
 from app.ui import (
     chart,
     customer_list,
     default_funnel_steps,
     empty_state,
     explained,
+    md,
     run,
     seed,
     set_view,
@@ -22,19 +24,21 @@ from app.ui import (
 )
 from journeys import charts
 from journeys.analyses.base import check_touchpoints
-from journeys.analyses.funnels import MAX_STEPS, Exclusion
+from journeys.analyses.funnels import GAP_FLOOR, MAX_STEPS, Exclusion, step_gaps
 from journeys.durations import humanize_seconds
 
 st.title("Funnels")
 v = view()
 tps = state.touchpoints(v)
 defaults = default_funnel_steps(v, tps)
+guessed = default_funnel_steps(replace(v, funnel_steps=()), tps)
 seed("f_n", len(defaults))
 n = st.number_input("Steps", min_value=1, max_value=MAX_STEPS, key="f_n")
 cols = st.columns(min(int(n), 5))
 steps = []
 for k in range(int(n)):
-    seed(f"f_step_{k}", list(defaults[k]) if k < len(defaults) else [], tps, what=f"step {k + 1} touchpoint")
+    seed(f"f_step_{k}", list(defaults[k]) if k < len(defaults) else [], tps, what=f"step {k + 1} touchpoint",
+         fallback=list(guessed[k]) if k < len(guessed) else tps[:1])
     pick = cols[k % len(cols)].multiselect(f"Step {k + 1}", tps, key=f"f_step_{k}", placeholder="touchpoint(s)")
     steps.append(tuple(pick))
 c1, c2, c3, c4 = st.columns(4)
@@ -46,7 +50,7 @@ order = c2.selectbox("Order", ["sequential", "strict", "any"], key="f_order",
                                   "any": "any order"}.__getitem__)
 info = state.store().get(v.dataset or "")
 bd_options = ["", "channel", *info.attributes]
-seed("f_bd", v.breakdown or "", bd_options)
+seed("f_bd", v.breakdown or "", bd_options, what="breakdown column", fallback="")
 breakdown = c3.selectbox("Breakdown", bd_options, key="f_bd", format_func=lambda c: c or "(none)")
 seed("f_trend", v.trend or "")
 trend = c4.selectbox("Trend by entry", ["", "day", "week", "month"], key="f_trend", format_func=lambda c: c or "(none)")
@@ -93,6 +97,15 @@ c.metric("Median time to convert", humanize_seconds(last.median_s if len(result.
 st.caption("A journey counts at the furthest step of any attempt that starts at step 1 and completes within the "
            f"window ({int(window)} days). Click a bar, or pick a step below, to see what dropped-off journeys did next.")
 event = chart(charts.funnel_figure(result), name="funnel", key="funnel", on_select="rerun", selection_mode="points")
+if result.breakdown is not None:
+    st.subheader("Each step by " + md(breakdown), anchor=False)
+    gaps = step_gaps(result)
+    if gaps:
+        st.warning(md(gaps[0].sentence()), icon=":material/compare_arrows:")
+    else:
+        st.caption(f"No step has two {md(breakdown)} values with {GAP_FLOOR}+ journeys to compare.")
+    chart(charts.breakdown_figure(result), name="breakdown", key="bd")
+    table(step_table(result), name="funnel_breakdown_by_step", key="bdsteps")
 
 picked = None
 points = (event.get("selection", {}) or {}).get("points", []) if event else []
@@ -108,24 +121,21 @@ if stop_steps:
     nxt = result.next_after_drop[result.next_after_drop.step == drop]
     left, right = st.columns([3, 2])
     with left:
-        st.markdown(f"**What journeys that stopped after {query.labels[drop - 1]} did next**")
+        st.markdown("**What journeys that stopped after this step did next**")
+        st.text(f"{drop}. {query.labels[drop - 1]}")  # user data: plain text
         table(nxt[["next_touchpoint", "customers"]], name=f"next_after_step_{drop}", key="next")
     with right:
         ids = run("Listing customers…", lambda: state.dropped(v, v.segment, query, drop))
         customer_list(ids, name=f"dropped_after_step_{drop}", key="dropped")
 
 st.subheader("Steps")
-table(result.steps, name="funnel_steps", key="steps",
-      column_config={c: st.column_config.NumberColumn(format="percent")
-                     for c in ("conversion_from_start", "conversion_from_previous")})
+table(result.steps, name="funnel_steps", key="steps", columns=STEP_COLUMNS)
 st.subheader("Time to convert")
 chart(charts.time_figure(result), name="time_to_convert", key="time")
-if result.breakdown is not None:
-    st.subheader(f"By {breakdown}")
-    chart(charts.breakdown_figure(result), name="breakdown", key="bd")
-    table(result.breakdown, name="funnel_breakdown", key="bdt",
-          column_config={"conversion_from_start": st.column_config.NumberColumn(format="percent")})
 if result.trend is not None:
     st.subheader(f"Conversion by {trend} of entry")
     chart(charts.trend_figure(result), name="trend", key="trend")
     table(result.trend, name="funnel_trend", key="trendt")
+if result.breakdown is not None:
+    with st.expander(f"Breakdown as a long table ({len(result.breakdown):,} rows)"):
+        table(result.breakdown, name="funnel_breakdown", key="bdt")

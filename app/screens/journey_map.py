@@ -6,10 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from app import state
+from app.tables import MAP_COLUMNS
 from app.ui import chart, empty_state, run, table, view
 from journeys import charts
 from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
 from journeys.durations import humanize_seconds
+
+SLOW, FAST = 1.5, 0.67  # time to the next event is worth a line only when it stands out from the typical one
 
 st.title("Journey map")
 v = view()
@@ -28,25 +31,35 @@ if result.is_empty:
 if not v.shaping.goal:
     st.info("Set a goal touchpoint in Journey shaping to see conversion onward from each touchpoint.")
 
-present = [s for s in STAGE_ORDER if s in set(result.touchpoints.stage)]
-st.caption(f"{result.journeys:,} journeys. Reach = share of journeys that include the touchpoint. "
-           "Pain points (red): the touchpoints after awareness where the most unconverted journeys end.")
+t = result.touchpoints
+present = [s for s in STAGE_ORDER if s in set(t.stage)]
+typical = t.median_time_s.median()
+st.caption(f"{result.journeys:,} journeys. Reach = share of journeys that include the touchpoint; 'then' = the most "
+           "common next touchpoint. Pain points (red): the touchpoints after awareness where the most unconverted "
+           f"journeys end. Time to the next event is shown where it differs from the typical {humanize_seconds(typical)}.")
 columns = st.columns(len(present))
 for col, stage in zip(columns, present, strict=True):
     reach = result.stages.set_index("stage").reach.get(stage, 0.0)
     col.markdown(f"**{stage.capitalize()}**")
     col.caption(f"{reach:.0%} of journeys")
-    for r in result.touchpoints[result.touchpoints.stage == stage].itertuples():
+    for r in t[t.stage == stage].itertuples():
         box = col.container(border=True)
         box.text(r.touchpoint)  # user data: plain text, never markdown or HTML
-        lines = [f"{r.reach:.0%} reach · {r.journeys:,}", f"time {humanize_seconds(r.median_time_s)}"]
-        if v.shaping.goal and r.conversion_onward == r.conversion_onward:
+        lines = [f"{r.reach:.0%} reach · {r.journeys:,} journeys"]
+        if v.shaping.goal and pd.notna(r.conversion_onward):
             lines.append(f"{r.conversion_onward:.0%} convert after")
-        if r.avg_score == r.avg_score:
-            lines.append(f"CSAT {r.avg_score:.1f}")
-        box.caption(" · ".join(lines))
+        if pd.notna(r.top_next):
+            lines.append(f"then {r.top_next} ({r.top_next_share:.0%})")
+        lines.append(f"{r.drop_off_rate:.0%} end here" + (" unconverted" if v.shaping.goal else ""))
+        if pd.notna(r.median_time_s) and typical and not FAST <= r.median_time_s / typical <= SLOW:
+            lines.append(f"{'slow' if r.median_time_s > typical else 'quick'}: {humanize_seconds(r.median_time_s)} to next")
+        if pd.notna(r.avg_score):
+            lines.append(f"score {r.avg_score:.1f}")
+        box.text("\n".join(lines))
         if r.pain_point:
-            box.caption(f":red[**Pain point:** {r.drop_offs:,} journeys end here unconverted]")
-chart(charts.journey_map_figure(result.touchpoints, present), name="journey_map", key="jm")
-table(result.touchpoints, name="journey_map", key="jmt",
-      column_config={c: st.column_config.NumberColumn(format="percent") for c in ("reach", "conversion_onward", "drop_off_rate")})
+            box.error(f"Pain point: {r.drop_offs:,} journeys end here unconverted", icon=":material/warning:")
+st.subheader("Where to act", anchor=False)
+st.caption("Each touchpoint by how many journeys reach it and " + ("how many convert after it" if v.shaping.goal else
+           "how many end there") + ". Big bubbles low on the chart are the costly ones; red rings mark pain points.")
+chart(charts.journey_map_figure(t, present, goal=v.shaping.goal), name="journey_map", key="jm")
+table(t, name="journey_map", key="jmt", columns=MAP_COLUMNS)

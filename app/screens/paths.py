@@ -7,11 +7,11 @@ from dataclasses import replace
 import streamlit as st
 
 from app import state
+from app.tables import VARIANT_COLUMNS
 from app.ui import chart, customer_list, empty_state, explained, run, seed, set_view, table, view
 from journeys import charts
 from journeys.analyses.base import check_touchpoints
 from journeys.analyses.paths import DEPTH_MAX, TOP_MAX, PathQuery
-from journeys.durations import humanize_seconds
 from journeys.segments import Filter, Segment
 
 st.title("Paths")
@@ -34,10 +34,16 @@ seed("p_depth", q.depth)
 depth = c4.number_input("Steps", min_value=1, max_value=DEPTH_MAX, key="p_depth")
 seed("p_top", q.top)
 top = c5.number_input("Nodes/step", min_value=1, max_value=TOP_MAX, key="p_top")
+o1, o2 = st.columns([1, 2])
 seed("p_pct", v.pct)
-pct = st.radio("Link share", ["start", "prev"], horizontal=True, key="p_pct",
+pct = o1.radio("Link share", ["start", "prev"], horizontal=True, key="p_pct",
                format_func={"start": "% of start", "prev": "% of previous step"}.__getitem__)
-query = PathQuery(anchor=anchor, start=start, end=end, depth=int(depth), top=int(top))
+seed("p_ms", {None: "auto", 1: "all", 2: "multi"}[q.min_steps])
+ms = o2.radio("Path variants of", ["auto", "multi", "all"], horizontal=True, key="p_ms",
+              format_func={"auto": "2+ steps if most journeys have one", "multi": "journeys with 2+ steps",
+                           "all": "all journeys"}.__getitem__)
+query = PathQuery(anchor=anchor, start=start, end=end, depth=int(depth), top=int(top),
+                  min_steps={"auto": None, "all": 1, "multi": 2}[ms])
 set_view(replace(v, paths=query, pct=pct))
 v = view()
 with explained():
@@ -53,7 +59,7 @@ if result.is_empty:
 st.caption(f"Covers {result.journeys_covered:,} of {result.journeys_total:,} journeys ({result.coverage:.1%}); "
            f"{result.transition_coverage:.1%} of their transitions run between named nodes, the rest through "
            f"'Other' (touchpoints outside the top {query.top} of a step). Hover a link for % of start and of the previous step.")
-chart(charts.sankey_figure(result, pct=pct), name="paths", key="sankey")
+chart(charts.sankey_figure(result, pct=pct, colours=charts.touchpoint_colours(tps)), name="paths", key="sankey")
 
 st.subheader("Drill into a node")
 nodes = list(result.nodes.key)
@@ -76,13 +82,10 @@ if label not in ("Other", "(journey ends)"):
         right.caption("With this anchor or shaping, the segment is the broader 'did' filter; the download is exact.")
 
 st.subheader("Top path variants")
-variants = result.variants.assign(median_duration=result.variants.median_duration_s.map(humanize_seconds))
-shown = ["path", "customers", "share", "median_duration", "revenue"]
-if v.shaping.goal:
-    shown.insert(3, "conversion_rate")
-table(variants, name="path_variants", key="variants", column_order=shown,
-      column_config={"share": st.column_config.NumberColumn(format="percent"),
-                     "conversion_rate": st.column_config.NumberColumn("conversion", format="percent"),
-                     "revenue": st.column_config.NumberColumn(format="%.2f")})
+if result.set_aside:
+    st.caption(f"{result.set_aside:,} journeys with a single step ({result.set_aside / result.journeys_covered:.0%}) "
+               "are set aside here, so the list shows paths that go somewhere. Shares are of all journeys drawn.")
+shown = [c for c in VARIANT_COLUMNS if v.shaping.goal or c != "conversion_rate"]
+table(result.variants, name="path_variants", key="variants", columns=shown)
 with st.expander("Links as a table"):
     table(result.links, name="path_links", key="links")

@@ -35,6 +35,7 @@ MAX_STEPS = 10
 WINDOW_DEFAULT = timedelta(days=7)
 WINDOW_MAX = timedelta(days=366)
 BREAKDOWN_TOP = 200
+GAP_FLOOR = 30  # journeys at the previous step before a value's step conversion is compared (DESIGN floors)
 ENDED = "(journey ended)"
 TIME_BUCKETS: tuple[tuple[str, int], ...] = (
     ("< 1 min", 60), ("1-10 min", 600), ("10-60 min", 3600), ("1-6 h", 6 * 3600), ("6-24 h", 86400),
@@ -92,7 +93,7 @@ class FunnelResult:
     """``steps``: step, label, customers, conversion_from_start, conversion_from_previous, drop_off,
     median_s, p25_s, p75_s, p90_s (time from step 1). ``time_buckets``: step, bucket, customers.
     ``next_after_drop``: step, next_touchpoint, customers (what journeys that stopped after ``step`` did next).
-    ``breakdown``: value, step, customers. ``trend``: period, entered, converted, conversion_rate."""
+    ``breakdown``: value, step, customers, conversion_from_start, conversion_from_previous. ``trend``: period, entered, converted, conversion_rate."""
 
     query: FunnelQuery
     steps: pd.DataFrame
@@ -307,8 +308,52 @@ def _breakdown(best: ir.Table, n: int) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=["value", "step", "customers"])
     first = out[out.step == 1].set_index("value")["customers"]
     out["conversion_from_start"] = out.customers / out.value.map(first)
+    prev = out.groupby("value", sort=False)["customers"].shift(1)
+    out["conversion_from_previous"] = (out.customers / prev).where(out.step > 1, 1.0).where(prev != 0, 0.0)
     size = out.value.map(first)
     return out.assign(_s=size).sort_values(["_s", "value", "step"], ascending=[False, True, True]).drop(columns="_s").reset_index(drop=True)
+
+
+@dataclass(frozen=True, slots=True)
+class StepGap:
+    """The widest difference in one step's conversion between breakdown values (each with enough journeys)."""
+
+    step: int
+    from_label: str
+    to_label: str
+    best_value: str
+    best_rate: float
+    worst_value: str
+    worst_rate: float
+
+    @property
+    def gap(self) -> float:
+        return self.best_rate - self.worst_rate
+
+    def sentence(self) -> str:
+        return (f"Biggest gap: {self.from_label} → {self.to_label} converts {self.worst_rate:.1%} for "
+                f"{self.worst_value} against {self.best_rate:.1%} for {self.best_value}.")
+
+
+def step_gaps(result: FunnelResult, *, floor: int = GAP_FLOOR) -> list[StepGap]:
+    """Per step (2..n), the best and worst breakdown value by conversion from the previous step, among
+    values with at least ``floor`` journeys at the previous step; widest gap first. ``Other`` is left out."""
+    b = result.breakdown
+    if b is None or b.empty:
+        return []
+    labels = result.query.labels
+    customers = b.set_index(["value", "step"])["customers"]
+    gaps = []
+    for k in range(2, len(labels) + 1):
+        rows = b[(b.step == k) & (b.value != OTHER)]
+        rows = rows[[int(customers.get((v, k - 1), 0)) >= floor for v in rows.value]]
+        if len(rows) < 2:
+            continue
+        ranked = rows.sort_values(["conversion_from_previous", "value"], ascending=[False, True])
+        hi, lo = ranked.iloc[0], ranked.iloc[-1]
+        gaps.append(StepGap(k, labels[k - 2], labels[k - 1], str(hi.value), float(hi.conversion_from_previous),
+                            str(lo.value), float(lo.conversion_from_previous)))
+    return sorted(gaps, key=lambda g: (-g.gap, g.step))
 
 
 def _trend(best: ir.Table, n: int, unit: str) -> pd.DataFrame:

@@ -18,7 +18,9 @@ PAIN_POINTS = 3
 TIME_SPENT_CAP_S = 30 * 60
 STAGE_ORDER = (*DEFAULT_STAGES, "churn", OTHER_STAGE)
 _STAGE_WORDS: dict[str, tuple[str, ...]] = {
-    "churn": ("unsubscribe", "cancel", "churn", "closed", "close_account", "uninstall", "delete"),
+    # "closed" alone is a resolved ticket or order, not a lost customer: only account closures are churn
+    "churn": ("unsubscribe", "cancel", "churn", "account_closed", "close_account", "closed_account", "uninstall",
+              "delete_account", "account_deleted"),
     "purchase": ("cart", "checkout", "purchase", "order", "payment", "buy", "transaction", "store_visit", "pay",
                  "shipping"),
     "retention": ("delivery", "review", "support", "chat", "call", "ticket", "repeat", "login", "account", "resolve",
@@ -40,10 +42,38 @@ def infer_stages(touchpoints: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+# the rungs of a purchase funnel, each a list of name patterns in order of preference
+_FUNNEL_RUNGS: tuple[tuple[str, ...], ...] = (
+    ("view_item", "product_view", "view_product", "product_detail", "product", "item_view", "view_item_list"),
+    ("add_to_cart", "add_to_basket", "addtocart", "cart_add", "cart", "basket"),
+    ("begin_checkout", "checkout_start", "checkout", "start_checkout"),
+    ("add_payment_info", "payment", "pay"),
+)
+_NOT_A_RUNG = ("remove", "view_cart", "abandon", "completed", "complete", "purchase", "order")
+
+
+def default_funnel(touchpoints: list[str], goal: str | None) -> tuple[tuple[str, ...], ...]:
+    """A starting funnel from touchpoint names: product view > add to cart > checkout > payment > goal,
+    each rung the best-named touchpoint that exists (GA4: view_item > add_to_cart > begin_checkout >
+    add_payment_info > purchase). Empty when fewer than two steps are found."""
+    names = {re.sub(r"[\s\-]+", "_", t.lower()): t for t in touchpoints}
+    steps: list[str] = []
+    for rung in _FUNNEL_RUNGS:
+        hit = next((names[n] for pattern in rung for n in sorted(names)
+                    if pattern in n and not any(x in n for x in _NOT_A_RUNG) and names[n] != goal
+                    and names[n] not in steps), None)
+        if hit:
+            steps.append(hit)
+    if goal and goal in touchpoints:
+        steps.append(goal)
+    return tuple((s,) for s in steps) if len(steps) >= 2 else ()
+
+
 @dataclass(frozen=True, slots=True)
 class JourneyMapResult:
     """``touchpoints``: stage, touchpoint, events, journeys, reach, conversion_onward, median_time_s,
-    avg_score, drop_offs, drop_off_rate, pain_point. ``stages``: stage, journeys, reach."""
+    avg_score, drop_offs, drop_off_rate, pain_point, top_next (the most common next touchpoint, ties by name)
+    and top_next_share (its share of the touchpoint's events that have a next one). ``stages``: stage, journeys, reach."""
 
     touchpoints: pd.DataFrame
     stages: pd.DataFrame
@@ -74,14 +104,17 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
         events=j.count(), avg_score=j.score.mean(),
         median_time_s=ibis.cases((dt <= TIME_SPENT_CAP_S, dt), else_=ibis.null("int64")).median().cast("float64"),
     )
+    moves = j.group_by(["touchpoint", "next_touchpoint"]).aggregate(n=j.count())
     total = journeys.filter(journeys.step == 1).count()
     stage_reach = j.group_by("stage").aggregate(journeys=j.journey_id.nunique())
     tps = to_frame(events.join(conv, ["touchpoint", "stage"]))
     stage_frame = to_frame(stage_reach)
+    nxt = _top_next(to_frame(moves))
     n = int(total.execute())
     if tps.empty:
         empty = pd.DataFrame(columns=["stage", "touchpoint", "events", "journeys", "reach", "conversion_onward",
-                                      "median_time_s", "avg_score", "drop_offs", "drop_off_rate", "pain_point"])
+                                      "median_time_s", "avg_score", "drop_offs", "drop_off_rate", "pain_point",
+                                      "top_next", "top_next_share"])
         return JourneyMapResult(empty, pd.DataFrame(columns=["stage", "journeys", "reach"]), n, goal)
     tps["reach"] = tps.journeys / n
     tps["conversion_onward"] = tps.converted_after / tps.journeys if goal else float("nan")
@@ -92,12 +125,25 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
                    & ~tps.stage.isin(["awareness", "churn"])]
     worst = eligible.sort_values(["drop_offs", "touchpoint"], ascending=[False, True]).head(PAIN_POINTS).touchpoint
     tps["pain_point"] = tps.touchpoint.isin(set(worst))
+    tps = tps.merge(nxt, on="touchpoint", how="left")
     order = {s: i for i, s in enumerate(STAGE_ORDER)}
     tps["_o"] = tps.stage.map(order).fillna(len(order))
     tps = tps.sort_values(["_o", "journeys", "touchpoint"], ascending=[True, False, True])
     cols = ["stage", "touchpoint", "events", "journeys", "reach", "conversion_onward", "median_time_s", "avg_score",
-            "drop_offs", "drop_off_rate", "pain_point"]
+            "drop_offs", "drop_off_rate", "pain_point", "top_next", "top_next_share"]
     stage_frame["reach"] = stage_frame.journeys / n
     stage_frame["_o"] = stage_frame.stage.map(order).fillna(len(order))
     stage_frame = stage_frame.sort_values("_o")[["stage", "journeys", "reach"]].reset_index(drop=True)
     return JourneyMapResult(tps[cols].reset_index(drop=True), stage_frame, n, goal)
+
+
+def _top_next(moves: pd.DataFrame) -> pd.DataFrame:
+    """Per touchpoint, its most common next touchpoint (ties: first by name) and that move's share."""
+    moves = moves[moves.next_touchpoint.notna()]
+    if moves.empty:
+        return pd.DataFrame({"touchpoint": pd.Series(dtype="str"), "top_next": pd.Series(dtype="str"),
+                             "top_next_share": pd.Series(dtype="float64")})
+    moves = moves.sort_values(["touchpoint", "n", "next_touchpoint"], ascending=[True, False, True])
+    share = moves.n / moves.groupby("touchpoint").n.transform("sum")
+    top = moves.assign(top_next_share=share).drop_duplicates("touchpoint")
+    return top.rename(columns={"next_touchpoint": "top_next"})[["touchpoint", "top_next", "top_next_share"]]

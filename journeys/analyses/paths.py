@@ -9,7 +9,7 @@ the small per-step aggregates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import ibis
@@ -39,6 +39,7 @@ class PathQuery:
     depth: int = DEPTH_DEFAULT
     top: int = TOP_DEFAULT
     variants: int = VARIANTS_DEFAULT
+    min_steps: int | None = None  # variants of journeys with at least this many steps; None: 2 when one-step journeys are the majority
 
     def validate(self) -> None:
         if self.anchor not in ("start", "from", "to", "between"):
@@ -53,13 +54,16 @@ class PathQuery:
             raise QueryError(f"Paths '{self.anchor}' a touchpoint need an end touchpoint.")
         if self.variants < 1:
             raise QueryError("The number of path variants must be at least 1.")
+        if self.min_steps is not None and not 1 <= self.min_steps <= 2:
+            raise QueryError(f"Path variants can keep journeys of 1+ or 2+ steps, not {self.min_steps}+.")
 
 
 @dataclass(frozen=True, slots=True)
 class PathsResult:
     """``nodes``: key, step, label, customers. ``links``: source, target (node keys), customers,
     pct_of_start, pct_of_prev. ``variants``: path, customers, share, conversion_rate, median_duration_s,
-    revenue. Counts are journeys (customers in person scope, sessions in session scope)."""
+    revenue, of journeys with at least ``min_steps`` steps (``set_aside`` one-step journeys are not listed).
+    Counts are journeys (customers in person scope, sessions in session scope)."""
 
     query: PathQuery
     nodes: pd.DataFrame
@@ -69,6 +73,8 @@ class PathsResult:
     journeys_covered: int
     transitions_total: int
     transitions_shown: int
+    min_steps: int = 1
+    set_aside: int = 0
 
     @property
     def coverage(self) -> float:
@@ -111,7 +117,7 @@ def anchored(j: ir.Table, q: PathQuery) -> ir.Table:
     return j.mutate(rel=j.step - j._a + 1, nxt=ibis.ifelse(j.step == j._b, ibis.null("string"), j.next_touchpoint))
 
 
-def _variants(a: ir.Table, q: PathQuery, goal: str | None) -> ir.Table:
+def _variants(a: ir.Table, q: PathQuery, goal: str | None, min_steps: int) -> ir.Table:
     cols = [ibis.cases((a.rel == k, a.touchpoint), else_=ibis.null("string")).max().name(f"p{k}")
             for k in range(1, q.depth + 1)]
     value = a.value if "value" in a.columns else ibis.literal(0.0)
@@ -129,12 +135,13 @@ def _variants(a: ir.Table, q: PathQuery, goal: str | None) -> ir.Table:
     by_path = per.group_by("path").aggregate(
         customers=per.count(), conversion_rate=per._conv.cast("float64").mean(),
         median_duration_s=per._dur.median().cast("float64"), revenue=per._rev.sum().cast("float64"),
-        _len_sum=per._len.sum(),
+        _len_sum=per._len.sum(), _short=(per._len < min_steps).any(),
     )
     whole = ibis.window()
     by_path = by_path.mutate(total_journeys=by_path.customers.sum().over(whole),
                              total_len=by_path._len_sum.sum().over(whole)).drop("_len_sum")
-    return by_path.order_by([ibis.desc("customers"), "path"]).limit(q.variants)
+    # short journeys sort last, so the limit keeps the top long ones; Python drops any short ones after
+    return by_path.order_by([by_path._short, ibis.desc("customers"), "path"]).limit(q.variants)
 
 
 def compute_paths(journeys: ir.Table, query: PathQuery | None = None, *, goal: str | None = None) -> PathsResult:
@@ -151,7 +158,9 @@ def compute_paths(journeys: ir.Table, query: PathQuery | None = None, *, goal: s
     flows = flows.astype({"rel": "int64", "customers": "int64"})
     nodes = flows.groupby(["rel", "touchpoint"], as_index=False)["customers"].sum()
     links = flows[flows.rel < q.depth]
-    variants = to_frame(_variants(a, q, goal))
+    one_step = int(flows.loc[(flows.rel == 1) & flows.nxt.isna(), "customers"].sum())
+    min_steps = q.min_steps or (2 if one_step * 2 > int(flows.loc[flows.rel == 1, "customers"].sum()) else 1)
+    variants = to_frame(_variants(a, q, goal, min_steps))
     drawn = int(variants.total_journeys.iloc[0]) if len(variants) else 0
     moves = int(variants.total_len.iloc[0]) - drawn if len(variants) else 0
     if q.anchor == "start":
@@ -159,8 +168,9 @@ def compute_paths(journeys: ir.Table, query: PathQuery | None = None, *, goal: s
     else:
         firsts = journeys.filter(journeys.step == 1)
         total = int(firsts.count().execute())
-    variants = variants.drop(columns=["total_journeys", "total_len"])
-    return _assemble(q, nodes, links, variants, journeys_total=total, transitions_total=moves)
+    variants = variants[~variants._short.astype(bool)].drop(columns=["total_journeys", "total_len", "_short"])
+    result = _assemble(q, nodes, links, variants, journeys_total=total, transitions_total=moves)
+    return replace(result, min_steps=min_steps, set_aside=one_step if min_steps == 2 else 0)
 
 
 def _assemble(q: PathQuery, nodes: pd.DataFrame, links: pd.DataFrame, variants: pd.DataFrame, *,

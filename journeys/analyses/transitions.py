@@ -23,7 +23,8 @@ EDGE_COLUMNS = ["source", "target", "count", "customers", "share", "probability"
 
 @dataclass(frozen=True, slots=True)
 class GraphQuery:
-    """``min_weight`` hides edges with fewer transitions; ``top_k`` keeps only the K heaviest edges."""
+    """``min_weight`` hides edges with fewer transitions; ``top_k`` keeps only the K heaviest touchpoint ->
+    touchpoint edges (START and END edges are not counted, and kept unless ``with_ends`` is off)."""
 
     min_weight: int = 1
     top_k: int | None = None
@@ -97,7 +98,8 @@ def compute_transitions(journeys: ir.Table, query: GraphQuery | None = None, *, 
     if not query.with_ends:
         keep &= edges["_inner"]
     if query.top_k is not None:
-        keep &= keep.cumsum() <= query.top_k
+        ranked = keep & edges["_inner"]
+        keep &= ~edges["_inner"] | (ranked.cumsum() <= query.top_k)
     hidden = edges[~keep & edges["_inner"]]
     return TransitionsResult(
         edges=edges.loc[keep, EDGE_COLUMNS].reset_index(drop=True), nodes=nodes, journeys=n_journeys,

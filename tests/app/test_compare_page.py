@@ -23,7 +23,26 @@ def test_compare_two_segments(sample_id):
     assert "Customers who have device mobile" in texts(at, "caption")
 
 
-def test_compare_graph_mode(sample_id):
-    at = app("screens/compare.py", ds=sample_id, cmp="graph")
+def test_compare_graph_mode_defaults_b_to_everyone_else(sample_id):
+    from journeys.analyses.transitions import compute_transitions
+
+    a = Segment((Filter("attribute", ("mobile",), column="device"),))
+    at = app("screens/compare.py", ds=sample_id, cmp="graph", seg=a.to_param())
     assert not at.exception
     assert len(at.get("plotly_chart")) == 2
+    table = _store().table(sample_id)
+    n = [compute_transitions(journeys_for(table, Shaping(goal="purchase"), s), goal="purchase").journeys
+         for s in (a, a.complement())]
+    everyone = compute_transitions(journeys_for(table, Shaping(goal="purchase")), goal="purchase").journeys
+    assert n[0] + n[1] == everyone and n[1] > 0
+    captions = texts(at, "caption")
+    assert f"{n[1]:,} journeys" in " ".join(captions).replace(",", ",")
+    assert any(c.startswith("Customers other than those who have device mobile") for c in captions)
+    assert "segb" not in at.query_params  # the default B is not written into the link
+
+
+def test_compare_with_two_unsegmented_sides_asks_for_a_segment(sample_id):
+    at = app("screens/compare.py", ds=sample_id, cmp="graph")
+    assert not at.exception
+    assert not at.get("plotly_chart")
+    assert any("Both segments are all customers" in i for i in texts(at, "info"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from journeys.analyses.base import journeys_for
@@ -37,18 +38,23 @@ def test_segment_and_drop_off_drill_down(sample_id):
     assert {m.label: m.value for m in at.metric}["Entered"] == f"{expected.entered:,}"
     at.selectbox(key="f_drop").set_value(3).run()
     nxt = expected.next_after_drop[expected.next_after_drop.step == 3]
-    shown = next(d.value for d in at.dataframe if "next_touchpoint" in d.value.columns)
-    assert list(shown.next_touchpoint) == list(nxt.next_touchpoint)
-    assert list(shown.customers) == list(nxt.customers)
+    shown = next(d.value for d in at.dataframe if "did next" in d.value.columns)
+    assert list(shown["did next"]) == list(nxt.next_touchpoint)
+    assert list(shown["journeys"]) == list(nxt.customers)
+    assert "3. checkout" in texts(at, "text")
     label = next(b.label for b in at.get("download_button") if "customer ids" in b.label)
     assert label == f"Download {int(expected.steps.drop_off.iloc[2]):,} customer ids"
 
 
-def test_unknown_step_in_link_is_explained(sample_id):
+def test_unknown_step_in_link_is_explained_and_replaced(sample_id):
     at = app("screens/funnels.py", ds=sample_id, steps="product_vew,add_to_cart")
     assert not at.exception
-    assert any("step 1 touchpoint 'product_vew'" in w and "Did you mean 'product_view'" in w for w in texts(at, "warning"))
-    assert any("Pick at least one touchpoint" in i for i in texts(at, "info"))
+    banner = texts(at, "text")
+    assert "• The step 1 touchpoint 'product_vew' is not in this dataset. Did you mean 'product_view'? " \
+           "Using 'product_view' instead." in banner
+    assert at.multiselect(key="f_step_0").value == ["product_view"]
+    assert at.query_params["steps"] == "product_view,add_to_cart"
+    assert {m.label for m in at.metric} >= {"Entered", "Converted"}
 
 
 def test_breakdown_and_trend(sample_id):
@@ -56,10 +62,39 @@ def test_breakdown_and_trend(sample_id):
     assert not at.exception
     expected = _expected(sample_id, breakdown="device", trend="month")
     subheaders = texts(at, "subheader")
-    assert "By device" in subheaders and "Conversion by month of entry" in subheaders
+    assert "Each step by device" in subheaders and "Conversion by month of entry" in subheaders
     tables = [d.value for d in at.dataframe]
-    bd = next(t for t in tables if "value" in t.columns)
-    assert list(bd.customers) == list(expected.breakdown.customers)
+    bd = next(t for t in tables if "step" in t.columns and "value" in t.columns)
+    assert list(bd["journeys"]) == list(expected.breakdown.customers)
+
+
+def test_breakdown_per_step_names_the_biggest_gap(sample_id):
+    from journeys.analyses.funnels import step_gaps
+
+    at = app("screens/funnels.py", ds=sample_id, steps=STEPS, bd="device")
+    assert not at.exception
+    expected = _expected(sample_id, breakdown="device")
+    b = expected.breakdown
+    rate = {(r.value, r.step): r.customers for r in b.itertuples()}
+    # by hand from the long table: each value's step k conversion = journeys at k / journeys at k - 1
+    gaps = {}
+    for k in (2, 3, 4):
+        rates = {v: rate[(v, k)] / rate[(v, k - 1)] for v in {r.value for r in b.itertuples()} if rate[(v, k - 1)] >= 30}
+        gaps[k] = (max(rates.values()) - min(rates.values()), min(rates, key=rates.get), max(rates, key=rates.get), rates)
+    k = max(gaps, key=lambda s: gaps[s][0])
+    _, worst, best, rates = gaps[k]
+    labels = STEPS.split(",")
+    sentence = (f"Biggest gap: {labels[k - 2]} → {labels[k - 1]} converts {rates[worst]:.1%} for {worst} "
+                f"against {rates[best]:.1%} for {best}.")
+    assert step_gaps(expected)[0].sentence() == sentence
+    assert sentence in texts(at, "warning")
+    wide = next(d.value for d in at.dataframe if "journeys entered" in d.value.columns)
+    assert list(wide.columns) == ["value", "journeys entered", "→ 2. add_to_cart", "→ 3. checkout", "→ 4. purchase",
+                                  "% of entered"]
+    row = wide[wide.value == worst].iloc[0]
+    assert row[f"→ {k}. {labels[k - 1]}"] == rates[worst]
+    spec = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert [t["name"] for t in spec["data"]] == list(b[b.step == 1].value)[:8]
 
 
 def test_per_step_window_from_the_link(sample_id):

@@ -16,6 +16,14 @@ def test_journey_map(sample_id):
     expected = compute_journey_map(j, infer_stages(tps), goal="purchase")
     pain = expected.touchpoints[expected.touchpoints.pain_point]
     captions = " ".join(texts(at, "caption"))
-    for row in pain.itertuples():
-        assert f"{row.drop_offs:,} journeys end here unconverted" in captions
+    errors = texts(at, "error")
+    assert sorted(errors) == sorted(f"Pain point: {row.drop_offs:,} journeys end here unconverted" for row in pain.itertuples())
     assert f"{expected.journeys:,} journeys." in captions
+    cards = [t for t in texts(at, "text") if "reach ·" in t]
+    assert len(cards) == len(expected.touchpoints)
+    tp = expected.touchpoints.set_index("touchpoint")
+    pv = tp.loc["product_view"]
+    card = next(t for t in cards if t.startswith(f"{pv.reach:.0%} reach · {pv.journeys:,} journeys"))
+    assert f"then {pv.top_next} ({pv.top_next_share:.0%})" in card
+    assert f"{pv.conversion_onward:.0%} convert after" in card
+    assert not any(" - " in c or "None" in c or "nan" in c for c in cards)  # no empty values printed

@@ -31,8 +31,12 @@ def test_anchor_from_a_touchpoint_via_url(sample_id):
     assert not at.exception
     expected = _expected(sample_id, PathQuery(anchor="from", start="checkout", depth=3, top=3))
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
-    shown = [label.rsplit(" ", 1)[0] for label in spec["node"]["label"]]  # "checkout 100%" -> "checkout"
-    assert shown == list(expected.nodes.label)
+    assert [c[3] for c in spec["node"]["customdata"]] == list(expected.nodes.label)
+    # thin nodes (under 3% of their step) go unlabelled so labels never pile up; the rest read "name share"
+    share = expected.nodes.customers / expected.nodes.groupby("step").customers.transform("sum")
+    labelled = [lbl.rsplit(" ", 1)[0] if lbl else "" for lbl in spec["node"]["label"]]
+    assert labelled == [lbl if s >= 0.03 else "" for lbl, s in zip(expected.nodes.label, share, strict=True)]
+    assert "" in labelled and "checkout" in labelled
     assert at.selectbox(key="p_anchor").value == "from"
     assert at.number_input(key="p_depth").value == 3
 
@@ -40,23 +44,27 @@ def test_anchor_from_a_touchpoint_via_url(sample_id):
 def test_bad_and_unknown_parameters_explain_and_fall_back(sample_id):
     at = app(ds=sample_id, depth="99", colour="red")
     assert not at.exception
-    warnings = " ".join(texts(at, "warning"))
-    assert "depth='99' could not be used" in warnings and "'colour' is not known" in warnings
+    banner = " ".join(texts(at, "text"))
+    assert "depth='99' could not be used" in banner and "'colour' is not known" in banner
+    assert any(w == "This link could not be used exactly as it is (2 problems):" for w in texts(at, "warning"))
     assert at.number_input(key="p_depth").value == 5
 
 
 def test_unknown_touchpoint_is_a_sentence(sample_id):
     at = app(ds=sample_id, anchor="from", start="chekout")
     assert not at.exception
-    assert any("start touchpoint 'chekout' from the link is not in this dataset" in w and "Did you mean 'checkout'" in w
-               for w in texts(at, "warning"))
-    assert at.selectbox(key="p_start").value == "account_closed"  # the first real one
+    assert "• The start touchpoint 'chekout' is not in this dataset. Did you mean 'checkout'? Using 'checkout' " \
+           "instead." in texts(at, "text")
+    assert at.selectbox(key="p_start").value == "checkout"
 
 
 def test_deleted_dataset_link_says_so(sample_id):
-    at = app(ds="0123456789abcdef")
+    at = app(ds="0123456789abcdef" * 1250)  # 20,000 characters
     assert not at.exception
-    assert any("no longer exists" in e for e in texts(at, "error"))
+    banner = [t for t in texts(at, "text") if t.startswith("• The dataset")]
+    assert banner == ["• The dataset '" + ("0123456789abcdef" * 4)[:59] + "…' in this link does not exist (it may have "
+                      "been deleted). Showing 'Sample shop' instead."]
+    assert at.query_params["ds"] == sample_id
 
 
 def test_node_drill_down_applies_a_segment(sample_id):

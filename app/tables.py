@@ -1,0 +1,109 @@
+"""Result frames as people read them: human column names, human durations, empty cells left empty.
+
+The CSV download keeps the machine names and raw numbers (rounded sensibly); only the screen changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from journeys.analyses.funnels import FunnelResult
+from journeys.durations import humanize_seconds
+
+PERCENT = {"conversion_from_start", "conversion_from_previous", "share", "probability", "entry_rate", "exit_rate", "top_next_share",
+           "p_goal", "reach", "conversion_onward", "drop_off_rate", "conversion_rate", "pct_of_start", "pct_of_prev"}
+NAMES = {
+    "customers": "journeys", "next_touchpoint": "did next", "conversion_from_start": "% of entered", "entered": "journeys entered",
+    "conversion_from_previous": "% of previous step", "drop_off": "dropped off", "median_s": "median time",
+    "p25_s": "time, 25th pct", "p75_s": "time, 75th pct", "p90_s": "time, 90th pct", "median_duration_s": "median duration",
+    "median_time_s": "median time to next", "avg_score": "avg. score", "drop_offs": "journeys ending here unconverted",
+    "drop_off_rate": "% ending here unconverted", "pain_point": "pain point", "p_goal": "P(goal)", "pagerank": "PageRank",
+    "conversion_onward": "% converting after", "pct_of_start": "% of start", "pct_of_prev": "% of previous step",
+    "entry_rate": "% entering here", "exit_rate": "% leaving here", "conversion_rate": "conversion",
+    "count": "transitions", "share": "% of transitions", "probability": "P(next)", "converted": "converted", "value": "value", "label": "touchpoint",
+}
+_FRACTION_DECIMALS = 4
+STEP_ARROW = "→ "
+# the columns each table shows first (and only), in reading order; the CSV keeps them all
+STEP_COLUMNS = ["step", "label", "customers", "conversion_from_previous", "conversion_from_start", "drop_off",
+                "median_s", "p90_s"]
+VARIANT_COLUMNS = ["path", "customers", "share", "conversion_rate", "median_duration_s", "revenue"]
+NODE_COLUMNS = ["touchpoint", "volume", "p_goal", "entry_rate", "exit_rate", "entries", "exits", "pagerank"]
+EDGE_COLUMNS = ["source", "target", "count", "customers", "probability", "share", "median_s", "p90_s"]
+MAP_COLUMNS = ["stage", "touchpoint", "pain_point", "journeys", "reach", "conversion_onward", "drop_offs",
+               "drop_off_rate", "top_next", "top_next_share", "median_time_s", "avg_score", "events"]
+
+
+def human_name(column: str) -> str:
+    """Known result columns get their names; columns named after user data (steps) stay as they are."""
+    if column.startswith(STEP_ARROW):
+        return column
+    return NAMES.get(column, column.replace("_", " "))
+
+
+def is_duration(column: str) -> bool:
+    return column.endswith("_s")
+
+
+def display(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A copy for the screen, and its column config. Durations become text ("4.2 min"); columns
+    with gaps become text with the gaps empty (Streamlit would print "None"); the rest stay numbers."""
+    out = pd.DataFrame(index=frame.index)
+    config: dict[str, Any] = {}
+    for col in frame.columns:
+        s = frame[col]
+        name = human_name(str(col))
+        if is_duration(str(col)):
+            out[name] = [humanize_seconds(v) if v is not None and v == v else "" for v in s]
+        elif col in PERCENT or str(col).startswith(STEP_ARROW):
+            if s.isna().any():
+                out[name] = [f"{v:.1%}" if v is not None and v == v else "" for v in s]
+            else:
+                out[name] = s
+                config[name] = st.column_config.NumberColumn(name, format="percent")
+        elif pd.api.types.is_bool_dtype(s):
+            out[name] = s
+        elif pd.api.types.is_numeric_dtype(s) and s.isna().any():
+            out[name] = [_number(v) for v in s]
+        elif pd.api.types.is_numeric_dtype(s):
+            out[name] = s
+            if pd.api.types.is_float_dtype(s):
+                config[name] = st.column_config.NumberColumn(name, format="%.2f")
+        else:
+            out[name] = ["" if v is None or (isinstance(v, float) and v != v) or v is pd.NA else str(v) for v in s]
+    return out, config
+
+
+def step_table(result: FunnelResult) -> pd.DataFrame:
+    """One row per breakdown value: journeys entered, each step's conversion from the previous step
+    (columns ``→ 2. add_to_cart`` ...), and the whole funnel's conversion."""
+    b = result.breakdown
+    if b is None or b.empty:
+        return pd.DataFrame(columns=["value", "entered"])
+    labels = result.query.labels
+    wide = b.pivot(index="value", columns="step", values="conversion_from_previous")
+    entered = b[b.step == 1].set_index("value").customers
+    out = pd.DataFrame({"value": entered.index, "entered": entered.to_numpy()})
+    for k in range(2, len(labels) + 1):
+        out[f"{STEP_ARROW}{k}. {labels[k - 1]}"] = wide.loc[out.value, k].to_numpy()
+    last = b[b.step == len(labels)].set_index("value").conversion_from_start
+    out["conversion_from_start"] = last.loc[out.value].to_numpy()
+    return out
+
+
+def _number(v: Any) -> str:
+    if v is None or v != v:
+        return ""
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
+
+
+def for_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """Machine-friendly columns, fractions to 4 decimals, seconds and amounts to 2."""
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(_FRACTION_DECIMALS if col in PERCENT else 2)
+    return out
