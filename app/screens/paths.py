@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import state
 from app.tables import VARIANT_COLUMNS
-from app.ui import chart, customer_list, empty_state, explained, run, seed, set_view, table, view
+from app.ui import chart, customer_list, empty_state, explained, md, run, seed, set_view, table, view
 from journeys import charts
 from journeys.analyses.base import check_touchpoints
 from journeys.analyses.paths import DEPTH_MAX, TOP_MAX, PathQuery
@@ -75,7 +75,7 @@ with left:
 exact = anchor == "start" and v.shaping.scope == "person" and not v.shaping.collapse_repeats and label not in ("Other", "(journey ends)")
 if label not in ("Other", "(journey ends)"):
     flt = Filter("at_step", (label,), times=int(step_text)) if exact else Filter("did", (label,))
-    if right.button(f"Show customers who {flt.describe()}", key="p_apply"):
+    if right.button(md(f"Show customers who {flt.describe()}"), key="p_apply"):
         set_view(replace(v, segment=Segment((*v.segment.items, flt), v.segment.combine)))
         st.rerun()
     if not exact:

@@ -50,8 +50,8 @@ def test_unknown_step_in_link_is_explained_and_replaced(sample_id):
     at = app("screens/funnels.py", ds=sample_id, steps="product_vew,add_to_cart")
     assert not at.exception
     banner = texts(at, "text")
-    assert "• The step 1 touchpoint 'product_vew' is not in this dataset. Did you mean 'product_view'? " \
-           "Using 'product_view' instead." in banner
+    assert ("• The step 1 touchpoint 'product_vew' is not in this dataset. Did you mean 'product_view'? "
+            "Using 'product_view' instead.") in banner
     assert at.multiselect(key="f_step_0").value == ["product_view"]
     assert at.query_params["steps"] == "product_view,add_to_cart"
     assert {m.label for m in at.metric} >= {"Entered", "Converted"}

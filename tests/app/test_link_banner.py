@@ -12,16 +12,16 @@ def _banner(at) -> list[str]:
 def test_unknown_goal_is_in_the_banner_with_its_replacement(sample_id):
     at = app(ds=sample_id, goal="purchse")
     assert not at.exception
-    assert _banner(at) == ["• The goal touchpoint 'purchse' is not in this dataset. Did you mean 'purchase'? "
-                           "Using 'purchase' instead."]
+    assert _banner(at) == [("• The goal touchpoint 'purchse' is not in this dataset. Did you mean 'purchase'? "
+                           "Using 'purchase' instead.")]
     assert at.query_params["goal"] == "purchase"
 
 
 def test_unknown_breakdown_column_is_reported_not_dropped(sample_id):
     at = app("screens/funnels.py", ds=sample_id, bd="devise")
     assert not at.exception
-    assert _banner(at) == ["• The breakdown column 'devise' is not in this dataset. Did you mean 'device'? "
-                           "Using 'device' instead."]
+    assert _banner(at) == [("• The breakdown column 'devise' is not in this dataset. Did you mean 'device'? "
+                           "Using 'device' instead.")]
 
 
 def test_unreadable_segment_says_so_without_parser_noise(sample_id):
@@ -34,8 +34,8 @@ def test_unreadable_segment_says_so_without_parser_noise(sample_id):
 def test_reversed_date_range_falls_back_to_the_whole_range(sample_id):
     at = app(ds=sample_id, **{"from": "2025-06-01", "to": "2025-02-01"})
     assert not at.exception
-    assert _banner(at) == ["• The date range in the link ends (2025-02-01) before it starts (2025-06-01), so the whole "
-                           "date range is shown."]
+    assert _banner(at) == [("• The date range in the link ends (2025-02-01) before it starts (2025-06-01), so the whole "
+                           "date range is shown.")]
     assert any(c.startswith("Covers ") for c in texts(at, "caption"))
 
 
