@@ -25,6 +25,7 @@ EXIT_USER_ERROR = 2
 #: how the command line says each remedy an error names (the dashboard says them in its own words)
 REMEDIES: dict[Remedy, str] = {
     "map_columns": f"Map columns with --map ROLE=COLUMN (roles: {', '.join(ROLES)}).",
+    "choose_preset": "Use another --preset, or leave it out and map columns with --map ROLE=COLUMN.",
     "list_datasets": "List them with `journeys datasets`.",
     "free_store": "If it is the dashboard: load the file on its Data page, or stop it and run this again "
                   "(datasets, info, transitions, paths and funnel work while it runs).",

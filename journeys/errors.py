@@ -8,7 +8,7 @@ from typing import Literal
 
 #: what a person can do about an error, said by each surface in its own words (the CLI names a flag,
 #: the dashboard a widget); the core's own message and hint stay surface-neutral
-Remedy = Literal["map_columns", "list_datasets", "free_store"]
+Remedy = Literal["map_columns", "choose_preset", "list_datasets", "free_store"]
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:

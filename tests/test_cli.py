@@ -23,6 +23,14 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
+def test_the_helpdesk_export_loads_without_a_preset(home):
+    out = cli("ingest", str(DATA / "helpdesk_slice.csv"), "--format", "json", home=home)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(cli("info", "helpdesk_slice", "--format", "json", home=home).stdout)
+    assert info["mapping"] == {"customer": "case_id", "timestamp": "timestamp", "touchpoint": "activity",
+                               "channel": "resource"}
+
+
 def test_ingest_json_and_listing(home):
     out = cli("ingest", str(DATA / "helpdesk_slice.csv"), "--preset", "process-mining", "--name", "tickets",
               "--format", "json", home=home)
@@ -153,6 +161,10 @@ SEGMENT_EXAMPLE = 'E.g. {"c":"and","i":[{"k":"did","v":["cart"]}]}.'
         (["ingest", str(DATA / "ecom_slice.csv"), "--map", "customer=usr_id"],
          ("Column 'usr_id' (mapped to customer) is not in the file. Did you mean 'user_id'? Columns: user_id, "
           "session_id, event, timestamp, platform, acquisition_channel, user_cohort, user_lifecycle. " + MAP_REMEDY)),
+        (["ingest", str(DATA / "ecom_slice.csv"), "--preset", "mixpanel"],
+         ("This file does not look like a mixpanel export: no customer column ('distinct_id' or '$distinct_id' or "
+          "'properties.distinct_id'). Columns: user_id, session_id, event, timestamp, platform, acquisition_channel, "
+          "user_cohort, user_lifecycle. Use another --preset, or leave it out and map columns with --map ROLE=COLUMN.")),
         (["info", "shap"],
          "No dataset 'shap' in the store (it may have been deleted). Did you mean 'shop'? List them with `journeys datasets`."),
         (["paths", "shop", "--segment", "[1"],

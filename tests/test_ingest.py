@@ -82,7 +82,7 @@ def test_aggregated_path_table(store, write):
 
 def test_path_table_detected(write):
     _, frame = preview(write("p.csv", "path,total_conversions,total_null\na > b,1,0\n"))
-    assert detect_mapping(frame)[1] == "paths"
+    assert detect_mapping(frame).preset == "paths"
 
 
 def test_rejections_by_reason_with_examples(store, write):
@@ -325,8 +325,32 @@ def test_mapping_errors_are_neutral_and_name_their_remedy(store, write):
         with pytest.raises(MappingError) as err:
             call()
         errors.append(err.value)
-    assert [e.remedy for e in errors] == ["map_columns"] * 5
+    assert [e.remedy for e in errors] == ["map_columns", "choose_preset", "map_columns", "map_columns", "map_columns"]
     assert str(errors[2]) == "Required role(s) not mapped: timestamp, touchpoint."
     assert str(errors[4]) == "Column 'wat' (mapped to touchpoint) is not in the file. Did you mean 'what'? Columns: who, when, what."
     for e in errors:
         assert "--" not in str(e) and "link" not in str(e) and "below" not in str(e)
+
+
+def test_detection_keeps_what_it_found_when_a_role_is_missing(write):
+    _, frame = preview(write("c.csv", "user_id,event,happened\nu1,home,soon\nu1,cart,later\n"))
+    found = detect_mapping(frame)
+    assert found.roles == {"customer": "user_id", "touchpoint": "event"}
+    assert (found.preset, found.missing, found.mapping) == (None, ("timestamp",), None)
+    assert found.notes == ("No column found for: timestamp.",)
+
+
+def test_detection_recognises_the_helpdesk_export_as_process_mining():
+    _, frame = preview(DATA / "helpdesk_slice.csv")
+    found = detect_mapping(frame)
+    assert found.preset == "process-mining"
+    assert found.roles == {"customer": "case_id", "timestamp": "timestamp", "touchpoint": "activity", "channel": "resource"}
+    assert found.notes == ("Columns match the process-mining preset.",
+                           ("Each case ('case_id') is one journey; map the customer to 'customer' to follow each "
+                           "customer across cases."))
+
+
+def test_an_override_completes_a_partial_detection(store, write):
+    r = store.ingest(write("c.csv", "contact,event,at\nc1,home,2024-01-01 10:00\n"), overrides={"customer": "contact"})
+    m = store.get(r.dataset_id).mapping
+    assert (m.customer, m.timestamp, m.touchpoint) == ("contact", "at", "event")

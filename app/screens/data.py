@@ -1,24 +1,47 @@
-"""Data: upload an export, confirm its column mapping, load it, and manage stored datasets."""
+"""Data: upload an export, confirm its column mapping, load it, and manage stored datasets.
+
+File names, column names, values and dataset names are user text: they are shown as plain text
+(``st.text``, tables, widget options) or escaped with :func:`app.ui.md`, never as Markdown.
+"""
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from app import state
-from app.ui import explained, set_view, view
+from app.ui import explained, md, set_view, view
+from journeys.errors import JourneyError
 from journeys.io.presets import PRESET_NAMES, PRESETS, detect_mapping, path_table_columns, preset_mapping
 from journeys.io.readers import preview
-from journeys.schema import ROLES, ColumnMapping
+from journeys.schema import REQUIRED_ROLES, ROLES, ColumnMapping
+
+
+@contextmanager
+def in_page_words(**remedies: str) -> Iterator[None]:
+    """Say the remedy a core error names in this page's words (the CLI names its flags instead)."""
+    try:
+        yield
+    except JourneyError as err:
+        if err.remedy in remedies:
+            err.hint = f"{err.hint} {remedies[err.remedy]}".strip()
+        raise
+
 
 st.title("Data")
 st.caption("Load a CSV, Parquet or JSON Lines export (also .gz or a single-file .zip). Nothing leaves this server.")
 
+# a new key after each load empties the uploader, so the page shows the report, not the old preview
+upload_round = st.session_state.get("upload_round", 0)
 upload = st.file_uploader("Event export", type=["csv", "tsv", "txt", "gz", "zip", "parquet", "jsonl", "ndjson", "json"],
-                          key="upload")
+                          key=f"upload_{upload_round}")
 if upload is not None:
     # one copy per upload (reruns reuse it), so a 200 MB file is not written again on every click
     folder = Path(tempfile.gettempdir()) / "journeys-uploads" / upload.file_id
@@ -29,42 +52,48 @@ if upload is not None:
     with explained():
         src, head = preview(path, n=200, name=upload.name)
     st.subheader("Preview")
-    st.caption(f"{src.format.upper()} · delimiter {src.delimiter!r} · {src.encoding}" if src.format == "csv"
-               else src.format.upper())
+    st.caption(md(f"{src.format.upper()} · delimiter {src.delimiter!r} · {src.encoding}" if src.format == "csv"
+                  else src.format.upper()))
     for warning in src.warnings:
-        st.warning(warning)
+        st.warning(md(warning))
     st.dataframe(head.head(10), hide_index=True)
-    detected, detected_preset, notes = detect_mapping(head)
-    for note in notes:
-        st.caption(note)
+    found = detect_mapping(head)
+    for note in found.notes:
+        st.caption(md(note))
     presets = ["(detect)", *PRESET_NAMES]
-    preset = st.selectbox("Preset", presets, index=presets.index(detected_preset) if detected_preset else 0, key="up_preset")
+    preset = st.selectbox("Preset", presets, index=presets.index(found.preset) if found.preset else 0, key="up_preset")
     columns = [str(c) for c in head.columns]
     mapping: ColumnMapping | None = None
     if preset == "paths":
         with explained():
             st.write("Aggregated path table columns:", path_table_columns(columns))
     else:
-        base = detected
+        base = found.roles
         if preset in PRESETS:
-            with explained():
-                base = preset_mapping(preset, columns)
+            with explained(), in_page_words(choose_preset="Choose another preset, or (detect) and pick the columns."):
+                base = preset_mapping(preset, columns).role_columns()
         st.subheader("Column mapping")
         cols = st.columns(4)
         picked: dict[str, str] = {}
         for i, role in enumerate(ROLES):
-            default = getattr(base, role) if base else None
             options = ["", *columns]
-            picked[role] = cols[i % 4].selectbox(role + (" *" if role in ("customer", "timestamp", "touchpoint") else ""),
-                                                 options, index=options.index(default) if default in options else 0,
+            default = base.get(role)
+            picked[role] = cols[i % 4].selectbox(role + (" *" if role in REQUIRED_ROLES else ""), options,
+                                                 index=options.index(default) if default in options else 0,
                                                  key=f"map_{role}_{upload.name}")
-        with explained():
-            mapping = ColumnMapping.from_dict({k: v for k, v in picked.items() if v})
-            mapping.validate(columns)
+        missing = [r for r in REQUIRED_ROLES if not picked[r]]
+        if missing:
+            st.info(f"Pick the {' and the '.join(missing)} column in Column mapping above to load the file.")
+        else:
+            with explained(), in_page_words(map_columns="Pick another column in Column mapping above."):
+                mapping = ColumnMapping.from_dict({k: v for k, v in picked.items() if v})
+                mapping.validate(columns)
         st.caption("Every other column is kept as an attribute for segments and breakdowns.")
     tz = st.text_input("Time zone of timestamps without an offset", value="UTC", key="up_tz")
-    name = st.text_input("Dataset name", value=Path(upload.name).stem, key="up_name")
-    if st.button("Load dataset", type="primary", key="up_load"):
+    name = st.text_input("Dataset name", value=f"{Path(upload.name).stem} {date.today().isoformat()}",
+                         key=f"up_name_{upload.name}")
+    ready = preset == "paths" or mapping is not None
+    if st.button("Load dataset", type="primary", key="up_load", disabled=not ready):
         with st.status("Loading…", expanded=True) as status, explained():
             bar = st.progress(0.0)
             report = state.store().ingest(path, mapping=mapping if preset != "paths" else None,
@@ -73,16 +102,16 @@ if upload is not None:
             status.update(label=f"Loaded {report.rows_stored:,} events", state="complete")
         state.forget_results()
         st.session_state["last_report"] = report.dataset_id
+        st.session_state["upload_round"] = upload_round + 1
         st.session_state["pending_dataset"] = report.dataset_id  # the sidebar picks it up before drawing itself
         set_view(view().__class__(dataset=report.dataset_id))
         st.rerun()
 
-last = st.session_state.get("last_report")
-if last:
-    with explained():
-        info = state.store().get(last)
-    st.subheader(f"Load report: {info.name}")
-    r = info.report
+infos = state.datasets()
+last = next((d for d in infos if d.id == st.session_state.get("last_report")), None)
+if last:  # its name as it is now (a rename after the load shows)
+    st.subheader("Load report")
+    r = replace(last.report, name=last.name)
     a, b, c, d = st.columns(4)
     a.metric("Rows read", f"{r.rows_read:,}")
     b.metric("Stored", f"{r.rows_stored:,}")
@@ -91,7 +120,6 @@ if last:
     st.text("\n".join(r.lines()))
 
 st.subheader("Stored datasets")
-infos = state.datasets()
 frame = pd.DataFrame([{"id": d.id, "name": d.name, "events": d.rows, "customers": d.report.customers,
                        "from": d.report.start, "to": d.report.end, "source": d.source} for d in infos])
 st.dataframe(frame, hide_index=True, key="datasets_table")

@@ -17,7 +17,7 @@ from journeys.io.presets import PATH_PRESET, detect_mapping, path_table_columns,
 from journeys.io.readers import SourceFile
 from journeys.io.report import REASONS
 from journeys.io.timestamps import check_timezone, timestamp_sql
-from journeys.schema import CANONICAL, RESERVED, ColumnMapping
+from journeys.schema import CANONICAL, REQUIRED_ROLES, RESERVED, ColumnMapping
 
 Progress = Callable[[float, str], None]
 TEXT_ROLES = ("channel", "session", "text")
@@ -57,15 +57,16 @@ def resolve_mapping(rel: duckdb.DuckDBPyRelation, *, preset: str | None, mapping
         if {"customer", "timestamp", "touchpoint"} <= set(overrides):
             mapping = ColumnMapping.from_dict(overrides)
         else:
-            frame = rel.limit(200).to_arrow_table().to_pandas()
-            mapping, found_preset, notes = detect_mapping(frame)
-            if found_preset == PATH_PRESET and not overrides:
+            found = detect_mapping(rel.limit(200).to_arrow_table().to_pandas())
+            if found.preset == PATH_PRESET and not overrides:
                 return None
-            if mapping is None:
+            roles = found.roles | overrides
+            if any(r not in roles for r in REQUIRED_ROLES):  # overrides may complete a partial detection
                 raise MappingError(
-                    "Could not work out which columns hold the customer, timestamp and touchpoint. " + " ".join(notes),
+                    "Could not work out which columns hold the customer, timestamp and touchpoint. " + " ".join(found.notes),
                     hint=f"Columns: {', '.join(columns[:20])}.", remedy="map_columns",
                 )
+            mapping = ColumnMapping.from_dict(roles)
     if overrides:
         mapping = mapping.with_overrides(overrides)
     mapping.validate(columns)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from journeys.errors import MappingError, did_you_mean
-from journeys.schema import ColumnMapping
+from journeys.schema import REQUIRED_ROLES, ColumnMapping
 
 # role -> candidate source columns, first present wins. Flattened exports spell nested fields with
 # dots or underscores, so both spellings are listed.
@@ -96,7 +97,7 @@ def preset_mapping(preset: str, columns: Sequence[str]) -> ColumnMapping:
             guess = did_you_mean(spec[role][0], columns)
             raise MappingError(
                 f"This file does not look like a {preset} export: no {role} column ({wanted}).{guess}",
-                hint=f"Columns: {', '.join(list(columns)[:20])}. Pick another preset, or none.", remedy="map_columns",
+                hint=f"Columns: {', '.join(list(columns)[:20])}.", remedy="choose_preset",
             )
     mapping = ColumnMapping(customer=found["customer"] or "", timestamp=found["timestamp"] or "",
                             touchpoint=found["touchpoint"] or "")
@@ -145,24 +146,55 @@ def _looks_like_time(values: pd.Series) -> float:
     return float(vals.map(lambda v: bool(_TS_SHAPE.match(v) or _EPOCH_SHAPE.match(v))).mean())
 
 
-def detect_mapping(frame: pd.DataFrame) -> tuple[ColumnMapping | None, str | None, list[str]]:
-    """Suggest a mapping from column names and value shapes: ``(mapping, preset, notes)``.
+#: a column that only that preset's exports have; a process-mining log may spell its activity plainly
+SIGNATURES: dict[str, Sequence[str]] = {
+    "ga4": ["event_name"], "ga360": ["fullVisitorId"], "mixpanel": ["distinct_id"], "amplitude": ["event_type"],
+    "segment": ["anonymousId"], "process-mining": ["concept:name", "activity"],
+}
 
-    ``mapping`` is None when no customer / timestamp / touchpoint could be found; ``notes`` says why.
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What :func:`detect_mapping` found: ``roles`` (role -> column, possibly without every required role),
+    the matching ``preset`` if any, and ``notes`` saying what was found and what was not."""
+
+    roles: dict[str, str] = field(default_factory=dict)
+    preset: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Required roles no column was found for."""
+        return tuple(r for r in REQUIRED_ROLES if r not in self.roles)
+
+    @property
+    def mapping(self) -> ColumnMapping | None:
+        """The mapping, when every required role was found."""
+        return None if self.missing else ColumnMapping.from_dict(self.roles)
+
+
+def detect_mapping(frame: pd.DataFrame) -> Detection:
+    """Suggest a mapping from column names and value shapes.
+
+    A role that cannot be found leaves the others in place (a file without a timestamp column still
+    gets its customer and touchpoint), and the notes name what is missing.
     """
     columns = [str(c) for c in frame.columns]
-    for preset in PRESETS:
+    for preset, signature in SIGNATURES.items():
         try:
             mapping = preset_mapping(preset, columns)
         except MappingError:
             continue
-        signature = {"ga4": "event_name", "ga360": "fullVisitorId", "mixpanel": "distinct_id",
-                     "amplitude": "event_type", "segment": "anonymousId", "process-mining": "concept:name"}[preset]
-        if _pick(columns, [signature]):
-            return mapping, preset, [f"Columns match the {preset} preset."]
+        if _pick(columns, signature):
+            said = [f"Columns match the {preset} preset."]
+            other = _pick(columns, ["customer", "customer_id"]) if preset == "process-mining" else None
+            if other and other != mapping.customer:
+                said.append(f"Each case ('{mapping.customer}') is one journey; map the customer to '{other}' "
+                            "to follow each customer across cases.")
+            return Detection(mapping.role_columns(), preset, tuple(said))
     try:
         path_table_columns(columns)
-        return None, PATH_PRESET, ["Columns look like an aggregated path table; use the 'paths' preset."]
+        return Detection({}, PATH_PRESET, ("Columns look like an aggregated path table; use the 'paths' preset.",))
     except MappingError:
         pass
     chosen: dict[str, str] = {}
@@ -179,8 +211,7 @@ def detect_mapping(frame: pd.DataFrame) -> tuple[ColumnMapping | None, str | Non
         if shaped:
             chosen["timestamp"] = shaped[0]
             notes.append(f"'{shaped[0]}' holds timestamps.")
-    missing = [r for r in ("customer", "timestamp", "touchpoint") if r not in chosen]
+    missing = [r for r in REQUIRED_ROLES if r not in chosen]
     if missing:
-        notes.append(f"Could not find a column for: {', '.join(missing)}. Pick them by hand.")
-        return None, None, notes
-    return ColumnMapping.from_dict(chosen), None, notes
+        notes.append(f"No column found for: {', '.join(missing)}.")
+    return Detection(chosen, None, tuple(notes))

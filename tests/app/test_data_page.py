@@ -1,29 +1,121 @@
-"""Data page: upload, map, load report; bad files are sentences."""
+"""Data page: upload, map, load report; bad files are sentences; user text is plain text; no CLI words."""
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+
+from app.ui import md
 from tests.app.conftest import _store, app, texts
 
+DATA = Path(__file__).resolve().parents[1] / "data"
+CRM = "who;when;what;plan\n001;2024-03-01 10:00;signup;free\n001;2024-03-01 10:05;upgrade;pro\n002;soon;signup;free\n"
 
-def test_data_page_upload_map_and_load(sample_id):
-    csv = "who;when;what;plan\n001;2024-03-01 10:00;signup;free\n001;2024-03-01 10:05;upgrade;pro\n002;soon;signup;free\n"
-    at = app("screens/data.py", ds=sample_id)
-    at.file_uploader(key="upload").set_value(("crm.csv", csv.encode(), "text/csv")).run()
-    assert not at.exception
+
+def every_text(at) -> str:
+    return " ".join(t for kind in ("title", "subheader", "caption", "markdown", "info", "warning", "error", "text")
+                    for t in texts(at.main, kind))
+
+
+def upload(at, name: str, data: bytes, round_: int = 0):
+    return at.file_uploader(key=f"upload_{round_}").set_value((name, data, "text/csv")).run()
+
+
+def load_crm(at, round_: int = 0):
+    upload(at, "crm.csv", CRM.encode(), round_)
     at.selectbox(key="map_customer_crm.csv").set_value("who")
     at.selectbox(key="map_timestamp_crm.csv").set_value("when")
     at.selectbox(key="map_touchpoint_crm.csv").set_value("what").run()
-    at.button(key="up_load").click().run()
+    return at.button(key="up_load").click().run()
+
+
+def test_data_page_upload_map_and_load(sample_id):
+    at = load_crm(app("screens/data.py", ds=sample_id))
     assert not at.exception
     text = " ".join(texts(at, "text"))
     assert "Rows read: 3; stored: 2; rejected: 1" in text and "unparseable timestamp: 1 (e.g. row 3)" in text
-    info = next(d for d in _store().datasets() if d.name == "crm")
+    info = next(d for d in _store().datasets() if d.name == f"crm {date.today().isoformat()}")
     assert info.attributes == ("plan",)
+    assert text.startswith(f"Dataset {info.id} 'crm {date.today().isoformat()}' from crm.csv")
     _store().delete(info.id)
 
 
+def test_after_a_load_the_uploader_is_empty_and_a_second_load_gets_its_own_name(sample_id):
+    at = load_crm(app("screens/data.py", ds=sample_id))
+    # the report and the stored datasets, not the old preview: nothing to load twice by accident
+    assert texts(at.main, "subheader") == ["Load report", "Stored datasets"]
+    assert at.file_uploader(key="upload_1").value is None
+    assert not [b for b in at.button if b.key == "up_load"]
+    at = load_crm(at, round_=1)  # the same file again, deliberately
+    today = date.today().isoformat()
+    names = [d.name for d in _store().datasets() if d.name.startswith("crm ")]
+    assert names == [f"crm {today}", f"crm {today} (2)"]
+    report = texts(at, "text")[0].splitlines()
+    assert report[0].endswith(f"'crm {today} (2)' from crm.csv")
+    assert report[-1] == f"Warning: A dataset named 'crm {today}' already exists, so this one is named 'crm {today} (2)'."
+    for d in _store().datasets():
+        if d.name.startswith("crm "):
+            _store().delete(d.id)
+
+
+def test_a_missing_timestamp_keeps_the_columns_that_were_found(sample_id):
+    body = "user_id,event,happened\nu1,home,soon\nu1,cart,later\n"
+    at = upload(app("screens/data.py", ds=sample_id), "clicks.csv", body.encode())
+    assert not at.exception
+    picked = {r: at.selectbox(key=f"map_{r}_clicks.csv").value for r in ("customer", "timestamp", "touchpoint")}
+    assert picked == {"customer": "user_id", "timestamp": "", "touchpoint": "event"}
+    assert "No column found for: timestamp." in texts(at.main, "caption")
+    assert texts(at.main, "info") == ["Pick the timestamp column in Column mapping above to load the file."]
+    assert at.button(key="up_load").disabled and not texts(at, "error")
+
+
+def test_the_helpdesk_export_is_recognised_as_process_mining(sample_id):
+    at = upload(app("screens/data.py", ds=sample_id), "events.csv", (DATA / "helpdesk_slice.csv").read_bytes())
+    assert at.selectbox(key="up_preset").value == "process-mining"
+    picked = {r: at.selectbox(key=f"map_{r}_events.csv").value for r in ("customer", "timestamp", "touchpoint", "channel")}
+    assert picked == {"customer": "case_id", "timestamp": "timestamp", "touchpoint": "activity", "channel": "resource"}
+    assert texts(at.main, "caption")[2:4] == [
+        "Columns match the process-mining preset.",
+        "Each case ('case_id') is one journey; map the customer to 'customer' to follow each customer across cases."]
+    assert not at.button(key="up_load").disabled
+
+
+def test_a_preset_that_does_not_fit_says_what_to_do_here(sample_id):
+    at = upload(app("screens/data.py", ds=sample_id), "crm.csv", CRM.encode())
+    at.selectbox(key="up_preset").set_value("mixpanel").run()
+    assert texts(at, "error") == [("This file does not look like a mixpanel export: no customer column "
+                                  "('distinct_id' or '$distinct_id' or 'properties.distinct_id').")]
+    assert texts(at.main, "caption")[-1] == ("Columns: who, when, what, plan. "
+                                             "Choose another preset, or (detect) and pick the columns.")
+    assert "--" not in every_text(at) and "journeys " not in every_text(at)
+
+
+def test_user_text_is_shown_as_plain_text(sample_id):
+    name = "**sales** [q1](x) #1.csv"
+    body = "customer,timestamp,touchpoint\nc\xe9,2024-01-01,*home*\n".encode("latin-1")
+    at = upload(app("screens/data.py", ds=sample_id), name, body)
+    warning = f"'{name}' is not valid UTF-8; it was read as Latin-1. Check accented characters."
+    assert [w.value for w in at.warning] == [md(warning)]  # escaped: shows literally, no bold, no link
+    at.button(key="up_load").click().run()
+    assert [h.value for h in at.main.subheader] == ["Load report", "Stored datasets"]
+    stem = f"**sales** [q1](x) #1 {date.today().isoformat()}"
+    assert texts(at, "text")[0].startswith(f"Dataset {_store().get(stem).id} '{stem}' from {name}")
+    _store().delete(stem)
+
+
+def test_renaming_to_a_taken_name_is_refused(sample_id):
+    at = load_crm(app("screens/data.py", ds=sample_id))
+    mine = next(d for d in _store().datasets() if d.name.startswith("crm "))
+    at.selectbox(key="manage_ds").set_value(mine.id)
+    at.text_input(key="manage_name").set_value("Sample shop").run()
+    at.button(key="manage_rename").click().run()
+    assert texts(at, "error") == [(f"Another dataset ({sample_id}) is already named 'Sample shop'. "
+                                  "Pick a name no dataset has.")]
+    assert _store().get(mine.id).name == mine.name
+    _store().delete(mine.id)
+
+
 def test_data_page_bad_file_is_a_sentence(sample_id):
-    at = app("screens/data.py", ds=sample_id)
-    at.file_uploader(key="upload").set_value(("x.csv", b"%PDF-1.4 binary", "text/csv")).run()
+    at = upload(app("screens/data.py", ds=sample_id), "x.csv", b"%PDF-1.4 binary")
     assert not at.exception
     assert any("is a PDF document" in e for e in texts(at, "error"))
