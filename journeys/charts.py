@@ -180,7 +180,7 @@ def breakdown_figure(result: FunnelResult) -> go.Figure:
             customdata=[[int(c), _plain(str(value))] for c in rows.customers],
             hovertemplate="%{customdata[1]} · %{x}: %{y:.1%} of the previous step (%{customdata[0]:,})<extra></extra>")
     fig.update_layout(height=340, barmode="group", yaxis_tickformat=".0%", margin={"l": 10, "r": 10, "t": 20, "b": 10},
-                      yaxis_title="conversion from previous step", legend_title_text="")
+                      yaxis_title="conversion from previous step", legend_title_text="", showlegend=True)
     return fig
 
 

@@ -115,7 +115,8 @@ stop_steps = list(range(1, len(steps)))
 if stop_steps:
     if picked in stop_steps:
         st.session_state["f_drop"] = picked
-    seed("f_drop", stop_steps[0], stop_steps)
+    biggest = max(stop_steps, key=lambda k: (int(result.steps.drop_off.iloc[k - 1]), -k))
+    seed("f_drop", biggest, stop_steps)
     drop = st.selectbox("Dropped after step", stop_steps, key="f_drop",
                         format_func=lambda k: f"{k}. {query.labels[k - 1]} ({int(result.steps.drop_off.iloc[k - 1]):,} dropped)")
     nxt = result.next_after_drop[result.next_after_drop.step == drop]

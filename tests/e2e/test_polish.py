@@ -1,0 +1,97 @@
+"""What a marketer sees: hostile names stay text on every page, a touchpoint keeps its Sankey colour
+whatever the segment, and the funnel breakdown answers the per-step question on screen."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from journeys.segments import Filter, Segment
+from tests.e2e.test_browser import DONE, open_page, settle
+
+MD = "**md** [link](http://x)"
+HTML = "<img src=x onerror=alert(1)>"
+NAME = "**bold** <b>name</b>"
+
+
+def sankey_colours(page: Page) -> dict[str, str]:
+    page.wait_for_selector(".sankey .sankey-node", timeout=30_000)
+    page.wait_for_timeout(500)
+    return page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll('.sankey .sankey-node'))
+        .map(n => [n.__data__.node.customdata[3] + '@' + n.__data__.node.customdata[0],
+                   n.querySelector('.node-rect').style.fill]))""")
+
+
+def test_a_touchpoint_keeps_its_colour_across_segments(page: Page, base_url: str):
+    open_page(page, base_url)
+    everyone = sankey_colours(page)
+    mobile = Segment((Filter("attribute", ("mobile",), column="device"),))
+    open_page(page, f"{base_url}/?seg={mobile.to_param()}")
+    segment = sankey_colours(page)
+    by_name = {}
+    for key, colour in [*everyone.items(), *segment.items()]:
+        by_name.setdefault(key.split("@")[0], set()).add(colour)
+    assert len(by_name) >= 6
+    assert all(len(colours) == 1 for colours in by_name.values()), by_name
+    named = {n: c.pop() for n, c in by_name.items() if n not in ("Other", "(journey ends)")}
+    assert len(set(named.values())) == len(named)  # different touchpoints, different colours
+    titles = page.evaluate("() => Array.from(document.querySelectorAll('.annotation-text')).map(e => e.textContent)")
+    assert [t for t in titles if t.startswith("step")] == [f"step {k}" for k in range(1, 6)]
+
+
+def test_funnel_breakdown_shows_each_step_by_device(page: Page, base_url: str):
+    open_page(page, f"{base_url}/funnels?steps=product_view,add_to_cart,checkout,purchase&bd=device")
+    expect(page.get_by_text("Each step by device")).to_be_visible(timeout=20_000)
+    gap = page.get_by_text(re.compile(r"^Biggest gap: ")).inner_text()
+    assert re.match(r"Biggest gap: \S+ → \S+ converts \d+\.\d% for \w+ against \d+\.\d% for \w+\.", gap)
+    page.wait_for_selector(".js-plotly-plot .legendtext", timeout=20_000)
+    legend = page.evaluate("() => Array.from(document.querySelectorAll('.legendtext')).map(e => e.textContent)")
+    assert {"mobile", "desktop"} <= set(legend)
+
+
+@pytest.fixture(scope="module")
+def hostile_dataset(browser, base_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    rows = ["customer_id,timestamp,touchpoint,device"]
+    for c in range(60):
+        events = ["home", MD, HTML, "purchase"] if c % 2 else ["home", MD, "checkout"]
+        device = "[click](http://evil)" if c % 3 else "<b>desktop</b>"
+        rows += [f'c{c},2025-01-{1 + c % 20:02d}T10:{k:02d}:00Z,"{e}","{device}"' for k, e in enumerate(events)]
+    path = Path(tmp_path_factory.mktemp("hostile")) / "hostile.csv"
+    path.write_text("\n".join(rows) + "\n")
+    page = browser.new_context(viewport={"width": 1400, "height": 2200}).new_page()
+    open_page(page, f"{base_url}/data")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
+    settle(page)
+    name = page.get_by_label("Dataset name")
+    name.fill(NAME)
+    name.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Load dataset").click()
+    settle(page)
+    page.wait_for_selector(DONE, timeout=60_000)
+    ds = parse_qs(urlparse(page.url).query)["ds"][0]
+    page.context.close()
+    return ds
+
+
+@pytest.mark.parametrize("path", ["", "funnels?steps=home,**md**%20%5Blink%5D(http://x),purchase&bd=device",
+                                  "journey_map", "graph", "compare?cmp=paths", "data"])
+def test_hostile_names_are_text_on_every_page(page: Page, base_url: str, hostile_dataset: str, path: str):
+    seg = Segment((Filter("did", (MD,)), Filter("attribute", ("[click](http://evil)",), column="device")))
+    sep = "&" if "?" in path else "?"
+    open_page(page, f"{base_url}/{path}{sep}ds={hostile_dataset}&seg={json.dumps(json.loads(seg.to_param()))}")
+    page.wait_for_timeout(1500)  # charts draw after the run
+    main = page.locator('[data-testid="stApp"]')
+    assert main.locator('a[href="http://x"], a[href="http://evil"]').count() == 0
+    assert main.locator("strong", has_text=re.compile(r"^(md|bold)$")).count() == 0
+    assert main.locator("img[src='x']").count() == 0 and main.locator("b", has_text="desktop").count() == 0
+    page.screenshot(path=f"/tmp/shots/hostile_{path.split('?')[0] or 'paths'}.png")
+    body = main.inner_text()
+    assert "**md**" in body or path == "data"
+    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
+    assert NAME in (picker.inner_text() + " " + picker.locator("input").first.input_value())  # named literally
