@@ -125,3 +125,23 @@ def test_unknown_role_suggests_the_closest(store, write):
 def test_missing_file(store, tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         store.ingest(tmp_path / "nope.csv")
+
+
+def test_file_hints_fit_every_surface(write):
+    """The same hint reaches the terminal and the Data page: it names no widget and no upload."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    said = []
+    for name, content in (("a.pdf", b"%PDF-1.7 binary"), ("b.csv", bytes(range(256)) * 20), ("c.xlsx", buf.getvalue())):
+        with pytest.raises(InputError) as err:
+            inspect_file(write(name, content))
+        said.append(str(err.value))
+    assert said == [
+        "'a.pdf' is a PDF document, not an event export. Event exports are CSV, Parquet or JSON Lines files.",
+        ("'b.csv' does not look like a text export (it contains binary data). Event exports are CSV, Parquet or JSON "
+        "Lines files."),
+        ("'c.xlsx' is an Excel workbook, not an event export. Save the sheet as CSV (File > Save as > CSV UTF-8) and "
+        "load that."),
+    ]

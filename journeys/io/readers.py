@@ -78,7 +78,7 @@ def _extract_zip(path: Path, workdir: Path) -> Path:
         if any(n.startswith("xl/") for n in names) or "[Content_Types].xml" in names:
             raise InputError(
                 f"'{path.name}' is an Excel workbook, not an event export.",
-                hint="Save the sheet as CSV (File > Save as > CSV UTF-8) and upload that.",
+                hint="Save the sheet as CSV (File > Save as > CSV UTF-8) and load that.",
             )
         data = [n for n in names if Path(n).suffix.lower() in _EXT_FORMATS or n.lower().endswith(".gz")]
         if len(data) != 1:
@@ -133,7 +133,7 @@ def inspect_file(path: str | Path, *, workdir: Path | None = None, name: str | N
         inner = _extract_zip(path, workdir)
         return inspect_file(inner, workdir=workdir, name=f"{name}:{inner.name}")
     if magic.startswith(b"%PDF"):
-        raise InputError(f"'{name}' is a PDF document, not an event export.", hint="Upload a CSV, Parquet or JSON Lines file.")
+        raise InputError(f"'{name}' is a PDF document, not an event export.", hint="Event exports are CSV, Parquet or JSON Lines files.")
     if magic.startswith(b"PAR1"):
         return SourceFile(path=path, name=name, format="parquet")
     compressed = magic.startswith(b"\x1f\x8b")
@@ -150,7 +150,7 @@ def inspect_file(path: str | Path, *, workdir: Path | None = None, name: str | N
     if "\x00" in sample or control > max(8, len(sample) // 50):
         raise InputError(
             f"'{name}' does not look like a text export (it contains binary data).",
-            hint="Upload a CSV, Parquet or JSON Lines file.",
+            hint="Event exports are CSV, Parquet or JSON Lines files.",
         )
     suffixes = [s.lower() for s in Path(name.split(":")[-1]).suffixes]
     stripped = text.lstrip("\ufeff \r\n\t")
