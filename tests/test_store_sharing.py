@@ -168,3 +168,12 @@ def test_a_missing_store_reads_as_empty(home):
     assert reader.datasets() == [] and not (home / "journeys.duckdb").exists()
     out = cli("datasets", home=home)
     assert out.returncode == 0 and out.stdout.strip() == "No datasets yet. Load one with `journeys ingest FILE`."
+
+
+def test_a_reader_in_the_writers_own_process_reads_a_snapshot(home):
+    writer = Store(home)
+    r = writer.ingest(DATA / "ecom_slice.csv", name="shop")
+    reader = Store(home, read_only=True)  # DuckDB refuses a second configuration of one file in a process
+    assert reader.snapshot is not None and reader.get("shop").id == r.dataset_id
+    reader.close()
+    writer.close()

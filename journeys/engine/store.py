@@ -143,12 +143,13 @@ class Store:
             return con
         try:
             return duckdb.connect(str(self.path), read_only=True)
-        except duckdb.IOException as err:
-            if not _is_lock_error(err):
+        except (duckdb.IOException, duckdb.ConnectionException) as err:
+            # another process writes (a lock), or this one does (DuckDB refuses a second configuration)
+            if not _is_lock_error(err) and "different configuration" not in str(err):
                 raise
             return self._open_snapshot(err)
 
-    def _open_snapshot(self, lock_error: duckdb.IOException) -> duckdb.DuckDBPyConnection:
+    def _open_snapshot(self, lock_error: duckdb.Error) -> duckdb.DuckDBPyConnection:
         """Read a copy of the database and its write-ahead log, taken while the writer was quiet.
 
         The copy is kept only if neither file changed while it was taken; DuckDB replays the copied
@@ -177,12 +178,14 @@ class Store:
             except FileNotFoundError:
                 continue  # the log was checkpointed away meanwhile: take another
             if _file_states(self.path, wal) == before:
+                con = None
                 try:
                     con = duckdb.connect(str(copy), read_only=True)
                     con.execute("SELECT count(*) FROM datasets").fetchall()
                     return con
-                except duckdb.Error:
-                    pass  # a torn copy despite the checks: take another
+                except duckdb.Error:  # a torn copy despite the checks: take another
+                    if con is not None:
+                        con.close()
             time.sleep(0.1)
         raise StoreBusy(f"The journeys store at {self.path} is being written by another process{_pid(lock_error)}, "
                         "so it cannot be read right now (a load in progress?). Try again when it has finished.")
