@@ -23,7 +23,7 @@ NAMES = {
     "drop_off_rate": "% ending here unconverted", "pain_point": "pain point", "p_goal": "P(goal)", "pagerank": "PageRank",
     "conversion_onward": "% converting after", "pct_of_start": "% of start", "pct_of_prev": "% of previous step",
     "entry_rate": "% entering here", "exit_rate": "% leaving here", "conversion_rate": "conversion",
-    "count": "transitions", "share": "% of transitions", "probability": "P(next)", "converted": "converted", "value": "value", "label": "touchpoint",
+    "count": "transitions", "share": "% of journeys", "probability": "P(next)", "converted": "converted", "value": "value", "label": "touchpoint",
 }
 _FRACTION_DECIMALS = 4
 STEP_ARROW = "→ "
@@ -48,30 +48,31 @@ def is_duration(column: str) -> bool:
     return column.endswith("_s")
 
 
-def display(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A copy for the screen, and its column config. Durations become text ("4.2 min"); columns
-    with gaps become text with the gaps empty (Streamlit would print "None"); the rest stay numbers."""
+def display(frame: pd.DataFrame, names: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A copy for the screen, and its column config. Durations become text ("4.2 min"); shares show as
+    percentages with one decimal; columns with gaps become text with the gaps empty (Streamlit would print
+    "None"); the rest stay numbers, so they still sort. ``names`` overrides human names."""
     out = pd.DataFrame(index=frame.index)
     config: dict[str, Any] = {}
     for col in frame.columns:
         s = frame[col]
-        name = human_name(str(col))
+        name = (names or {}).get(str(col)) or human_name(str(col))
         if is_duration(str(col)):
             out[name] = [humanize_seconds(v) if v is not None and v == v else "" for v in s]
         elif col in PERCENT or str(col).startswith(STEP_ARROW):
             if s.isna().any():
                 out[name] = [f"{v:.1%}" if v is not None and v == v else "" for v in s]
             else:
-                out[name] = s
-                config[name] = st.column_config.NumberColumn(name, format="percent")
+                out[name] = s.astype("float64") * 100
+                config[name] = st.column_config.NumberColumn(name, format="%.1f%%")
         elif pd.api.types.is_bool_dtype(s):
             out[name] = s
         elif pd.api.types.is_numeric_dtype(s) and s.isna().any():
             out[name] = [_number(v) for v in s]
         elif pd.api.types.is_numeric_dtype(s):
             out[name] = s
-            if pd.api.types.is_float_dtype(s):
-                config[name] = st.column_config.NumberColumn(name, format="%.2f")
+            fmt = "%.2f" if pd.api.types.is_float_dtype(s) else "localized"
+            config[name] = st.column_config.NumberColumn(name, format=fmt)
         else:
             out[name] = ["" if v is None or (isinstance(v, float) and v != v) or v is pd.NA else str(v) for v in s]
     return out, config

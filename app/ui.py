@@ -112,13 +112,14 @@ def run(label: str, fn: Callable[[], T]) -> T:
         return fn()
 
 
-def table(frame: pd.DataFrame, *, name: str, key: str, columns: list[str] | None = None) -> None:
+def table(frame: pd.DataFrame, *, name: str, key: str, columns: list[str] | None = None,
+          names: dict[str, str] | None = None) -> None:
     """A table for people (first 400 rows, human names and durations, ``columns`` first) with a CSV
     download of up to 50,000 rows that keeps every machine column."""
     if len(frame) > TABLE_ROWS:
         st.caption(f"Showing the first {TABLE_ROWS:,} of {len(frame):,} rows; the download has up to 50,000.")
     shown = frame[[c for c in columns if c in frame.columns]] if columns else frame
-    screen, config = tables.display(shown.head(TABLE_ROWS))
+    screen, config = tables.display(shown.head(TABLE_ROWS), names)
     st.dataframe(screen, hide_index=True, key=f"df_{key}", column_config=config)
     st.download_button("Download CSV", data=lambda: safe_csv(tables.for_csv(frame)), file_name=f"{name}.csv",
                        mime="text/csv", key=f"dl_{key}", icon=":material/download:")

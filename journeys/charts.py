@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import math
 
-import networkx as nx
 import pandas as pd
 import plotly.graph_objects as go
 
 from journeys.analyses.base import ENDS_LABEL, OTHER, START
 from journeys.analyses.funnels import FunnelResult
+from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
 from journeys.analyses.paths import PathsResult
 from journeys.analyses.transitions import TransitionsResult
 
@@ -201,40 +201,21 @@ def time_figure(result: FunnelResult) -> go.Figure:
     return fig
 
 
-def graph_layout(edges: pd.DataFrame, nodes: list[str]) -> dict[str, tuple[float, float]]:
-    """Left to right by hops from the journey start (the heaviest entries first), each column stacked by
-    volume order: journeys read left to right and labels get a row of their own."""
-    starts = edges[edges.source == START]
-    inner = edges[(edges.source != START) & ~edges.target.str.startswith("END")]
-    g = nx.DiGraph()
-    g.add_nodes_from(nodes)
-    g.add_edges_from(zip(inner.source, inner.target, strict=True))
-    layer: dict[str, int] = {}
-    frontier = [t for t in starts.target if t in g]
-    depth = 0
-    while frontier:
-        for n in frontier:
-            layer.setdefault(n, depth)
-        depth += 1
-        frontier = sorted({m for n in frontier for m in g.successors(n) if m not in layer})
-    for n in nodes:
-        layer.setdefault(n, depth)
-    columns: dict[int, list[str]] = {}
-    for n in nodes:  # ``nodes`` come by volume, so each column lists its busiest touchpoints first
-        columns.setdefault(layer[n], []).append(n)
-    pos = {}
-    for col, members in columns.items():
-        for i, n in enumerate(members):
-            shift = 0.35 if col % 2 else 0.0  # neighbouring columns interleave, so edges pass between labels
-            pos[n] = (float(col), -(i + shift))
-    return pos
+def graph_layout(nodes: list[str]) -> dict[str, tuple[float, float]]:
+    """Touchpoints on a circle in journey order (stage guesses, then volume), clockwise from the top.
+    Edges run inside the circle and labels sit outside it, so no edge ever crosses a label."""
+    stage_of = dict(infer_stages(nodes))
+    rank = {s: i for i, s in enumerate(STAGE_ORDER)}
+    order = sorted(nodes, key=lambda n: (rank.get(stage_of[n], len(rank)), nodes.index(n)))
+    count = max(len(order), 1)
+    return {n: (math.sin(2 * math.pi * i / count), math.cos(2 * math.pi * i / count)) for i, n in enumerate(order)}
 
 
-def _curve(x0: float, y0: float, x1: float, y1: float, bend: float = 0.18, points: int = 12) -> tuple[list[float], list[float]]:
-    """A gentle arc from (x0, y0) to (x1, y1), bowed to the left of travel so A->B and B->A stay apart."""
+def _curve(x0: float, y0: float, x1: float, y1: float, pull: float = 0.35, points: int = 14) -> tuple[list[float], list[float]]:
+    """A chord from (x0, y0) to (x1, y1) bowed towards the circle's centre, offset a little to the left of
+    travel so A->B and B->A stay apart."""
     mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-    dx, dy = x1 - x0, y1 - y0
-    cx, cy = mx - dy * bend, my + dx * bend
+    cx, cy = mx * (1 - pull) - (y1 - y0) * 0.08, my * (1 - pull) + (x1 - x0) * 0.08
     ts = [i / (points - 1) for i in range(points)]
     xs = [(1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t**2 * x1 for t in ts]
     ys = [(1 - t) ** 2 * y0 + 2 * (1 - t) * t * cy + t**2 * y1 for t in ts]
@@ -242,17 +223,17 @@ def _curve(x0: float, y0: float, x1: float, y1: float, bend: float = 0.18, point
 
 
 def graph_figure(result: TransitionsResult) -> go.Figure:
-    """Network of touchpoints laid out left to right from the journey start: arcs sized by transitions,
-    node colour = P(reaching the goal), labels on a white backing so edges never hide them."""
+    """Network of touchpoints on a circle in journey order: chords sized by transitions, node colour =
+    P(reaching the goal), labels outside the circle so edges never hide them."""
     edges = result.edges[(result.edges.source != START) & ~result.edges.target.str.startswith("END")]
     nodes = result.nodes
-    pos = graph_layout(result.edges, list(nodes.touchpoint))
+    pos = graph_layout(list(nodes.touchpoint))
     fig = go.Figure()
     biggest = max(edges["count"].max(), 1) if len(edges) else 1
     for row in edges.itertuples():
-        (x0, y0), (x1, y1) = pos[row.source], pos[row.target]
         if row.source == row.target:
-            continue  # repeats show in the table and as the node's volume; a loop arrow would hide the label
+            continue  # repeats show in the table and in the node's volume
+        (x0, y0), (x1, y1) = pos[row.source], pos[row.target]
         xs, ys = _curve(x0, y0, x1, y1)
         fig.add_trace(go.Scatter(
             x=xs, y=ys, mode="lines", line={"width": 0.5 + 8 * row.count / biggest, "color": "rgba(100,116,139,0.4)"},
@@ -260,7 +241,7 @@ def graph_figure(result: TransitionsResult) -> go.Figure:
                                         f"({row.probability:.0%} of {_plain(row.source)}'s next steps)", showlegend=False))
         fig.add_annotation(x=xs[-1], y=ys[-1], ax=xs[-3], ay=ys[-3], xref="x", yref="y", axref="x", ayref="y",
                            showarrow=True, arrowhead=2, arrowsize=1, arrowwidth=1, arrowcolor="rgba(100,116,139,0.7)",
-                           standoff=10, text="")
+                           standoff=9, text="")
     colour = nodes.get("p_goal", None)
     size = 12 + 26 * (nodes.volume / max(nodes.volume.max(), 1)) ** 0.5
     hover = [f"{_plain(t)}<br>{v:,} events · entry {e:.0%} · exit {x:.0%}" + (f"<br>P(goal) {p:.1%}" if colour is not None else "")
@@ -273,12 +254,14 @@ def graph_figure(result: TransitionsResult) -> go.Figure:
                     "cmax": _colour_top(nodes, result.goal), "showscale": colour is not None,
                     "colorbar": {"title": "P(goal)"} if colour is not None else None, "line": {"width": 1, "color": "white"}},
         showlegend=False))
-    for t, sz in zip(nodes.touchpoint, size, strict=True):
-        fig.add_annotation(x=pos[t][0], y=pos[t][1], text=_plain(_short(t, 22)), showarrow=False, yshift=sz / 2 + 9,
-                           bgcolor="rgba(255,255,255,0.85)", font={"size": 12})
-    rows = max([sum(1 for p in pos.values() if p[0] == c) for c in {p[0] for p in pos.values()}] or [1])
-    fig.update_layout(height=max(420, 90 * rows + 80), margin={"l": 10, "r": 10, "t": 20, "b": 10},
-                      xaxis={"visible": False}, yaxis={"visible": False, "range": [-rows - 0.2, 0.8]}, plot_bgcolor="white")
+    for t in nodes.touchpoint:
+        x, y = pos[t]
+        fig.add_annotation(x=x * 1.1, y=y * 1.1, text=_plain(_short(t, 24)), showarrow=False, font={"size": 12},
+                           xanchor="left" if x > 0.2 else "right" if x < -0.2 else "center",
+                           yanchor="bottom" if y > 0.2 else "top" if y < -0.2 else "middle")
+    fig.update_layout(height=640, margin={"l": 10, "r": 10, "t": 30, "b": 30}, plot_bgcolor="white",
+                      xaxis={"visible": False, "range": [-1.9, 1.9]},
+                      yaxis={"visible": False, "range": [-1.3, 1.3], "scaleanchor": "x"})
     return fig
 
 

@@ -104,12 +104,35 @@ def test_sankey_anchors(events):
 
 
 def test_path_variants(events):
-    r = compute_paths(j(events, goal="purchase"), PathQuery(depth=3), goal="purchase")
+    r = compute_paths(j(events, goal="purchase"), PathQuery(depth=3, min_steps=1), goal="purchase")
     v = r.variants.set_index("path")
     assert v.loc["home > product > cart > …", "customers"] == 1
     assert v.loc["home > product > cart > …", "conversion_rate"] == 1.0
     assert v.loc["home > product > cart > …", "revenue"] == 50.0
     assert v.loc["home", "customers"] == 1 and v.loc["home", "median_duration_s"] == 0.0
+
+
+def test_path_variants_set_one_step_journeys_aside(events):
+    # D is the one one-step journey of five: a fifth, so "auto" lists journeys of 2+ steps only
+    auto = compute_paths(j(events), PathQuery(depth=3))
+    assert auto.min_steps == 2 and auto.set_aside == 1
+    assert "home" not in set(auto.variants.path) and auto.variants.customers.sum() == 4
+    assert auto.variants.share.sum() == pytest.approx(4 / 5)  # shares stay of all journeys drawn
+    every = compute_paths(j(events), PathQuery(depth=3, min_steps=1))
+    assert every.set_aside == 0 and every.variants.customers.sum() == 5
+    assert auto.nodes.equals(every.nodes) and auto.links.equals(every.links)  # the Sankey is the same
+
+
+def test_funnel_step_gaps_by_hand(events):
+    from journeys.analyses.funnels import step_gaps
+
+    r = compute_funnel(j(events), FunnelQuery(steps=(("home", "product"), ("cart",)), breakdown="device"))
+    b = r.breakdown.set_index(["value", "step"]).conversion_from_previous.to_dict()
+    assert b == {("d", 1): 1.0, ("d", 2): 1.0, ("m", 1): 1.0, ("m", 2): 0.0}
+    gap = step_gaps(r, floor=2)
+    assert [(g.step, g.best_value, g.best_rate, g.worst_value, g.worst_rate) for g in gap] == [(2, "d", 1.0, "m", 0.0)]
+    assert gap[0].sentence() == "Biggest gap: home or product → cart converts 0.0% for m against 100.0% for d."
+    assert step_gaps(r, floor=3) == []  # m has two journeys at step 1: below the floor, nothing to compare
 
 
 def funnel(events, steps, **kw):
@@ -257,6 +280,10 @@ def test_journey_map_by_hand(events):
     assert list(r.stages.stage) == ["consideration", "purchase"]
     assert r.journeys == 5
     assert not tp.pain_point.any()  # nothing reaches the 30-journey floor in this tiny log
+    # next moves: home -> product (A, B), home -> cart (E); B's last home ends; ties go by name
+    assert (tp.loc["home", "top_next"], tp.loc["home", "top_next_share"]) == ("product", 2 / 3)
+    assert (tp.loc["product", "top_next"], tp.loc["product", "top_next_share"]) == ("cart", 3 / 5)
+    assert tp.loc["purchase", "top_next"] != tp.loc["purchase", "top_next"]  # nothing follows: empty
 
 
 def test_scratch_tables_stay_bounded(events):

@@ -37,8 +37,8 @@ hidden = (f"Hidden: {result.hidden_edges:,} smaller edges carrying {result.hidde
           f"({result.hidden_transitions / max(result.transitions, 1):.1%}); switch on 'Show all edges' to draw them."
           if result.hidden_edges else "Every edge is drawn.")
 st.caption(f"{result.journeys:,} journeys, {result.transitions:,} transitions between touchpoints; the edges drawn carry "
-           f"{drawn:,} ({drawn / max(result.transitions, 1):.1%}). {hidden} Journeys read left to right from their "
-           f"first touchpoint; repeats of the same touchpoint are in the table.{goal_note}")
+           f"{drawn:,} ({drawn / max(result.transitions, 1):.1%}). {hidden} Touchpoints sit on a circle in journey "
+           f"order (clockwise from the top); repeats of the same touchpoint are in the table.{goal_note}")
 chart(charts.graph_figure(result), name="transition_graph", key="graph")
 st.subheader("Touchpoints")
 table(result.nodes, name="touchpoints", key="nodes", columns=NODE_COLUMNS)
@@ -47,4 +47,4 @@ st.caption("'(journey start)' and '(journey end …)' rows count how journeys be
 edges = result.edges.assign(
     source=result.edges.source.replace({START: "(journey start)"}),
     target=result.edges.target.map(lambda t: f"(journey {t.lower()})" if t.startswith("END") else t))
-table(edges, name="transitions", key="edges", columns=EDGE_COLUMNS)
+table(edges, name="transitions", key="edges", columns=EDGE_COLUMNS, names={"share": "% of transitions"})

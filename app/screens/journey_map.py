@@ -57,7 +57,7 @@ for col, stage in zip(columns, present, strict=True):
             lines.append(f"score {r.avg_score:.1f}")
         box.text("\n".join(lines))
         if r.pain_point:
-            box.error(f"Pain point: {r.drop_offs:,} journeys end here unconverted", icon=":material/warning:")
+            box.markdown(f":red[**Pain point** · {r.drop_offs:,} journeys end here unconverted]")
 st.subheader("Where to act", anchor=False)
 st.caption("Each touchpoint by how many journeys reach it and " + ("how many convert after it" if v.shaping.goal else
            "how many end there") + ". Big bubbles low on the chart are the costly ones; red rings mark pain points.")

@@ -40,7 +40,7 @@ pct = o1.radio("Link share", ["start", "prev"], horizontal=True, key="p_pct",
                format_func={"start": "% of start", "prev": "% of previous step"}.__getitem__)
 seed("p_ms", {None: "auto", 1: "all", 2: "multi"}[q.min_steps])
 ms = o2.radio("Path variants of", ["auto", "multi", "all"], horizontal=True, key="p_ms",
-              format_func={"auto": "2+ steps if most journeys have one", "multi": "journeys with 2+ steps",
+              format_func={"auto": "2+ steps if a fifth of journeys have one", "multi": "journeys with 2+ steps",
                            "all": "all journeys"}.__getitem__)
 query = PathQuery(anchor=anchor, start=start, end=end, depth=int(depth), top=int(top),
                   min_steps={"auto": None, "all": 1, "multi": 2}[ms])

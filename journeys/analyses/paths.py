@@ -23,6 +23,7 @@ Anchor = Literal["start", "from", "to", "between"]
 DEPTH_DEFAULT, DEPTH_MAX = 5, 20
 TOP_DEFAULT, TOP_MAX = 5, 20
 VARIANTS_DEFAULT = 10
+AUTO_MULTI_STEP_SHARE = 0.2
 ARROW = " > "
 MORE = "…"
 
@@ -39,7 +40,9 @@ class PathQuery:
     depth: int = DEPTH_DEFAULT
     top: int = TOP_DEFAULT
     variants: int = VARIANTS_DEFAULT
-    min_steps: int | None = None  # variants of journeys with at least this many steps; None: 2 when one-step journeys are the majority
+    # variants of journeys with at least this many steps; None: 2 when one-step journeys are a fifth or more
+    # (each is a one-word path, so even a fifth of journeys fills the top of the list)
+    min_steps: int | None = None
 
     def validate(self) -> None:
         if self.anchor not in ("start", "from", "to", "between"):
@@ -159,7 +162,8 @@ def compute_paths(journeys: ir.Table, query: PathQuery | None = None, *, goal: s
     nodes = flows.groupby(["rel", "touchpoint"], as_index=False)["customers"].sum()
     links = flows[flows.rel < q.depth]
     one_step = int(flows.loc[(flows.rel == 1) & flows.nxt.isna(), "customers"].sum())
-    min_steps = q.min_steps or (2 if one_step * 2 > int(flows.loc[flows.rel == 1, "customers"].sum()) else 1)
+    min_steps = q.min_steps or (2 if one_step >= AUTO_MULTI_STEP_SHARE * int(flows.loc[flows.rel == 1, "customers"].sum())
+                                else 1)
     variants = to_frame(_variants(a, q, goal, min_steps))
     drawn = int(variants.total_journeys.iloc[0]) if len(variants) else 0
     moves = int(variants.total_len.iloc[0]) - drawn if len(variants) else 0

@@ -92,7 +92,7 @@ def test_breakdown_per_step_names_the_biggest_gap(sample_id):
     assert list(wide.columns) == ["value", "journeys entered", "→ 2. add_to_cart", "→ 3. checkout", "→ 4. purchase",
                                   "% of entered"]
     row = wide[wide.value == worst].iloc[0]
-    assert row[f"→ {k}. {labels[k - 1]}"] == rates[worst]
+    assert row[f"→ {k}. {labels[k - 1]}"] == rates[worst] * 100  # shown as a percentage
     spec = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert [t["name"] for t in spec["data"]] == list(b[b.step == 1].value)[:8]
 

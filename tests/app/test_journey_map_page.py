@@ -16,8 +16,9 @@ def test_journey_map(sample_id):
     expected = compute_journey_map(j, infer_stages(tps), goal="purchase")
     pain = expected.touchpoints[expected.touchpoints.pain_point]
     captions = " ".join(texts(at, "caption"))
-    errors = texts(at, "error")
-    assert sorted(errors) == sorted(f"Pain point: {row.drop_offs:,} journeys end here unconverted" for row in pain.itertuples())
+    flagged = [t for t in texts(at, "markdown") if "Pain point" in t]
+    assert sorted(flagged) == sorted(f":red[**Pain point** · {row.drop_offs:,} journeys end here unconverted]"
+                                     for row in pain.itertuples())
     assert f"{expected.journeys:,} journeys." in captions
     cards = [t for t in texts(at, "text") if "reach ·" in t]
     assert len(cards) == len(expected.touchpoints)
