@@ -27,6 +27,7 @@ NAMES = {
 }
 _FRACTION_DECIMALS = 4
 STEP_ARROW = "→ "
+WIDE = {"path"}
 # the columns each table shows first (and only), in reading order; the CSV keeps them all
 STEP_COLUMNS = ["step", "label", "customers", "conversion_from_previous", "conversion_from_start", "drop_off",
                 "median_s", "p90_s"]
@@ -74,6 +75,8 @@ def display(frame: pd.DataFrame, names: dict[str, str] | None = None) -> tuple[p
             fmt = "%.2f" if pd.api.types.is_float_dtype(s) else "localized"
             config[name] = st.column_config.NumberColumn(name, format=fmt)
         else:
+            if col in WIDE:
+                config[name] = st.column_config.TextColumn(name, width="large")
             out[name] = ["" if v is None or (isinstance(v, float) and v != v) or v is pd.NA else str(v) for v in s]
     return out, config
 

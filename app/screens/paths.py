@@ -85,7 +85,8 @@ st.subheader("Top path variants")
 if result.set_aside:
     st.caption(f"{result.set_aside:,} journeys with a single step ({result.set_aside / result.journeys_covered:.0%}) "
                "are set aside here, so the list shows paths that go somewhere. Shares are of all journeys drawn.")
-shown = [c for c in VARIANT_COLUMNS if v.shaping.goal or c != "conversion_rate"]
+shown = [c for c in VARIANT_COLUMNS if (v.shaping.goal or c != "conversion_rate")
+         and (c != "revenue" or result.variants.revenue.sum() != 0)]  # no value column: no revenue column
 table(result.variants, name="path_variants", key="variants", columns=shown)
 with st.expander("Links as a table"):
     table(result.links, name="path_links", key="links")
