@@ -142,7 +142,7 @@ def test_info_on_a_name_two_datasets_share_asks_for_the_id(loaded):
     second = cli("ingest", str(DATA / "ecom_slice.csv"), "--name", "crm", "--format", "json", home=loaded)
     store = Store(loaded)  # a store from before names were unique
     store.cursor().execute("UPDATE datasets SET name = 'shop'")
-    ids = sorted(d.id for d in store.datasets())
+    ids = [d.id for d in store.datasets()]  # oldest first, as the message lists them
     store.close()
     assert json.loads(second.stdout)["dataset_id"] in ids
     out = cli("info", "shop", home=loaded)
