@@ -100,7 +100,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if args.events < 1:
         raise JourneyError("--events must be at least 1.")
     started = time.perf_counter()
-    out = sample.write(sample.generate(args.events, seed=args.seed), args.out)
+    out = sample.write(sample.generate_chunks(args.events, seed=args.seed), args.out)
     print(f"Wrote {args.events:,} events to {out} in {time.perf_counter() - started:.1f} s")
 
 

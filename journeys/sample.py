@@ -12,6 +12,9 @@ Planted effects (documented in ``sample_data/README.md`` and checked by tests):
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -88,17 +91,42 @@ def _choose(rng: np.random.Generator, cum: np.ndarray) -> np.ndarray:
     return np.minimum((u > cum).sum(axis=1), cum.shape[1] - 1)
 
 
+CHUNK_EVENTS = 1_000_000
+
+
 def generate(events: int, *, seed: int = 7) -> pa.Table:
     """Exactly ``events`` events (whole customers, the last one cut short), sorted by time like an export."""
+    return _generate_exact(events, seed, 0, 0)[0]
+
+
+def generate_chunks(events: int, *, seed: int = 7, chunk: int = CHUNK_EVENTS) -> Iterator[pa.Table]:
+    """``events`` events in pieces of at most ``chunk`` events, so 100M events need about 1 GB of memory.
+
+    Up to ``chunk`` events this is exactly :func:`generate`. Beyond, each piece holds its own customers
+    (ids and sessions continue from the previous piece, seeds derive from ``seed``) and is sorted by time
+    within itself: an export written in batches.
+    """
+    if events <= chunk:
+        yield generate(events, seed=seed)
+        return
+    done, customers, sessions, piece = 0, 0, 0, 0
+    while done < events:
+        size = min(chunk, events - done)
+        table, used, last_session = _generate_exact(size, seed * 1_000_003 + piece, customers, sessions)
+        yield table
+        done, customers, sessions, piece = done + size, customers + used, last_session, piece + 1
+
+
+def _generate_exact(events: int, seed: int, cust_offset: int, session_offset: int) -> tuple[pa.Table, int, int]:
     n = max(1, int(events / EVENTS_PER_CUSTOMER * 1.3) + 10)
     while True:
-        table = _generate(events, n, seed)
+        table, last_session = _generate(events, n, seed, cust_offset, session_offset)
         if table.num_rows >= events:
-            return table
+            return table, n, last_session
         n *= 2
 
 
-def _generate(events: int, n: int, seed: int) -> pa.Table:
+def _generate(events: int, n: int, seed: int, cust_offset: int = 0, session_offset: int = 0) -> tuple[pa.Table, int]:
     rng = np.random.default_rng(seed)
     device = rng.choice(len(DEVICES), n, p=DEVICE_P)
     country = rng.choice(len(COUNTRIES), n, p=COUNTRY_P)
@@ -149,7 +177,7 @@ def _generate(events: int, n: int, seed: int) -> pa.Table:
     cust, st, t, csat = cust[:keep], st[:keep], t[:keep], csat[:keep]
     new_session = np.ones(keep, dtype=bool)
     new_session[1:] = (cust[1:] != cust[:-1]) | (t[1:] - t[:-1] > 1800)
-    session_no = np.cumsum(new_session)
+    session_no = np.cumsum(new_session) + session_offset
     tp = np.array(TOUCHPOINTS)[st]
     web_channel = np.where(uses_app[cust], "app", "web")
     channel = np.array([_CHANNEL.get(x, "") for x in TOUCHPOINTS])[st]
@@ -161,7 +189,7 @@ def _generate(events: int, n: int, seed: int) -> pa.Table:
     feedback = np.where(has_text, np.where(csat <= 2, bad, good).astype(object), np.array(None, dtype=object))
     ts = t.astype("datetime64[s]")
     table = pa.table({
-        "customer_id": pa.array(np.char.add("C", np.char.zfill(cust.astype(str), 7))),
+        "customer_id": pa.array(np.char.add("C", np.char.zfill((cust + cust_offset).astype(str), 7))),
         "timestamp": pa.array(np.char.add(np.datetime_as_string(ts, unit="s"), "Z")),
         "touchpoint": pa.array(tp),
         "channel": pa.array(channel),
@@ -174,19 +202,25 @@ def _generate(events: int, n: int, seed: int) -> pa.Table:
         "acquisition_channel": pa.array(np.array(ACQUISITION)[acq[cust]]),
         "signup_cohort": pa.array(cohort[cust]),
     })
-    return table.take(pa.array(np.argsort(t, kind="stable")))
+    return table.take(pa.array(np.argsort(t, kind="stable"))), int(session_no[-1]) if keep else session_offset
 
 
-def write(table: pa.Table, out: str | Path) -> Path:
-    """Write as Parquet (``.parquet``), gzip CSV (``.csv.gz``) or CSV."""
+def write(tables: pa.Table | Iterable[pa.Table], out: str | Path) -> Path:
+    """Write one table or a stream of pieces as Parquet (``.parquet``), gzip CSV (``.csv.gz``) or CSV."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    pieces = iter([tables] if isinstance(tables, pa.Table) else tables)
+    first = next(pieces)
     if out.suffix == ".parquet":
-        pq.write_table(table, out, row_group_size=1 << 20)
-    elif out.name.endswith(".gz"):
-        with pa.CompressedOutputStream(str(out), "gzip") as sink:
-            pacsv.write_csv(table, sink)
+        with pq.ParquetWriter(out, first.schema) as writer:
+            for table in itertools.chain([first], pieces):
+                writer.write_table(table, row_group_size=1 << 20)
     else:
-        pacsv.write_csv(table, out)
+        with contextlib.ExitStack() as stack:
+            sink = stack.enter_context(pa.CompressedOutputStream(str(out), "gzip")) if out.name.endswith(".gz") \
+                else str(out)
+            writer = stack.enter_context(pacsv.CSVWriter(sink, first.schema))
+            for table in itertools.chain([first], pieces):
+                writer.write_table(table)
     return out
 

@@ -46,3 +46,21 @@ def test_planted_effects():
     mob = checkout[checkout.device == "mobile"]
     desk = checkout[checkout.device == "desktop"]
     assert (mob.next == "purchase").mean() < 0.6 * (desk.next == "purchase").mean()
+
+
+def test_chunks_add_up_to_exactly_n_events_with_distinct_customers_and_sessions(tmp_path):
+    import pyarrow.parquet as pq
+
+    pieces = list(sample.generate_chunks(2_500, seed=3, chunk=1_000))
+    assert [p.num_rows for p in pieces] == [1_000, 1_000, 500]
+    customers = [set(p.column("customer_id").to_pylist()) for p in pieces]
+    assert not (customers[0] & customers[1]) and not (customers[1] & customers[2])
+    sessions = [set(p.column("session_id").to_pylist()) for p in pieces]
+    assert not (sessions[0] & sessions[1]) and not (sessions[1] & sessions[2])
+    assert list(sample.generate_chunks(900, seed=3, chunk=1_000))[0].equals(sample.generate(900, seed=3))
+    out = sample.write(sample.generate_chunks(2_500, seed=3, chunk=1_000), tmp_path / "e.parquet")
+    assert pq.read_table(out).num_rows == 2_500
+    csv = sample.write(iter(pieces), tmp_path / "e.csv.gz")
+    import gzip
+
+    assert len(gzip.open(csv, "rt").read().splitlines()) == 2_501  # one header
