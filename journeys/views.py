@@ -230,7 +230,13 @@ def _exclusion(text: str) -> Exclusion:
 
 
 def filter_dates(events: ir.Table, start: date | None, end: date | None) -> ir.Table:
-    """Events on or after ``start`` and on or before ``end`` (whole days, UTC)."""
+    """Events on or after ``start`` and on or before ``end`` (whole days, UTC).
+
+    The stored steps and next events describe whole journeys, so a date range drops them and the
+    journeys are renumbered within the range: a journey starts at its first event in the range.
+    """
+    if start or end:
+        events = events.drop(*[c for c in ("step", "next_touchpoint", "next_ts") if c in events.columns])
     if start:
         events = events.filter(events.ts >= ibis.timestamp(f"{start.isoformat()} 00:00:00"))
     if end:

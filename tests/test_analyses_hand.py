@@ -295,3 +295,25 @@ def test_scratch_tables_stay_bounded(events):
     names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()]
     assert len([n for n in names if n.startswith("_journeys_scratch_")]) == SCRATCH_TABLES
     assert kept.count().execute() == 5  # the newest is still there and right: A, B twice, D, E
+
+
+def test_a_date_range_starts_journeys_at_their_first_event_in_range(tmp_path):
+    from datetime import date
+
+    from journeys.engine.store import Store
+    from journeys.views import filter_dates
+
+    # stored with whole-journey steps: A home (Jan), cart and purchase (Feb); B home (Feb). In February
+    # A's journey starts at cart, so both count as journeys and A's step 1 is cart.
+    (tmp_path / "e.csv").write_text("customer_id,timestamp,touchpoint\nA,2025-01-10,home\nA,2025-02-03 10:00,cart\n"
+                                    "A,2025-02-03 10:01,purchase\nB,2025-02-04,home\nB,2025-03-01,search\n")
+    store = Store(tmp_path / "home")
+    t = store.table(store.ingest(tmp_path / "e.csv").dataset_id)
+    feb = filter_dates(t, date(2025, 2, 1), date(2025, 2, 28))
+    r = compute_transitions(journeys_for(feb, Shaping(goal="purchase")), goal="purchase")
+    assert r.journeys == 2
+    assert edges(r) == {("START", "cart"): 1, ("START", "home"): 1, ("cart", "purchase"): 1,
+                        ("purchase", "END (converted)"): 1, ("home", "END (not converted)"): 1}
+    p = compute_paths(journeys_for(feb, Shaping()), PathQuery(depth=2, min_steps=1))
+    assert set(p.variants.path) == {"cart > purchase", "home"}
+    store.close()
