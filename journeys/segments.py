@@ -143,7 +143,7 @@ class Segment:
         try:
             seg = _decode(json.loads(text))
         except (ValueError, TypeError, KeyError, AttributeError) as err:
-            raise QueryError(f"The segment in the link cannot be read ({err}).") from err
+            raise QueryError(f"The segment cannot be read ({err}).") from err
         if not isinstance(seg, Segment):
             seg = Segment((seg,))
         seg.validate()

@@ -57,10 +57,11 @@ def test_chunks_add_up_to_exactly_n_events_with_distinct_customers_and_sessions(
     assert not (customers[0] & customers[1]) and not (customers[1] & customers[2])
     sessions = [set(p.column("session_id").to_pylist()) for p in pieces]
     assert not (sessions[0] & sessions[1]) and not (sessions[1] & sessions[2])
-    assert list(sample.generate_chunks(900, seed=3, chunk=1_000))[0].equals(sample.generate(900, seed=3))
+    assert next(sample.generate_chunks(900, seed=3, chunk=1_000)).equals(sample.generate(900, seed=3))
     out = sample.write(sample.generate_chunks(2_500, seed=3, chunk=1_000), tmp_path / "e.parquet")
     assert pq.read_table(out).num_rows == 2_500
     csv = sample.write(iter(pieces), tmp_path / "e.csv.gz")
     import gzip
 
-    assert len(gzip.open(csv, "rt").read().splitlines()) == 2_501  # one header
+    with gzip.open(csv, "rt") as fh:
+        assert len(fh.read().splitlines()) == 2_501  # one header
