@@ -26,7 +26,7 @@ from journeys.analyses.base import (
     known_touchpoints,
     timer,
 )
-from journeys.analyses.funnels import FunnelQuery, compute_funnel
+from journeys.analyses.funnels import GAP_FLOOR, FunnelQuery, compute_funnel, step_gaps
 from journeys.analyses.paths import Anchor, PathQuery, compute_paths
 from journeys.analyses.transitions import GraphQuery, compute_transitions
 from journeys.durations import parse_duration
@@ -149,14 +149,16 @@ def cmd_paths(args: argparse.Namespace) -> None:
         anchor = "from" if args.start else "to" if args.end else "start"
     run = _journeys(args)
     run.check_touchpoints([args.start, args.end, run.shaping.goal])
-    q = PathQuery(anchor=anchor, start=args.start, end=args.end, depth=args.depth, top=args.top)
+    q = PathQuery(anchor=anchor, start=args.start, end=args.end, depth=args.depth, top=args.top,
+                  min_steps=None if args.min_steps == "auto" else int(args.min_steps))
     with timer() as t:
         r = compute_paths(run.journeys, q, goal=run.shaping.goal)
     message = run.nobody(r.journeys_total == 0)
     if args.format == "json":
         data = {"nodes": _records(r.nodes), "links": _records(r.links), "variants": _records(r.variants),
                 "coverage": r.coverage, "transition_coverage": r.transition_coverage,
-                "journeys_total": r.journeys_total, "journeys_covered": r.journeys_covered, "elapsed_s": t[0]}
+                "journeys_total": r.journeys_total, "journeys_covered": r.journeys_covered,
+                "variants_min_steps": r.min_steps, "one_step_journeys_set_aside": r.set_aside, "elapsed_s": t[0]}
         print(json.dumps(data | ({"message": message} if message else {})))
     elif message:
         print(message)
@@ -167,6 +169,9 @@ def cmd_paths(args: argparse.Namespace) -> None:
         print(f"Covers {r.journeys_covered:,} of {r.journeys_total:,} journeys ({r.coverage:.1%}); "
               f"{r.transition_coverage:.1%} of their transitions are drawn between named nodes.")
         print(r.links.to_string(index=False))
+        aside = f" ({r.set_aside:,} one-step journeys set aside)" if r.set_aside else ""
+        print(f"\nTop path variants{aside}:")
+        print(r.variants.to_string(index=False))
 
 
 def cmd_funnel(args: argparse.Namespace) -> None:
@@ -174,17 +179,29 @@ def cmd_funnel(args: argparse.Namespace) -> None:
     run = _journeys(args)
     run.check_touchpoints([t for step in steps for t in step])
     q = FunnelQuery(steps=steps, window=parse_duration(args.window), order=args.order,
-                    count_by="session" if args.scope == "session" else "customer")
+                    count_by="session" if args.scope == "session" else "customer", breakdown=args.breakdown,
+                    trend=args.trend)
     with timer() as t:
         r = compute_funnel(run.journeys, q)
     message = run.nobody(r.entered == 0)
     if args.format == "json":
         data = {"steps": _records(r.steps), "next_after_drop": _records(r.next_after_drop), "elapsed_s": t[0]}
+        if r.breakdown is not None:
+            data |= {"breakdown": _records(r.breakdown),
+                     "step_gaps": [{"step": g.step, "best_value": g.best_value, "best_rate": g.best_rate,
+                                    "worst_value": g.worst_value, "worst_rate": g.worst_rate, "sentence": g.sentence()}
+                                   for g in step_gaps(r)]}
+        if r.trend is not None:
+            data["trend"] = _records(r.trend)
         print(json.dumps(data | ({"message": message} if message else {})))
     elif message:
         print(message)
     else:
         print(r.steps.to_string(index=False))
+        gaps = step_gaps(r)
+        if r.breakdown is not None:
+            print(gaps[0].sentence() if gaps else f"No step has two values with {GAP_FLOOR}+ journeys to compare.")
+            print(r.breakdown.to_string(index=False))
 
 
 def add_analysis_commands(sub: Any) -> None:
@@ -202,6 +219,8 @@ def add_analysis_commands(sub: Any) -> None:
     p.add_argument("--end")
     p.add_argument("--depth", type=int, default=5)
     p.add_argument("--top", type=int, default=5)
+    p.add_argument("--min-steps", choices=("auto", "1", "2"), default="auto",
+                   help="path variants of journeys with 1+ or 2+ steps (auto: 2+ once a fifth of journeys have one)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_paths)
 
@@ -210,5 +229,7 @@ def add_analysis_commands(sub: Any) -> None:
     p.add_argument("--steps", required=True, help="comma-separated steps, e.g. home,product_view,add_to_cart|wishlist")
     p.add_argument("--window", default="7d")
     p.add_argument("--order", choices=("strict", "sequential", "any"), default="sequential")
+    p.add_argument("--breakdown", metavar="COLUMN", help="each step's conversion by this attribute (top 200 + Other)")
+    p.add_argument("--trend", choices=("day", "week", "month"), help="conversion by period of entry")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_funnel)

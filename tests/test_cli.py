@@ -224,3 +224,35 @@ def test_a_segment_of_existing_values_that_nobody_meets(loaded):
 def test_a_start_touchpoint_is_checked_against_the_whole_dataset(loaded):
     out = cli("paths", "shop", "--start", "home", "--where", "platform=martian", home=loaded)
     assert out.returncode == 0 and out.stdout.startswith("No customer matched the segment")
+
+
+def test_funnel_breakdown_and_path_variants_give_the_dashboards_numbers(home, tmp_path):
+    from journeys import sample
+    from journeys.analyses.base import journeys_for
+    from journeys.analyses.funnels import FunnelQuery, compute_funnel, step_gaps
+    from journeys.analyses.paths import PathQuery, compute_paths
+    from journeys.engine.store import Store
+    from journeys.shaping import Shaping
+
+    path = sample.write(sample.generate(6_000, seed=4), tmp_path / "shop.parquet")
+    assert cli("ingest", str(path), "--name", "shop", home=home).returncode == 0
+    steps = "product_view,add_to_cart,checkout,purchase"
+    out = cli("funnel", "shop", "--steps", steps, "--breakdown", "device", "--format", "json", home=home)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    store = Store(home)
+    table = store.table(store.datasets()[0].id)
+    expected = compute_funnel(journeys_for(table, Shaping()),
+                              FunnelQuery(steps=tuple((s,) for s in steps.split(",")), breakdown="device"))
+    assert [r["customers"] for r in data["breakdown"]] == list(expected.breakdown.customers)
+    assert [g["sentence"] for g in data["step_gaps"]] == [g.sentence() for g in step_gaps(expected)]
+    assert data["step_gaps"][0]["sentence"].startswith("Biggest gap: checkout → purchase converts")  # planted on mobile
+    out = json.loads(cli("paths", "shop", "--format", "json", home=home).stdout)
+    auto = compute_paths(journeys_for(table, Shaping()), PathQuery())
+    assert out["one_step_journeys_set_aside"] == auto.set_aside > 0 and out["variants_min_steps"] == 2
+    assert [v["path"] for v in out["variants"]] == list(auto.variants.path)
+    every = json.loads(cli("paths", "shop", "--min-steps", "1", "--format", "json", home=home).stdout)
+    assert every["one_step_journeys_set_aside"] == 0 and len(every["variants"]) == 10
+    store.close()
+    bad = cli("funnel", "shop", "--steps", steps, "--breakdown", "devise", home=home)
+    assert bad.returncode == 2 and "Did you mean 'device'?" in bad.stderr
