@@ -145,3 +145,12 @@ def test_file_hints_fit_every_surface(write):
         ("'c.xlsx' is an Excel workbook, not an event export. Save the sheet as CSV (File > Save as > CSV UTF-8) and "
         "load that."),
     ]
+
+
+def test_csv_named_parquet_is_read_as_csv_with_a_warning(store, write):
+    report, rows = _stored(store, write("events.parquet", CSV))
+    assert report.rows_read == 3 and report.rows_stored == 3
+    assert list(rows.customer_id) == ["007", "007", "010"]
+    assert list(rows.touchpoint) == ["home", "café", "home"]
+    assert "file named .parquet contains CSV text; read as CSV" in report.warnings
+    assert "Warning: file named .parquet contains CSV text; read as CSV" in report.lines()

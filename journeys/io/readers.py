@@ -116,6 +116,12 @@ def _sniff_delimiter(text: str) -> str:
         return max(DELIMITERS, key=lambda d: (counts[d][0] > 0, sum(c == counts[d][0] for c in counts[d]), counts[d][0]))
 
 
+def _misnamed(suffixes: list[str], read_as: str) -> list[str]:
+    """A warning when text sits under a Parquet name (real Parquet starts with PAR1 and never gets here)."""
+    return [f"file named {s} contains {read_as} text; read as {read_as}" for s in suffixes[-1:]
+            if _EXT_FORMATS.get(s) == "parquet"]
+
+
 def inspect_file(path: str | Path, *, workdir: Path | None = None, name: str | None = None) -> SourceFile:
     """Sniff a file and say how to read it, or raise :class:`InputError` with a clear sentence."""
     path = Path(path)
@@ -157,10 +163,11 @@ def inspect_file(path: str | Path, *, workdir: Path | None = None, name: str | N
     is_json = stripped.startswith(("{", "[")) or any(s in (".jsonl", ".ndjson", ".json") for s in suffixes)
     if is_json:
         return SourceFile(path=path, name=name, format="jsonl", compression="gzip" if compressed else "none",
-                          warnings=warnings)
+                          warnings=[*warnings, *_misnamed(suffixes, "JSON Lines")])
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if len(lines) < 2 and len(head) < SNIFF_BYTES:
         raise InputError(f"The file '{name}' has a header but no data rows.")
+    warnings += _misnamed(suffixes, "CSV")
     return SourceFile(path=path, name=name, format="csv", compression="gzip" if compressed else "none",
                       encoding=encoding, delimiter=_sniff_delimiter(text), warnings=warnings)
 
