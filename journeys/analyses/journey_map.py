@@ -10,8 +10,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from journeys.analyses.base import to_frame
-from journeys.shaping import DEFAULT_STAGES, OTHER_STAGE, stage_expr
+from journeys.analyses.base import materialize, to_frame
+from journeys.shaping import DEFAULT_STAGES, OTHER_STAGE
 
 SIGNIFICANCE_FLOOR = 30
 PAIN_POINTS = 3
@@ -87,29 +87,33 @@ class JourneyMapResult:
 
 def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...], *, goal: str | None = None) -> JourneyMapResult:
     """Per touchpoint metrics in one group-by, plus per stage reach; pain points = largest drop-offs."""
-    j = journeys.mutate(stage=stage_expr(journeys, stages))
-    per_journey = j.group_by("journey_id").aggregate(
-        _goal_last=ibis.cases((j.touchpoint == goal, j.step), else_=ibis.null("int64")).max() if goal
-        else ibis.null("int64"))
-    j = j.join(per_journey, "journey_id")
+    stage_of = dict(stages)
+    j = journeys
     dt = j.next_ts.epoch_seconds() - j.ts.epoch_seconds()
-    first = j.group_by(["journey_id", "touchpoint", "stage"]).aggregate(
-        _first=j.step.min(), _goal_last=j._goal_last.max(), _ended=(j.next_touchpoint.isnull()).any())
-    conv = first.group_by(["touchpoint", "stage"]).aggregate(
-        journeys=first.count(),
-        converted_after=(first._goal_last > first._first).fill_null(False).cast("int64").sum(),
-        ended_here_unconverted=(first._ended & first._goal_last.isnull()).cast("int64").sum(),
-    )
-    events = j.group_by(["touchpoint", "stage"]).aggregate(
-        events=j.count(), avg_score=j.score.mean(),
-        median_time_s=ibis.cases((dt <= TIME_SPENT_CAP_S, dt), else_=ibis.null("int64")).median().cast("float64"),
-    )
-    moves = j.group_by(["touchpoint", "next_touchpoint"]).aggregate(n=j.count())
+    # low-cardinality passes over the events: moves (with scores) and the time to the next event
+    moves = to_frame(j.group_by(["touchpoint", "next_touchpoint"]).aggregate(
+        n=j.count(), _score_sum=j.score.sum(), _score_n=j.score.count()))
+    timing = to_frame(j.group_by("touchpoint").aggregate(
+        median_time_s=ibis.cases((dt <= TIME_SPENT_CAP_S, dt), else_=ibis.null("int64")).median().cast("float64")))
+    # one pass per (journey, touchpoint), kept for the conversion and stage questions
+    first = materialize(j.group_by(["journey_id", "touchpoint"]).aggregate(
+        _first=j.step.min(), _last=j.step.max(), _ended=j.next_touchpoint.isnull().any()))
+    won = first.filter(first.touchpoint == goal).select(journey_id="journey_id", _goal_last="_last") if goal \
+        else first.filter(ibis.literal(False)).select(journey_id="journey_id", _goal_last="_last")
+    f = first.left_join(won, "journey_id")
+    conv = to_frame(f.group_by("touchpoint").aggregate(
+        journeys=f.count(),
+        converted_after=(f._goal_last > f._first).fill_null(False).cast("int64").sum(),
+        ended_here_unconverted=(f._ended & f._goal_last.isnull()).cast("int64").sum(),
+    ))
+    stage_frame = _stage_reach(first, stage_of)
     total = journeys.filter(journeys.step == 1).count()
-    stage_reach = j.group_by("stage").aggregate(journeys=j.journey_id.nunique())
-    tps = to_frame(events.join(conv, ["touchpoint", "stage"]))
-    stage_frame = to_frame(stage_reach)
-    nxt = _top_next(to_frame(moves))
+    events = moves.groupby("touchpoint", as_index=False).agg(events=("n", "sum"), _s=("_score_sum", "sum"),
+                                                            _c=("_score_n", "sum"))
+    events["avg_score"] = (events._s / events._c).where(events._c > 0)
+    tps = events.drop(columns=["_s", "_c"]).merge(timing, on="touchpoint").merge(conv, on="touchpoint")
+    tps.insert(0, "stage", [stage_of.get(t, OTHER_STAGE) for t in tps.touchpoint])
+    nxt = _top_next(moves[["touchpoint", "next_touchpoint", "n"]])
     n = int(total.execute())
     if tps.empty:
         empty = pd.DataFrame(columns=["stage", "touchpoint", "events", "journeys", "reach", "conversion_onward",
@@ -135,6 +139,19 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
     stage_frame["_o"] = stage_frame.stage.map(order).fillna(len(order))
     stage_frame = stage_frame.sort_values("_o")[["stage", "journeys", "reach"]].reset_index(drop=True)
     return JourneyMapResult(tps[cols].reset_index(drop=True), stage_frame, n, goal)
+
+
+def _stage_reach(first: ir.Table, stage_of: dict[str, str]) -> pd.DataFrame:
+    """Journeys that touch each stage: one bit per stage per journey, then counts of the bit patterns."""
+    names = sorted(set(stage_of.values()) | {OTHER_STAGE})
+    bit = {s: 1 << i for i, s in enumerate(names)}
+    code = ibis.cases(*[(first.touchpoint == t, bit[s]) for t, s in stage_of.items()], else_=bit[OTHER_STAGE]) \
+        if stage_of else ibis.literal(bit[OTHER_STAGE])
+    per = first.group_by("journey_id").aggregate(_mask=code.cast("int64").bit_or())
+    masks = to_frame(per.group_by("_mask").aggregate(n=per.count()))
+    rows = [{"stage": s, "journeys": int(masks.loc[(masks._mask.astype("int64") & bit[s]) != 0, "n"].sum())}
+            for s in names]
+    return pd.DataFrame([r for r in rows if r["journeys"]], columns=["stage", "journeys"])
 
 
 def _top_next(moves: pd.DataFrame) -> pd.DataFrame:
