@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 PORT ?= 8501
 export JOURNEYS_HOME ?= $(CURDIR)/.journeys
 
-.PHONY: run test lint types unit e2e bench sample clean
+.PHONY: run test lint types unit e2e bench sample clean chromium chromium-if-possible
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,19 @@ $(DEV_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,spark]"
 	touch $@
 
-run: $(STAMP)
+# PNG downloads need a Chromium (kaleido drives it); without one the dashboard still starts, PNG buttons off.
+run: $(STAMP) chromium-if-possible
 	$(PY) -m journeys.bootstrap
 	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address 0.0.0.0
 
+# Debian's chromium renders PNG downloads and runs the browser tests (`make test` fails without it).
 chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium is missing and we are not root: install Debian's chromium package"; exit 1; fi; fi
+
+chromium-if-possible:
+	@$(MAKE) --no-print-directory chromium || echo "No Chromium: the dashboard starts, but PNG downloads are switched off (HTML downloads work)."
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check journeys app tests benchmarks
