@@ -13,7 +13,8 @@ from app import sidebar, state
 from app.ui import explained, link_banner, link_problem, view
 from journeys.views import ViewState
 
-st.set_page_config(page_title="journeys", page_icon=":material/route:", layout="wide")
+# a local file: a Material icon here makes the browser fetch the favicon from a font host (fails offline)
+st.set_page_config(page_title="journeys", page_icon=str(Path(__file__).parent / "static" / "favicon.png"), layout="wide")
 
 if "view" not in st.session_state:
     # the URL is read once per session: afterwards the session's state is the truth and the URL follows it

@@ -129,8 +129,10 @@ def chart(fig: Any, *, name: str, key: str, **kw: Any) -> Any:
     """A Plotly chart with PNG and standalone HTML downloads (rendered only when clicked)."""
     event = st.plotly_chart(fig, key=f"chart_{key}", **kw)
     row = st.container(horizontal=True)
+    png = charts.png_available()
     row.download_button("PNG", data=lambda: charts.to_png(fig), file_name=f"{name}.png", mime="image/png",
-                         key=f"png_{key}", icon=":material/image:")
+                        key=f"png_{key}", icon=":material/image:", disabled=not png,
+                        help=None if png else "PNG needs Chromium on the server (Debian: apt-get install chromium).")
     row.download_button("HTML", data=lambda: charts.to_html(fig), file_name=f"{name}.html", mime="text/html",
                           key=f"html_{key}", icon=":material/code:")
     return event
