@@ -39,6 +39,16 @@ def journeys_for(events: ir.Table, shaping: Shaping, segment: Segment | None = N
     return shaped if shaping.is_default and not shaping.cut_at_goal else materialize(shaped)
 
 
+def one_journey_per_customer(journeys: ir.Table) -> bool:
+    """True when the expression itself shows ``journey_id`` is the customer (person scope, as built by
+    :func:`journeys.shaping.shape`). Then per-journey counts are per-customer counts and need no distinct;
+    when it cannot tell (sessions, cut journeys, materialised tables) it says False: slower, never wrong."""
+    values = getattr(journeys.op(), "values", None)
+    if not values or "journey_id" not in values or "customer_id" not in values:
+        return False
+    return bool(values["journey_id"] == values["customer_id"])
+
+
 SCRATCH_TABLES = 16
 
 

@@ -15,7 +15,14 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from journeys.analyses.base import END, END_CONVERTED, END_NOT_CONVERTED, START, to_frame
+from journeys.analyses.base import (
+    END,
+    END_CONVERTED,
+    END_NOT_CONVERTED,
+    START,
+    one_journey_per_customer,
+    to_frame,
+)
 from journeys.errors import QueryError
 
 EDGE_COLUMNS = ["source", "target", "count", "customers", "share", "probability", "median_s", "p90_s"]
@@ -63,18 +70,21 @@ def _edge_aggregates(j: ir.Table, goal: str | None) -> ir.Table:
         median_s=(inner.next_ts.epoch_seconds() - inner.ts.epoch_seconds()).median().cast("float64"),
         p90_s=(inner.next_ts.epoch_seconds() - inner.ts.epoch_seconds()).quantile(0.9).cast("float64"),
     )
+    # a journey has one first and one last event: with a journey per customer, customers = journeys
+    person = one_journey_per_customer(j)
     starts = j.filter(j.step == 1)
     starts = starts.group_by(source=ibis.literal(START), target=starts.touchpoint).aggregate(
-        count=starts.count(), customers=starts.customer_id.nunique())
+        count=starts.count(), customers=starts.count() if person else starts.customer_id.nunique())
     ends = j.filter(j.next_touchpoint.isnull())
     if goal:
-        reached = j.group_by("journey_id").aggregate(_conv=(j.touchpoint == goal).any())
-        ends = ends.join(reached, "journey_id")
-        end_label = ibis.ifelse(ends._conv, ibis.literal(END_CONVERTED), ibis.literal(END_NOT_CONVERTED))
+        # journeys that reached the goal: a filtered distinct, far cheaper than a group-by over every event
+        won = j.filter(j.touchpoint == goal).select("journey_id").distinct().mutate(_won=ibis.literal(True))
+        ends = ends.left_join(won, "journey_id")
+        end_label = ibis.ifelse(ends._won.notnull(), ibis.literal(END_CONVERTED), ibis.literal(END_NOT_CONVERTED))
     else:
         end_label = ibis.literal(END)
     ends = ends.group_by(source=ends.touchpoint, target=end_label).aggregate(
-        count=ends.count(), customers=ends.customer_id.nunique())
+        count=ends.count(), customers=ends.count() if person else ends.customer_id.nunique())
     typed = [e.mutate(median_s=ibis.null("float64"), p90_s=ibis.null("float64")) for e in (starts, ends)]
     return inner.union(typed[0]).union(typed[1])
 
