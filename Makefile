@@ -48,7 +48,10 @@ e2e: $(DEV_STAMP) chromium
 test: $(DEV_STAMP) chromium lint types
 	$(VENV)/bin/pytest -q tests
 
+# Knobs (see benchmarks/run.py): BENCH_SIZES=1m for a quick run, BENCH_RUNS, BENCH_PEERS=none,
+# BENCH_BROWSER=0 (then no Chromium is needed), BENCH_100M=1 (adds 100M events; takes long).
 bench: $(DEV_STAMP)
+	@if [ "$${BENCH_BROWSER:-1}" != "0" ]; then $(MAKE) --no-print-directory chromium; fi
 	$(PY) benchmarks/run.py
 
 clean:

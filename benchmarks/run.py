@@ -1,13 +1,19 @@
-"""``make bench``: ingest time and peak memory (1M and 10M events, Parquet and CSV), and every default
-analysis on the 10M dataset against a straightforward pandas implementation of the same job.
+"""``make bench``: what issue 8 asks the bench to print, in one run.
 
-Prints medians of several runs and ratios measured in the same run. Not a test: machines are noisy.
-Set BENCH_SIZES=1m to skip the 10M rows (CI-friendly), BENCH_RUNS to change repetitions.
+The machine; ingest of the events file (Parquet and CSV: wall time, peak memory of a fresh process);
+every default analysis in three settings (no segment, a segment, sessions + collapsed repeats) next to
+the same job done by three peers in the same run (hand-written DuckDB SQL on the Parquet file, polars,
+pandas), with ratios and the issue's targets; the dashboard timed in a real browser. Medians of
+BENCH_RUNS runs after a warm-up. Not a test: machines are noisy.
+
+Knobs: BENCH_SIZES (default "10m"; "1m" for a quick run), BENCH_RUNS (3), BENCH_PEERS (default
+"duckdb,polars,pandas"; "none" skips them), BENCH_BROWSER=0 skips the browser, BENCH_100M=1 adds 100M events.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -15,27 +21,48 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import jobs  # noqa: E402
+
 DATA = ROOT / "benchmarks" / "data"
-SIZES = {"1m": 1_000_000, "10m": 10_000_000}
+SIZES = {"1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
-FUNNEL_STEPS = ("product_view", "add_to_cart", "checkout", "purchase")
+PEER_NAMES = {"duckdb": "DuckDB SQL", "polars": "polars", "pandas": "pandas"}
+INGEST_GOALS = {"parquet": 10.0, "csv": 20.0}
+PEAK_GOAL_GB = 3.0
+BROWSER_GOALS = {"open": 3.0, "steps": 1.5, "segment": 1.5}
+HOMES: list[Path] = []
+
+
+def goal_text(seconds: float, target: float, unit: str = "s") -> str:
+    return "met" if seconds < target else f"missed by {seconds - target:.2f} {unit}"
 
 
 def ensure_file(label: str, fmt: str) -> Path:
     path = DATA / f"events_{label}.{fmt}"
     if not path.exists():
         DATA.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "journeys", "sample", "--events", str(SIZES[label]), "--out", str(path)],
-                       check=True, cwd=ROOT)
+        print(f"(generating {path.name} ...)", flush=True)
+        subprocess.run([sys.executable, "-m", "journeys", "sample", "--events", str(SIZES[label]), "--seed", "7",
+                        "--out", str(path)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     return path
 
 
-def ingest_once(path: Path, home: Path) -> tuple[float, float]:
-    """Wall seconds of the load itself and peak RSS (GB) of a fresh process doing it."""
+def new_home() -> Path:
+    home = Path(tempfile.mkdtemp(prefix="journeys-bench-"))
+    HOMES.append(home)
+    return home
+
+
+def ingest_once(path: Path, home: Path) -> tuple[float, float, str]:
+    """Wall seconds of the load itself, peak RSS (GB) of a fresh process doing it, and the dataset id."""
     code = ("import sys,time; from journeys.engine.store import Store; s=Store(sys.argv[2]); t=time.perf_counter(); "
-            "s.ingest(sys.argv[1]); print(time.perf_counter()-t)")
+            "r=s.ingest(sys.argv[1]); print(time.perf_counter()-t, r.dataset_id)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(home)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     out = proc.stdout.read()
@@ -43,78 +70,191 @@ def ingest_once(path: Path, home: Path) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"ingest of {path} failed")
-    return float(out.strip().splitlines()[-1]), rusage.ru_maxrss / 1024 / 1024
+    secs, dataset = out.strip().splitlines()[-1].split()
+    return float(secs), rusage.ru_maxrss / 1024 / 1024, dataset
 
 
 def median_time(fn: Callable[[], object], runs: int = RUNS) -> float:
-    fn()  # warm-up: first run pays for imports and file cache
+    fn()  # warm-up: first run pays for imports, file cache and plan caches
     times = []
     for _ in range(runs):
-        t = time.perf_counter()
+        started = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
-def bench_ingest(labels: list[str]) -> str | None:
-    print("\n## Ingest (fresh process per load; peak = max RSS of that process)")
-    print(f"{'file':<28}{'median s':>10}{'peak GB':>10}")
-    last_home = None
-    for label in labels:
-        for fmt in ("parquet", "csv"):
-            path = ensure_file(label, fmt)
-            results = []
-            for _ in range(RUNS if label == "1m" else max(1, RUNS - 1)):
-                home = Path(tempfile.mkdtemp(prefix="journeys-bench-"))
-                results.append(ingest_once(path, home))
-                if fmt == "parquet":
-                    last_home = str(home)
-            secs = statistics.median(r[0] for r in results)
-            peak = max(r[1] for r in results)
-            print(f"{path.name:<28}{secs:>10.2f}{peak:>10.2f}")
-    return last_home
+def machine_line() -> str:
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"machine: {os.cpu_count()} cores, {ram:.1f} GB RAM; runs per figure: {RUNS} (median, after a warm-up)"
 
 
-def bench_analyses(home: str) -> None:
-    from benchmarks import pandas_baseline as pb
-    from journeys.analyses.base import journeys_for
-    from journeys.analyses.funnels import FunnelQuery, compute_funnel
-    from journeys.analyses.paths import PathQuery, compute_paths
-    from journeys.analyses.transitions import compute_transitions
+def bench_ingest(label: str) -> tuple[Path, str]:
+    """Ingest table for one size; returns the store (and dataset id) of the last Parquet load."""
+    print(f"\n## Ingest {SIZES[label]:,} events (fresh process per load; peak = max RSS of that process)")
+    print(f"{'file':<24}{'median s':>10}{'peak GB':>10}   goal (10M events: < 10 s Parquet, < 20 s CSV, < 3 GB)")
+    kept: tuple[Path, str] | None = None
+    for fmt in ("parquet", "csv"):
+        path = ensure_file(label, fmt)
+        results = []
+        for _ in range(RUNS if label == "1m" else max(1, RUNS - 1)):
+            home = new_home()
+            secs, peak, dataset = ingest_once(path, home)
+            results.append((secs, peak))
+            if fmt == "parquet" and kept is None:
+                kept = (home, dataset)
+            else:
+                shutil.rmtree(home, ignore_errors=True)
+        secs = statistics.median(r[0] for r in results)
+        peak = max(r[1] for r in results)
+        goal = f"time {goal_text(secs, INGEST_GOALS[fmt])}; peak {goal_text(peak, PEAK_GOAL_GB, 'GB')}"
+        print(f"{path.name:<24}{secs:>10.2f}{peak:>10.2f}   {goal}", flush=True)
+    assert kept is not None
+    return kept
+
+
+def peers_wanted() -> list[str]:
+    raw = os.environ.get("BENCH_PEERS", ",".join(PEER_NAMES)).strip().lower()
+    if raw in ("", "none", "0"):
+        return []
+    wanted = [p.strip() for p in raw.split(",") if p.strip()]
+    unknown = [p for p in wanted if p not in PEER_NAMES]
+    if unknown:
+        raise SystemExit(f"BENCH_PEERS: unknown peer {unknown[0]!r}; choose from {', '.join(PEER_NAMES)} or none")
+    return wanted
+
+
+def peer_runners(names: list[str], parquet: Path) -> dict[str, Callable[[str, str, Any], Any]]:
+    """name -> run(job, setting, stages). pandas reads the file into memory once (timed and printed apart)."""
+    from benchmarks import duckdb_sql, pandas_baseline, polars_baseline
+
+    out: dict[str, Callable[[str, str, Any], Any]] = {}
+    for name in names:
+        if name == "duckdb":
+            out[name] = lambda job, setting, stages: duckdb_sql.run(job, setting, parquet, stages)
+        elif name == "polars":
+            out[name] = lambda job, setting, stages: polars_baseline.run(job, setting, parquet, stages)
+        else:
+            started = time.perf_counter()
+            frame = pandas_baseline.load(parquet)
+            print(f"(pandas: {parquet.name} read into memory in {time.perf_counter() - started:.1f} s, not counted below)",
+                  flush=True)
+            out[name] = lambda job, setting, stages, frame=frame: pandas_baseline.run(job, setting, frame, stages)
+    return out
+
+
+def open_table(home: Path, dataset: str) -> tuple[Any, Any, tuple[tuple[str, str], ...]]:
+    from journeys.analyses.base import known_touchpoints
+    from journeys.analyses.journey_map import infer_stages
     from journeys.engine.store import Store
-    from journeys.segments import Filter, Segment
-    from journeys.shaping import Shaping
 
     store = Store(home)
-    info = store.datasets()[-1]
-    table = store.table(info.id)
-    segment = Segment((Filter("attribute", ("mobile",), column="device"), Filter("did", ("add_to_cart",))))
-    funnel = FunnelQuery(steps=tuple((s,) for s in FUNNEL_STEPS))
-    jobs: dict[str, Callable[[object], object]] = {
-        "transition graph": lambda j: compute_transitions(j),
-        "5-step Sankey": lambda j: compute_paths(j, PathQuery()),
-        "4-step funnel, 7 d": lambda j: compute_funnel(j, funnel),
-    }
-    print(f"\n## Analyses on {info.rows:,} stored events, segment: {segment.describe()}")
-    frame = store.cursor().sql(f"SELECT customer_id, ts, seq, touchpoint, device FROM {info.table_name}").to_arrow_table().to_pandas()
-    frame = frame.astype({"touchpoint": "category", "device": "category"})
-    print(f"{'job':<22}{'shaping':<22}{'journeys s':>12}{'pandas s':>10}{'ratio':>8}")
-    for shaping_name, shaping in (("default", Shaping()), ("sessions + collapse", Shaping(scope="session", collapse_repeats=True))):
-        for name, job in jobs.items():
-            ours = median_time(lambda job=job, shaping=shaping: job(journeys_for(table, shaping, segment)))
-            base = median_time(lambda name=name, shaping_name=shaping_name: pb.run(
-                name, frame, sessions=shaping_name != "default", steps=FUNNEL_STEPS), runs=max(1, RUNS - 1))
-            print(f"{name:<22}{shaping_name:<22}{ours:>12.2f}{base:>10.2f}{base / ours:>7.1f}x", flush=True)
+    table = store.table(dataset)
+    return store, table, infer_stages(known_touchpoints(table))
+
+
+def peer_check(names: list[str], home_1m: tuple[Path, str] | None) -> None:
+    """Every peer's counts against ours, once, on the 1M file."""
+    if not names:
+        return
+    parquet = ensure_file("1m", "parquet")
+    if home_1m is None:
+        home_1m = (new_home(), "")
+        home_1m = (home_1m[0], ingest_once(parquet, home_1m[0])[2])
+    store, table, stages = open_table(*home_1m)
+    runners = peer_runners(names, parquet)
+    problems = []
+    for setting in jobs.SETTINGS:
+        for job in jobs.JOBS:
+            want = jobs.counts_of(job, jobs.ours(table, setting, job, stages))
+            for name, run in runners.items():
+                problems += [f"{PEER_NAMES[name]}: {p}" for p in
+                             jobs.compare(want, run(job, setting, stages), f"{job} ({setting})")]
+    store.close()
+    print(f"\npeer check ({len(runners)} peers x {len(jobs.SETTINGS) * len(jobs.JOBS)} jobs on 1M events, "
+          f"counts against journeys): {'ok' if not problems else 'MISMATCH'}")
+    for p in problems:
+        print(f"  {p}")
+
+
+def bench_analyses(home: Path, dataset: str, label: str, names: list[str]) -> None:
+    store, table, stages = open_table(home, dataset)
+    runners = peer_runners(names, ensure_file(label, "parquet"))
+    print(f"\n## Analyses on {SIZES[label]:,} events: seconds, ratio = peer s / journeys s")
+    print("journeys: the stored dataset; DuckDB SQL: fresh connection, read_parquet each run; polars: scan_parquet "
+          "each run; pandas: the frame in memory")
+    head = f"{'analysis':<20}{'setting':<21}{'journeys':>9}"
+    head += "".join(f"{PEER_NAMES[n]:>12}{'ratio':>7}" for n in runners)
+    print(head + "   goal")
+    for setting in jobs.SETTINGS:
+        for job, job_label in jobs.JOBS.items():
+            ours = median_time(lambda job=job, setting=setting: jobs.ours(table, setting, job, stages))
+            line = f"{job_label:<20}{jobs.SETTINGS[setting]:<21}{ours:>9.2f}"
+            for run in runners.values():
+                peer = median_time(lambda run=run, job=job, setting=setting: run(job, setting, stages))
+                line += f"{peer:>12.2f}{peer / ours:>6.1f}x"
+            target = jobs.goal_for(setting, job)
+            print(f"{line}   < {target:g} s: {goal_text(ours, target)}", flush=True)
+    store.close()
+    del runners
+
+
+def bench_browser(home: Path, dataset: str) -> None:
+    from benchmarks.browser import CHROMIUM, dashboard_times
+    from journeys.bootstrap import ensure_sample
+    from journeys.engine.store import Store
+    from journeys.segments import Filter, Segment
+
+    print("\n## Dashboard in Chromium (fresh `streamlit run`, nothing cached)")
+    if not Path(CHROMIUM).exists():
+        print(f"skipped: no Chromium at {CHROMIUM} (apt-get install chromium)")
+        return
+    store = Store(home)
+    ensure_sample(store)  # the dashboard loads the sample into an empty store: do it before the clock starts
+    store.close()
+    segment = Segment((Filter("attribute", (jobs.SEGMENT_DEVICE,), column="device"), Filter("did", (jobs.SEGMENT_DID,))))
+    times = dashboard_times(str(home), dataset, segment.to_param())
+    rows = (("open", "Paths page opened until the Sankey is drawn"),
+            ("steps", "Paths 'Steps' 5 -> 4 until the Sankey is redrawn"),
+            ("segment", "segment link (mobile + did cart) in a new tab until drawn"))
+    for key, what in rows:
+        print(f"{what:<60}{times[key]:>7.2f} s   < {BROWSER_GOALS[key]:g} s: {goal_text(times[key], BROWSER_GOALS[key])}")
+
+
+def bench_100m() -> None:
+    print("\n## 100M events (each default analysis once, no segment)")
+    path = ensure_file("100m", "parquet")
+    home = new_home()
+    secs, peak, dataset = ingest_once(path, home)
+    print(f"ingest {path.name}: {secs:.1f} s, peak {peak:.2f} GB", flush=True)
+    store, table, stages = open_table(home, dataset)
+    for job, job_label in jobs.JOBS.items():
+        started = time.perf_counter()
+        jobs.ours(table, "plain", job, stages)
+        print(f"{job_label:<20}{time.perf_counter() - started:>9.2f} s", flush=True)
+    store.close()
 
 
 def main() -> None:
-    labels = [x for x in os.environ.get("BENCH_SIZES", "1m,10m").split(",") if x]
-    print(f"journeys benchmark: {os.cpu_count()} cores, runs per figure: {RUNS}")
-    home = bench_ingest(labels)
-    if home:
-        bench_analyses(home)
+    labels = [x.strip() for x in os.environ.get("BENCH_SIZES", "10m").split(",") if x.strip()]
+    unknown = [x for x in labels if x not in ("1m", "10m")]
+    if unknown:
+        raise SystemExit(f"BENCH_SIZES: unknown size {unknown[0]!r}; use 1m and/or 10m (BENCH_100M=1 adds 100m)")
+    names = peers_wanted()
+    print(machine_line(), flush=True)
+    try:
+        stores = {label: bench_ingest(label) for label in labels}
+        peer_check(names, stores.get("1m"))
+        for label, (home, dataset) in stores.items():
+            bench_analyses(home, dataset, label, names)
+        if os.environ.get("BENCH_BROWSER", "1") != "0":
+            bench_browser(*stores[labels[-1]])
+        if os.environ.get("BENCH_100M") == "1":
+            bench_100m()
+    finally:
+        for home in HOMES:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

@@ -1,0 +1,109 @@
+"""The benchmarked jobs: four default analyses in three settings, run by journeys, and the plain-data
+shape every implementation (journeys and its peers) reports so their counts can be compared.
+
+Peers (``duckdb_sql``, ``polars_baseline``, ``pandas_baseline``) each expose
+``run(job, setting, source) -> counts`` where ``counts`` has the shape :func:`counts_of` gives ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+GOAL = "purchase"
+FUNNEL_STEPS = ("product_view", "add_to_cart", "checkout", "purchase")
+WINDOW_S = 7 * 86_400
+GAP_S = 30 * 60
+DEPTH, TOP, VARIANTS = 5, 5, 10
+TIME_CAP_S = 30 * 60
+SEGMENT_DEVICE, SEGMENT_DID = "mobile", "add_to_cart"
+END_YES, END_NO, START = "END (converted)", "END (not converted)", "START"
+OTHER, ENDS = "Other", "(journey ends)"
+ARROW, MORE = " > ", "…"
+
+JOBS = {"transitions": "transition graph", "sankey": "5-step Sankey", "funnel": "4-step funnel, 7 d",
+        "journey_map": "journey map"}
+SETTINGS = {"plain": "no segment", "segment": "mobile + did cart", "sessions": "sessions + collapse"}
+#: targets from issue 8, seconds
+GOALS = {("plain", "funnel"): 1.0, ("segment", "funnel"): 1.0}
+GOAL_DEFAULT = {"plain": 0.5, "segment": 0.5, "sessions": 1.5}
+
+
+def goal_for(setting: str, job: str) -> float:
+    return GOALS.get((setting, job), GOAL_DEFAULT[setting])
+
+
+def ours(table: Any, setting: str, job: str, stages: tuple[tuple[str, str], ...]) -> Any:
+    """The journeys result of ``job`` in ``setting`` (segment and shaping applied, as the dashboard does)."""
+    from journeys.analyses.base import journeys_for
+    from journeys.analyses.funnels import FunnelQuery, compute_funnel
+    from journeys.analyses.journey_map import compute_journey_map
+    from journeys.analyses.paths import PathQuery, compute_paths
+    from journeys.analyses.transitions import compute_transitions
+    from journeys.segments import Filter, Segment
+    from journeys.shaping import Shaping
+
+    segment = Segment((Filter("attribute", (SEGMENT_DEVICE,), column="device"), Filter("did", (SEGMENT_DID,))))
+    shaping = (Shaping(goal=GOAL, scope="session", collapse_repeats=True) if setting == "sessions"
+               else Shaping(goal=GOAL))
+    j = journeys_for(table, shaping, segment if setting == "segment" else None)
+    analyses: dict[str, Callable[[], Any]] = {
+        "transitions": lambda: compute_transitions(j, goal=GOAL),
+        "sankey": lambda: compute_paths(j, PathQuery(), goal=GOAL),
+        "funnel": lambda: compute_funnel(j, FunnelQuery(steps=tuple((s,) for s in FUNNEL_STEPS))),
+        "journey_map": lambda: compute_journey_map(j, stages, goal=GOAL),
+    }
+    return analyses[job]()
+
+
+def counts_of(job: str, result: Any) -> Any:
+    """Our result in the peers' plain shape (only the counts every implementation produces)."""
+    if job == "transitions":
+        e = result.edges
+        return {(s, t): (int(n), int(c)) for s, t, n, c in zip(e.source, e.target, e["count"], e.customers, strict=True)}
+    if job == "sankey":
+        links = {(s, t): int(n) for s, t, n in zip(result.links.source, result.links.target, result.links.customers,
+                                                   strict=True)}
+        return {"links": links, "variants": [(p, int(n)) for p, n in zip(result.variants.path,
+                                                                        result.variants.customers, strict=True)]}
+    if job == "funnel":
+        return [int(n) for n in result.steps.customers]
+    t = result.touchpoints
+    return {"journeys": int(result.journeys),
+            "touchpoints": {tp: (int(e), int(j), round(c * j), int(d)) for tp, e, j, c, d in
+                            zip(t.touchpoint, t.events, t.journeys, t.conversion_onward, t.drop_offs, strict=True)},
+            "stages": {s: int(n) for s, n in zip(result.stages.stage, result.stages.journeys, strict=True)}}
+
+
+def sankey_counts(flows: list[tuple[int, str, str | None, int]], variants: list[tuple[str, int]]) -> dict[str, Any]:
+    """Peers' Sankey in our shape: ``flows`` are (step, touchpoint, next touchpoint or None, journeys) for
+    steps 1..DEPTH; each step keeps its TOP touchpoints, the rest become Other, a missing next ends."""
+    size: dict[tuple[int, str], int] = {}
+    for step, tp, _, n in flows:
+        size[(step, tp)] = size.get((step, tp), 0) + n
+    ranked = sorted(size, key=lambda k: (k[0], -size[k], k[1]))
+    label, rank = {}, dict.fromkeys(range(1, DEPTH + 1), 0)
+    for step, tp in ranked:
+        label[(step, tp)] = tp if rank[step] < TOP else OTHER
+        rank[step] += 1
+    links: dict[tuple[str, str], int] = {}
+    for step, tp, nxt, n in flows:
+        if step < DEPTH:
+            key = (f"{step}:{label[(step, tp)]}", f"{step + 1}:{label[(step + 1, nxt)] if nxt else ENDS}")
+            links[key] = links.get(key, 0) + n
+    return {"links": links, "variants": list(variants)}
+
+
+def compare(ours_counts: Any, peer_counts: Any, where: str) -> list[str]:
+    """Differences between two plain results, as short sentences (empty when equal)."""
+    if ours_counts == peer_counts:
+        return []
+    if isinstance(ours_counts, dict) and isinstance(peer_counts, dict):
+        out = []
+        for key in sorted(set(ours_counts) | set(peer_counts), key=str):
+            a, b = ours_counts.get(key), peer_counts.get(key)
+            if a != b:
+                out += compare(a, b, f"{where} {key}") if isinstance(a, dict) and isinstance(b, dict) else \
+                    [f"{where} {key}: journeys {a}, peer {b}"]
+        return out[:5]
+    return [f"{where}: journeys {ours_counts}, peer {peer_counts}"]
