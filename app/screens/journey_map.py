@@ -29,7 +29,8 @@ if result.is_empty:
     empty_state(f"No journeys for {v.segment.describe(v.shaping.goal)} in this date range.")
     st.stop()
 if not v.shaping.goal:
-    st.info("Set a goal touchpoint in Journey shaping to see conversion onward from each touchpoint.")
+    st.info("Set a goal touchpoint in Journey shaping to see conversion onward from each touchpoint and to flag "
+            "pain points (where unconverted journeys end).")
 
 t = result.touchpoints
 present = [s for s in STAGE_ORDER if s in set(t.stage)]

@@ -47,15 +47,14 @@ _FUNNEL_RUNGS: tuple[tuple[str, ...], ...] = (
     ("view_item", "product_view", "view_product", "product_detail", "product", "item_view", "view_item_list"),
     ("add_to_cart", "add_to_basket", "addtocart", "cart_add", "cart", "basket"),
     ("begin_checkout", "checkout_start", "checkout", "start_checkout"),
-    ("add_payment_info", "payment", "pay"),
 )
 _NOT_A_RUNG = ("remove", "view_cart", "abandon", "completed", "complete", "purchase", "order")
 
 
 def default_funnel(touchpoints: list[str], goal: str | None) -> tuple[tuple[str, ...], ...]:
-    """A starting funnel from touchpoint names: product view > add to cart > checkout > payment > goal,
-    each rung the best-named touchpoint that exists (GA4: view_item > add_to_cart > begin_checkout >
-    add_payment_info > purchase). Empty when fewer than two steps are found."""
+    """A starting funnel from touchpoint names: product view > add to cart > checkout > goal, each rung
+    the best-named touchpoint that exists (GA4: view_item > add_to_cart > begin_checkout > purchase).
+    Empty when fewer than two steps are found."""
     names = {re.sub(r"[\s\-]+", "_", t.lower()): t for t in touchpoints}
     steps: list[str] = []
     for rung in _FUNNEL_RUNGS:
@@ -128,6 +127,8 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
     eligible = tps[(tps.journeys >= SIGNIFICANCE_FLOOR) & (tps.touchpoint != goal)
                    & ~tps.stage.isin(["awareness", "churn"])]
     worst = eligible.sort_values(["drop_offs", "touchpoint"], ascending=[False, True]).head(PAIN_POINTS).touchpoint
+    if not goal:  # without a goal every journey is "unconverted": where journeys end is not a pain point
+        worst = worst.iloc[:0]
     tps["pain_point"] = tps.touchpoint.isin(set(worst))
     tps = tps.merge(nxt, on="touchpoint", how="left")
     order = {s: i for i, s in enumerate(STAGE_ORDER)}

@@ -28,3 +28,11 @@ def test_journey_map(sample_id):
     assert f"then {pv.top_next} ({pv.top_next_share:.0%})" in card
     assert f"{pv.conversion_onward:.0%} convert after" in card
     assert not any(" - " in c or "None" in c or "nan" in c for c in cards)  # no empty values printed
+
+
+def test_without_a_goal_nothing_is_a_pain_point(sample_id):
+    at = app("screens/journey_map.py", ds=sample_id, goal="")
+    at.selectbox(key="sb_goal").set_value("").run()
+    assert not at.exception
+    assert not [t for t in texts(at, "markdown") if "Pain point" in t]
+    assert any("to flag pain points" in i for i in texts(at, "info"))
