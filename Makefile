@@ -20,8 +20,10 @@ $(DEV_STAMP): $(STAMP)
 	touch $@
 
 # PNG downloads need a Chromium (kaleido drives it); without one the dashboard still starts, PNG buttons off.
+# The warm-up waits in the background for the server, then has it run the default page once.
 run: $(STAMP) chromium-if-possible
 	$(PY) -m journeys.bootstrap
+	$(PY) -m journeys.bootstrap --warm http://127.0.0.1:$(PORT) &
 	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address 0.0.0.0
 
 # Debian's chromium renders PNG downloads and runs the browser tests (`make test` fails without it).

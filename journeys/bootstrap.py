@@ -1,13 +1,27 @@
-"""Make sure the bundled sample dataset is in the store (``make run`` calls this before serving)."""
+"""Get the dashboard ready before the first person arrives (``make run`` calls both before serving):
+
+- ``python -m journeys.bootstrap`` puts the bundled sample dataset in the store;
+- ``python -m journeys.bootstrap --warm URL`` waits for the dashboard at URL to answer, then has it run its
+  default page once, so its imports, the opened store and the default Paths results are in memory and
+  the first browser gets its chart as quickly as later ones.
+"""
 
 from __future__ import annotations
 
+import argparse
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from journeys.engine.store import DatasetInfo, Store
 
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "shop_events.csv"
 SAMPLE_NAME = "Sample shop"
+#: Streamlit runs the app's script once in a throw-away session when this is asked for (it needs
+#: ``[server] scriptHealthCheckEnabled = true``; results land in the same caches real sessions read)
+SCRIPT_RUN_PATH = "/_stcore/script-health-check"
+WARM_TIMEOUT_S = 120.0
 
 
 def ensure_sample(store: Store, path: Path = SAMPLE_FILE) -> DatasetInfo | None:
@@ -21,7 +35,46 @@ def ensure_sample(store: Store, path: Path = SAMPLE_FILE) -> DatasetInfo | None:
     return store.get(report.dataset_id)
 
 
-def main() -> None:
+def warm(url: str, *, timeout: float = WARM_TIMEOUT_S) -> str:
+    """Wait for the dashboard at ``url`` to be up, then have it run its default page once.
+
+    Returns a sentence saying what happened; never raises for a server that is down, slow or broken
+    (warming is an optimisation, and the first visitor would meet the same error on screen).
+    """
+    base = url.rstrip("/")
+    deadline = time.monotonic() + timeout
+    while _get(f"{base}/_stcore/health", 2) != b"ok":
+        if time.monotonic() > deadline:
+            return f"The dashboard at {base} did not answer within {timeout:.0f} s; nothing was warmed."
+        time.sleep(0.2)
+    start = time.monotonic()
+    answer = _get(base + SCRIPT_RUN_PATH, max(deadline - start, 1.0))
+    took = time.monotonic() - start
+    if answer == b"ok":
+        return f"Warmed the dashboard's default page in {took:.1f} s."
+    if answer is not None and answer.lstrip().startswith(b"<"):  # the app's HTML: the check is switched off
+        return ("Not warmed: start streamlit from the repository root, so .streamlit/config.toml "
+                "(scriptHealthCheckEnabled) is read.")
+    return f"The dashboard's default page did not run cleanly ({(answer or b'no answer').decode(errors='replace')})."
+
+
+def _get(url: str, timeout: float) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bytes(response.read())
+    except urllib.error.HTTPError as err:  # 503: the script raised, or timed out
+        return bytes(err.read() or b"error")
+    except OSError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m journeys.bootstrap", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warm", metavar="URL", help="wait for the dashboard at URL, then run its default page once")
+    args = parser.parse_args(argv)
+    if args.warm:
+        print(warm(args.warm), flush=True)
+        return
     store = Store()
     info = ensure_sample(store)
     if info is None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from journeys.bootstrap import warm
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 
@@ -62,6 +64,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         proc.kill()
         pytest.fail("streamlit did not start within 60 s")
+    warm(url)  # as `make run` does: the first test meets a server that has run its default page once
     yield url
     proc.terminate()
     proc.wait(10)
