@@ -24,7 +24,7 @@ $(DEV_STAMP): $(STAMP)
 run: $(STAMP) chromium-if-possible
 	$(PY) -m journeys.bootstrap
 	$(PY) -m journeys.bootstrap --warm http://127.0.0.1:$(PORT) &
-	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address 0.0.0.0
+	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address 127.0.0.1
 
 # Debian's chromium renders PNG downloads and runs the browser tests (`make test` fails without it).
 chromium:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,7 +110,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if not app.exists():
         raise JourneyError(f"The dashboard is not installed next to the library ({app} is missing).",
                            hint="Run from a clone of the repository.")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+           "--server.address", "127.0.0.1"]
+    from journeys import bootstrap
+
+    # the first visitor should not pay for imports and the default queries: run the default page once
+    threading.Thread(target=bootstrap.warm, args=(f"http://127.0.0.1:{args.port}",), daemon=True).start()
     raise SystemExit(subprocess.call(cmd, cwd=app.parent.parent, env=os.environ.copy()))
 
 

@@ -104,4 +104,5 @@ def test_clicking_a_funnel_bar_drills_into_its_drop_off(page: Page, base_url: st
     settle(page)
     picked = page.get_by_role("combobox", name="Dropped after step")
     expect(picked).to_have_value(re.compile(r"^3\. checkout"), timeout=20_000)
-    expect(page.get_by_text("What journeys that stopped after checkout did next")).to_be_visible()
+    expect(page.get_by_text("What journeys that stopped after this step did next")).to_be_visible()
+    expect(page.get_by_test_id("stText").filter(has_text="3. checkout")).to_be_visible()
