@@ -80,10 +80,10 @@ def sankey(df: pd.DataFrame) -> dict:
     # df is sorted by journey and step: a journey's first touchpoints are the rows after its first row,
     # and its length is the step of its last row (the rows without a next touchpoint, in the same order)
     starts = df.step.eq(1).to_numpy()
-    path = df.touchpoint.astype("str")[starts]
+    path = df.touchpoint[starts].astype("str")
     for k in range(1, DEPTH):
-        ahead = df.touchpoint.astype("str").shift(-k).where(df.step.shift(-k).eq(k + 1))[starts]
-        path = path.where(ahead.isna(), path + ARROW + ahead)
+        there = df.step.shift(-k).eq(k + 1)[starts]
+        path = path.where(~there, path + ARROW + df.touchpoint.shift(-k)[starts].astype("str"))
     length = df.loc[df.nxt.isna(), "step"].to_numpy()
     path = path.where(length <= DEPTH, path + ARROW + MORE)
     floor = 2 if (length == 1).sum() >= 0.2 * len(length) else 1

@@ -32,6 +32,8 @@ from benchmarks import jobs  # noqa: E402
 DATA = ROOT / "benchmarks" / "data"
 SIZES = {"1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+#: peers take 5-30 s a run on 10M events; the peer check (or the pandas load) has already warmed them up
+PEER_RUNS = max(1, RUNS - 1)
 PEER_NAMES = {"duckdb": "DuckDB SQL", "polars": "polars", "pandas": "pandas"}
 INGEST_GOALS = {"parquet": 10.0, "csv": 20.0}
 PEAK_GOAL_GB = 3.0
@@ -48,8 +50,10 @@ def ensure_file(label: str, fmt: str) -> Path:
     if not path.exists():
         DATA.mkdir(parents=True, exist_ok=True)
         print(f"(generating {path.name} ...)", flush=True)
+        partial = path.with_name(f"partial_{path.name}")  # an interrupted run leaves no file that looks whole
         subprocess.run([sys.executable, "-m", "journeys", "sample", "--events", str(SIZES[label]), "--seed", "7",
-                        "--out", str(path)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                        "--out", str(partial)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        partial.rename(path)
     return path
 
 
@@ -74,8 +78,9 @@ def ingest_once(path: Path, home: Path) -> tuple[float, float, str]:
     return float(secs), rusage.ru_maxrss / 1024 / 1024, dataset
 
 
-def median_time(fn: Callable[[], object], runs: int = RUNS) -> float:
-    fn()  # warm-up: first run pays for imports, file cache and plan caches
+def median_time(fn: Callable[[], object], runs: int = RUNS, *, warm_up: bool = True) -> float:
+    if warm_up:
+        fn()  # the first run pays for imports, file cache and plan caches
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -90,7 +95,7 @@ def machine_line() -> str:
 
 
 def bench_ingest(label: str) -> tuple[Path, str]:
-    """Ingest table for one size; returns the store (and dataset id) of the last Parquet load."""
+    """Ingest table for one size; returns the store (and dataset id) of the first Parquet load."""
     print(f"\n## Ingest {SIZES[label]:,} events (fresh process per load; peak = max RSS of that process)")
     print(f"{'file':<24}{'median s':>10}{'peak GB':>10}   goal (10M events: < 10 s Parquet, < 20 s CSV, < 3 GB)")
     kept: tuple[Path, str] | None = None
@@ -159,8 +164,8 @@ def peer_check(names: list[str], home_1m: tuple[Path, str] | None) -> None:
         return
     parquet = ensure_file("1m", "parquet")
     if home_1m is None:
-        home_1m = (new_home(), "")
-        home_1m = (home_1m[0], ingest_once(parquet, home_1m[0])[2])
+        home = new_home()
+        home_1m = (home, ingest_once(parquet, home)[2])
     store, table, stages = open_table(*home_1m)
     runners = peer_runners(names, parquet)
     problems = []
@@ -171,8 +176,8 @@ def peer_check(names: list[str], home_1m: tuple[Path, str] | None) -> None:
                 problems += [f"{PEER_NAMES[name]}: {p}" for p in
                              jobs.compare(want, run(job, setting, stages), f"{job} ({setting})")]
     store.close()
-    print(f"\npeer check ({len(runners)} peers x {len(jobs.SETTINGS) * len(jobs.JOBS)} jobs on 1M events, "
-          f"counts against journeys): {'ok' if not problems else 'MISMATCH'}")
+    print(f"\npeer check: {'ok' if not problems else 'MISMATCH'} ({len(runners)} peers x "
+          f"{len(jobs.SETTINGS) * len(jobs.JOBS)} jobs on 1M events, their counts against journeys')")
     for p in problems:
         print(f"  {p}")
 
@@ -181,8 +186,11 @@ def bench_analyses(home: Path, dataset: str, label: str, names: list[str]) -> No
     store, table, stages = open_table(home, dataset)
     runners = peer_runners(names, ensure_file(label, "parquet"))
     print(f"\n## Analyses on {SIZES[label]:,} events: seconds, ratio = peer s / journeys s")
-    print("journeys: the stored dataset; DuckDB SQL: fresh connection, read_parquet each run; polars: scan_parquet "
-          "each run; pandas: the frame in memory")
+    about = f"journeys: the stored dataset, median of {RUNS} after a warm-up."
+    if runners:
+        about += (f" Peers, median of {PEER_RUNS}: DuckDB SQL on a fresh connection reading the Parquet file, polars"
+                  " scanning it, pandas on the frame in memory.")
+    print(about)
     head = f"{'analysis':<20}{'setting':<21}{'journeys':>9}"
     head += "".join(f"{PEER_NAMES[n]:>12}{'ratio':>7}" for n in runners)
     print(head + "   goal")
@@ -191,7 +199,8 @@ def bench_analyses(home: Path, dataset: str, label: str, names: list[str]) -> No
             ours = median_time(lambda job=job, setting=setting: jobs.ours(table, setting, job, stages))
             line = f"{job_label:<20}{jobs.SETTINGS[setting]:<21}{ours:>9.2f}"
             for run in runners.values():
-                peer = median_time(lambda run=run, job=job, setting=setting: run(job, setting, stages))
+                peer = median_time(lambda run=run, job=job, setting=setting: run(job, setting, stages),
+                                   PEER_RUNS, warm_up=False)
                 line += f"{peer:>12.2f}{peer / ours:>6.1f}x"
             target = jobs.goal_for(setting, job)
             print(f"{line}   < {target:g} s: {goal_text(ours, target)}", flush=True)
@@ -222,7 +231,8 @@ def bench_browser(home: Path, dataset: str) -> None:
 
 
 def bench_100m() -> None:
-    print("\n## 100M events (each default analysis once, no segment)")
+    limit = os.environ.get("JOURNEYS_MEMORY_LIMIT", "2GB (default)")
+    print(f"\n## 100M events (each default analysis once, no segment; engine memory limit {limit})")
     path = ensure_file("100m", "parquet")
     home = new_home()
     secs, peak, dataset = ingest_once(path, home)
@@ -230,7 +240,12 @@ def bench_100m() -> None:
     store, table, stages = open_table(home, dataset)
     for job, job_label in jobs.JOBS.items():
         started = time.perf_counter()
-        jobs.ours(table, "plain", job, stages)
+        try:
+            jobs.ours(table, "plain", job, stages)
+        except Exception as err:  # e.g. out of memory: say so and go on with the next analysis
+            first_line = str(err).strip().splitlines()[0]
+            print(f"{job_label:<20} failed after {time.perf_counter() - started:.1f} s: {first_line}", flush=True)
+            continue
         print(f"{job_label:<20}{time.perf_counter() - started:>9.2f} s", flush=True)
     store.close()
 
