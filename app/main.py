@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import sidebar, state
-from app.ui import explained, link_banner, link_problem, view
+from app.ui import PageDone, explained, link_banner, link_problem, view
 from journeys.views import ViewState
 
 # a local file: a Material icon here makes the browser fetch the favicon from a font host (fails offline)
@@ -25,8 +26,11 @@ if "view" not in st.session_state:
     st.session_state["guess_goal"] = "goal" not in params
 banner = st.container()  # filled last, so it lists what every part of the page found wrong with the link
 
-with explained():
-    state.store()
+try:
+    with explained():
+        state.store()
+except PageDone:
+    st.stop()  # no store, nothing else to draw
 here = Path(__file__).parent / "screens"
 pages = [
     st.Page(here / "paths.py", title="Paths", icon=":material/account_tree:", default=True),
@@ -40,7 +44,9 @@ page = st.navigation(pages)
 has_data = sidebar.render()
 try:
     if has_data or page.url_path == "data":
-        page.run()
+        # a page that has drawn its empty state or error ends early; the banner, URL and Copy link still follow
+        with contextlib.suppress(PageDone):
+            page.run()
     else:
         st.title("Welcome to journeys")
         st.info("There is no dataset yet. Open the Data page to load a CSV, Parquet or JSON Lines export.")

@@ -19,7 +19,7 @@ NAMES = {
     "customers": "journeys", "next_touchpoint": "did next", "conversion_from_start": "% of entered", "entered": "journeys entered",
     "conversion_from_previous": "% of previous step", "drop_off": "dropped off", "median_s": "median time",
     "p25_s": "time, 25th pct", "p75_s": "time, 75th pct", "p90_s": "time, 90th pct", "median_duration_s": "median duration",
-    "median_time_s": "median time to next", "avg_score": "avg. score", "drop_offs": "journeys ending here unconverted",
+    "median_time_s": "time spent (gaps < 30 min)", "avg_score": "avg. score", "drop_offs": "journeys ending here unconverted",
     "drop_off_rate": "% ending here unconverted", "pain_point": "pain point", "p_goal": "P(goal)", "pagerank": "PageRank",
     "conversion_onward": "% converting after", "pct_of_start": "% of start", "pct_of_prev": "% of previous step",
     "entry_rate": "% entering here", "exit_rate": "% leaving here", "conversion_rate": "conversion",
@@ -105,9 +105,12 @@ def _number(v: Any) -> str:
 
 
 def for_csv(frame: pd.DataFrame) -> pd.DataFrame:
-    """Machine-friendly columns, fractions to 4 decimals, seconds and amounts to 2."""
-    out = frame.copy()
+    """Machine-friendly columns (``→ 2. add_to_cart`` becomes ``conversion_to_step_2``), fractions to 4
+    decimals, seconds and amounts to 2."""
+    out = frame.rename(columns={c: f"conversion_to_step_{str(c)[len(STEP_ARROW):].split('.', 1)[0]}"
+                                for c in frame.columns if str(c).startswith(STEP_ARROW)})
     for col in out.columns:
         if pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].round(_FRACTION_DECIMALS if col in PERCENT else 2)
+            fraction = col in PERCENT or str(col).startswith("conversion_to_step_")
+            out[col] = out[col].round(_FRACTION_DECIMALS if fraction else 2)
     return out

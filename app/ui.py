@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -13,8 +14,10 @@ import streamlit as st
 from app import tables
 from journeys import charts
 from journeys.analyses.journey_map import default_funnel
+from journeys.analyses.paths import ARROW, MORE, PathQuery
 from journeys.errors import JourneyError, closest, did_you_mean
 from journeys.export import TABLE_ROWS, safe_csv
+from journeys.segments import Segment
 from journeys.views import ViewState
 
 T = TypeVar("T")
@@ -94,6 +97,15 @@ def seed(key: str, value: Any, options: list[Any] | None = None, *, what: str = 
         st.session_state[key] = value if value in options else (options[0] if options else None)
 
 
+class PageDone(Exception):
+    """A page has said all it can (an empty state or a user error): main.py still draws the link banner,
+    updates the URL and offers Copy link, which ``st.stop()`` would skip."""
+
+
+def stop() -> NoReturn:
+    raise PageDone
+
+
 @contextmanager
 def explained() -> Iterator[None]:
     """Turn a user error into a sentence with a hint, and stop the page; anything else propagates."""
@@ -103,7 +115,7 @@ def explained() -> Iterator[None]:
         st.error(md(err.message), icon="⚠️")
         if err.hint:
             st.caption(md(err.hint))
-        st.stop()
+        stop()
 
 
 def run(label: str, fn: Callable[[], T]) -> T:
@@ -125,15 +137,15 @@ def table(frame: pd.DataFrame, *, name: str, key: str, columns: list[str] | None
                        mime="text/csv", key=f"dl_{key}", icon=":material/download:")
 
 
-def chart(fig: Any, *, name: str, key: str, **kw: Any) -> Any:
+def chart(fig: Any, *, name: str, key: str, title: str = "", **kw: Any) -> Any:
     """A Plotly chart with PNG and standalone HTML downloads (rendered only when clicked)."""
     event = st.plotly_chart(fig, key=f"chart_{key}", **kw)
     row = st.container(horizontal=True)
     png = charts.png_available()
-    row.download_button("PNG", data=lambda: charts.to_png(fig), file_name=f"{name}.png", mime="image/png",
+    row.download_button("PNG", data=lambda: charts.to_png(fig, title or name.replace("_", " ").capitalize()), file_name=f"{name}.png", mime="image/png",
                         key=f"png_{key}", icon=":material/image:", disabled=not png,
                         help=None if png else "PNG needs Chromium on the server (Debian: apt-get install chromium).")
-    row.download_button("HTML", data=lambda: charts.to_html(fig), file_name=f"{name}.html", mime="text/html",
+    row.download_button("HTML", data=lambda: charts.to_html(fig, title or name.replace("_", " ").capitalize()), file_name=f"{name}.html", mime="text/html",
                           key=f"html_{key}", icon=":material/code:")
     return event
 
@@ -165,7 +177,18 @@ def empty_state(reason: str) -> None:
 
 
 def default_funnel_steps(v: ViewState, touchpoints: list[str]) -> tuple[tuple[str, ...], ...]:
-    """The view's funnel, else one guessed from touchpoint names on the way to the goal, else the first three."""
+    """The view's funnel, else one guessed from touchpoint names on the way to the goal, else the most
+    common path of 2+ steps (its first four: a ticket's life on a helpdesk log), else the first three."""
     if v.funnel_steps:
         return v.funnel_steps
-    return default_funnel(touchpoints, v.shaping.goal) or tuple((t,) for t in touchpoints[:3])
+    guess = default_funnel(touchpoints, v.shaping.goal)
+    if guess:
+        return guess
+    from app import state  # the pages' cache; imported here because state does not need ui
+
+    top = state.paths(replace(v, paths=PathQuery(min_steps=2)), Segment()).variants
+    for path in top.path:
+        steps = [s for s in str(path).split(ARROW) if s != MORE][:4]
+        if len(steps) >= 2 and all(s in touchpoints for s in steps):
+            return tuple((s,) for s in steps)
+    return tuple((t,) for t in touchpoints[:3])

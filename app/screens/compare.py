@@ -9,7 +9,7 @@ import streamlit as st
 from app import state
 from app.sidebar import segment_builder
 from app.tables import NODE_COLUMNS, STEP_COLUMNS, VARIANT_COLUMNS
-from app.ui import chart, default_funnel_steps, empty_state, md, run, seed, set_view, table, view
+from app.ui import chart, default_funnel_steps, empty_state, md, run, seed, set_view, stop, table, view
 from journeys import charts
 
 st.title("Compare segments")
@@ -32,12 +32,12 @@ segment_b = v.segment_b if not v.segment_b.is_empty else v.segment.complement()
 if v.segment.is_empty and segment_b.is_empty:
     empty_state("Both segments are all customers. Add a filter to segment A in the sidebar, or build segment B "
                 "above, to compare two groups.")
-    st.stop()
+    stop()
 colours = charts.touchpoint_colours(state.touchpoints(v))
 funnel = v.funnel() or replace(v, funnel_steps=default_funnel_steps(v, state.touchpoints(v))).funnel()
 if kind == "funnel" and funnel is None:
     empty_state("This dataset has too few touchpoints for a funnel.")
-    st.stop()
+    stop()
 
 for col, name, seg in zip(st.columns(2), ("A", "B"), (v.segment, segment_b), strict=True):
     with col:

@@ -19,6 +19,7 @@ from app.ui import (
     run,
     seed,
     set_view,
+    stop,
     table,
     view,
 )
@@ -74,7 +75,7 @@ with st.expander("Per-step windows"):
 
 if any(not s for s in steps):
     empty_state("Pick at least one touchpoint for every step.")
-    st.stop()
+    stop()
 set_view(replace(v, funnel_steps=tuple(steps), funnel_window=timedelta(days=int(window)), funnel_order=order,
                  funnel_exclusions=exclusions, breakdown=breakdown or None, trend=trend or None,
                  funnel_step_windows=tuple(step_windows) if any(step_windows) else ()))
@@ -87,7 +88,7 @@ with explained():
 result = run("Counting the funnel…", lambda: state.funnel(v, v.segment, query))
 if result.entered == 0:
     empty_state(f"No journey in this segment did {query.labels[0]} in the date range, so nobody entered the funnel.")
-    st.stop()
+    stop()
 
 last = result.steps.iloc[-1]
 a, b, c = st.columns(3)
@@ -101,7 +102,7 @@ if result.breakdown is not None:
     st.subheader("Each step by " + md(breakdown), anchor=False)
     gaps = step_gaps(result)
     if gaps:
-        st.warning(md(gaps[0].sentence()), icon=":material/compare_arrows:")
+        st.warning(md(gaps[0].sentence(limit=60)), icon=":material/compare_arrows:")
     else:
         st.caption(f"No step has two {md(breakdown)} values with {GAP_FLOOR}+ journeys to compare.")
     chart(charts.breakdown_figure(result), name="breakdown", key="bd")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import state
 from app.tables import EDGE_COLUMNS, NODE_COLUMNS
-from app.ui import chart, empty_state, md, run, seed, set_view, table, view
+from app.ui import chart, empty_state, md, run, seed, set_view, stop, table, view
 from journeys import charts
 from journeys.analyses.base import START
 from journeys.analyses.transitions import GraphQuery
@@ -29,7 +29,7 @@ v = view()
 result = run("Counting transitions…", lambda: state.transitions(v, v.segment))
 if result.is_empty:
     empty_state(f"No journeys for {v.segment.describe(v.shaping.goal)} in this date range.")
-    st.stop()
+    stop()
 goal_note = (f" Node colour: probability of eventually reaching '{md(v.shaping.goal)}' (absorbing Markov chain)."
              if v.shaping.goal else " Set a goal touchpoint in Journey shaping to colour nodes by P(goal).")
 drawn = result.transitions - result.hidden_transitions

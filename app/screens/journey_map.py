@@ -7,12 +7,9 @@ import streamlit as st
 
 from app import state
 from app.tables import MAP_COLUMNS
-from app.ui import chart, empty_state, run, table, view
+from app.ui import chart, echo, empty_state, run, stop, table, view
 from journeys import charts
 from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
-from journeys.durations import humanize_seconds
-
-SLOW, FAST = 1.5, 0.67  # time to the next event is worth a line only when it stands out from the typical one
 
 st.title("Journey map")
 v = view()
@@ -27,17 +24,16 @@ stages = tuple((str(r.touchpoint), str(r.stage)) for r in edited.itertuples())
 result = run("Mapping the journey…", lambda: state.journey_map(v, v.segment, stages))
 if result.is_empty:
     empty_state(f"No journeys for {v.segment.describe(v.shaping.goal)} in this date range.")
-    st.stop()
+    stop()
 if not v.shaping.goal:
     st.info("Set a goal touchpoint in Journey shaping to see conversion onward from each touchpoint and to flag "
             "pain points (where unconverted journeys end).")
 
 t = result.touchpoints
 present = [s for s in STAGE_ORDER if s in set(t.stage)]
-typical = t.median_time_s.median()
 st.caption(f"{result.journeys:,} journeys. Reach = share of journeys that include the touchpoint; 'then' = the most "
            "common next touchpoint. Pain points (red): the touchpoints after awareness where the most unconverted "
-           f"journeys end. Time to the next event is shown where it differs from the typical {humanize_seconds(typical)}.")
+           "journeys end. Time spent on each touchpoint (gaps under 30 minutes) is in the table below.")
 columns = st.columns(len(present))
 for col, stage in zip(columns, present, strict=True):
     reach = result.stages.set_index("stage").reach.get(stage, 0.0)
@@ -45,15 +41,13 @@ for col, stage in zip(columns, present, strict=True):
     col.caption(f"{reach:.0%} of journeys")
     for r in t[t.stage == stage].itertuples():
         box = col.container(border=True)
-        box.text(r.touchpoint)  # user data: plain text, never markdown or HTML
-        lines = [f"{r.reach:.0%} reach · {r.journeys:,} journeys"]
+        box.text(echo(r.touchpoint))  # user data: plain text, never markdown or HTML; long names shortened
+        lines = [f"{r.reach:.0%} reach · {r.journeys:,} journey{'s' if r.journeys != 1 else ''}"]
         if v.shaping.goal and pd.notna(r.conversion_onward):
             lines.append(f"{r.conversion_onward:.0%} convert after")
         if pd.notna(r.top_next):
             lines.append(f"then {r.top_next} ({r.top_next_share:.0%})")
         lines.append(f"{r.drop_off_rate:.0%} end here" + (" unconverted" if v.shaping.goal else ""))
-        if pd.notna(r.median_time_s) and typical and not FAST <= r.median_time_s / typical <= SLOW:
-            lines.append(f"{'slow' if r.median_time_s > typical else 'quick'}: {humanize_seconds(r.median_time_s)} to next")
         if pd.notna(r.avg_score):
             lines.append(f"score {r.avg_score:.1f}")
         box.text("\n".join(lines))

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import state
 from app.tables import VARIANT_COLUMNS
-from app.ui import chart, customer_list, empty_state, explained, md, run, seed, set_view, table, view
+from app.ui import chart, customer_list, empty_state, explained, md, run, seed, set_view, stop, table, view
 from journeys import charts
 from journeys.analyses.base import check_touchpoints
 from journeys.analyses.paths import DEPTH_MAX, TOP_MAX, PathQuery
@@ -54,7 +54,7 @@ if result.is_empty:
     where = {"start": "", "from": f" that reach '{start}'", "to": f" that reach '{end}'",
              "between": f" that go from '{start}' to '{end}'"}[anchor]
     empty_state(f"No journeys{where} in this segment and date range ({v.segment.describe(v.shaping.goal)}).")
-    st.stop()
+    stop()
 
 st.caption(f"Covers {result.journeys_covered:,} of {result.journeys_total:,} journeys ({result.coverage:.1%}); "
            f"{result.transition_coverage:.1%} of their transitions run between named nodes, the rest through "

@@ -330,9 +330,12 @@ class StepGap:
     def gap(self) -> float:
         return self.best_rate - self.worst_rate
 
-    def sentence(self) -> str:
-        return (f"Biggest gap: {self.from_label} → {self.to_label} converts {self.worst_rate:.1%} for "
-                f"{self.worst_value} against {self.best_rate:.1%} for {self.best_value}.")
+    def sentence(self, limit: int = 0) -> str:
+        """``limit`` > 0 shortens each name and value to that many characters (for the screen)."""
+        def cut(text: str) -> str:
+            return text if not limit or len(text) <= limit else text[: limit - 1] + "…"
+        return (f"Biggest gap: {cut(self.from_label)} → {cut(self.to_label)} converts {self.worst_rate:.1%} for "
+                f"{cut(self.worst_value)} against {self.best_rate:.1%} for {cut(self.best_value)}.")
 
 
 def step_gaps(result: FunnelResult, *, floor: int = GAP_FLOOR) -> list[StepGap]:

@@ -105,3 +105,32 @@ def test_per_step_window_from_the_link(sample_id):
     assert {m.label: m.value for m in at.metric}["Converted"] == f"{int(expected.steps.customers.iloc[-1]):,}"
     assert at.number_input(key="f_sw_4").value == 2
     assert at.query_params["sw"] == "-,-,-,2m"
+
+
+def test_without_shop_words_the_funnel_starts_from_the_most_common_path(sample_id):
+    from pathlib import Path
+
+    from journeys.analyses.paths import PathQuery, compute_paths
+
+    store = _store()
+    ds = store.ingest(Path(__file__).parents[1] / "data" / "helpdesk_slice.csv", preset="process-mining",
+                      name="helpdesk for funnels").dataset_id
+    at = app("screens/funnels.py", ds=ds)
+    assert not at.exception
+    top = compute_paths(journeys_for(store.table(ds), Shaping()), PathQuery(min_steps=2)).variants.path.iloc[0]
+    expected = [s for s in top.split(" > ") if s != "…"][:4]
+    assert [at.multiselect(key=f"f_step_{k}").value for k in range(len(expected))] == [[s] for s in expected]
+    assert at.query_params["steps"] == ",".join(expected)
+    store.delete(ds)
+
+
+def test_the_per_step_csv_has_machine_columns_and_four_decimals(sample_id):
+    from app.tables import for_csv, step_table
+
+    r = _expected(sample_id, breakdown="device")
+    csv = for_csv(step_table(r))
+    assert list(csv.columns) == ["value", "entered", "conversion_to_step_2", "conversion_to_step_3",
+                                 "conversion_to_step_4", "conversion_from_start"]
+    mobile = csv[csv.value == "mobile"].iloc[0]
+    b = r.breakdown[(r.breakdown.value == "mobile") & (r.breakdown.step == 4)].iloc[0]
+    assert mobile.conversion_to_step_4 == round(float(b.conversion_from_previous), 4)

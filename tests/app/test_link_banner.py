@@ -54,3 +54,14 @@ def test_long_values_are_shortened_when_echoed(sample_id):
     assert not at.exception
     (line,) = _banner(at)
     assert len(line) < 200 and "…" in line
+
+
+def test_an_empty_page_still_shows_the_banner_and_follows_the_url(sample_id):
+    from journeys.segments import Filter, Segment
+
+    nobody = Segment((Filter("attribute", ("martian",), column="device"),))
+    at = app(ds=sample_id, seg=nobody.to_param(), goal="purchse", foo="1")
+    assert not at.exception
+    assert any(i.startswith("No journeys") for i in texts(at, "info"))
+    assert len(_banner(at)) == 2  # the goal typo and the unknown parameter
+    assert at.query_params["goal"] == "purchase" and "foo" not in at.query_params
