@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from journeys.analyses.base import ENDS_LABEL, OTHER, START
-from journeys.analyses.funnels import FunnelResult
+from journeys.analyses.funnels import TIME_BUCKETS, FunnelResult
 from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
 from journeys.analyses.paths import PathsResult
 from journeys.analyses.transitions import TransitionsResult
@@ -196,8 +196,10 @@ def trend_figure(result: FunnelResult) -> go.Figure:
 def time_figure(result: FunnelResult) -> go.Figure:
     tb = result.time_buckets
     fig = go.Figure()
-    for k, grp in tb.groupby("step"):
-        fig.add_bar(x=grp.bucket, y=grp.customers, name=f"to step {k}")
+    names = [name for name, _ in TIME_BUCKETS]
+    for i, (k, grp) in enumerate(tb.groupby("step")):
+        counts = grp.set_index("bucket").customers.reindex(names, fill_value=0)  # empty buckets stay on the axis
+        fig.add_bar(x=names, y=list(counts), name=f"to step {k}", marker_color=PALETTE[i % len(PALETTE)])
     fig.update_layout(height=300, barmode="group", margin={"l": 10, "r": 10, "t": 20, "b": 10}, yaxis_title="journeys")
     return fig
 

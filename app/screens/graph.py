@@ -14,6 +14,9 @@ from journeys.analyses.base import START
 from journeys.analyses.transitions import GraphQuery
 from journeys.views import GRAPH_TOP_DEFAULT
 
+ENDS = {"END": "(journey end)", "END (converted)": "(journey end, converted)",
+        "END (not converted)": "(journey end, not converted)"}
+
 st.title("Transition graph")
 v = view()
 c1, c2, c3 = st.columns([2, 1, 1])
@@ -46,5 +49,5 @@ st.subheader("Transitions")
 st.caption("'(journey start)' and '(journey end …)' rows count how journeys begin and finish; they have no time gap.")
 edges = result.edges.assign(
     source=result.edges.source.replace({START: "(journey start)"}),
-    target=result.edges.target.map(lambda t: f"(journey {t.lower()})" if t.startswith("END") else t))
+    target=result.edges.target.map(lambda t: ENDS.get(t, t)))
 table(edges, name="transitions", key="edges", columns=EDGE_COLUMNS, names={"share": "% of transitions"})
