@@ -91,7 +91,9 @@ def median_time(fn: Callable[[], object], runs: int = RUNS, *, warm_up: bool = T
 
 def machine_line() -> str:
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"machine: {os.cpu_count()} cores, {ram:.1f} GB RAM; runs per figure: {RUNS} (median, after a warm-up)"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())  # other work on the machine skews every figure
+    return (f"machine: {os.cpu_count()} cores, {ram:.1f} GB RAM, load average {load} (1/5/15 min); "
+            f"runs per figure: {RUNS} (median, after a warm-up)")
 
 
 def bench_ingest(label: str) -> tuple[Path, str]:
@@ -266,6 +268,7 @@ def main() -> None:
             bench_browser(*stores[labels[-1]])
         if os.environ.get("BENCH_100M") == "1":
             bench_100m()
+        print(f"\nload average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         for home in HOMES:
             shutil.rmtree(home, ignore_errors=True)
