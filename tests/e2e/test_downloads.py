@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 from playwright.sync_api import Browser, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -26,9 +27,16 @@ def open_paths(page: Page, base_url: str) -> None:
 def download(page: Page, text: str | re.Pattern[str]) -> Path:
     """Click the first of Streamlit's download buttons showing ``text`` (not Plotly's own camera button,
     which draws the PNG in the page instead of asking the server)."""
-    with page.expect_download(timeout=90_000) as info:  # the first PNG also starts kaleido's Chromium
-        page.get_by_test_id("stDownloadButton").filter(has_text=text).first.click()
-    return Path(info.value.path())
+    for attempt in range(2):  # a click that lands during a rerun is lost; on a loaded machine try once more
+        page.wait_for_selector(DONE, timeout=60_000)
+        try:
+            with page.expect_download(timeout=60_000) as info:  # the first PNG also starts kaleido's Chromium
+                page.get_by_test_id("stDownloadButton").filter(has_text=text).first.click()
+            return Path(info.value.path())
+        except PlaywrightTimeout:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 def test_png_of_the_sankey_is_a_drawn_image(page: Page, base_url: str):
