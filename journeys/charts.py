@@ -11,6 +11,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from journeys import png
 from journeys.analyses.base import ENDS_LABEL, OTHER, START
 from journeys.analyses.funnels import TIME_BUCKETS, FunnelResult
 from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
@@ -303,27 +304,6 @@ def journey_map_figure(touchpoints: pd.DataFrame, stages: list[str], *, goal: st
     return fig
 
 
-PNG_WIDTH = 1400
-PNG_TIMEOUT_S = 60.0
-PNG_MISSING = ("PNG export needs Chromium, and none is installed here (`make run` installs Debian's chromium "
-               "package when it runs as root). The HTML download works without it.")
-
-
-def png_available() -> bool:
-    """Whether :func:`to_png` can work here: kaleido is installed and finds a Chromium-based browser
-    (``BROWSER_PATH``, ``PATH``, the usual install paths). Nothing is ever downloaded."""
-    import importlib.util
-
-    if importlib.util.find_spec("kaleido") is None:
-        return False
-    import os
-
-    from choreographer.browsers.chromium import Chromium
-
-    path = Chromium.find_browser(skip_local=False)  # BROWSER_PATH is returned unchecked
-    return path is not None and os.access(path, os.X_OK)
-
-
 def for_export(fig: go.Figure, title: str = "") -> go.Figure:
     """The figure as a file shows it: the dashboard's theme supplies colours and room for labels on
     screen, a file has only the figure. Plotly's white template, labels that push the margins out, a title."""
@@ -342,12 +322,12 @@ def for_export(fig: go.Figure, title: str = "") -> go.Figure:
 def to_png(fig: go.Figure, title: str = "") -> bytes:
     """A static PNG drawn by kaleido in the system Chromium, offline (plotly.js of the plotly package, no
     MathJax). The first call starts a browser that stays up (~2 s); later calls take ~0.2 s, not ~3 s."""
-    if not png_available():
-        raise RuntimeError(PNG_MISSING)
+    if not png.available():
+        raise RuntimeError(png.MISSING)
     fig = for_export(fig, title)
-    opts = {"format": "png", "width": PNG_WIDTH, "height": int(fig.layout.height or 600) + (30 if title else 0),
+    opts = {"format": "png", "width": png.WIDTH, "height": int(fig.layout.height or 600) + (30 if title else 0),
             "scale": 1}
-    return _PNG.render(fig.to_dict(), opts)
+    return png.render(fig.to_dict(), opts)
 
 
 def to_html(fig: go.Figure, title: str = "") -> bytes:
@@ -355,74 +335,6 @@ def to_html(fig: go.Figure, title: str = "") -> bytes:
     return for_export(fig, title).to_html(include_plotlyjs=True, full_html=True).encode("utf-8")
 
 
-class _PngRenderer:
-    """One kaleido browser on its own event-loop thread, shared by every session of the server.
-
-    Script threads only wait for a future, so concurrent downloads queue for kaleido's tab and never
-    receive each other's image (kaleido's own sync server shares one result queue between callers, and
-    hangs for good if its browser dies). After a failure or a timeout the browser is closed; the next
-    call starts a new one.
-    """
-
-    def __init__(self) -> None:
-        import atexit
-        import threading
-
-        self._lock = threading.Lock()
-        self._running: tuple | None = None  # (event loop, kaleido.Kaleido)
-        atexit.register(self.close)
-
-    def render(self, fig: dict, opts: dict) -> bytes:
-        import asyncio
-
-        with self._lock:
-            if self._running is None:
-                self._running = self._start()
-            running = self._running
-        loop, kaleido = running
-        future = asyncio.run_coroutine_threadsafe(kaleido.calc_fig(fig, opts=opts), loop)
-        try:
-            return bytes(future.result(timeout=PNG_TIMEOUT_S + 5))
-        except Exception:
-            self.close(running)
-            raise
-
-    @staticmethod
-    def _start() -> tuple:
-        import asyncio
-        import threading
-
-        import kaleido
-
-        loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, name="kaleido", daemon=True).start()
-
-        async def open_browser() -> kaleido.Kaleido:
-            browser = kaleido.Kaleido(n=1, timeout=PNG_TIMEOUT_S, mathjax=False)
-            await browser.open()
-            return browser
-
-        try:
-            return loop, asyncio.run_coroutine_threadsafe(open_browser(), loop).result(timeout=PNG_TIMEOUT_S)
-        except BaseException:
-            loop.call_soon_threadsafe(loop.stop)
-            raise
-
-    def close(self, running: tuple | None = None) -> None:
-        """Close the browser (at exit, or the one that just failed); the next render starts a new one."""
-        import asyncio
-
-        with self._lock:
-            if self._running is None or (running is not None and self._running is not running):
-                return
-            loop, kaleido = self._running
-            self._running = None
-        try:
-            asyncio.run_coroutine_threadsafe(kaleido.close(), loop).result(timeout=10)
-        except Exception:  # a browser that already died has nothing left to close
-            pass
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-
-
-_PNG = _PngRenderer()
+def png_available() -> bool:
+    """Whether :func:`to_png` can work here (see :func:`journeys.png.available`)."""
+    return png.available()
