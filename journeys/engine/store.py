@@ -17,7 +17,6 @@ import atexit
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import tempfile
@@ -33,6 +32,7 @@ import duckdb
 import ibis
 
 from journeys.engine import ingest as ing
+from journeys.engine.sharing import file_states, is_lock_error, lock_holder, remove_stale_snapshots
 from journeys.errors import (
     AmbiguousDataset,
     DatasetNotFound,
@@ -127,13 +127,13 @@ class Store:
             try:
                 return duckdb.connect(str(self.path))
             except duckdb.IOException as err:
-                if not _is_lock_error(err):
+                if not is_lock_error(err):
                     raise
                 # only readers hold it (DuckDB then says it could be opened read-only): they finish soon
                 if "read-only mode" in str(err) and time.monotonic() < deadline:
                     time.sleep(0.1)
                     continue
-                raise StoreBusy(f"The journeys store at {self.path} is in use by another process{_pid(err)}.",
+                raise StoreBusy(f"The journeys store at {self.path} is in use by another process{lock_holder(err)}.",
                                 remedy="free_store") from err
 
     def _open_read_only(self) -> duckdb.DuckDBPyConnection:
@@ -145,7 +145,7 @@ class Store:
             return duckdb.connect(str(self.path), read_only=True)
         except (duckdb.IOException, duckdb.ConnectionException) as err:
             # another process writes (a lock), or this one does (DuckDB refuses a second configuration)
-            if not _is_lock_error(err) and "different configuration" not in str(err):
+            if not is_lock_error(err) and "different configuration" not in str(err):
                 raise
             return self._open_snapshot(err)
 
@@ -158,14 +158,14 @@ class Store:
         wal = self.path.with_name(self.path.name + ".wal")
         scratch = self.home / "tmp"
         scratch.mkdir(exist_ok=True)
-        _remove_stale_snapshots(scratch)
+        remove_stale_snapshots(scratch)
         folder = Path(tempfile.mkdtemp(prefix=f"snapshot-{os.getpid()}-", dir=scratch))
         self.snapshot = folder
         atexit.register(shutil.rmtree, folder, True)
         copy = folder / DB_FILE
         deadline = time.monotonic() + SNAPSHOT_WAIT_S
         while time.monotonic() < deadline:
-            before = _file_states(self.path, wal)
+            before = file_states(self.path, wal)
             if time.time() - max(m for _size, m in filter(None, before)) / 1e9 < QUIET_S:
                 time.sleep(0.1)  # written a moment ago: wait for a quiet file
                 continue
@@ -177,7 +177,7 @@ class Store:
                     shutil.copyfile(wal, copy_wal)
             except FileNotFoundError:
                 continue  # the log was checkpointed away meanwhile: take another
-            if _file_states(self.path, wal) == before:
+            if file_states(self.path, wal) == before:
                 con = None
                 try:
                     con = duckdb.connect(str(copy), read_only=True)
@@ -187,7 +187,7 @@ class Store:
                     if con is not None:
                         con.close()
             time.sleep(0.1)
-        raise StoreBusy(f"The journeys store at {self.path} is being written by another process{_pid(lock_error)}, "
+        raise StoreBusy(f"The journeys store at {self.path} is being written by another process{lock_holder(lock_error)}, "
                         "so it cannot be read right now (a load in progress?). Try again when it has finished.")
 
     def _select_sql(self) -> str:
@@ -391,38 +391,3 @@ class Store:
 
 def _renamed(wanted: str, final: str) -> str:
     return f"A dataset named '{wanted}' already exists, so this one is named '{final}'."
-
-
-def _is_lock_error(err: duckdb.Error) -> bool:
-    return "lock" in str(err).lower()
-
-
-def _pid(err: duckdb.Error) -> str:
-    """`` (PID 1234)`` from DuckDB's lock message, or nothing."""
-    found = re.search(r"\(PID (\d+)\)", str(err))
-    return f" (PID {found.group(1)})" if found else ""
-
-
-def _file_states(*paths: Path) -> tuple[tuple[int, int] | None, ...]:
-    """(size, mtime in ns) of each file, None for a missing one: equal states mean untouched files."""
-    out: list[tuple[int, int] | None] = []
-    for p in paths:
-        try:
-            st = p.stat()
-        except FileNotFoundError:
-            out.append(None)
-            continue
-        out.append((st.st_size, st.st_mtime_ns))
-    return tuple(out)
-
-
-def _remove_stale_snapshots(folder: Path) -> None:
-    """Snapshots left by readers that were killed (their process is gone)."""
-    for old in folder.glob("snapshot-*"):
-        try:
-            pid = int(old.name.split("-")[1])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(old, ignore_errors=True)
-        except (ValueError, IndexError, PermissionError):
-            continue
