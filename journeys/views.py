@@ -20,6 +20,8 @@ from journeys.analyses.paths import PathQuery
 from journeys.analyses.transitions import GraphQuery
 from journeys.durations import format_duration, parse_duration
 from journeys.errors import JourneyError, did_you_mean
+from journeys.outcomes import URL_KEYS as OUTCOME_KEYS
+from journeys.outcomes import Outcomes
 from journeys.segments import Segment
 from journeys.shaping import DEFAULT_SESSION_GAP, Shaping
 
@@ -48,6 +50,7 @@ class ViewState:
     trend: str | None = None
     graph: GraphQuery = field(default_factory=lambda: GraphQuery(top_k=GRAPH_TOP_DEFAULT))
     compare: str = "funnel"
+    outcomes: Outcomes = field(default_factory=Outcomes)
 
     def funnel(self) -> FunnelQuery | None:
         if not self.funnel_steps:
@@ -96,6 +99,7 @@ class ViewState:
         put("minw", self.graph.min_weight, 1)
         put("topk", "all" if self.graph.top_k is None else self.graph.top_k, d.graph.top_k)
         put("cmp", self.compare, "funnel")
+        out.update(self.outcomes.to_params())
         return out
 
     @classmethod
@@ -104,7 +108,7 @@ class ViewState:
         problems: list[str] = []
         known = {"ds", "from", "to", "seg", "segb", "scope", "gap", "collapse", "goal", "cut", "node", "rule", "excl",
                  "anchor", "start", "end", "depth", "top", "ms", "pct", "steps", "window", "order", "fx", "sw", "bd", "trend",
-                 "minw", "topk", "cmp"}
+                 "minw", "topk", "cmp", *OUTCOME_KEYS}
         for key in params:
             if key not in known:
                 problems.append(f"The link parameter '{_echo(key)}' is not known and was ignored.{did_you_mean(key, known)}")
@@ -182,6 +186,9 @@ class ViewState:
         attempt("minw", lambda v, raw: replace(v, graph=replace(v.graph, min_weight=max(1, int(raw)))))
         attempt("topk", lambda v, raw: replace(v, graph=replace(v.graph, top_k=None if raw == "all" else max(1, int(raw)))))
         attempt("cmp", lambda v, raw: replace(v, compare=choice(["funnel", "paths", "graph"])(raw)))
+        outcomes, outcome_problems = Outcomes.from_params(params)
+        view = replace(view, outcomes=outcomes)
+        problems += outcome_problems
         if view.date_from and view.date_to and view.date_from > view.date_to:
             problems.append(f"The date range in the link ends ({view.date_to}) before it starts ({view.date_from}), "
                             "so the whole date range is shown.")
