@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlencode
 
@@ -13,10 +12,9 @@ import streamlit as st
 
 from app import tables
 from journeys import charts
-from journeys.analyses.journey_map import default_funnel
-from journeys.analyses.paths import ARROW, MORE, PathQuery
 from journeys.errors import JourneyError, closest, did_you_mean
 from journeys.export import TABLE_ROWS, safe_csv
+from journeys.report.context import suggest_funnel
 from journeys.segments import Segment
 from journeys.views import ViewState
 
@@ -177,18 +175,7 @@ def empty_state(reason: str) -> None:
 
 
 def default_funnel_steps(v: ViewState, touchpoints: list[str]) -> tuple[tuple[str, ...], ...]:
-    """The view's funnel, else one guessed from touchpoint names on the way to the goal, else the most
-    common path of 2+ steps (its first four: a ticket's life on a helpdesk log), else the first three."""
-    if v.funnel_steps:
-        return v.funnel_steps
-    guess = default_funnel(touchpoints, v.shaping.goal)
-    if guess:
-        return guess
+    """The funnel the page opens with (see :func:`journeys.report.context.suggest_funnel`; the report uses it too)."""
     from app import state  # the pages' cache; imported here because state does not need ui
 
-    top = state.paths(replace(v, paths=PathQuery(min_steps=2)), Segment()).variants
-    for path in top.path:
-        steps = [s for s in str(path).split(ARROW) if s != MORE][:4]
-        if len(steps) >= 2 and all(s in touchpoints for s in steps):
-            return tuple((s,) for s in steps)
-    return tuple((t,) for t in touchpoints[:3])
+    return suggest_funnel(v, touchpoints, lambda pv: [str(p) for p in state.paths(pv, Segment()).variants.path])

@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     from journeys.analysis_cli import add_analysis_commands
 
     add_analysis_commands(sub)
+    from journeys import report_cli
+
+    report_cli.add_commands(sub)
     return parser
 
 

@@ -124,8 +124,8 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
     tps["drop_offs"] = tps.ended_here_unconverted.astype("int64")
     tps["drop_off_rate"] = tps.drop_offs / tps.journeys
     # awareness exits are expected and churn is its own story: pain points are where engaged journeys stop
-    eligible = tps[(tps.journeys >= SIGNIFICANCE_FLOOR) & (tps.touchpoint != goal)
-                   & ~tps.stage.isin(["awareness", "churn"])]
+    eligible = tps[(tps.journeys >= SIGNIFICANCE_FLOOR) & (tps.touchpoint != goal) & (tps.drop_offs > 0)
+                   & ~tps.stage.isin(["awareness", "churn"])]  # where nobody stops is no pain point
     worst = eligible.sort_values(["drop_offs", "touchpoint"], ascending=[False, True]).head(PAIN_POINTS).touchpoint
     if not goal:  # without a goal every journey is "unconverted": where journeys end is not a pain point
         worst = worst.iloc[:0]

@@ -1,0 +1,156 @@
+"""Report sections 1-4 (goal and scope, journey map, key paths, funnel and drop-offs), each from the same
+analysis function, with the same spec, that the dashboard page and the CLI call for this view."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+
+from journeys import charts
+from journeys.analyses.base import to_frame
+from journeys.analyses.funnels import FunnelQuery, FunnelResult, StepGap, compute_funnel, step_gaps
+from journeys.analyses.journey_map import compute_journey_map
+from journeys.analyses.paths import compute_paths
+from journeys.report.context import ReportContext, stages_for
+from journeys.report.model import Figure, Section, Table
+
+BREAKDOWN_MAX_VALUES = 12  # an attribute with more values is an id or a free text, not a segment to fix
+BREAKDOWN_CANDIDATES = 4
+
+
+def scope_section(ctx: ReportContext) -> Section:
+    info, v, r = ctx.info, ctx.view, ctx.info.report
+    period = f"{v.date_from or (r.start or '-')[:10]} to {v.date_to or (r.end or '-')[:10]}"
+    outcome = f"reaching '{ctx.goal}'" if ctx.goal else "none set (no goal touchpoint: conversion figures are left out)"
+    paragraphs = (
+        (f"Dataset '{info.name}' (id {info.id}, fingerprint {info.fingerprint}), loaded from {info.source}: "
+        f"{info.rows:,} events of {r.customers:,} customers over {r.touchpoints:,} touchpoints."),
+        f"Period (UTC): {period}. Segment: {v.segment.describe(ctx.goal)}.",
+        (f"Conversion outcome: {outcome}. Journeys: {'sessions' if v.shaping.scope == 'session' else 'one per customer'}"
+        f"{', consecutive repeats collapsed' if v.shaping.collapse_repeats else ''}."),
+    )
+    quality = pd.DataFrame({"line": r.lines()[1:]})
+    return Section("scope", "Goal and scope", paragraphs,
+                   tables=(Table("Data quality (the load report)", quality, {"line": "Load report"}),),
+                   figures={"events": info.rows, "customers": r.customers, "rows_rejected": r.rows_rejected,
+                            "goal": ctx.goal}, link=ctx.link("data"))
+
+
+def journey_map_section(ctx: ReportContext) -> Section:
+    stages = stages_for(ctx.touchpoints)
+    result = compute_journey_map(ctx.journeys, stages, goal=ctx.goal)
+    ctx.cache["journey_map"] = result
+    if result.is_empty:
+        return Section("journey_map", "The journey map", missing="No journeys in this segment and period.")
+    t = result.touchpoints
+    present = list(result.stages.stage)
+    pains = t[t.pain_point]
+    paragraphs = [f"{result.journeys:,} journeys. Stages guessed from touchpoint names (the Journey map page shows "
+                  "and edits them): " + "; ".join(f"{s.stage} reached by {s.reach:.1%}" for s in result.stages.itertuples())
+                  + "."]
+    if len(pains):
+        paragraphs.append("Pain points (after awareness, where the most unconverted journeys end): " + "; ".join(
+            f"{p.touchpoint} ({p.drop_offs:,} journeys end there, {p.drop_off_rate:.1%} of those reaching it)"
+            for p in pains.itertuples()) + ".")
+    cols = {"stage": "Stage", "touchpoint": "Touchpoint", "journeys": "Journeys", "reach": "Reach",
+            "conversion_onward": "Convert after", "drop_off_rate": "End here", "top_next": "Then", "avg_score": "Score"}
+    fmts = {"reach": "{:.1%}", "conversion_onward": "{:.1%}", "drop_off_rate": "{:.1%}", "avg_score": "{:.2f}"}
+    return Section(
+        "journey_map", "The journey map", tuple(paragraphs),
+        tables=(Table("Touchpoints by stage", t, cols, fmts),),
+        charts=(Figure("Where to act: reach against conversion after each touchpoint",
+                       charts.journey_map_figure(t, present, goal=ctx.goal)),),
+        figures={"journeys": result.journeys, "stage_reach": dict(zip(result.stages.stage, result.stages.reach, strict=True)),
+                 "pain_points": list(pains.touchpoint)},
+        link=ctx.link("journey_map"))
+
+
+def paths_section(ctx: ReportContext) -> Section:
+    r = compute_paths(ctx.journeys, ctx.view.paths, goal=ctx.goal)
+    if r.journeys_total == 0:
+        return Section("paths", "Key paths", missing="No journeys in this segment and period.")
+    variants = r.variants.head(10)
+    top = variants.iloc[0] if len(variants) else None
+    paragraphs = [(f"The path map covers {r.journeys_covered:,} of {r.journeys_total:,} journeys ({r.coverage:.1%}); "
+                  f"{r.transition_coverage:.1%} of their transitions run between named nodes (the rest go to 'Other').")]
+    if top is not None:
+        paragraphs.append(f"The most common path: {top.path} ({int(top.customers):,} journeys, {top.share:.1%}).")
+    if r.set_aside:
+        paragraphs.append(f"{r.set_aside:,} one-step journeys are set aside from the variants.")
+    share_cols = [c for c in ("conversion_rate",) if c in variants.columns]
+    cols = {"path": "Path", "customers": "Journeys", "share": "Share"} | dict.fromkeys(share_cols, "Converted")
+    return Section(
+        "paths", "Key paths", tuple(paragraphs),
+        tables=(Table("Top path variants", variants, cols, {"share": "{:.1%}", "conversion_rate": "{:.1%}"}),),
+        charts=(Figure("Path map (Sankey), % of start", charts.sankey_figure(r)),),
+        figures={"coverage": r.coverage, "journeys_total": r.journeys_total, "journeys_covered": r.journeys_covered,
+                 "top_path": None if top is None else str(top.path),
+                 "top_path_journeys": None if top is None else int(top.customers)},
+        link=ctx.link("paths"))
+
+
+def funnel_section(ctx: ReportContext) -> Section:
+    q = ctx.funnel_query()
+    r = compute_funnel(ctx.journeys, q)
+    ctx.cache["funnel"] = r
+    v = replace(ctx.view, funnel_steps=q.steps)
+    if r.entered == 0:
+        return Section("funnel", "Funnel and drop-offs", missing=f"No journey in this segment reached '{q.labels[0]}'.")
+    s = r.steps
+    worst = s[s.step > 1].sort_values(["conversion_from_previous", "step"]).head(1)
+    paragraphs = [(f"Funnel {' > '.join(q.labels)} within {q.window.days} days: {r.entered:,} entered, "
+                  f"{int(s.customers.iloc[-1]):,} completed ({float(s.conversion_from_start.iloc[-1]):.1%}).")]
+    figures: dict[str, object] = {"steps": list(q.labels), "entered": r.entered, "completed": int(s.customers.iloc[-1]),
+                                  "conversion": float(s.conversion_from_start.iloc[-1])}
+    tables = [Table("Funnel steps", s, {"label": "Step", "customers": "Journeys", "conversion_from_start": "Of start",
+                                         "conversion_from_previous": "Of previous", "drop_off": "Drop off"},
+                    {"conversion_from_start": "{:.1%}", "conversion_from_previous": "{:.1%}"})]
+    if len(worst):
+        w = worst.iloc[0]
+        k = int(w.step)
+        nxt = r.next_after_drop[r.next_after_drop.step == k - 1].head(5)
+        prev = int(s.customers.iloc[k - 2])
+        figures |= {"worst_step": k, "worst_step_rate": float(w.conversion_from_previous),
+                    "worst_step_lost": prev - int(w.customers)}
+        paragraphs.append(f"The biggest drop-off: {q.labels[k - 2]} > {q.labels[k - 1]}, where "
+                          f"{float(w.conversion_from_previous):.1%} go on ({prev - int(w.customers):,} journeys stop). "
+                          + ("What they did next: " + "; ".join(f"{n.next_touchpoint} ({int(n.customers):,})"
+                                                             for n in nxt.itertuples()) + "." if len(nxt) else ""))
+        tables.append(Table(f"What journeys that stopped after '{q.labels[k - 2]}' did next", nxt,
+                            {"next_touchpoint": "Next touchpoint", "customers": "Journeys"}))
+    charts_ = [Figure("Funnel", charts.funnel_figure(r))]
+    split = _widest_breakdown(ctx, q)
+    if split is not None:
+        result, gap = split
+        ctx.cache["funnel_breakdown"] = (result, gap)
+        figures |= {"breakdown": result.query.breakdown, "gap_step": gap.step, "gap_worst_value": gap.worst_value,
+                    "gap_worst_rate": gap.worst_rate, "gap_best_value": gap.best_value, "gap_best_rate": gap.best_rate}
+        paragraphs.append(f"By {result.query.breakdown}: {gap.sentence()}")
+        charts_.append(Figure(f"Each step's conversion by {result.query.breakdown}", charts.breakdown_figure(result)))
+        v = replace(v, breakdown=result.query.breakdown)
+    return Section("funnel", "Funnel and drop-offs", tuple(paragraphs), tables=tuple(tables), charts=tuple(charts_),
+                   figures=figures, link=ctx.link("funnels", v))
+
+
+def _widest_breakdown(ctx: ReportContext, q: FunnelQuery) -> tuple[FunnelResult, StepGap] | None:
+    """The view's breakdown, else the attribute (of the few with 2-12 values) whose widest step gap is largest."""
+    if q.breakdown:
+        candidates = [q.breakdown]
+    else:
+        candidates = []
+        for col in (*ctx.info.attributes, "channel"):  # per-customer attributes first: they name a segment
+            if col not in ctx.journeys.columns:
+                continue
+            n = int(to_frame(ctx.journeys.aggregate(n=ctx.journeys[col].nunique())).n.iloc[0])
+            if 2 <= n <= BREAKDOWN_MAX_VALUES:
+                candidates.append(col)
+            if len(candidates) >= BREAKDOWN_CANDIDATES:
+                break
+    best: tuple[FunnelResult, StepGap] | None = None
+    for col in candidates:
+        result = compute_funnel(ctx.journeys, replace(q, breakdown=col))
+        gaps = step_gaps(result)
+        if gaps and (best is None or gaps[0].gap > best[1].gap):
+            best = (result, gaps[0])
+    return best

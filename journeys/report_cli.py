@@ -1,0 +1,57 @@
+"""``journeys report DATASET [segment and shaping options] --out report.html [--pdf report.pdf]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from journeys.analysis_cli import add_common, segment_from, shaping_from
+from journeys.errors import JourneyError
+from journeys.report.context import DEFAULT_LINK_BASE
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from journeys.engine.store import Store
+    from journeys.report.build import build_report
+    from journeys.report.render import to_html, write_pdf
+    from journeys.views import ViewState
+
+    store = Store(read_only=True)
+    info = store.get(args.dataset)
+    view = replace(ViewState(dataset=info.id), segment=segment_from(args), shaping=shaping_from(args))
+    if args.steps:
+        view = replace(view, funnel_steps=tuple(tuple(t.strip() for t in s.split("|") if t.strip())
+                                                for s in args.steps.split(",")))
+    report = build_report(store.table(info.id), info, view, link_base=args.link_base)
+    out = Path(args.out)
+    if out.parent and not out.parent.exists():
+        raise JourneyError(f"The folder of --out does not exist: {out.parent}.")
+    html = to_html(report, images=not args.no_charts)
+    out.write_text(html, encoding="utf-8")
+    written = [str(out)]
+    if args.pdf:
+        written.append(str(write_pdf(html, args.pdf)))
+    data: dict[str, Any] = {"written": written, "fingerprint": report.fingerprint, "elapsed_s": report.elapsed_s,
+                            "figures": report.figures(),
+                            "findings": [{"rule": f.rule, "title": f.title, "evidence": f.evidence,
+                                          "recommendation": f.recommendation, "link": f.link} for f in report.findings]}
+    if args.format == "json":
+        print(json.dumps(data, default=str))
+    else:
+        print(f"Wrote {', '.join(written)} in {report.elapsed_s:.1f} s: {len(report.sections)} sections, "
+              f"{len(report.findings)} findings.")
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser("report", help="write the journey analysis report (self-contained HTML, optional PDF)")
+    add_common(p)
+    p.add_argument("--out", required=True, help="the HTML file to write")
+    p.add_argument("--pdf", help="also write this PDF")
+    p.add_argument("--steps", help="the funnel's steps (default: as the Funnels page guesses them)")
+    p.add_argument("--link-base", default=DEFAULT_LINK_BASE, help="where the dashboard runs, for the view links")
+    p.add_argument("--no-charts", action="store_true", help="leave charts out (no Chromium needed)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_report)

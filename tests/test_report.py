@@ -1,0 +1,138 @@
+"""The journey analysis report: figures worked out by hand, equal to the CLI's, escaped user strings,
+an offline HTML file and a PDF."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from journeys.errors import QueryError
+from journeys.report.build import build_report
+from journeys.report.render import to_html, write_pdf
+from journeys.segments import Filter, Segment
+from journeys.shaping import Shaping
+from journeys.views import ViewState
+
+
+def shop_log(names: dict[str, str] | None = None) -> str:
+    """80 customers on one day: all view then cart; 30 of 40 desktop and 10 of 40 mobile customers buy.
+
+    Hand-worked: funnel view > cart > purchase enters 80, 80 reach the cart, 40 buy (50%); the worst step is
+    cart > purchase (50%, 40 lost); by device it converts 75% on desktop and 25% on mobile."""
+    n = names or {}
+    view, cart, buy = n.get("view", "product_view"), n.get("cart", "add_to_cart"), n.get("buy", "purchase")
+    rows = ["customer,ts,touchpoint,device"]
+    for i in range(80):
+        device = "desktop" if i < 40 else "mobile"
+        buys = i < 30 or 40 <= i < 50
+        c = f"c{i:03d}"
+        rows += [f"{c},2025-03-01 10:{i % 60:02d}:00,{view},{device}", f"{c},2025-03-01 11:{i % 60:02d}:00,{cart},{device}"]
+        if buys:
+            rows.append(f"{c},2025-03-01 12:{i % 60:02d}:00,{buy},{device}")
+    return "\n".join(rows) + "\n"
+
+
+def ingest(store, write, text: str, name: str = "shop"):
+    path = write("shop.csv", text)
+    report = store.ingest(path, overrides={"customer": "customer", "timestamp": "ts", "touchpoint": "touchpoint"},
+                          name=name)
+    return store.get(report.dataset_id)
+
+
+def view_of(info, **shaping) -> ViewState:
+    return ViewState(dataset=info.id, shaping=Shaping(**shaping))
+
+
+def test_hand_worked_figures_and_findings(store, write):
+    info = ingest(store, write, shop_log())
+    report = build_report(store.table(info.id), info, view_of(info, goal="purchase"))
+    f = report.figures()
+    assert f["funnel.steps"] == ["product_view", "add_to_cart", "purchase"]
+    assert (f["funnel.entered"], f["funnel.completed"], f["funnel.conversion"]) == (80, 40, 0.5)
+    assert (f["funnel.worst_step"], f["funnel.worst_step_rate"], f["funnel.worst_step_lost"]) == (3, 0.5, 40)
+    assert (f["funnel.breakdown"], f["funnel.gap_worst_value"], f["funnel.gap_worst_rate"],
+            f["funnel.gap_best_value"], f["funnel.gap_best_rate"]) == ("device", "mobile", 0.25, "desktop", 0.75)
+    assert f["journey_map.pain_points"] == ["add_to_cart"]
+    rules = {x.rule: x for x in report.findings}
+    assert set(rules) == {"segment_gap", "biggest_drop", "pain_point"}
+    # one day of data counts as one month: (75% - 25%) x 40 mobile journeys at the cart = 20 a month
+    assert rules["segment_gap"].figures["more_per_month"] == pytest.approx(20.0)
+    assert "about 20 more journeys a month" in rules["segment_gap"].recommendation
+    # 80 at the cart x 1 point x 100% onward (every buyer passed the cart) = 0.8 a month
+    assert rules["biggest_drop"].figures["per_point"] == pytest.approx(0.8)
+    assert rules["pain_point"].figures == {"drop_offs": 40, "rate": 0.5}
+    assert "halving these endings keeps 20 more journeys going" in rules["pain_point"].recommendation
+    assert [p.current for p in report.plan] == ["25.0%", "50.0%", "50.0%"]
+    assert "bd=device" in (rules["segment_gap"].link or "") and "steps=product_view%2Cadd_to_cart%2Cpurchase" in (
+        rules["segment_gap"].link or "")
+
+
+def test_no_goal_means_no_conversion_findings(store, write):
+    info = ingest(store, write, shop_log())
+    report = build_report(store.table(info.id), info, view_of(info))
+    assert "pain_point" not in {x.rule for x in report.findings}
+    assert "no goal touchpoint" in report.section("scope").paragraphs[2]
+
+
+def test_an_empty_segment_is_one_sentence(store, write):
+    info = ingest(store, write, shop_log())
+    view = replace(view_of(info, goal="purchase"), segment=Segment((Filter("attribute", ("martian",), column="device"),)))
+    with pytest.raises(QueryError, match="Nothing to report: No customer matched"):
+        build_report(store.table(info.id), info, view)
+
+
+def test_hostile_names_are_escaped_in_html_and_shown_literally_in_pdf(store, write, tmp_path):
+    hostile = {"view": "<script>alert(1)</script>", "cart": "<img src=x onerror=alert(2)>", "buy": "purchase"}
+    info = ingest(store, write, shop_log(hostile), name="<b>shop</b>")
+    report = build_report(store.table(info.id), info, view_of(info, goal="purchase"))
+    html = to_html(report, images=False)
+    assert "<script" not in html and "<img src=x" not in html and "<b>shop" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;shop&lt;/b&gt;" in html
+    from pypdf import PdfReader
+
+    pdf = write_pdf(html, tmp_path / "r.pdf")
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.read_bytes())).pages)
+    assert "<script>alert(1)</script>" in text and "<b>shop</b>" in text
+
+
+def test_html_is_self_contained(store, write):
+    info = ingest(store, write, shop_log())
+    html = to_html(build_report(store.table(info.id), info, view_of(info, goal="purchase")), images=False)
+    assert "http://127.0.0.1:8501/funnels?" in html  # links to views are the only URLs ...
+    for remote in ("<script src", "<link ", "@import", "cdn."):  # ... nothing is fetched when it opens
+        assert remote not in html
+    assert f'content="{info.fingerprint}"' in html
+
+
+def cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "JOURNEYS_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "journeys", *args], capture_output=True, text=True, env=env, check=False)
+
+
+def test_cli_report_quotes_the_figures_of_the_funnel_and_paths_commands(write, tmp_path):
+    home = tmp_path / "home"
+    path = write("shop.csv", shop_log())
+    assert cli("ingest", str(path), "--map", "customer=customer", "--map", "timestamp=ts", "--map",
+               "touchpoint=touchpoint", "--name", "shop", home=home).returncode == 0
+    out = cli("report", "shop", "--goal", "purchase", "--out", str(tmp_path / "r.html"), "--pdf",
+              str(tmp_path / "r.pdf"), "--no-charts", "--format", "json", home=home)
+    assert out.returncode == 0, out.stderr
+    figures = json.loads(out.stdout)["figures"]
+    funnel = json.loads(cli("funnel", "shop", "--goal", "purchase", "--steps", ",".join(figures["funnel.steps"]),
+                            "--format", "json", home=home).stdout)
+    assert figures["funnel.entered"] == funnel["steps"][0]["customers"]
+    assert figures["funnel.completed"] == funnel["steps"][-1]["customers"]
+    assert figures["funnel.conversion"] == funnel["steps"][-1]["conversion_from_start"]
+    paths = json.loads(cli("paths", "shop", "--goal", "purchase", "--format", "json", home=home).stdout)
+    assert (figures["paths.coverage"], figures["paths.journeys_total"]) == (paths["coverage"], paths["journeys_total"])
+    assert figures["paths.top_path"] == paths["variants"][0]["path"]
+    assert (tmp_path / "r.pdf").read_bytes()[:5] == b"%PDF-"
+    bad = cli("report", "shop", "--where", "device=martian", "--out", str(tmp_path / "x.html"), home=home)
+    assert bad.returncode == 2 and "Nothing to report" in bad.stderr and "Traceback" not in bad.stderr
