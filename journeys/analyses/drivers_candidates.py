@@ -1,0 +1,147 @@
+"""The engine half of drivers: who had the outcome, what each customer was observed doing, and per candidate the
+number of exposed customers and exposed customers with the outcome. Only these counts leave the engine.
+
+Observation window (no leakage):
+- a customer with the outcome is observed strictly before their first outcome event, in ``(ts, seq)`` order
+  (``step``); churn by inactivity has no outcome event, so churners are observed like everyone else;
+- everyone is observed from their entry (first event) for ``window_days`` (None: the whole journey), so both
+  groups get the same span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from journeys.analyses.base import materialize, to_frame
+from journeys.outcomes import CHURNED, Outcomes, churn_status
+from journeys.schema import RESERVED
+
+#: columns that are never attributes: engine bookkeeping and precomputed per-event values
+NOT_ATTRIBUTES = frozenset({*RESERVED, "journey_id", "source", "sentiment", "language", "_repeat"})
+#: an attribute with more distinct values than this is not a yes/no candidate set (ids, free text, amounts)
+ATTRIBUTE_VALUES_MAX = 50
+COUNT_COLUMNS = ["kind", "item", "x", "y", "times", "exposed", "exposed_converted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    """``per``: one row per customer (``customer_id``, ``outcome`` 0/1, ``cut`` step of the first outcome event or
+    null, ``until`` end of the observation window or null); ``customers`` and ``with_outcome`` totals."""
+
+    per: ir.Table
+    customers: int
+    with_outcome: int
+
+
+def attribute_columns(journeys: ir.Table) -> list[str]:
+    """Columns of a journeys table that describe the customer or event (device, country, sentiment band...)."""
+    return [c for c in journeys.columns if c not in NOT_ATTRIBUTES and not c.startswith("_")]
+
+
+def population(journeys: ir.Table, outcome: str, outcomes: Outcomes, window_days: int | None, *,
+               end: datetime | None = None, inactivity_days: int | None = None) -> Population:
+    """Who had the outcome (conversion: a goal; churn: the Outcomes spec) and where their observation stops."""
+    j = journeys
+    if outcome == "churn" and outcomes.churn_mode == "inactivity":
+        status = churn_status(j, outcomes, end=end, inactivity_days=inactivity_days)
+        per = status.select("customer_id", entry=status.first_ts,
+                            outcome=(status.status == CHURNED).cast("int64"), cut=ibis.null("int64"))
+    else:
+        targets = list(outcomes.churn_touchpoints if outcome == "churn" else outcomes.goals)
+        per = j.group_by("customer_id").aggregate(
+            entry=j.ts.min(), cut=ibis.cases((j.touchpoint.isin(targets), j.step), else_=ibis.null("int64")).min())
+        per = per.mutate(outcome=per.cut.notnull().cast("int64"))
+    until = per.entry + ibis.interval(days=window_days) if window_days else ibis.null("timestamp")
+    per = materialize(per.select("customer_id", "outcome", "cut", until=until))
+    totals = to_frame(per.aggregate(n=per.count(), k=per.outcome.sum()))
+    n = int(totals.n.iloc[0])
+    k = 0 if n == 0 or pd.isna(totals.k.iloc[0]) else int(totals.k.iloc[0])
+    return Population(per, n, k)
+
+
+def observed(journeys: ir.Table, pop: Population, columns: Sequence[str]) -> ir.Table:
+    """The observed events with ``outcome``; ``nx`` is the next touchpoint when that event is observed too."""
+    keep = ["customer_id", "step", "ts", "touchpoint", "next_touchpoint", "next_ts", *columns]
+    e = journeys.select(*dict.fromkeys(keep)).join(pop.per, "customer_id")
+    inside = (e.cut.isnull() | (e.step < e.cut)) & (e.until.isnull() | (e.ts < e.until))
+    next_inside = (e.next_touchpoint.notnull() & (e.cut.isnull() | (e.step + 1 < e.cut))
+                   & (e.until.isnull() | (e.next_ts < e.until)))
+    e = e.filter(inside)
+    return e.mutate(nx=ibis.ifelse(next_inside, e.next_touchpoint, ibis.null("string")))
+
+
+def _tally(rows: ir.Table, kind: str, item: ir.Value, x: ir.Value, y: ir.Value, times: int = 1) -> ir.Table:
+    """Distinct (customer, item) rows -> exposed customers and exposed customers with the outcome per item."""
+    per = rows.select("customer_id", "outcome", item=item, x=x, y=y).distinct()
+    return per.group_by("item", "x", "y").aggregate(exposed=per.count(), exposed_converted=per.outcome.sum()).mutate(
+        kind=ibis.literal(kind), times=ibis.literal(times, type="int64"))
+
+
+def count_candidates(journeys: ir.Table, pop: Population, kinds: Sequence[str], *, counts: Sequence[int] = (2, 3),
+                     attributes: Sequence[str] = (), last_k: int = 3) -> pd.DataFrame:
+    """Per candidate (:data:`COUNT_COLUMNS`): ``x``/``y`` name the touchpoints or the column/value, ``times`` k."""
+    string = ibis.null("string")
+    o = observed(journeys, pop, [c for c in ("channel", *attributes) if c in journeys.columns])
+    parts: list[ir.Table] = []
+    if {"touchpoint", "count"} & set(kinds):
+        per = o.group_by("customer_id", "touchpoint", "outcome").aggregate(n=o.count())
+        wanted = ([1] if "touchpoint" in kinds else []) + (list(counts) if "count" in kinds else [])
+        agg = {}
+        for k in wanted:
+            agg[f"e{k}"] = (per.n >= k).cast("int64").sum()
+            agg[f"c{k}"] = ((per.n >= k).cast("int64") * per.outcome).sum()
+        frame = to_frame(per.group_by("touchpoint").aggregate(**agg))
+        for k in wanted:
+            rows = frame[frame[f"e{k}"] > 0]
+            parts.append(pd.DataFrame({
+                "kind": "touchpoint" if k == 1 else "count", "item": rows.touchpoint if k == 1 else
+                rows.touchpoint + f" >= {k}", "x": rows.touchpoint, "y": None, "times": k,
+                "exposed": rows[f"e{k}"], "exposed_converted": rows[f"c{k}"]}))
+    exprs: list[ir.Table] = []
+    if "transition" in kinds:
+        t = o.filter(o.nx.notnull())
+        exprs.append(_tally(t, "transition", t.touchpoint.concat(" -> ", t.nx), t.touchpoint, t.nx))
+    if "first" in kinds:
+        f = o.filter(o.step == 1)
+        exprs.append(_tally(f, "first", f.touchpoint, f.touchpoint, string))
+        if "channel" in o.columns:
+            f = f.filter(f.channel.notnull())
+            exprs.append(_tally(f, "first", ibis.literal("channel = ").concat(f.channel), ibis.literal("channel"),
+                                f.channel))
+    if "last" in kinds:
+        lst = o.filter(o.nx.isnull())
+        exprs.append(_tally(lst, "last", lst.touchpoint, lst.touchpoint, string))
+    if "lastk" in kinds:
+        ends = o.filter(o.nx.isnull()).select(c_id="customer_id", last_step="step")
+        tail = o.join(ends, o.customer_id == ends.c_id)
+        tail = tail.filter(tail.step > tail.last_step - last_k)
+        exprs.append(_tally(tail, "lastk", tail.touchpoint, tail.touchpoint, string, last_k))
+    if "attribute" in kinds:
+        for col in attributes:
+            a = o.filter(o[col].notnull())
+            value = a[col].cast("string")
+            exprs.append(_tally(a, "attribute", ibis.literal(f"{col} = ").concat(value), ibis.literal(col), value))
+    if exprs:
+        union = exprs[0].union(*exprs[1:]) if len(exprs) > 1 else exprs[0]
+        parts.append(to_frame(union))
+    if not parts:
+        return pd.DataFrame(columns=COUNT_COLUMNS)
+    out = pd.concat([p[COUNT_COLUMNS] for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
+        else pd.DataFrame(columns=COUNT_COLUMNS)
+    for c in ("times", "exposed", "exposed_converted"):
+        out[c] = out[c].fillna(0).astype("int64")
+    return out
+
+
+def attribute_cardinality(journeys: ir.Table, columns: Sequence[str]) -> dict[str, int]:
+    """Distinct values of each attribute column (one aggregate)."""
+    if not columns:
+        return {}
+    row = to_frame(journeys.aggregate(**{f"n{i}": journeys[c].nunique() for i, c in enumerate(columns)}))
+    return {c: int(row[f"n{i}"].iloc[0]) for i, c in enumerate(columns)}
