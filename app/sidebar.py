@@ -187,3 +187,5 @@ def copy_link() -> None:
     with st.sidebar.popover("Copy link", icon=":material/link:", width="stretch"):
         st.caption("This link reopens exactly this view, for anyone with access to this server.")
         st.code(share_link(view()), language=None, wrap_lines=True)
+    # the view travels in the session, so the report page writes up exactly what was on screen
+    st.sidebar.page_link("screens/report.py", label="Write the report for this view", icon=":material/description:")

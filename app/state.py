@@ -125,3 +125,16 @@ def journey_map(view: ViewState, segment: Segment, stages: tuple[tuple[str, str]
 def forget_results() -> None:
     """After a dataset changes (rename, delete, new load), drop cached listings and results."""
     st.cache_data.clear()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _report(key: tuple[Any, ...], params: str, link_base: str, _view: ViewState) -> Any:
+    from journeys.report.build import build_report
+
+    info = store().get(_view.dataset or "")
+    return build_report(store().table(info.id), info, _view, link_base=link_base)
+
+
+def report(view: ViewState, link_base: str) -> Any:
+    """The journey analysis report of this view (a :class:`journeys.report.model.Report`)."""
+    return _report(_key(view, view.segment), repr(sorted(view.to_params().items())), link_base, view)
