@@ -150,7 +150,10 @@ def stage_events(con: duckdb.DuckDBPyConnection, src: SourceFile, rel: duckdb.Du
             if n:
                 coerced[f"{role} not a number (left empty)"] = int(n)
     (n_raw,) = con.execute("SELECT count(*) FROM _raw").fetchone() or (0,)
-    return Staged(mapping, int(n_raw) + len(malformed), rejected, examples, coerced, list(src.warnings), attributes)
+    from journeys import privacy  # personal data named in the report; --pseudonymize hashes ids (issue 14)
+
+    notes = privacy.at_ingest(con, "_staged", attributes)
+    return Staged(mapping, int(n_raw) + len(malformed), rejected, examples, coerced, [*src.warnings, *notes], attributes)
 
 
 def _rejections(con: duckdb.DuckDBPyConnection, malformed: list[int]) -> tuple[dict[str, int], dict[str, list[int]]]:
