@@ -1,0 +1,331 @@
+"""Attribution: who gets the credit for the goal's conversions and value, by rule and by Markov removal effect.
+
+A journey's *path* is its touches' ``by`` values (channel, touchpoint or any attribute) in ``(ts, seq)``
+order: for a converting journey the touches strictly before its first goal event and within the lookback
+window before it; for the others the touches within the window before their last event. Goal events are
+never touches, touches whose ``by`` value is missing are left out (and counted). Converting journeys with
+no touch in the window cannot be credited; they are counted as ``uncredited``.
+
+The engine returns two small aggregates: distinct paths with their conversions, non-conversions and value
+(the same table as an aggregated path dataset), and time-decay credit per (path, item) of converters.
+Every model is computed from them in Python: the rules by :mod:`journeys.analyses.attribution_rules`,
+Markov by the exact solver in :mod:`journeys.markov`. Bands: ``bootstrap`` resamples of journeys
+(multinomial counts over the distinct (path, outcome) cells, so a journey is drawn with its path, outcome
+and value), 2.5th and 97.5th percentiles of each item's credit. In a resample, time-decay credit uses
+the mean decay shares of converters with the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from journeys.analyses.attribution_rules import PATH_MODELS, POSITION_PRESETS, credit_matrix
+from journeys.analyses.base import materialize, to_frame
+from journeys.errors import QueryError, unknown
+from journeys.markov import MAX_ORDER, PathTable, design_chain, fit_chain, removal_effects
+
+Model = Literal["first", "last", "linear", "position", "time_decay", "markov"]
+MODELS: tuple[Model, ...] = ("first", "last", "linear", "position", "time_decay", "markov")
+MODEL_NAMES = {"first": "First touch", "last": "Last touch", "linear": "Linear", "position": "Position-based",
+               "time_decay": "Time decay", "markov": "Markov removal effect"}
+LOOKBACK_DEFAULT = timedelta(days=30)
+HALF_LIFE_DEFAULT = timedelta(days=7)
+BOOTSTRAP_DEFAULT = 200
+BOOTSTRAP_MAX = 2000
+LEVEL = 0.95
+FEW_CONVERSIONS = 100  # below this, every credit is shaky (DESIGN floors)
+THIN_STATE = 5  # a Markov state seen in fewer journeys than this is estimated from too little
+THIN_SHARE = 0.2  # warn when more than this share of states is thin
+ZERO_EFFECT = 1e-6
+CREDIT_COLUMNS = ["model", "item", "conversions", "value", "removal_effect", "ci_low", "ci_high",
+                  "value_ci_low", "value_ci_high", "share"]
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionQuery:
+    """Credit for reaching any of ``goals``. ``by``: ``channel``, ``touchpoint`` or an attribute column.
+    ``lookback`` None = the whole journey. ``position``: (first, middle, last) weights, normalised."""
+
+    goals: tuple[str, ...]
+    by: str = "channel"
+    models: tuple[Model, ...] = MODELS
+    lookback: timedelta | None = LOOKBACK_DEFAULT
+    half_life: timedelta = HALF_LIFE_DEFAULT
+    position: tuple[float, float, float] = POSITION_PRESETS["U"]
+    order: int = 1
+    bootstrap: int = BOOTSTRAP_DEFAULT
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not self.goals:
+            raise QueryError("Attribution needs a goal touchpoint: the conversion to credit.")
+        bad = [m for m in self.models if m not in MODELS]
+        if bad:
+            raise unknown("attribution model", bad[0], MODELS)
+        if not self.models:
+            raise QueryError("Pick at least one attribution model.")
+        if not 1 <= self.order <= MAX_ORDER:
+            raise QueryError(f"The Markov order must be between 1 and {MAX_ORDER}, not {self.order}.")
+        if self.lookback is not None and self.lookback <= timedelta(0):
+            raise QueryError("The lookback window must be longer than zero (or 'all').")
+        if self.half_life <= timedelta(0):
+            raise QueryError("The time-decay half-life must be longer than zero.")
+        if len(self.position) != 3 or min(self.position) < 0 or sum(self.position) <= 0:
+            raise QueryError("Position weights are three non-negative numbers (first, middle, last), not all zero.")
+        if not 0 <= self.bootstrap <= BOOTSTRAP_MAX:
+            raise QueryError(f"Bootstrap resamples must be between 0 and {BOOTSTRAP_MAX:,}, not {self.bootstrap}.")
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionResult:
+    """``credits``: one row per (model, item), see :data:`CREDIT_COLUMNS`. ``paths``: the distinct paths
+    (``path`` as a tuple, ``conversions``, ``nulls``, ``value``). Counts say what could not be credited."""
+
+    query: AttributionQuery
+    credits: pd.DataFrame
+    paths: pd.DataFrame
+    journeys: int
+    conversions: int
+    uncredited: int
+    value: float | None
+    touches_without_item: int
+    p_conversion: float | None
+    warnings: tuple[str, ...] = field(default=())
+
+    def wide(self, what: str = "conversions") -> pd.DataFrame:
+        """Items x models (a column per model, in the query's order)."""
+        table = self.credits.pivot_table(index="item", columns="model", values=what, aggfunc="sum")
+        return table[[m for m in self.query.models if m in table.columns]]
+
+
+def _touches(journeys: ir.Table, q: AttributionQuery) -> tuple[ir.Table, ir.Table]:
+    """Per journey: ``converted`` and the first goal event's value ``cvalue``; and the touches in the window
+    (journey_id, step, item (None when missing), age_s before the conversion or journey end, converted, cvalue)."""
+    j = journeys
+    is_goal = j.touchpoint.isin(list(q.goals))
+    per = j.group_by("journey_id").aggregate(
+        goal_step=ibis.cases((is_goal, j.step), else_=ibis.null("int64")).min(), last_ts=j.ts.max())
+    goal_ev = j.filter(is_goal).select(g_id="journey_id", g_step="step", g_ts="ts", g_value="value")
+    per = per.left_join(goal_ev, (per.journey_id == goal_ev.g_id) & (per.goal_step == goal_ev.g_step))
+    per = per.select("journey_id", "goal_step", converted=per.goal_step.notnull().cast("int64"),
+                     end_ts=ibis.coalesce(per.g_ts, per.last_ts), cvalue=per.g_value.cast("float64"))
+    e = j.select(t_id="journey_id", step="step", ts="ts", touchpoint="touchpoint", item=j[q.by].cast("string"))
+    e = e.join(per, e.t_id == per.journey_id)
+    keep = (e.goal_step.isnull() | (e.step < e.goal_step)) & ~e.touchpoint.isin(list(q.goals))
+    if q.lookback is not None:
+        keep &= e.ts >= e.end_ts - ibis.interval(seconds=int(q.lookback.total_seconds()))
+    e = e.filter(keep)
+    touches = e.select("journey_id", "step", "item", "converted", "cvalue",
+                       age_s=(e.end_ts.epoch_seconds() - e.ts.epoch_seconds()).cast("float64"))
+    return per, touches
+
+
+def _aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Distinct paths, time-decay credit per (path, item) of converters, and overall counts."""
+    per, touches = _touches(journeys, q)
+    touches = materialize(touches)
+    real = touches.filter(touches.item.notnull())
+    paths = materialize(real.group_by("journey_id").aggregate(
+        path=real.item.collect(order_by=real.step), converted=real.converted.max(), cvalue=real.cvalue.max()))
+    table = paths.group_by("path").aggregate(
+        conversions=paths.converted.sum(), nulls=(1 - paths.converted).sum(),
+        value=ibis.ifelse(paths.converted == 1, paths.cvalue.fill_null(0.0), 0.0).sum())
+    counts = per.aggregate(
+        journeys=per.count(), conversions=per.converted.sum(),
+        valued=((per.converted == 1) & per.cvalue.notnull()).cast("int64").sum(),
+        value=ibis.ifelse(per.converted == 1, per.cvalue.fill_null(0.0), 0.0).sum(),
+    ).mutate(missing=touches.filter(touches.item.isnull()).count(),
+             credited=paths.filter(paths.converted == 1).count())
+    decay = pd.DataFrame({"path": [], "item": [], "credit": [], "value": []})
+    if "time_decay" in q.models:
+        conv = real.filter(real.converted == 1)
+        wt = conv.mutate(w=(conv.age_s * (-np.log(2) / q.half_life.total_seconds())).exp())
+        tot = wt.group_by(w_id="journey_id").aggregate(wsum=wt.w.sum())
+        wt = wt.join(tot, wt.journey_id == tot.w_id)
+        pp = paths.select(p_id="journey_id", path="path")
+        wt = wt.join(pp, wt.journey_id == pp.p_id)
+        share = wt.w / wt.wsum
+        decay = to_frame(wt.group_by(["path", "item"]).aggregate(
+            credit=share.sum(), value=(share * wt.cvalue.fill_null(0.0)).sum()))
+    return to_frame(table), decay, {k: float(v or 0) for k, v in to_frame(counts).iloc[0].to_dict().items()}
+
+
+def compute_attribution(journeys: ir.Table, query: AttributionQuery, *, span: timedelta | None = None,
+                        known: list[str] | None = None) -> AttributionResult:
+    """Credit per item and model. ``span`` (the data's time span) checks an explicit lookback; ``known``
+    touchpoints give a did-you-mean for an unknown goal."""
+    q = query
+    q.validate()
+    if q.by not in journeys.columns or q.by in ("journey_id", "customer_id", "ts", "step", "seq"):
+        raise unknown("column", q.by, [c for c in journeys.columns if c not in ("journey_id", "ts", "step", "seq")])
+    if known is not None:
+        for g in q.goals:
+            if g not in known:
+                raise unknown("touchpoint", g, known)
+    if span is not None and q.lookback is not None and q.lookback != LOOKBACK_DEFAULT and q.lookback > span:
+        raise QueryError(f"The lookback of {_days(q.lookback)} is longer than the data, which spans {_days(span)}.",
+                         hint="Use a shorter lookback, or 'all' for the whole journey.")
+    table, decay, counts = _aggregates(journeys, q)
+    if counts["conversions"] == 0:
+        goals = " or ".join(f"'{g}'" for g in q.goals)
+        raise QueryError(f"Nobody reached the goal {goals} in these journeys, so there is nothing to credit.",
+                         hint="Pick another goal, a wider date range or another segment.")
+    paths = tuple(tuple(str(x) for x in p) for p in table.path)
+    pt = PathTable(paths, table.conversions.to_numpy(float), table.nulls.to_numpy(float), table.value.to_numpy(float))
+    return _fit(q, pt, decay, counts)
+
+
+def _days(td: timedelta) -> str:
+    days = td.total_seconds() / 86400
+    return f"{days:,.0f} days" if days >= 1 else f"{td.total_seconds() / 3600:,.1f} hours"
+
+
+def _fit(q: AttributionQuery, pt: PathTable, decay: pd.DataFrame, counts: dict[str, float]) -> AttributionResult:
+    """Every model's credit on the distinct paths, bootstrap bands and the warnings."""
+    items = pt.channels
+    converting = {c for p, k in zip(pt.paths, pt.conversions, strict=True) if k > 0 for c in p}
+    if len(converting) < 2:
+        only = f" ('{next(iter(converting))}')" if converting else ""
+        raise QueryError(f"Only one {q.by}{only} appears before the conversions, so there is no credit to share.",
+                         hint=f"Credit another column than '{q.by}', or widen the lookback window.")
+    longest = max((len(p) for p in pt.paths), default=0)
+    if "markov" in q.models and q.order > 1 and longest < q.order:
+        raise QueryError(f"Markov order {q.order} is too high for this data: the longest path has {longest} "
+                         f"touch{'es' if longest != 1 else ''}.", hint="Use a lower order.")
+    evaluate = _evaluator(q, pt, decay, items)
+    conv_n, null_n = pt.conversions, pt.nulls
+    per_conv = np.divide(pt.values, conv_n, out=np.zeros_like(conv_n), where=conv_n > 0)
+    point_c, point_v, effects, fx = evaluate(conv_n, null_n, pt.values)
+    bands = _bands(q, conv_n, null_n, per_conv, evaluate)
+    has_value = counts.get("valued", 0) > 0
+    rows = []
+    total = max(float(conv_n.sum()), 1.0)
+    for m, model in enumerate(q.models):
+        for i, item in enumerate(items):
+            lo_c, hi_c, lo_v, hi_v = (bands[k][m, i] if bands else np.nan for k in range(4))
+            rows.append({"model": model, "item": item, "conversions": point_c[m, i],
+                         "value": point_v[m, i] if has_value else np.nan,
+                         "removal_effect": effects.get(item, 0.0) if model == "markov" else np.nan,
+                         "ci_low": lo_c, "ci_high": hi_c, "value_ci_low": lo_v if has_value else np.nan,
+                         "value_ci_high": hi_v if has_value else np.nan, "share": point_c[m, i] / total})
+    credits = pd.DataFrame(rows, columns=CREDIT_COLUMNS)
+    paths = pd.DataFrame({"path": list(pt.paths), "conversions": conv_n, "nulls": null_n, "value": pt.values})
+    return AttributionResult(
+        query=q, credits=credits,
+        paths=paths.sort_values(["conversions", "nulls"], ascending=False).reset_index(drop=True),
+        journeys=int(counts["journeys"]), conversions=int(counts["conversions"]),
+        uncredited=int(counts["conversions"] - counts["credited"]),
+        value=float(counts["value"]) if has_value else None, touches_without_item=int(counts["missing"]),
+        p_conversion=fx if "markov" in q.models else None,
+        warnings=tuple(_warnings(q, pt, counts, effects, converting)),
+    )
+
+
+Evaluator = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, dict[str, float], float]]
+
+
+def _evaluator(q: AttributionQuery, pt: PathTable, decay: pd.DataFrame, items: list[str]) -> Evaluator:
+    """A function of path weights (conversions, nulls, value) -> models x items credit, removal effects, P(conv)."""
+    pos = {c: i for i, c in enumerate(items)}
+    conv_n = pt.conversions
+    per_conv = np.divide(pt.values, conv_n, out=np.zeros_like(conv_n), where=conv_n > 0)
+    mats: dict[str, tuple[sp.csr_matrix, sp.csr_matrix]] = {}
+    for m in q.models:
+        if m in PATH_MODELS:
+            cm = credit_matrix(pt.paths, items, m, q.position)
+            mats[m] = (cm, sp.csr_matrix(cm.multiply(per_conv[:, None])))
+    if "time_decay" in q.models:
+        index = {p: r for r, p in enumerate(pt.paths)}
+        rows = [index[tuple(str(x) for x in p)] for p in decay.path]
+        cols = [pos[str(x)] for x in decay["item"]]
+        per = np.where(conv_n > 0, conv_n, 1.0)
+        shape = (len(pt.paths), len(items))
+        credit = decay.credit.to_numpy(float) / per[rows] if rows else np.array([])
+        value = decay.value.to_numpy(float) / per[rows] if rows else np.array([])
+        mats["time_decay"] = (sp.csr_matrix((credit, (rows, cols)), shape=shape),
+                              sp.csr_matrix((value, (rows, cols)), shape=shape))
+    design = design_chain(pt, q.order) if "markov" in q.models else None
+
+    def evaluate(conv: np.ndarray, nulls: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float], float]:
+        c = np.zeros((len(q.models), len(items)))
+        v = np.zeros_like(c)
+        effects: dict[str, float] = {}
+        p_conv = float("nan")
+        for m, model in enumerate(q.models):
+            if model == "markov" and design is not None:
+                fx = removal_effects(fit_chain(design, conv, nulls, values))
+                effects, p_conv = fx.removal_effect, fx.p_conversion
+                for item, k in fx.conversions.items():
+                    c[m, pos[item]] = k
+                for item, k in fx.value.items():
+                    v[m, pos[item]] = k
+            else:
+                cm, vm = mats[model]
+                c[m] = cm.T @ conv
+                v[m] = vm.T @ conv
+        return c, v, effects, p_conv
+
+    return evaluate
+
+
+def _bands(q: AttributionQuery, conv: np.ndarray, nulls: np.ndarray, per_conv: np.ndarray,
+           evaluate: Evaluator) -> list[np.ndarray] | None:
+    """2.5th / 97.5th percentiles of credit over ``q.bootstrap`` resamples of journeys (conversions, value)."""
+    if q.bootstrap <= 0:
+        return None
+    cells = np.concatenate([conv, nulls])
+    n = int(cells.sum())
+    rng = np.random.default_rng(q.seed)
+    draws_c, draws_v = [], []
+    for _ in range(q.bootstrap):
+        draw = rng.multinomial(n, cells / n).astype(float)
+        c_w, n_w = draw[: len(conv)], draw[len(conv):]
+        c, v, _, _ = evaluate(c_w, n_w, c_w * per_conv)
+        draws_c.append(c)
+        draws_v.append(v)
+    tail = (1 - LEVEL) / 2 * 100
+    lo_c, hi_c = np.percentile(np.stack(draws_c), [tail, 100 - tail], axis=0)
+    lo_v, hi_v = np.percentile(np.stack(draws_v), [tail, 100 - tail], axis=0)
+    return [lo_c, hi_c, lo_v, hi_v]
+
+
+def _warnings(q: AttributionQuery, pt: PathTable, counts: dict[str, float], effects: dict[str, float],
+              converting: set[str]) -> list[str]:
+    out = []
+    credited = int(pt.conversions.sum())
+    if credited < FEW_CONVERSIONS:
+        out.append(f"Only {credited:,} conversions can be credited: with fewer than {FEW_CONVERSIONS} every "
+                   "credit (and its band) rests on few journeys.")
+    if counts["conversions"] > counts["credited"]:
+        gone = int(counts["conversions"] - counts["credited"])
+        out.append(f"{gone:,} conversions had no touch with a {q.by} in the lookback window and are not credited.")
+    if counts["missing"]:
+        out.append(f"{int(counts['missing']):,} touches have no {q.by} value and are left out of the paths.")
+    if "markov" in q.models:
+        conv_paths = [p for p, k in zip(pt.paths, pt.conversions, strict=True) if k > 0]
+        everywhere = sorted(c for c in converting if all(c in p for p in conv_paths))
+        for c in everywhere:
+            out.append(f"'{c}' is on every converting path: its removal effect is 1 whatever it does, so the Markov "
+                       "model cannot tell its part from the conversion itself.")
+        if effects and max(effects.values()) < ZERO_EFFECT:
+            out.append("Every removal effect is about 0: no channel changes the chance of converting in this chain, "
+                       "so the Markov credit says nothing here.")
+        design = design_chain(pt, q.order)
+        width = len(design.states) + 1
+        weights = pt.conversions + pt.nulls
+        visits = np.asarray(design.inner.T @ weights).reshape(width, width)[:, : width - 1].sum(axis=0)
+        thin = int((visits < THIN_STATE).sum())
+        if visits.size and thin / visits.size > THIN_SHARE:
+            out.append(f"{thin:,} of the {visits.size:,} order-{q.order} states are entered fewer than {THIN_STATE} "
+                       f"times: order {q.order} is too high for this much data"
+                       + (f"; try order {q.order - 1}." if q.order > 1 else "."))
+    return out
