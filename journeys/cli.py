@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -110,13 +109,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if not app.exists():
         raise JourneyError(f"The dashboard is not installed next to the library ({app} is missing).",
                            hint="Run from a clone of the repository.")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.address", "127.0.0.1"]
     from journeys import bootstrap
+    from journeys.users_cli import serve_command
 
+    # 127.0.0.1 unless --team, which needs sign-in configured (journeys/users_cli.py)
+    cmd, env = serve_command(args.port, team=args.team, address=args.address, app=app)
+    host = "127.0.0.1" if cmd[-1] in ("0.0.0.0", "::") else cmd[-1]
     # the first visitor should not pay for imports and the default queries: run the default page once
-    threading.Thread(target=bootstrap.warm, args=(f"http://127.0.0.1:{args.port}",), daemon=True).start()
-    raise SystemExit(subprocess.call(cmd, cwd=app.parent.parent, env=os.environ.copy()))
+    threading.Thread(target=bootstrap.warm, args=(f"http://{host}:{args.port}",), daemon=True).start()
+    raise SystemExit(subprocess.call(cmd, cwd=app.parent.parent, env=env))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,9 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("serve", help="start the dashboard")
+    p = sub.add_parser("serve", help="start the dashboard (on 127.0.0.1; --team: to the network, with sign-in)")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--team", action="store_true", help="serve to the network (0.0.0.0); refuses without sign-in")
+    p.add_argument("--address", help="listen on this address instead (with --team: default 0.0.0.0)")
     p.set_defaults(func=cmd_serve)
+    from journeys import users_cli
+
+    users_cli.add_commands(sub)  # users, access, audit (team server)
 
     from journeys.analysis_cli import add_analysis_commands
 
@@ -165,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     from journeys import report_cli
 
     report_cli.add_commands(sub)
+    from journeys import attribution_cli
+
+    attribution_cli.add_commands(sub)
     return parser
 
 
