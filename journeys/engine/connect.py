@@ -2,8 +2,8 @@
 (a Spark table, or any Ibis SQL backend opened by URL), read-only, through a column mapping.
 
 Nothing is copied: every analysis runs in that backend. The store keeps only the URL, the table name
-and the mapping (so a password inside the URL is stored in the catalogue: prefer credentials the
-backend reads from its environment).
+and the mapping; a password inside the URL is stored encrypted with the secrets key kept outside the
+store, or stays a reference such as ``${PGPASSWORD}`` read from the environment (journeys/auth/vault.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import ibis.expr.types as ir
 
+from journeys.auth.vault import protect_url, redact_url, reveal_url
 from journeys.errors import InputError, did_you_mean
 from journeys.io.report import LoadReport
 from journeys.schema import CANONICAL, RESERVED, ColumnMapping
@@ -34,7 +35,7 @@ def connect_url(url: str) -> Any:
     _backends.cache = cache
     if url not in cache:
         try:
-            cache[url] = ibis.connect(url)
+            cache[url] = ibis.connect(reveal_url(url))  # the stored URL holds no clear password
         except Exception as err:  # backends raise their own types; the person needs one sentence
             raise InputError(f"Could not connect to '{url.split('@')[-1]}': {str(err).splitlines()[0][:200]}",
                              hint="Check the URL and that the backend's Ibis extra is installed.") from err
@@ -81,12 +82,12 @@ def connect_dataset(store: Store, url: str, table: str, mapping: ColumnMapping, 
         touchpoints=int(stats.touchpoints), start=str(stats.start) if stats.start is not None else None,
         end=str(stats.end) if stats.end is not None else None, warnings=warnings,
     )
-    fingerprint = hashlib.blake2b(f"{url}|{table}|{mapping.to_json()}|{stats.rows}|{stats.end}".encode(),
+    fingerprint = hashlib.blake2b(f"{redact_url(url)}|{table}|{mapping.to_json()}|{stats.rows}|{stats.end}".encode(),
                                   digest_size=16).hexdigest()
     attributes = tuple(c for c in t.columns if c not in {*CANONICAL.values(), "seq"})
     info = DatasetInfo(id=dataset_id, name=report.name, source=source, created=datetime.now(UTC).replace(tzinfo=None),
                        mapping=mapping, report=report, fingerprint=fingerprint, rows=int(stats.rows),
-                       attributes=attributes, connection={"url": url, "table": table})
+                       attributes=attributes, connection={"url": protect_url(url), "table": table})
     return store.register(info)
 
 
