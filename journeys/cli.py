@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     from journeys import attribution_cli
 
     attribution_cli.add_commands(sub)
+    from journeys import drivers_cli
+
+    drivers_cli.add_commands(sub)
     return parser
 
 

@@ -224,6 +224,19 @@ def _excluded(counts: pd.DataFrame, outcome_tps: Sequence[str]) -> pd.DataFrame:
     return counts[~bad].reset_index(drop=True)
 
 
+def _check_split(customers: int, with_outcome: int, query: DriversQuery) -> None:
+    """A goal nobody reached (or everybody) leaves nothing to compare: one sentence."""
+    what = (f"reached {' or '.join(query.outcomes.goals)}" if query.outcome == "conversion"
+            else f"churned ({query.outcomes.describe()})")
+    if customers == 0:
+        raise QueryError("There are no customers to compare in these journeys.")
+    if with_outcome == 0:
+        raise QueryError(f"No customer {what}, so there is nothing to explain.",
+                         hint="Pick another goal or a wider date range.")
+    if with_outcome == customers:
+        raise QueryError(f"Every customer {what}, so there is no one to compare them with.")
+
+
 def compute_drivers(journeys: ir.Table, query: DriversQuery, *, end: datetime | None = None,
                     inactivity_days: int | None = None) -> DriversResult:
     """Drivers of the query's outcome among the (person-scope, segmented) journeys' customers.
@@ -234,6 +247,7 @@ def compute_drivers(journeys: ir.Table, query: DriversQuery, *, end: datetime | 
     query.validate()
     pop = population(journeys, query.outcome, query.outcomes, query.window_days, end=end,
                      inactivity_days=inactivity_days)
+    _check_split(pop.customers, pop.with_outcome, query)
     skipped: list[tuple[str, int]] = []
     attrs: list[str] = []
     if "attribute" in query.kinds:
@@ -259,6 +273,7 @@ def key_touchpoints(journeys: ir.Table, query: DriversQuery, *, k: int = LAST_K)
     q = replace(query, window_days=None, kinds=("lastk",))
     q.validate()
     pop = population(journeys, q.outcome, q.outcomes, None)
+    _check_split(pop.customers, pop.with_outcome, q)
     counts = _excluded(count_candidates(journeys, pop, ("lastk",), last_k=k), q.outcome_touchpoints)
     table = score(counts, pop.customers, pop.with_outcome)
     if len(table):
