@@ -47,7 +47,7 @@ THIN_STATE = 5  # a Markov state seen in fewer journeys than this is estimated f
 THIN_SHARE = 0.2  # warn when more than this share of states is thin
 ZERO_EFFECT = 1e-6
 CREDIT_COLUMNS = ["model", "item", "conversions", "value", "removal_effect", "ci_low", "ci_high",
-                  "value_ci_low", "value_ci_high", "share"]
+                  "value_removal_effect", "value_ci_low", "value_ci_high", "share"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +204,7 @@ def _fit(q: AttributionQuery, pt: PathTable, decay: pd.DataFrame, counts: dict[s
     evaluate = _evaluator(q, pt, decay, items)
     conv_n, null_n = pt.conversions, pt.nulls
     per_conv = np.divide(pt.values, conv_n, out=np.zeros_like(conv_n), where=conv_n > 0)
-    point_c, point_v, effects, fx = evaluate(conv_n, null_n, pt.values)
+    point_c, point_v, (effects, value_effects), fx = evaluate(conv_n, null_n, pt.values)
     bands = _bands(q, conv_n, null_n, per_conv, evaluate)
     has_value = counts.get("valued", 0) > 0
     rows = []
@@ -215,7 +215,9 @@ def _fit(q: AttributionQuery, pt: PathTable, decay: pd.DataFrame, counts: dict[s
             rows.append({"model": model, "item": item, "conversions": point_c[m, i],
                          "value": point_v[m, i] if has_value else np.nan,
                          "removal_effect": effects.get(item, 0.0) if model == "markov" else np.nan,
-                         "ci_low": lo_c, "ci_high": hi_c, "value_ci_low": lo_v if has_value else np.nan,
+                         "ci_low": lo_c, "ci_high": hi_c,
+                         "value_removal_effect": value_effects.get(item, 0.0) if model == "markov" and has_value else np.nan,
+                         "value_ci_low": lo_v if has_value else np.nan,
                          "value_ci_high": hi_v if has_value else np.nan, "share": point_c[m, i] / total})
     credits = pd.DataFrame(rows, columns=CREDIT_COLUMNS)
     paths = pd.DataFrame({"path": list(pt.paths), "conversions": conv_n, "nulls": null_n, "value": pt.values})
@@ -230,7 +232,8 @@ def _fit(q: AttributionQuery, pt: PathTable, decay: pd.DataFrame, counts: dict[s
     )
 
 
-Evaluator = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, dict[str, float], float]]
+Effects = tuple[dict[str, float], dict[str, float]]  # Markov removal effects on conversions, on value
+Evaluator = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, Effects, float]]
 
 
 def _evaluator(q: AttributionQuery, pt: PathTable, decay: pd.DataFrame, items: list[str]) -> Evaluator:
@@ -255,15 +258,15 @@ def _evaluator(q: AttributionQuery, pt: PathTable, decay: pd.DataFrame, items: l
                               sp.csr_matrix((value, (rows, cols)), shape=shape))
     design = design_chain(pt, q.order) if "markov" in q.models else None
 
-    def evaluate(conv: np.ndarray, nulls: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float], float]:
+    def evaluate(conv: np.ndarray, nulls: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, Effects, float]:
         c = np.zeros((len(q.models), len(items)))
         v = np.zeros_like(c)
-        effects: dict[str, float] = {}
+        effects: Effects = ({}, {})
         p_conv = float("nan")
         for m, model in enumerate(q.models):
             if model == "markov" and design is not None:
                 fx = removal_effects(fit_chain(design, conv, nulls, values))
-                effects, p_conv = fx.removal_effect, fx.p_conversion
+                effects, p_conv = (fx.removal_effect, fx.value_removal_effect), fx.p_conversion
                 for item, k in fx.conversions.items():
                     c[m, pos[item]] = k
                 for item, k in fx.value.items():
