@@ -8,8 +8,9 @@ from typing import Literal
 
 from journeys.errors import MappingError, did_you_mean
 
-Role = Literal["customer", "timestamp", "touchpoint", "channel", "session", "value", "score", "text"]
-ROLES: tuple[Role, ...] = ("customer", "timestamp", "touchpoint", "channel", "session", "value", "score", "text")
+Role = Literal["customer", "timestamp", "touchpoint", "channel", "session", "value", "score", "text", "alias"]
+ROLES: tuple[Role, ...] = ("customer", "timestamp", "touchpoint", "channel", "session", "value", "score", "text",
+                           "alias")
 REQUIRED_ROLES: tuple[Role, ...] = ("customer", "timestamp", "touchpoint")
 
 #: role -> canonical column name inside the engine
@@ -22,9 +23,10 @@ CANONICAL: dict[str, str] = {
     "value": "value",
     "score": "score",
     "text": "text",
+    "alias": "alias_id",  # a second id of the same person (a login id next to a cookie id): a stitching link
 }
 #: names the engine reserves; attribute columns with these names get an ``attr_`` prefix
-RESERVED = frozenset({*CANONICAL.values(), "seq", "step", "next_touchpoint", "next_ts"})
+RESERVED = frozenset({*CANONICAL.values(), "seq", "step", "next_touchpoint", "next_ts", "source", "raw_id"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class ColumnMapping:
     value: str | None = None
     score: str | None = None
     text: str | None = None
+    alias: str | None = None
     timestamp_unit: str | None = None
     timestamp_offset: str | None = None
     touchpoint_parts: tuple[str, ...] = field(default=())
@@ -68,6 +71,9 @@ class ColumnMapping:
                     f"Column '{col}' (mapped to {name}) is not in the file.{did_you_mean(col, columns)}",
                     hint=f"Columns: {', '.join(columns[:30])}.", remedy="map_columns",
                 )
+        if self.alias and self.alias == self.customer:
+            raise MappingError(f"Column '{self.alias}' is mapped to both customer and alias: the alias role is a "
+                               "second id of the same person, in another column.", remedy="map_columns")
         if self.timestamp_unit not in (None, "s", "ms", "us", "ns"):
             raise MappingError(f"Unknown timestamp unit '{self.timestamp_unit}'.", hint="Use s, ms, us or ns.")
 

@@ -1,7 +1,8 @@
 """Ingest: one source file -> one canonical, ordered events table, in a single transaction.
 
 The heavy lifting (parsing, validation, ordering, per-customer steps) runs as DuckDB SQL; Python only
-sees counts. Ordering inside a customer is always ``(ts, seq)`` with ``seq`` = position in the file.
+sees counts. Ordering inside a customer is always ``(ts, seq)`` with ``seq`` = position in the file (plus
+the source's offset, see :mod:`journeys.engine.sources`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -20,11 +22,18 @@ from journeys.io.timestamps import check_timezone, timestamp_sql
 from journeys.schema import CANONICAL, REQUIRED_ROLES, RESERVED, ColumnMapping
 
 Progress = Callable[[float, str], None]
-TEXT_ROLES = ("channel", "session", "text")
+TEXT_ROLES = ("channel", "session", "text", "alias")
 NUMBER_ROLES = ("value", "score")
 #: columns of every stored events table, in order; attributes follow
 CORE_COLUMNS = ("customer_id", "ts", "seq", "touchpoint", "channel", "session_id", "value", "score", "text")
 PATH_EPOCH = "TIMESTAMP '2000-01-01 00:00:00'"
+
+
+def one(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row of a statement's result, reading it to the end: a result left half-read blocks the
+    connection's next Ibis query (DuckDB 2.0)."""
+    rows = result.fetchall()
+    return rows[0] if rows else None
 
 
 def q(name: str) -> str:
@@ -96,7 +105,7 @@ def stage_events(con: duckdb.DuckDBPyConnection, src: SourceFile, rel: duckdb.Du
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {src.reader_sql()}")
         # temp-table rowids start at an offset; seq is the 0-based position in the file
-        (base,) = con.execute("SELECT coalesce(min(rowid), 0) FROM _raw").fetchone() or (0,)
+        (base,) = one(con.execute("SELECT coalesce(min(rowid), 0) FROM _raw")) or (0,)
         pos = "rowid"
     malformed = _reject_lines(con) if src.format == "csv" else []
     if mapping is None:
@@ -146,10 +155,10 @@ def stage_events(con: duckdb.DuckDBPyConnection, src: SourceFile, rel: duckdb.Du
     coerced = {}
     for role in NUMBER_ROLES:
         if getattr(mapping, role):
-            (n,) = con.execute(f"SELECT count(*) FROM _staged WHERE _bad_{role} AND _reject IS NULL").fetchone() or (0,)
+            (n,) = one(con.execute(f"SELECT count(*) FROM _staged WHERE _bad_{role} AND _reject IS NULL")) or (0,)
             if n:
                 coerced[f"{role} not a number (left empty)"] = int(n)
-    (n_raw,) = con.execute("SELECT count(*) FROM _raw").fetchone() or (0,)
+    (n_raw,) = one(con.execute("SELECT count(*) FROM _raw")) or (0,)
     from journeys import privacy  # personal data named in the report; --pseudonymize hashes ids (issue 14)
 
     notes = privacy.at_ingest(con, "_staged", attributes)
@@ -204,11 +213,20 @@ def _stage_path_table(
     examples = {b[0]: [int(x) for x in b[2]] for b in bad}
     if malformed:
         rejected["malformed line"], examples["malformed line"] = len(malformed), malformed[:5]
-    (n_raw,) = con.execute("SELECT count(*) FROM _raw").fetchone() or (0,)
-    (people,) = con.execute("SELECT sum(greatest(conv,0) + greatest(nulls,0)) FROM _paths WHERE len(steps) > 0").fetchone() or (0,)
+    (n_raw,) = one(con.execute("SELECT count(*) FROM _raw")) or (0,)
+    (people,) = one(con.execute("SELECT sum(greatest(conv,0) + greatest(nulls,0)) FROM _paths WHERE len(steps) > 0")) or (0,)
     warnings = [*src.warnings, (f"Aggregated path table: {int(n_raw):,} path rows expanded into {int(people or 0):,} "
                 "synthetic customers (timestamps one minute apart from 2000-01-01; converters end in 'conversion').")]
     return Staged(None, int(n_raw) + len(malformed), rejected, examples, {}, warnings, [])
+
+
+def transform_staged(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
+    """Per-load column transforms on temp table ``_staged`` (canonical columns, ``_reject`` per row), run
+    after validation and before the rows are ordered and stored. Add one call per transform here (sentiment
+    for the ``text`` role, pseudonymising personal data, ...); each may add or rewrite columns of
+    ``_staged`` and append to ``staged.attributes`` / ``staged.warnings``.
+    """
+    del con, staged  # no transform is switched on by default
 
 
 def build_events_table(con: duckdb.DuckDBPyConnection, table: str, attributes: list[str]) -> None:
@@ -228,18 +246,18 @@ def build_events_table(con: duckdb.DuckDBPyConnection, table: str, attributes: l
 def summarize(con: duckdb.DuckDBPyConnection, table: str, attributes: list[str]) -> dict[str, object]:
     """Counts for the load report, computed in the engine."""
     t = q(table)
-    stored, customers, touchpoints, start, end, ties = con.execute(
+    stored, customers, touchpoints, start, end, ties = one(con.execute(
         f"SELECT count(*), count(DISTINCT customer_id), count(DISTINCT touchpoint), min(ts), max(ts), "
         f"count(*) FILTER (WHERE next_ts = ts) FROM {t}"
-    ).fetchone() or (0, 0, 0, None, None, 0)
+    )) or (0, 0, 0, None, None, 0)
     keys = ", ".join(["customer_id", "ts", "touchpoint", "channel", "session_id", "value", "score", "text",
                       *[q(a) for a in attributes]])
     # exact duplicates share customer and timestamp, so only tied rows need the full comparison
-    (dups,) = con.execute(
+    (dups,) = one(con.execute(
         f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {t} "
         f"SEMI JOIN (SELECT DISTINCT customer_id AS c, ts AS s FROM {t} WHERE next_ts = ts) ON customer_id = c AND ts = s "
         f"GROUP BY {keys})"
-    ).fetchone() or (0,)
+    )) or (0,)
     return {
         "rows_stored": int(stored), "customers": int(customers), "touchpoints": int(touchpoints),
         "start": start.isoformat(sep=" ") if start else None, "end": end.isoformat(sep=" ") if end else None,

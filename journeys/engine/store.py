@@ -13,16 +13,15 @@ and its write-ahead log taken while the writer was quiet, so it holds every comm
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
 import secrets
 import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +31,9 @@ import duckdb
 import ibis
 
 from journeys.engine import ingest as ing
-from journeys.engine.sharing import file_states, is_lock_error, lock_holder, remove_stale_snapshots
+from journeys.engine import sources as srcs
+from journeys.engine.identities import StitchReport, unstitched
+from journeys.engine.sharing import is_lock_error, lock_holder, open_snapshot
 from journeys.errors import (
     AmbiguousDataset,
     DatasetNotFound,
@@ -117,6 +118,7 @@ class Store:
         self._con.execute(f"SET temp_directory='{(self.home / 'tmp').as_posix()}'")
         if not read_only:
             self._con.execute(META_DDL)
+            self._con.execute(srcs.CATALOGUE_DDL)
         self._select = self._select_sql()
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -150,45 +152,8 @@ class Store:
             return self._open_snapshot(err)
 
     def _open_snapshot(self, lock_error: duckdb.Error) -> duckdb.DuckDBPyConnection:
-        """Read a copy of the database and its write-ahead log, taken while the writer was quiet.
-
-        The copy is kept only if neither file changed while it was taken; DuckDB replays the copied
-        log on opening, so the snapshot has every change committed before it.
-        """
-        wal = self.path.with_name(self.path.name + ".wal")
-        scratch = self.home / "tmp"
-        scratch.mkdir(exist_ok=True)
-        remove_stale_snapshots(scratch)
-        folder = Path(tempfile.mkdtemp(prefix=f"snapshot-{os.getpid()}-", dir=scratch))
-        self.snapshot = folder
-        atexit.register(shutil.rmtree, folder, True)
-        copy = folder / DB_FILE
-        deadline = time.monotonic() + SNAPSHOT_WAIT_S
-        while time.monotonic() < deadline:
-            before = file_states(self.path, wal)
-            if time.time() - max(m for _size, m in filter(None, before)) / 1e9 < QUIET_S:
-                time.sleep(0.1)  # written a moment ago: wait for a quiet file
-                continue
-            copy_wal = copy.with_name(copy.name + ".wal")
-            copy_wal.unlink(missing_ok=True)
-            try:
-                shutil.copyfile(self.path, copy)
-                if before[1] is not None:
-                    shutil.copyfile(wal, copy_wal)
-            except FileNotFoundError:
-                continue  # the log was checkpointed away meanwhile: take another
-            if file_states(self.path, wal) == before:
-                con = None
-                try:
-                    con = duckdb.connect(str(copy), read_only=True)
-                    con.execute("SELECT count(*) FROM datasets").fetchall()
-                    return con
-                except duckdb.Error:  # a torn copy despite the checks: take another
-                    if con is not None:
-                        con.close()
-            time.sleep(0.1)
-        raise StoreBusy(f"The journeys store at {self.path} is being written by another process{lock_holder(lock_error)}, "
-                        "so it cannot be read right now (a load in progress?). Try again when it has finished.")
+        con, self.snapshot = open_snapshot(self.path, self.home, lock_error, quiet_s=QUIET_S, wait_s=SNAPSHOT_WAIT_S)
+        return con
 
     def _select_sql(self) -> str:
         """``SELECT`` of the catalogue columns; a store made before connected datasets lacks ``connection``
@@ -263,6 +228,10 @@ class Store:
             return connected_table(info.connection["url"], info.connection["table"], info.mapping)
         return self.backend().table(info.table_name)
 
+    def unstitched_table(self, key: str) -> ibis.Table:
+        """The same events with every loaded id as its own customer (stitching off, for comparison)."""
+        return unstitched(self.table(key))
+
     def register(self, info: DatasetInfo) -> DatasetInfo:
         """Add a dataset's catalogue row (used by connected datasets, which store no events here); a taken
         name gets `` (2)``. Returns the dataset as stored."""
@@ -301,7 +270,7 @@ class Store:
         info = self.get(key)
         with self._write_lock:
             cur = self.cursor()
-            other = cur.execute("SELECT id FROM datasets WHERE name = ? AND id <> ?", [name, info.id]).fetchone()
+            other = ing.one(cur.execute("SELECT id FROM datasets WHERE name = ? AND id <> ?", [name, info.id]))
             if other:
                 raise NameTaken(f"Another dataset ({other[0]}) is already named '{name}'. Pick a name no dataset has.")
             cur.execute("UPDATE datasets SET name = ? WHERE id = ?", [name, info.id])
@@ -314,6 +283,10 @@ class Store:
         with self._write_lock:
             cur.execute("BEGIN TRANSACTION")
             cur.execute(f"DROP TABLE IF EXISTS {ing.q(info.table_name)}")
+            for extra in (srcs.idt.links_table(info.id), srcs.idt.persons_table(info.id)):
+                cur.execute(f"DROP TABLE IF EXISTS {ing.q(extra)}")
+            for meta in ("sources", "loaded_files", "stitching"):
+                cur.execute(f"DELETE FROM {meta} WHERE dataset_id = ?", [info.id])
             cur.execute("DELETE FROM datasets WHERE id = ?", [info.id])
             cur.execute("COMMIT")
 
@@ -329,18 +302,30 @@ class Store:
         name: str | None = None,
         source_name: str | None = None,
         progress: Callable[[float, str], None] | None = None,
+        into: str | None = None,
+        as_source: str | None = None,
+        channel: str | None = None,
+        dedupe: str | None = None,
     ) -> LoadReport:
-        """Load a file as a new dataset and return its load report. Nothing is stored if anything fails.
+        """Load a file as a new dataset, or with ``into`` as a source of an existing one, and return its load
+        report. Nothing is stored if anything fails (one transaction; a killed process leaves nothing).
 
         ``name`` defaults to the file's stem; a name another dataset has gets `` (2)`` (the report says so).
+        ``as_source`` names the source (default: the file's stem); naming an existing source appends to it.
+        ``channel`` fills the channel of events that have none; ``dedupe`` (``exact`` or columns) drops
+        events the dataset already holds.
         """
         self._writable()
         started = time.perf_counter()
         step = progress or (lambda _f, _m: None)
         path = Path(path)
+        target = self.get(into) if into else None
+        if target is not None and target.connection:
+            raise InputError(f"'{target.name}' is connected read-only to another engine: nothing can be appended to it.",
+                             hint="Load the file as a dataset of its own, or append to its source system.")
         step(0.05, "Inspecting the file")
         src = inspect_file(path, name=source_name)
-        dataset_id = secrets.token_hex(8)
+        dataset_id = target.id if target else secrets.token_hex(8)
         table = f"ev_{dataset_id}"
         cur = self._con.cursor()
         cur.execute("SET TimeZone='UTC'")
@@ -352,30 +337,48 @@ class Store:
                 resolved = ing.resolve_mapping(rel, preset=preset, mapping=mapping, overrides=overrides or {})
                 step(0.2, "Parsing and validating rows")
                 staged = ing.stage_events(cur, src, rel, resolved, tz=tz)
+                ing.transform_staged(cur, staged)
                 step(0.55, "Ordering journeys")
-                ing.build_events_table(cur, table, staged.attributes)
+                stem = Path(src.name.split(":")[-1]).stem
+                loaded = srcs.load_events(
+                    cur, dataset_id, table, staged, new=target is None, source=(as_source or "").strip() or stem,
+                    explicit=bool((as_source or "").strip()), channel=channel, dedupe=dedupe,
+                    mapping_json=resolved.to_json() if resolved else None,
+                    first_source=Path(target.source.split(":")[-1]).stem if target else None)
                 step(0.85, "Counting")
-                summary = ing.summarize(cur, table, staged.attributes)
-                ing.ensure_rows(staged, int(summary["rows_stored"]), src.name)  # type: ignore[call-overload]
-                wanted = (name or "").strip() or Path(src.name.split(":")[-1]).stem
-                final = self._free_name(cur, wanted)
-                renamed = [_renamed(wanted, final)] if final != wanted else []
+                if target is None:
+                    summary = ing.summarize(cur, table, staged.attributes)
+                else:
+                    summary = srcs.source_summary(cur, staged.attributes)
+                ing.ensure_rows(staged, int(summary["rows_stored"]) + loaded.deduplicated, src.name)  # type: ignore[call-overload]
+                rejected = staged.rejected | ({srcs.ALREADY_STORED: loaded.deduplicated} if loaded.deduplicated else {})
+                wanted = (name or "").strip() or stem
+                final = target.name if target else self._free_name(cur, wanted)
+                renamed = [_renamed(wanted, final)] if target is None and final != wanted else []
                 report = LoadReport(
                     dataset_id=dataset_id, name=final, source=src.name,
-                    rows_read=staged.rows_read, rejected=staged.rejected, examples=staged.examples,
+                    rows_read=staged.rows_read, rejected=rejected, examples=staged.examples,
                     coerced=staged.coerced,
                     warnings=staged.warnings + ing.time_warnings(summary["start"], summary["end"]) + renamed,  # type: ignore[arg-type]
                     elapsed_s=round(time.perf_counter() - started, 3), **summary,  # type: ignore[arg-type]
                 )
+                file_fp = file_fingerprint(path)
                 fingerprint = hashlib.blake2b(
-                    (file_fingerprint(path) + (resolved.to_json() if resolved else "paths") + tz).encode(), digest_size=16
-                ).hexdigest()
-                cur.execute(
-                    "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                    [dataset_id, report.name, src.name, datetime.now(UTC).replace(tzinfo=None),
-                     resolved.to_json() if resolved else None, report.to_json(), fingerprint, report.rows_stored,
-                     json.dumps(staged.attributes)],
-                )
+                    ((target.fingerprint if target else "") + file_fp + (resolved.to_json() if resolved else "paths")
+                     + tz + loaded.source + str(channel) + str(dedupe)).encode(), digest_size=16).hexdigest()
+                srcs.record_load(cur, dataset_id, table, loaded.source_no, used=loaded.used_positions,
+                                 report=report.to_dict(), fingerprint=file_fp, file=src.name)
+                if target is None:
+                    cur.execute(
+                        "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                        [dataset_id, report.name, src.name, datetime.now(UTC).replace(tzinfo=None),
+                         resolved.to_json() if resolved else None, report.to_json(), fingerprint, report.rows_stored,
+                         json.dumps(staged.attributes)],
+                    )
+                else:
+                    self._update_dataset(cur, target, report.to_dict(), fingerprint, list(loaded.attributes_added))
+                if loaded.links_added:
+                    srcs.idt.stitch_report(cur, dataset_id, table)
                 ing.drop_staging(cur)
                 cur.execute("COMMIT")
             except BaseException as err:
@@ -387,6 +390,105 @@ class Store:
                 cur.close()
         step(1.0, "Done")
         return report
+
+    def _update_dataset(self, cur: duckdb.DuckDBPyConnection, info: DatasetInfo, load: dict[str, Any],
+                        fingerprint: str, attributes_added: list[str]) -> None:
+        """The dataset's catalogue row after a source was added, appended to or removed."""
+        table = info.table_name
+        n_sources = sum(s.kind == "events" for s in srcs.list_sources(cur, info.id))
+        report = srcs.merged_report(info.report.to_dict(), load, srcs.dataset_summary(cur, table), sources=n_sources)
+        cur.execute("UPDATE datasets SET report = ?, fingerprint = ?, rows = ?, attributes = ?, source = ? WHERE id = ?",
+                    [json.dumps(report), fingerprint, report["rows_stored"],
+                     json.dumps([*info.attributes, *attributes_added]), report["source"], info.id])
+
+    # ---- sources and persons -------------------------------------------------------------------
+    def sources(self, key: str) -> list[srcs.SourceInfo]:
+        """The dataset's sources in the order they were added (ties break in this order)."""
+        info = self.get(key)
+        found = srcs.list_sources(self.cursor(), info.id)
+        if found or info.connection:
+            return found
+        r = info.report  # a dataset from before sources: its one file
+        return [srcs.SourceInfo(info.id, 0, Path(info.source.split(":")[-1]).stem, "events", None, info.created,
+                                info.mapping.to_json() if info.mapping else None, (r.to_dict(),), info.rows,
+                                r.customers, r.start, r.end)]
+
+    def remove_source(self, key: str, source: str) -> srcs.SourceInfo:
+        """Remove one source (its events or its identity links) atomically; the persons it touched are re-stitched."""
+        info = self.get(key)
+        with self._changing(info) as cur:
+            if not srcs.list_sources(cur, info.id):
+                raise InputError(f"'{info.name}' has a single source: delete the dataset instead.")
+            removed = srcs.remove_source(cur, info.id, info.table_name, source)
+            fp = hashlib.blake2b(f"{info.fingerprint}-{source}".encode(), digest_size=16).hexdigest()
+            self._update_dataset(cur, info, {}, fp, [])
+            srcs.idt.stitch_report(cur, info.id, info.table_name)
+        return removed
+
+    def add_identities(self, key: str, path: str | Path, ids: list[str], *, exclude: list[str] | None = None,
+                       as_source: str | None = None) -> StitchReport:
+        """Load an identity file (each row links its non-empty ``ids`` columns) and re-stitch persons."""
+        info = self.get(key)
+        src = inspect_file(Path(path))
+        with self._changing(info) as cur:
+            stem = (as_source or "").strip() or Path(src.name).stem
+            srcs.upgrade_events(cur, info.table_name, Path(info.source.split(":")[-1]).stem)
+            if not srcs.list_sources(cur, info.id):
+                srcs.claim_source(cur, info.id, Path(info.source.split(":")[-1]).stem, kind="events", explicit=False,
+                                  channel=None, mapping=info.mapping.to_json() if info.mapping else None)
+            no, _pos, _name = srcs.claim_source(cur, info.id, stem, kind="identities", explicit=False, channel=None,
+                                                mapping=json.dumps({"ids": ids}))
+            rel = relation(cur, src)
+            rows, links, matched = srcs.idt.add_identity_links(cur, info.id, no, info.table_name, src.name,
+                                                                 rel.sql_query().join(["(", ")"]) + " AS _f", list(rel.columns), ids)
+            if exclude is not None:
+                srcs.idt.set_exclusions(cur, info.id, exclude)
+            srcs.idt.recompute_persons(cur, info.id)
+            srcs.refresh(cur, info.id, info.table_name, new_rows=False, drop_source=None, persons_changed=True)
+            report = srcs.idt.stitch_report(cur, info.id, info.table_name)
+            cur.execute("UPDATE sources SET reports = ?, rows = ? WHERE dataset_id = ? AND source_no = ?",
+                        [json.dumps([{"rows_read": rows, "links": links, "ids_matched": matched, "source": src.name}]),
+                         rows, info.id, no])
+            fp = hashlib.blake2b((info.fingerprint + file_fingerprint(Path(path))).encode(), digest_size=16).hexdigest()
+            self._update_dataset(cur, info, {}, fp, [])
+        return report
+
+    def exclude_ids(self, key: str, ids: list[str]) -> StitchReport:
+        """Ids that must link nothing; persons are recomputed without them."""
+        info = self.get(key)
+        with self._changing(info) as cur:
+            srcs.idt.ensure_links(cur, info.id)
+            srcs.upgrade_events(cur, info.table_name, Path(info.source.split(":")[-1]).stem)
+            srcs.idt.set_exclusions(cur, info.id, ids)
+            srcs.idt.recompute_persons(cur, info.id)
+            srcs.refresh(cur, info.id, info.table_name, new_rows=False, drop_source=None, persons_changed=True)
+            report = srcs.idt.stitch_report(cur, info.id, info.table_name)
+            fp = hashlib.blake2b((info.fingerprint + "|".join(sorted(ids))).encode(), digest_size=16).hexdigest()
+            self._update_dataset(cur, info, {}, fp, [])
+        return report
+
+    def stitching(self, key: str) -> StitchReport | None:
+        """The dataset's stitching report, or None when nothing links its ids (stitching is off)."""
+        return srcs.idt.stored_stitch_report(self.cursor(), self.get(key).id)
+
+    @contextmanager
+    def _changing(self, info: DatasetInfo) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction on a stored dataset; rolled back whole on any failure."""
+        self._writable()
+        if info.connection:
+            raise InputError(f"'{info.name}' is connected read-only to another engine: it cannot be changed here.")
+        cur = self._con.cursor()
+        cur.execute("SET TimeZone='UTC'")
+        with self._write_lock:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
 
 
 def _renamed(wanted: str, final: str) -> str:
