@@ -15,6 +15,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from journeys.analyses.drivers import URL_KEYS as DRIVERS_KEYS
+from journeys.analyses.drivers import DriversQuery
 from journeys.analyses.funnels import WINDOW_DEFAULT, Exclusion, FunnelQuery
 from journeys.analyses.paths import PathQuery
 from journeys.analyses.transitions import GraphQuery
@@ -51,6 +53,7 @@ class ViewState:
     graph: GraphQuery = field(default_factory=lambda: GraphQuery(top_k=GRAPH_TOP_DEFAULT))
     compare: str = "funnel"
     outcomes: Outcomes = field(default_factory=Outcomes)
+    drivers: DriversQuery = field(default_factory=DriversQuery)  # its outcomes come from ``outcomes``
 
     def funnel(self) -> FunnelQuery | None:
         if not self.funnel_steps:
@@ -100,6 +103,7 @@ class ViewState:
         put("topk", "all" if self.graph.top_k is None else self.graph.top_k, d.graph.top_k)
         put("cmp", self.compare, "funnel")
         out.update(self.outcomes.to_params())
+        out.update(self.drivers.to_params())
         return out
 
     @classmethod
@@ -108,7 +112,7 @@ class ViewState:
         problems: list[str] = []
         known = {"ds", "from", "to", "seg", "segb", "scope", "gap", "collapse", "goal", "cut", "node", "rule", "excl",
                  "anchor", "start", "end", "depth", "top", "ms", "pct", "steps", "window", "order", "fx", "sw", "bd", "trend",
-                 "minw", "topk", "cmp", *OUTCOME_KEYS}
+                 "minw", "topk", "cmp", *OUTCOME_KEYS, *DRIVERS_KEYS}
         for key in params:
             if key not in known:
                 problems.append(f"The link parameter '{_echo(key)}' is not known and was ignored.{did_you_mean(key, known)}")
@@ -188,6 +192,9 @@ class ViewState:
         attempt("cmp", lambda v, raw: replace(v, compare=choice(["funnel", "paths", "graph"])(raw)))
         outcomes, outcome_problems = Outcomes.from_params(params)
         view = replace(view, outcomes=outcomes)
+        drivers, drivers_problems = DriversQuery.from_params(params, Outcomes())
+        view = replace(view, drivers=drivers)
+        problems += drivers_problems
         problems += outcome_problems
         if view.date_from and view.date_to and view.date_from > view.date_to:
             problems.append(f"The date range in the link ends ({view.date_to}) before it starts ({view.date_from}), "
