@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from journeys.errors import JourneyError, MappingError, Remedy
-from journeys.io.presets import PRESET_NAMES
 from journeys.schema import ROLES
 
 EXIT_USER_ERROR = 2
@@ -58,13 +57,6 @@ def _emit(data: dict[str, Any], fmt: str, text_lines: list[str]) -> None:
         print(json.dumps(data, default=str))
     else:
         print("\n".join(text_lines))
-
-
-def cmd_ingest(args: argparse.Namespace) -> None:
-    store = _store()
-    overrides = _parse_maps(args.map or [])
-    report = store.ingest(args.file, preset=args.preset, overrides=overrides, tz=args.tz, name=args.name)
-    _emit(report.to_dict(), args.format, report.lines())
 
 
 def cmd_connect(args: argparse.Namespace) -> None:
@@ -124,14 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journeys", description="Customer journey analytics over event exports.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="load an event export into the store and print its load report")
-    p.add_argument("file")
-    p.add_argument("--preset", choices=PRESET_NAMES)
-    p.add_argument("--map", action="append", metavar="ROLE=COLUMN", help=f"roles: {', '.join(ROLES)}")
-    p.add_argument("--tz", default="UTC", help="time zone of timestamps without an offset (default UTC)")
-    p.add_argument("--name")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.set_defaults(func=cmd_ingest)
+    from journeys.ingest_cli import add_commands as add_ingest_commands
+
+    add_ingest_commands(sub)  # ingest (--into a dataset), identities, sources, remove-source, watch
 
     p = sub.add_parser("connect", help="register a read-only dataset over a table of another Ibis backend")
     p.add_argument("url", help="e.g. duckdb:///warehouse.db, postgres://user@host/db, trino://host/catalog")

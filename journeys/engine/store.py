@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import ibis
 
+from journeys.engine import identities as idt
 from journeys.engine import ingest as ing
 from journeys.engine import sources as srcs
 from journeys.engine.identities import StitchReport, unstitched
@@ -184,6 +185,12 @@ class Store:
             self._local.backend = be
         return be
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self._con.close()
         if self.snapshot is not None:
@@ -283,7 +290,7 @@ class Store:
         with self._write_lock:
             cur.execute("BEGIN TRANSACTION")
             cur.execute(f"DROP TABLE IF EXISTS {ing.q(info.table_name)}")
-            for extra in (srcs.idt.links_table(info.id), srcs.idt.persons_table(info.id)):
+            for extra in (idt.links_table(info.id), idt.persons_table(info.id)):
                 cur.execute(f"DROP TABLE IF EXISTS {ing.q(extra)}")
             for meta in ("sources", "loaded_files", "stitching"):
                 cur.execute(f"DELETE FROM {meta} WHERE dataset_id = ?", [info.id])
@@ -378,7 +385,7 @@ class Store:
                 else:
                     self._update_dataset(cur, target, report.to_dict(), fingerprint, list(loaded.attributes_added))
                 if loaded.links_added:
-                    srcs.idt.stitch_report(cur, dataset_id, table)
+                    idt.stitch_report(cur, dataset_id, table)
                 ing.drop_staging(cur)
                 cur.execute("COMMIT")
             except BaseException as err:
@@ -422,7 +429,7 @@ class Store:
             removed = srcs.remove_source(cur, info.id, info.table_name, source)
             fp = hashlib.blake2b(f"{info.fingerprint}-{source}".encode(), digest_size=16).hexdigest()
             self._update_dataset(cur, info, {}, fp, [])
-            srcs.idt.stitch_report(cur, info.id, info.table_name)
+            idt.stitch_report(cur, info.id, info.table_name)
         return removed
 
     def add_identities(self, key: str, path: str | Path, ids: list[str], *, exclude: list[str] | None = None,
@@ -439,13 +446,13 @@ class Store:
             no, _pos, _name = srcs.claim_source(cur, info.id, stem, kind="identities", explicit=False, channel=None,
                                                 mapping=json.dumps({"ids": ids}))
             rel = relation(cur, src)
-            rows, links, matched = srcs.idt.add_identity_links(cur, info.id, no, info.table_name, src.name,
+            rows, links, matched = idt.add_identity_links(cur, info.id, no, info.table_name, src.name,
                                                                  rel.sql_query().join(["(", ")"]) + " AS _f", list(rel.columns), ids)
             if exclude is not None:
-                srcs.idt.set_exclusions(cur, info.id, exclude)
-            srcs.idt.recompute_persons(cur, info.id)
+                idt.set_exclusions(cur, info.id, exclude)
+            idt.recompute_persons(cur, info.id)
             srcs.refresh(cur, info.id, info.table_name, new_rows=False, drop_source=None, persons_changed=True)
-            report = srcs.idt.stitch_report(cur, info.id, info.table_name)
+            report = idt.stitch_report(cur, info.id, info.table_name)
             cur.execute("UPDATE sources SET reports = ?, rows = ? WHERE dataset_id = ? AND source_no = ?",
                         [json.dumps([{"rows_read": rows, "links": links, "ids_matched": matched, "source": src.name}]),
                          rows, info.id, no])
@@ -457,19 +464,19 @@ class Store:
         """Ids that must link nothing; persons are recomputed without them."""
         info = self.get(key)
         with self._changing(info) as cur:
-            srcs.idt.ensure_links(cur, info.id)
+            idt.ensure_links(cur, info.id)
             srcs.upgrade_events(cur, info.table_name, Path(info.source.split(":")[-1]).stem)
-            srcs.idt.set_exclusions(cur, info.id, ids)
-            srcs.idt.recompute_persons(cur, info.id)
+            idt.set_exclusions(cur, info.id, ids)
+            idt.recompute_persons(cur, info.id)
             srcs.refresh(cur, info.id, info.table_name, new_rows=False, drop_source=None, persons_changed=True)
-            report = srcs.idt.stitch_report(cur, info.id, info.table_name)
+            report = idt.stitch_report(cur, info.id, info.table_name)
             fp = hashlib.blake2b((info.fingerprint + "|".join(sorted(ids))).encode(), digest_size=16).hexdigest()
             self._update_dataset(cur, info, {}, fp, [])
         return report
 
     def stitching(self, key: str) -> StitchReport | None:
         """The dataset's stitching report, or None when nothing links its ids (stitching is off)."""
-        return srcs.idt.stored_stitch_report(self.cursor(), self.get(key).id)
+        return idt.stored_stitch_report(self.cursor(), self.get(key).id)
 
     @contextmanager
     def _changing(self, info: DatasetInfo) -> Iterator[duckdb.DuckDBPyConnection]:
