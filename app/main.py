@@ -38,6 +38,7 @@ pages = [
     st.Page(here / "journey_map.py", title="Journey map", icon=":material/map:"),
     st.Page(here / "graph.py", title="Transition graph", icon=":material/hub:"),
     st.Page(here / "compare.py", title="Compare", icon=":material/compare:"),
+    st.Page(here / "drivers.py", title="Drivers", icon=":material/insights:"),
     st.Page(here / "report.py", title="Report", icon=":material/description:"),
     st.Page(here / "data.py", title="Data", icon=":material/database:"),
 ]

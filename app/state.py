@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import ibis
 import streamlit as st
 
+from journeys.analyses import drivers as drv
 from journeys.analyses.base import journeys_for, known_touchpoints
 from journeys.analyses.funnels import FunnelQuery, FunnelResult, compute_funnel, dropped_customers
 from journeys.analyses.journey_map import JourneyMapResult, compute_journey_map
@@ -15,6 +17,7 @@ from journeys.analyses.paths import PathQuery, PathsResult, compute_paths, node_
 from journeys.analyses.transitions import GraphQuery, TransitionsResult, compute_transitions
 from journeys.bootstrap import ensure_sample
 from journeys.engine.store import DatasetInfo, Store
+from journeys.outcomes import data_end
 from journeys.segments import Segment
 from journeys.shaping import apply_node, apply_rules
 from journeys.views import ViewState, filter_dates
@@ -138,3 +141,34 @@ def _report(key: tuple[Any, ...], params: str, link_base: str, _view: ViewState)
 def report(view: ViewState, link_base: str) -> Any:
     """The journey analysis report of this view (a :class:`journeys.report.model.Report`)."""
     return _report(_key(view, view.segment), repr(sorted(view.to_params().items())), link_base, view)
+
+
+def _customers_view(view: ViewState) -> ViewState:
+    """Drivers describe customers: person scope, whole journeys, every event (the cleaning rules still apply)."""
+    return replace(view, shaping=replace(view.shaping, scope="person", cut_at_goal=False, collapse_repeats=False))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _drivers(key: tuple[Any, ...], query: drv.DriversQuery, what: str, _view: ViewState, _segment: Segment) -> Any:
+    j = _journeys(_view, _segment)
+    if what == "key":
+        return drv.key_touchpoints(j, query)
+    if what == "graph":
+        return drv.graph_drivers(j, query.outcomes.goals)
+    events = filter_dates(store().table(_view.dataset or ""), _view.date_from, _view.date_to)
+    return drv.compute_drivers(j, query, end=data_end(events) if query.outcome == "churn" else None)
+
+
+def drivers(view: ViewState, segment: Segment, query: drv.DriversQuery) -> drv.DriversResult:
+    pv = _customers_view(view)
+    return _drivers(_key(pv, segment), query, "drivers", pv, segment)
+
+
+def key_drivers(view: ViewState, segment: Segment, query: drv.DriversQuery) -> drv.DriversResult:
+    pv = _customers_view(view)
+    return _drivers(_key(pv, segment), query, "key", pv, segment)
+
+
+def graph_driver_table(view: ViewState, segment: Segment, query: drv.DriversQuery) -> Any:
+    pv = _customers_view(view)
+    return _drivers(_key(pv, segment), query, "graph", pv, segment)

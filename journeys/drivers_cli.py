@@ -30,7 +30,7 @@ from journeys.analyses.drivers import (
 )
 from journeys.analysis_cli import _journeys, add_common
 from journeys.errors import QueryError
-from journeys.outcomes import add_outcome_args, outcomes_from
+from journeys.outcomes import add_outcome_args, data_end, outcomes_from
 
 KEY_COLUMNS = [*COLUMNS, "share_with", "share_without"]
 
@@ -53,12 +53,12 @@ def query_from(args: argparse.Namespace) -> DriversQuery:
 
 def cmd_drivers(args: argparse.Namespace) -> None:
     q = query_from(args)
-    args.scope, args.cut_at_goal = "person", False  # drivers describe customers, whole journeys
+    args.scope, args.cut_at_goal, args.collapse = "person", False, False  # customers, whole journeys, every event
     run = _journeys(args)
     run.check_touchpoints([*q.outcomes.goals, *q.outcomes.churn_touchpoints])
     q.validate()
     with timer() as t:
-        r = compute_drivers(run.journeys, q)
+        r = compute_drivers(run.journeys, q, end=data_end(run.events) if q.outcome == "churn" else None)
     table = r.table
     if args.format == "csv":
         table[COLUMNS].to_csv(sys.stdout, index=False)

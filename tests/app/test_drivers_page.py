@@ -1,0 +1,75 @@
+"""Drivers page: the numbers equal the CLI's, the mobile checkout problem shows as a negative driver with its
+interval, settings ride in the link, a driver opens as a segment, bad goals are sentences."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+
+import pandas as pd
+
+from journeys.cli import run as cli
+from journeys.segments import Filter, Segment
+from tests.app.conftest import app, texts
+
+
+def _cli(*args: str) -> str:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli(["drivers", *args]) == 0
+    return out.getvalue()
+
+
+def _drivers_table(at) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "driver" in d.value.columns and "odds ratio" in d.value.columns)
+
+
+def test_page_equals_cli_and_shows_the_mobile_checkout_problem(sample_id):
+    at = app("screens/drivers.py", ds=sample_id, goal="purchase")
+    assert not at.exception
+    cli_json = json.loads(_cli(sample_id, "--goal", "purchase", "--format", "json", "--no-extras"))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Customers"] == f"{cli_json['customers']:,}"
+    assert metrics["With the outcome"] == f"{cli_json['with_outcome']:,}"
+    assert metrics["Candidates tested"] == f"{cli_json['tested']:,}"
+    shown = _drivers_table(at)
+    csv = pd.read_csv(io.StringIO(_cli(sample_id, "--goal", "purchase", "--format", "csv")))
+    assert len(shown) == len(csv) == cli_json["tested"] + cli_json["held_back"]
+    assert list(shown["odds ratio"].round(9)) == list(csv.odds_ratio.round(9))
+    mobile = csv[csv.item == "device = mobile"].iloc[0]
+    assert mobile.ranked and mobile.odds_ratio < 1 and mobile.ci_high < 1 and mobile.q_value < 0.001
+    assert any("skewed than 10:1" in t for t in texts(at, "warning"))
+
+
+def test_settings_ride_in_the_link(sample_id):
+    at = app("screens/drivers.py", ds=sample_id, goal="purchase", dwin="all", dk="touchpoint,attribute")
+    assert not at.exception
+    assert at.selectbox(key="d_window").value == "all"
+    assert at.multiselect(key="d_kinds").value == ["touchpoint", "attribute"]
+    assert set(_drivers_table(at).kind) <= {"touchpoint", "attribute"}
+    at.radio(key="d_outcome").set_value("churn").run()
+    assert not at.exception
+    assert at.query_params["dout"] == "churn" and at.query_params["dwin"] == "all"
+
+
+def test_a_driver_opens_as_a_segment(sample_id):
+    at = app("screens/drivers.py", ds=sample_id, goal="purchase", dk="attribute")
+    picks = at.selectbox(key="d_pick")
+    index = next(i for i in picks.options if str(i).startswith("device = mobile"))
+    picks.set_value(picks.options.index(index)).run()
+    assert "Segment: customers who have device mobile" in texts(at, "text")
+    at.button(key="d_open").click().run()
+    assert not at.exception
+    seg = Segment.from_param(at.query_params["seg"])
+    assert seg == Segment((Filter("attribute", ("mobile",), column="device"),))
+
+
+def test_bad_goal_and_bad_window_are_sentences(sample_id):
+    at = app("screens/drivers.py", ds=sample_id, og="purchse")
+    assert not at.exception
+    assert any("Unknown goal touchpoint 'purchse'. Did you mean 'purchase'?" in t for t in texts(at, "error"))
+    at = app("screens/drivers.py", ds=sample_id, goal="purchase", dwin="12x")
+    assert not at.exception
+    assert any("drivers window could not be used" in t for t in texts(at, "text"))
+    assert at.selectbox(key="d_window").value == "30"
