@@ -18,10 +18,11 @@ import ibis.expr.types as ir
 
 from journeys.errors import QueryError, unknown
 
-FilterKind = Literal["attribute", "did", "did_not", "then", "at_least", "at_step", "converted", "not_converted", "entered"]
+FilterKind = Literal["attribute", "did", "did_not", "then", "at_least", "at_step", "converted", "not_converted", "entered",
+                     "ends_with"]
 AttrOp = Literal["in", "not_in", "contains", "range"]
 KINDS: tuple[str, ...] = ("attribute", "did", "did_not", "then", "at_least", "at_step", "converted", "not_converted",
-                          "entered")
+                          "entered", "ends_with")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class Filter:
     - ``at_step``: the customer's event number ``times`` (from their first) is one of ``values``
     - ``converted`` / ``not_converted``: did the goal (``values[0]`` or the shaping goal)
     - ``entered``: first event on or after ``values[0]`` and before ``values[1]`` (ISO dates, either may be empty)
+    - ``ends_with``: the customer's last touchpoints are exactly ``values`` (a churn path), in ``(ts, seq)`` order
     """
 
     kind: FilterKind
@@ -53,7 +55,7 @@ class Filter:
             raise QueryError("A range filter needs a lower and an upper bound.")
         if self.kind == "then" and len(self.values) != 2:
             raise QueryError("A 'did X then Y' filter needs exactly two touchpoints.")
-        if self.kind in ("did", "did_not", "at_least", "at_step") and not self.values:
+        if self.kind in ("did", "did_not", "at_least", "at_step", "ends_with") and not self.values:
             raise QueryError(f"A '{self.kind.replace('_', ' ')}' filter needs at least one touchpoint.")
         if self.kind == "entered":
             if len(self.values) != 2:
@@ -86,6 +88,8 @@ class Filter:
             return f"did {self.values[0]} then {self.values[1]}{within}"
         if self.kind == "at_least":
             return f"did {vals} at least {self.times} times"
+        if self.kind == "ends_with":
+            return f"ended with {' > '.join(self.values)}"
         if self.kind == "at_step":
             return f"had {vals} as step {self.times}"
         if self.kind in ("converted", "not_converted"):
@@ -222,6 +226,8 @@ def _leaf(t: ir.Table, leaf: Filter, goal: str | None, everyone: ir.Table) -> ir
         rows = t.filter(t.touchpoint.isin(list(leaf.values)))
         counted = rows.group_by("customer_id").aggregate(_n=rows.count())
         return counted.filter(counted._n >= leaf.times).select("customer_id")
+    if leaf.kind == "ends_with":
+        return _ends_with(t, leaf.values)
     if leaf.kind == "at_step":
         return _customers(t.filter(t.touchpoint.isin(list(leaf.values)) & (t.step == leaf.times)))
     if leaf.kind == "then":
@@ -248,6 +254,19 @@ def _then_within(t: ir.Table, leaf: Filter) -> ir.Table:
     y = t.filter(t.touchpoint == leaf.values[1]).select(cy=t.customer_id, sy=t.step, ty=t.ts.epoch_seconds())
     pairs = x.join(y, [x.cx == y.cy, y.sy > x.sx, y.ty - x.tx <= int(leaf.within_days or 0) * 86400])
     return pairs.select(customer_id=pairs.cx).distinct()
+
+
+def _ends_with(t: ir.Table, path: tuple[str, ...]) -> ir.Table:
+    """Customers whose last ``len(path)`` events (by step, i.e. ``(ts, seq)``) are the path's touchpoints."""
+    m = len(path)
+    last = t.group_by("customer_id").aggregate(_last=t.step.max())
+    tail = t.join(last, "customer_id")
+    tail = tail.filter(tail._last - tail.step < m)
+    back = tail._last - tail.step  # 0 = the last event
+    fits = ibis.or_(*[(back == m - 1 - i) & (tail.touchpoint == tp) for i, tp in enumerate(path)])
+    hits = tail.filter(fits)
+    counted = hits.group_by("customer_id").aggregate(_n=hits.count())
+    return counted.filter(counted._n == m).select("customer_id")
 
 
 def matching_customers(events: ir.Table, segment: Segment, *, goal: str | None = None) -> ir.Table:

@@ -127,15 +127,19 @@ def _anchors(events: ir.Table, q: RetentionQuery) -> ir.Table:
     """One row per customer: start second, start timestamp, cohort number and breakdown group."""
     rows = events.filter(events.touchpoint == q.start) if q.start else events
     if q.breakdown:
-        w = ibis.window(group_by="customer_id", order_by=["ts", "seq"])
-        rows = rows.mutate(_n=ibis.row_number().over(w))
-        rows = rows.filter(rows._n == 0)
-        grp = rows[q.breakdown].cast("string").fill_null(NONE)
-        per = rows.select("customer_id", a_ts=rows.ts, group=grp)
+        per = first_values(rows, q.breakdown)
     else:
         per = rows.group_by("customer_id").aggregate(a_ts=rows.ts.min()).mutate(group=ibis.literal(ALL))
     return per.mutate(a_sec=periods.seconds(per.a_ts), cohort=periods.index(per.a_ts, q.cohort),
                       a_idx=periods.index(per.a_ts, q.period))
+
+
+def first_values(events: ir.Table, column: str) -> ir.Table:
+    """Per customer the first event's ``a_ts`` and its ``column`` value as the string ``group`` (null: "(none)")."""
+    w = ibis.window(group_by="customer_id", order_by=["ts", "seq"])
+    rows = events.mutate(_n=ibis.row_number().over(w))
+    rows = rows.filter(rows._n == 0)
+    return rows.select("customer_id", a_ts=rows.ts, group=rows[column].cast("string").fill_null(NONE))
 
 
 def _k(ev: ir.Table, q: RetentionQuery) -> ir.IntegerValue:

@@ -1,0 +1,283 @@
+"""Churn: how many customers leave, when, what they were worth, and what they did last.
+
+Churn follows the Outcomes spec (explicit churn touchpoints, or inactivity for N days) and its honest
+censoring (:func:`journeys.outcomes.churn_status`). Three parts, each one engine query that returns aggregates:
+
+- rates: churned / customers by first-seen cohort and by attribute value (Wilson 95% interval), the churn rate
+  per period (churned in the period / customers still there at its start; null where a period is too recent to
+  know), the time from first event to churn in weeks, and the revenue lost (``value`` churned customers brought
+  in the REVENUE_WINDOW_DAYS up to their churn);
+- paths: the last K touchpoints before churn (the churn event itself and anything after it left out) against the
+  last K of customers still active, as step-indexed Sankey links ending at CHURNED or STILL ACTIVE;
+- over-representation: per touchpoint, customers with it among their last K, churned or not, as a 2x2 table
+  (lift, odds ratio with its interval, Benjamini-Hochberg q-values; below the floors a badge, not a rank).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from journeys.analyses import periods
+from journeys.analyses.base import OTHER, known_touchpoints, materialize, to_frame
+from journeys.analyses.periods import PERIODS, Period
+from journeys.analyses.retention import first_values
+from journeys.errors import QueryError, unknown
+from journeys.outcomes import CHURNED, Inactivity, Outcomes, churn_status, data_end, inactivity_threshold
+from journeys.stats import bh_qvalues, two_by_two, wilson
+
+LAST_K_DEFAULT, LAST_K_MAX = 5, 10
+NODES_PER_STEP = 5
+REVENUE_WINDOW_DAYS = 30
+#: below these, an over-representation row is shown with a badge instead of a rank (DESIGN's floors)
+MIN_EXPOSED, MIN_CELL = 30, 5
+CHURNED_NODE, ACTIVE_NODE = "CHURNED", "STILL ACTIVE"
+GROUPS_SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ChurnQuery:
+    """``outcomes`` says what churn is; ``interval`` the period of the rate over time and the cohorts;
+    ``last_k`` how many touchpoints before churn the paths show; ``breakdown`` an attribute to compare."""
+
+    outcomes: Outcomes = field(default_factory=Outcomes)
+    interval: Period = "month"
+    last_k: int = LAST_K_DEFAULT
+    breakdown: str | None = None
+
+    def validate(self) -> None:
+        self.outcomes.validate()
+        if self.interval not in PERIODS:
+            raise unknown("churn interval", self.interval, PERIODS)
+        if not 1 <= self.last_k <= LAST_K_MAX:
+            raise QueryError(f"Churn paths show the last 1 to {LAST_K_MAX} touchpoints, not {self.last_k}.")
+
+
+@dataclass(frozen=True, slots=True)
+class ChurnResult:
+    """Counts of churned and still-active ("active (not yet known)") customers, and the frames described in the
+    module docstring. ``inactivity`` is the threshold used (None for explicit churn)."""
+
+    query: ChurnQuery
+    inactivity: Inactivity | None
+    customers: int
+    churned: int
+    by_cohort: pd.DataFrame
+    over_time: pd.DataFrame
+    by_group: pd.DataFrame | None
+    time_to_churn: pd.DataFrame
+    revenue_lost: float | None
+    revenue_customers: int
+    links: pd.DataFrame
+    overrepresented: pd.DataFrame
+    no_history: int
+    end: datetime
+
+    @property
+    def active(self) -> int:
+        return self.customers - self.churned
+
+    @property
+    def rate(self) -> float:
+        return self.churned / self.customers if self.customers else math.nan
+
+    def definition(self) -> str:
+        return self.query.outcomes.describe(self.inactivity.days if self.inactivity else None)
+
+
+def compute_churn(events: ir.Table, query: ChurnQuery | None = None, *, end: datetime | None = None) -> ChurnResult:
+    """Churn of the customers in ``events``; ``end`` is the data's end (pass the dataset's when ``events`` is a
+    segment: censoring is relative to it)."""
+    q = query or ChurnQuery()
+    q.validate()
+    q.outcomes.validate(known_touchpoints(events))
+    if q.breakdown and q.breakdown not in events.columns:
+        raise unknown("column", q.breakdown, [c for c in events.columns if c not in {"ts", "seq", "customer_id"}])
+    end = end or data_end(events)
+    inactivity = None if q.outcomes.churn_mode == "explicit" else inactivity_threshold(events, q.outcomes, end=end)
+    status = materialize(churn_status(events, q.outcomes, end=end,
+                                      inactivity_days=inactivity.days if inactivity else None))
+    counts = to_frame(status.group_by("status").aggregate(n=status.count()))
+    total = int(counts.n.sum())
+    churned = int(counts.loc[counts.status == CHURNED, "n"].sum())
+    if total == 0:
+        raise QueryError("There are no customers to measure churn on.")
+    links, over, no_history = churn_paths(events, status, q)
+    lost, lost_customers = _revenue_lost(events, status)
+    return ChurnResult(
+        query=q, inactivity=inactivity, customers=total, churned=churned,
+        by_cohort=_by_cohort(status, q), over_time=_over_time(status, q, end, inactivity),
+        by_group=_by_group(events, status, q) if q.breakdown else None, time_to_churn=_time_to_churn(status),
+        revenue_lost=lost, revenue_customers=lost_customers, links=links, overrepresented=over,
+        no_history=no_history, end=end)
+
+
+def _rate_frame(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """``key, customers, churned, active, rate, rate_low, rate_high`` from (key, status, n) counts."""
+    wide = frame.pivot_table(index=key, columns="status", values="n", aggfunc="sum", fill_value=0)
+    churned = wide[CHURNED] if CHURNED in wide.columns else pd.Series(0, index=wide.index)
+    out = pd.DataFrame({key: wide.index, "customers": wide.sum(axis=1).astype("int64").to_numpy(),
+                        "churned": churned.astype("int64").to_numpy()})
+    out["active"] = out.customers - out.churned
+    out["rate"] = out.churned / out.customers
+    bounds = [wilson(int(k), int(n)) for k, n in zip(out.churned, out.customers, strict=True)]
+    out["rate_low"] = [b[0] for b in bounds]
+    out["rate_high"] = [b[1] for b in bounds]
+    return out.reset_index(drop=True)
+
+
+def _by_cohort(status: ir.Table, q: ChurnQuery) -> pd.DataFrame:
+    counted = to_frame(status.group_by(cohort=periods.index(status.first_ts, q.interval), status=status.status)
+                       .aggregate(n=status.count()))
+    out = _rate_frame(counted, "cohort").sort_values("cohort")
+    out["cohort"] = [pd.Timestamp(periods.start_of(int(c), q.interval)) for c in out.cohort]
+    return out.reset_index(drop=True)
+
+
+def _over_time(status: ir.Table, q: ChurnQuery, end: datetime, inactivity: Inactivity | None) -> pd.DataFrame:
+    """Per period: customers present at its start or arriving in it and not churned before it, churned in it."""
+    firsts = to_frame(status.group_by(p=periods.index(status.first_ts, q.interval)).aggregate(n=status.count()))
+    gone = status.filter(status.churn_ts.notnull())
+    lefts = to_frame(gone.group_by(p=periods.index(gone.churn_ts, q.interval)).aggregate(n=gone.count()))
+    first_p, last_p = int(firsts.p.min()), periods.index_of(end, q.interval)
+    arrived = firsts.set_index("p")["n"].reindex(range(first_p, last_p + 1), fill_value=0)
+    left = lefts.set_index("p")["n"].reindex(range(first_p, last_p + 1), fill_value=0) if not lefts.empty else \
+        pd.Series(0, index=range(first_p, last_p + 1))
+    at_risk = arrived.cumsum() - left.cumsum().shift(1, fill_value=0)
+    # a period is known once it ended, and (inactivity) its last day lies N days before the data's end
+    known_until = end - pd.Timedelta(days=inactivity.days) if inactivity else end
+    known = [periods.start_moment(p + 1, q.interval) <= known_until for p in arrived.index]
+    out = pd.DataFrame({"period": [pd.Timestamp(periods.start_of(int(p), q.interval)) for p in arrived.index],
+                        "customers": at_risk.astype("int64").to_numpy(), "churned": left.astype("int64").to_numpy(),
+                        "known": known})
+    out["rate"] = (out.churned / out.customers.where(out.customers > 0)).where(out.known).astype("Float64")
+    return out
+
+
+def _by_group(events: ir.Table, status: ir.Table, q: ChurnQuery) -> pd.DataFrame:
+    groups = first_values(events, q.breakdown or "")
+    joined = status.join(groups, "customer_id")
+    counted = to_frame(joined.group_by(["group", "status"]).aggregate(n=joined.count()))
+    out = _rate_frame(counted, "group").sort_values(["customers", "group"], ascending=[False, True])
+    if len(out) > GROUPS_SHOWN + 1:
+        rest = out.iloc[GROUPS_SHOWN:]
+        other = pd.DataFrame({"group": [OTHER], "customers": [rest.customers.sum()], "churned": [rest.churned.sum()]})
+        out = pd.concat([out.iloc[:GROUPS_SHOWN, :3], other], ignore_index=True)
+        out = _rate_frame(pd.concat([
+            out.assign(status=CHURNED, n=out.churned)[["group", "status", "n"]],
+            out.assign(status="rest", n=out.customers - out.churned)[["group", "status", "n"]]]), "group")
+        out = out.sort_values(["customers", "group"], ascending=[False, True])
+    return out.reset_index(drop=True)
+
+
+def _time_to_churn(status: ir.Table) -> pd.DataFrame:
+    gone = status.filter(status.churn_ts.notnull())
+    weeks = (periods.seconds(gone.churn_ts) - periods.seconds(gone.first_ts)) // (7 * 86_400)
+    out = to_frame(gone.group_by(weeks=weeks).aggregate(churned=gone.count()))
+    return out.astype("int64").sort_values("weeks").reset_index(drop=True)
+
+
+def _revenue_lost(events: ir.Table, status: ir.Table) -> tuple[float | None, int]:
+    if "value" not in events.columns:
+        return None, 0
+    gone = status.filter(status.churn_ts.notnull()).select("customer_id", "churn_ts")
+    paid = events.filter(events.value.notnull()).select("customer_id", "ts", "value").join(gone, "customer_id")
+    paid = paid.filter((paid.ts <= paid.churn_ts)
+                       & (periods.seconds(paid.ts) > periods.seconds(paid.churn_ts) - REVENUE_WINDOW_DAYS * 86_400))
+    row = to_frame(paid.aggregate(total=paid.value.sum(), customers=paid.customer_id.nunique())).iloc[0]
+    return (0.0 if pd.isna(row.total) else float(row.total)), int(row.customers)
+
+
+# ---- churn paths ------------------------------------------------------------------------------------
+
+def last_touchpoints(events: ir.Table, status: ir.Table, q: ChurnQuery) -> ir.Table:
+    """Per customer their last K events before churn (``back`` 1 = the last), with ``status``. For explicit churn
+    the history ends before the first churn touchpoint; otherwise it is every event (by ``(ts, seq)``)."""
+    w = ibis.window(group_by="customer_id", order_by=["ts", "seq"])
+    ev = events.select("customer_id", "touchpoint", pos=ibis.row_number().over(w) + 1)
+    if q.outcomes.churn_mode == "explicit":
+        hit = ev.touchpoint.isin(list(q.outcomes.churn_touchpoints))
+        per = ev.group_by("customer_id").aggregate(n=ev.pos.max(), cp=ibis.cases((hit, ev.pos)).min())
+        per = per.select("customer_id", hist=per.cp.fill_null(per.n + 1) - 1)
+    else:
+        per = ev.group_by("customer_id").aggregate(hist=ev.pos.max())
+    per = per.join(status.select("customer_id", "status"), "customer_id")
+    tail = ev.join(per, "customer_id")
+    tail = tail.mutate(back=tail.hist - tail.pos + 1)
+    return tail.filter((tail.back >= 1) & (tail.back <= q.last_k)).select("customer_id", "touchpoint", "back", "status")
+
+
+def churn_paths(events: ir.Table, status: ir.Table, q: ChurnQuery) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Sankey links (``source, target, status, customers``; nodes are ``-b · touchpoint``, step-indexed, the top
+    NODES_PER_STEP per step and Other), the over-representation table, and how many churned customers had no
+    event before churning."""
+    tail = materialize(last_touchpoints(events, status, q))
+    nodes = to_frame(tail.group_by(["back", "touchpoint", "status"]).aggregate(n=tail.count()))
+    a, b = tail.view(), tail.view()
+    pairs = a.join(b, [a.customer_id == b.customer_id, a.back == b.back + 1])
+    steps = to_frame(pairs.group_by(back=pairs.back, src=pairs.touchpoint, dst=pairs.touchpoint_right,
+                                    status=pairs.status).aggregate(n=pairs.count()))
+    has = tail.select("customer_id", "touchpoint", "status").distinct()
+    exposed = to_frame(has.group_by(["touchpoint", "status"]).aggregate(n=has.count()))
+    lasts = tail.filter(tail.back == 1)
+    with_history = to_frame(lasts.group_by("status").aggregate(n=lasts.count()))
+    everyone = to_frame(status.group_by("status").aggregate(n=status.count()))
+    churned_all = int(everyone.loc[everyone.status == CHURNED, "n"].sum())
+    churned_hist = int(with_history.loc[with_history.status == CHURNED, "n"].sum())
+    return (_links(nodes, steps), overrepresentation(exposed, with_history), churned_all - churned_hist)
+
+
+def _label(back: int, touchpoint: str) -> str:
+    return f"-{back} · {touchpoint}"
+
+
+def _links(nodes: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
+    cols = ["source", "target", "status", "customers"]
+    if nodes.empty:
+        return pd.DataFrame(columns=cols)
+    totals = nodes.groupby(["back", "touchpoint"], as_index=False)["n"].sum()
+    totals = totals.sort_values(["back", "n", "touchpoint"], ascending=[True, False, True])
+    top = {(int(r.back), str(r.touchpoint)) for r in totals.groupby("back").head(NODES_PER_STEP).itertuples()}
+
+    def name(back: int, tp: str) -> str:
+        return _label(back, tp if (back, tp) in top else OTHER)
+
+    final = nodes[nodes.back == 1]
+    rows = [(name(1, str(r.touchpoint)), CHURNED_NODE if r.status == CHURNED else ACTIVE_NODE, str(r.status), int(r.n))
+            for r in final.itertuples()]
+    rows += [(name(int(r.back), str(r.src)), name(int(r.back) - 1, str(r.dst)), str(r.status), int(r.n))
+             for r in steps.itertuples()]
+    out = pd.DataFrame(rows, columns=cols).groupby(["source", "target", "status"], as_index=False)["customers"].sum()
+    return out.sort_values(["customers", "source", "target", "status"], ascending=[False, True, True, True],
+                           ignore_index=True)
+
+
+def overrepresentation(exposed: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
+    """Per touchpoint: churned and active customers with it among their last K, the churn rate with and without
+    it, lift, odds ratio (95% interval), p and BH q-value; ``ranked`` False below the floors."""
+    cols = ["touchpoint", "churned_with", "active_with", "churned_share", "active_share", "rate_with",
+            "rate_without", "lift", "odds_ratio", "ci_low", "ci_high", "p_value", "q_value", "ranked"]
+    n_churned = int(totals.loc[totals.status == CHURNED, "n"].sum())
+    n_active = int(totals.loc[totals.status != CHURNED, "n"].sum())
+    if exposed.empty:
+        return pd.DataFrame(columns=cols)
+    wide = exposed.assign(churned=exposed.status == CHURNED).pivot_table(
+        index="touchpoint", columns="churned", values="n", aggfunc="sum", fill_value=0)
+    rows = []
+    for tp in wide.index:
+        a = int(wide.loc[tp, True]) if True in wide.columns else 0
+        b = int(wide.loc[tp, False]) if False in wide.columns else 0
+        t = two_by_two(a, b, n_churned - a, n_active - b)
+        ranked = a + b >= MIN_EXPOSED and t.min_cell >= MIN_CELL
+        rows.append([str(tp), a, b, a / n_churned if n_churned else math.nan, b / n_active if n_active else math.nan,
+                     t.rate_with, t.rate_without, t.lift, t.odds_ratio, t.ci_low, t.ci_high, t.p_value, 0.0, ranked])
+    out = pd.DataFrame(rows, columns=cols)
+    out["q_value"] = bh_qvalues(list(out.p_value))
+    out = out.sort_values(["ranked", "lift", "churned_with", "touchpoint"], ascending=[False, False, False, True],
+                          na_position="last")
+    return out.reset_index(drop=True)

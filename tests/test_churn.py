@@ -1,0 +1,110 @@
+"""Churn: rates, revenue lost, time to churn, churn paths and the 'ends with a churn path' segment, by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from journeys.analyses.base import journeys_for
+from journeys.analyses.churn import ACTIVE_NODE, CHURNED_NODE, ChurnQuery, compute_churn
+from journeys.errors import QueryError
+from journeys.outcomes import Outcomes
+from journeys.segments import Filter, Segment, matching_customers
+from journeys.shaping import Shaping
+from tests.conftest import frame
+
+DAY = 24 * 60
+# BASE is 2025-03-01 09:00; the data ends on day 41 (April 11).
+LOG = [
+    ("A", 0, "home", None, 50.0), ("A", 20 * DAY, "chat", None, 10.0), ("A", 25 * DAY, "call_centre"),
+    ("A", 40 * DAY, "account_closed"), ("A", 41 * DAY, "home"),
+    ("B", 5 * DAY, "home"), ("B", 6 * DAY, "chat"), ("B", 7 * DAY, "purchase", None, 30.0),
+    ("C", 10 * DAY, "account_closed"),
+    ("D", 1 * DAY, "home", None, 7.0), ("D", 2 * DAY, "call_centre"), ("D", 3 * DAY, "account_closed"),
+    ("E", 35 * DAY, "home"), ("E", 36 * DAY, "purchase"),
+]
+EXPLICIT = ChurnQuery(outcomes=Outcomes(churn_touchpoints=("account_closed",)), last_k=2)
+
+
+@pytest.fixture
+def events(duck):
+    return duck.table(frame(LOG))
+
+
+def test_explicit_churn_rates_revenue_and_time(events):
+    r = compute_churn(events, EXPLICIT)
+    assert (r.customers, r.churned, r.active) == (5, 3, 2)
+    assert r.definition() == "churned = did account_closed"
+    cohorts = {str(c.date()): (n, k) for c, n, k in zip(r.by_cohort.cohort, r.by_cohort.customers, r.by_cohort.churned,
+                                                         strict=True)}
+    assert cohorts == {"2025-03-01": (4, 3), "2025-04-01": (1, 0)}
+    # March: 4 customers there, C and D leave (1/2); April: 5 - 2 = 3 there, A leaves, but April has not ended
+    t = r.over_time
+    assert list(t.customers) == [4, 3] and list(t.churned) == [2, 1] and list(t.known) == [True, False]
+    assert t.rate.iloc[0] == 0.5 and pd.isna(t.rate.iloc[1])
+    # the 30 days up to churn: A's chat (10; the home 40 days before is out), D's home (7)
+    assert (r.revenue_lost, r.revenue_customers) == (17.0, 2)
+    # A 40 days after its first event (week 5), C at once, D after 2 days
+    assert dict(zip(r.time_to_churn.weeks, r.time_to_churn.churned, strict=True)) == {0: 2, 5: 1}
+
+
+def test_churn_paths_end_at_churned_and_leave_out_the_churn_event(events):
+    r = compute_churn(events, EXPLICIT)
+    links = {(s, t, n) for s, t, n in zip(r.links.source, r.links.target, r.links.customers, strict=True)}
+    assert links == {
+        ("-1 · call_centre", CHURNED_NODE, 2), ("-1 · purchase", ACTIVE_NODE, 2),
+        ("-2 · chat", "-1 · call_centre", 1), ("-2 · home", "-1 · call_centre", 1),
+        ("-2 · chat", "-1 · purchase", 1), ("-2 · home", "-1 · purchase", 1),
+    }
+    assert r.no_history == 1  # C closed the account as its first event
+    over = r.overrepresented.set_index("touchpoint")
+    assert over.loc["call_centre", ["churned_with", "active_with"]].tolist() == [2, 0]
+    assert over.loc["purchase", ["churned_with", "active_with"]].tolist() == [0, 2]
+    assert over.loc["chat", "churned_share"] == 0.5 and over.loc["chat", "lift"] == 1.0
+    assert math.isinf(over.loc["call_centre", "lift"])
+    assert not over.ranked.any()  # four customers are far below the floors: badges, not ranks
+
+
+def test_inactivity_churn_is_censored(events):
+    r = compute_churn(events, ChurnQuery(outcomes=Outcomes(inactivity_days=30), last_k=2))
+    # the data ends on day 41: B (day 7), C (day 10) and D (day 3) have been silent for 30+ days; A and E not
+    assert (r.churned, r.active) == (3, 2)
+    assert r.inactivity is not None and r.inactivity.chosen
+    # March and April end later than 30 days before the data's end: too recent to know, so no rate
+    assert r.over_time.rate.isna().all()
+    links = {(s, t, n) for s, t, n in zip(r.links.source, r.links.target, r.links.customers, strict=True)}
+    assert ("-1 · account_closed", CHURNED_NODE, 2) in links  # C and D: silence after the close counts
+    assert ("-1 · home", ACTIVE_NODE, 1) in links  # A's last event
+
+
+def test_breakdown_by_attribute(duck):
+    df = frame(LOG, extra={"device": ["m" if r[0] in "AB" else "d" for r in LOG]})
+    r = compute_churn(duck.table(df), ChurnQuery(outcomes=EXPLICIT.outcomes, breakdown="device"))
+    assert r.by_group is not None
+    got = {g: (n, k) for g, n, k in zip(r.by_group.group, r.by_group.customers, r.by_group.churned, strict=True)}
+    assert got == {"d": (3, 2), "m": (2, 1)}
+    low, high = r.by_group.set_index("group").loc["m", ["rate_low", "rate_high"]]
+    assert low < 0.5 < high
+
+
+def test_bad_input(events):
+    with pytest.raises(QueryError, match="Unknown churn touchpoint 'acount_closed'. Did you mean 'account_closed'"):
+        compute_churn(events, ChurnQuery(outcomes=Outcomes(churn_touchpoints=("acount_closed",))))
+    with pytest.raises(QueryError, match=r"inactivity threshold \(60 days\) is longer than the data spans"):
+        compute_churn(events, ChurnQuery(outcomes=Outcomes(inactivity_days=60)))
+    with pytest.raises(QueryError, match="last 1 to 10 touchpoints"):
+        compute_churn(events, ChurnQuery(last_k=11))
+
+
+def test_segment_of_customers_ending_with_a_churn_path(events):
+    person = journeys_for(events, Shaping())
+    seg = Segment((Filter("ends_with", ("chat", "purchase")),))
+    assert sorted(matching_customers(person, seg).to_pandas().customer_id) == ["B"]
+    one = Segment((Filter("ends_with", ("purchase",)),))
+    assert sorted(matching_customers(person, one).to_pandas().customer_id) == ["B", "E"]
+    assert seg.describe() == "customers who ended with chat > purchase"
+    assert Segment.from_param(seg.to_param()) == seg
+    with pytest.raises(QueryError, match="needs at least one touchpoint"):
+        Segment((Filter("ends_with", ()),)).validate()
