@@ -10,12 +10,13 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import sidebar, state
+from app import auth, sidebar, state
 from app.ui import PageDone, explained, link_banner, link_problem, view
 from journeys.views import ViewState
 
 # a local file: a Material icon here makes the browser fetch the favicon from a font host (fails offline)
 st.set_page_config(page_title="journeys", page_icon=str(Path(__file__).parent / "static" / "favicon.png"), layout="wide")
+auth.gate()  # sign-in on a team server (or through an identity provider) before anything reads data
 
 if "view" not in st.session_state:
     # the URL is read once per session: afterwards the session's state is the truth and the URL follows it
@@ -41,6 +42,7 @@ pages = [
     st.Page(here / "drivers.py", title="Drivers", icon=":material/insights:"),
     st.Page(here / "report.py", title="Report", icon=":material/description:"),
     st.Page(here / "data.py", title="Data", icon=":material/database:"),
+    *([st.Page(here / "admin.py", title="Admin", icon=":material/admin_panel_settings:")] if auth.allowed("manage_users") else []),
 ]
 page = st.navigation(pages)
 has_data = sidebar.render()
@@ -51,7 +53,7 @@ try:
             page.run()
     else:
         st.title("Welcome to journeys")
-        st.info("There is no dataset yet. Open the Data page to load a CSV, Parquet or JSON Lines export.")
+        st.info(auth.no_datasets())
 finally:  # also after a page stops early (empty state, user error): the URL always follows the view
     link_banner(banner)
     st.query_params.from_dict(view().to_params())

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from app import state
+from app import auth, state
 from app.ui import echo, link_problem, md, seed, set_view, share_link, view
 from journeys.errors import closest
 from journeys.segments import Filter, Segment
@@ -23,13 +23,12 @@ FILTER_KINDS = {
 
 def dataset_picker() -> bool:
     """Choose the dataset; returns False (with a message) when there is none to show."""
-    infos = state.datasets()
+    infos = auth.visible(state.datasets())  # a team server lists only what this person may see
     v = view()
     ids = [d.id for d in infos]
     if v.dataset and v.dataset not in ids:
         fallback = f"'{infos[0].name}'" if infos else "no dataset"
-        link_problem(f"The dataset '{echo(v.dataset)}' in this link does not exist (it may have been deleted). "
-                     f"Showing {fallback} instead.")
+        link_problem(auth.missing_dataset(echo(v.dataset), fallback))  # the same sentence whether it exists or not
         set_view(replace(v, dataset=None))
         v = view()
     if not infos:

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from app import tables
+from app import auth, tables
 from journeys import charts
 from journeys.errors import JourneyError, closest, did_you_mean
 from journeys.export import TABLE_ROWS, safe_csv
@@ -129,9 +129,11 @@ def table(frame: pd.DataFrame, *, name: str, key: str, columns: list[str] | None
     if len(frame) > TABLE_ROWS:
         st.caption(f"Showing the first {TABLE_ROWS:,} of {len(frame):,} rows; the download has up to 50,000.")
     shown = frame[[c for c in columns if c in frame.columns]] if columns else frame
-    screen, config = tables.display(shown.head(TABLE_ROWS), names)
+    screen, config = tables.display(auth.shown(shown.head(TABLE_ROWS)), names)  # personal data masked for viewers
     st.dataframe(screen, hide_index=True, key=f"df_{key}", column_config=config)
-    st.download_button("Download CSV", data=lambda: safe_csv(tables.for_csv(frame)), file_name=f"{name}.csv",
+    restricted = not auth.allowed("download_customers")  # then personal data leaves as salted hashes
+    st.download_button("Download CSV", data=lambda: safe_csv(tables.for_csv(auth.exported(frame, restricted))),
+                       file_name=f"{name}.csv",
                        mime="text/csv", key=f"dl_{key}", icon=":material/download:")
 
 
@@ -149,8 +151,12 @@ def chart(fig: Any, *, name: str, key: str, title: str = "", **kw: Any) -> Any:
 
 
 def customer_list(ids: list[str], *, name: str, key: str) -> None:
-    frame = pd.DataFrame({"customer_id": ids})
-    st.download_button(f"Download {len(ids):,} customer ids", data=lambda: safe_csv(frame), file_name=f"{name}.csv",
+    if not auth.allowed("download_customers"):  # viewers: no customer lists leave the server
+        st.caption(f"{len(ids):,} customers. Your role ({auth.current().role}) cannot download customer lists.")
+        return
+    who, dataset = auth.current(), view().dataset  # the click runs outside this script run: pass them in
+    st.download_button(f"Download {len(ids):,} customer ids", data=lambda: auth.customer_csv(ids, name, dataset, who),
+                       file_name=f"{name}.csv",
                        mime="text/csv", key=f"cust_{key}", icon=":material/group:")
 
 

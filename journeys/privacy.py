@@ -212,3 +212,21 @@ def at_ingest(con: Any, table: str, attributes: Sequence[str]) -> list[str]:
         notes.append(f"Pseudonymised: {hashed} stored as keyed hashes (HMAC-SHA256; the key is kept outside the store, "
                      "so equal ids still give equal hashes).")
     return notes
+
+
+def pii_in_frame(frame: pd.DataFrame, *, sample: int = 200) -> list[str]:
+    """Text columns of an in-memory table (a page's table, an export) holding personal data: mostly
+    whole e-mail addresses or phone numbers (ids), or some inside longer text."""
+    found = []
+    for col in frame.columns:
+        series = frame[col]
+        if not (series.dtype == object or pd.api.types.is_string_dtype(series)):
+            continue
+        values = [v for v in series.dropna().head(sample) if isinstance(v, str) and v.strip()]
+        if not values:
+            continue
+        whole = sum(kind_of(v) is not None for v in values) / len(values)
+        inside = sum(mask_text(v) != v for v in values) / len(values)
+        if whole >= ID_SHARE or inside >= TEXT_SHARE:
+            found.append(str(col))
+    return found

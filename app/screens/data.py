@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import auth, state
 from app.ui import explained, md, set_view, view
 from journeys.errors import JourneyError
 from journeys.io.presets import PRESET_NAMES, PRESETS, detect_mapping, path_table_columns, preset_mapping
@@ -41,7 +41,7 @@ st.caption("Load a CSV, Parquet or JSON Lines export (also .gz or a single-file 
 # a new key after each load empties the uploader, so the page shows the report, not the old preview
 upload_round = st.session_state.get("upload_round", 0)
 upload = st.file_uploader("Event export", type=["csv", "tsv", "txt", "gz", "zip", "parquet", "jsonl", "ndjson", "json"],
-                          key=f"upload_{upload_round}")
+                          key=f"upload_{upload_round}") if auth.allowed("upload") else auth.no_upload()
 if upload is not None:
     # one copy per upload (reruns reuse it), so a 200 MB file is not written again on every click
     folder = Path(tempfile.gettempdir()) / "journeys-uploads" / upload.file_id
@@ -102,12 +102,13 @@ if upload is not None:
             status.update(label=f"Loaded {report.rows_stored:,} events", state="complete")
         state.forget_results()
         st.session_state["last_report"] = report.dataset_id
+        auth.loaded(report.dataset_id)  # a team server: the loader owns it
         st.session_state["upload_round"] = upload_round + 1
         st.session_state["pending_dataset"] = report.dataset_id  # the sidebar picks it up before drawing itself
         set_view(view().__class__(dataset=report.dataset_id))
         st.rerun()
 
-infos = state.datasets()
+infos = auth.visible(state.datasets())  # a team server lists only what this person may see
 last = next((d for d in infos if d.id == st.session_state.get("last_report")), None)
 if last:  # its name as it is now (a rename after the load shows)
     st.subheader("Load report")
@@ -123,8 +124,9 @@ st.subheader("Stored datasets")
 frame = pd.DataFrame([{"id": d.id, "name": d.name, "events": d.rows, "customers": d.report.customers,
                        "from": d.report.start, "to": d.report.end, "source": d.source} for d in infos])
 st.dataframe(frame, hide_index=True, key="datasets_table")
-if infos:
-    target = st.selectbox("Dataset", [d.id for d in infos], format_func=lambda i: next(d.name for d in infos if d.id == i),
+managed = [d for d in infos if auth.can_manage(d.id)]  # owner or admin
+if managed:
+    target = st.selectbox("Dataset", [d.id for d in managed], format_func=lambda i: next(d.name for d in infos if d.id == i),
                           key="manage_ds")
     left, right = st.columns(2)
     new_name = left.text_input("New name", key="manage_name")
@@ -136,8 +138,10 @@ if infos:
     confirm = right.checkbox("Yes, delete it for everyone", key="manage_confirm")
     if right.button("Delete", key="manage_delete", disabled=not confirm):
         state.store().delete(target)
+        auth.deleted(target, next(d.name for d in infos if d.id == target))  # audit log; access rows go
         state.forget_results()
         if view().dataset == target:
             st.session_state["pending_dataset"] = None
             set_view(view().__class__())
         st.rerun()
+    auth.sharing(target)
