@@ -171,3 +171,20 @@ def test_cli_errors_are_sentences(store, tmp_path, monkeypatch, capsys):
     data = json.loads(out.getvalue())
     assert (data["customers"], data["with_outcome"], data["tested"], data["held_back"]) == (6, 4, 0, 3)
     assert data["elapsed_s"] >= 0 and data["drivers"][0]["kind"] == "touchpoint"
+
+
+def test_churn_by_touchpoint_and_by_inactivity_by_hand(duck):
+    rows = [("k1", 0, "a"), ("k1", 10, "b"), ("k1", 20, "cancel"), ("k1", 30, "a"),  # only a, b before cancelling
+            ("k2", 0, "a"), ("k2", 10, "c"),
+            ("k3", 0, "b"), ("k3", 60 * DAY, "c")]  # the data ends at day 60
+    j = journeys_for(duck.table(frame(rows)), Shaping())
+    r = compute_drivers(j, DriversQuery(outcome="churn", outcomes=Outcomes(churn_touchpoints=("cancel",)),
+                                        window_days=None, kinds=("touchpoint",)))
+    assert (r.customers, r.with_outcome) == (3, 1)
+    assert _counts(r) == {("touchpoint", "a"): (2, 1), ("touchpoint", "b"): (2, 1), ("touchpoint", "c"): (2, 0)}
+    # inactivity 30 days: k1 and k2 were last seen on day 0, k3 on day 60 (active, not yet known)
+    r = compute_drivers(j, DriversQuery(outcome="churn", outcomes=Outcomes(inactivity_days=30), window_days=None,
+                                        kinds=("touchpoint",)))
+    assert (r.customers, r.with_outcome) == (3, 2)
+    assert _counts(r) == {("touchpoint", "a"): (2, 2), ("touchpoint", "b"): (2, 1), ("touchpoint", "c"): (2, 1),
+                          ("touchpoint", "cancel"): (1, 1)}
