@@ -15,6 +15,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from journeys.analyses.attribution import URL_KEYS as ATTRIBUTION_KEYS
+from journeys.analyses.attribution import AttributionQuery
 from journeys.analyses.drivers import URL_KEYS as DRIVERS_KEYS
 from journeys.analyses.drivers import DriversQuery
 from journeys.analyses.funnels import WINDOW_DEFAULT, Exclusion, FunnelQuery
@@ -24,6 +26,8 @@ from journeys.durations import format_duration, parse_duration
 from journeys.errors import JourneyError, did_you_mean
 from journeys.outcomes import URL_KEYS as OUTCOME_KEYS
 from journeys.outcomes import Outcomes
+from journeys.retention_view import URL_KEYS as RETENTION_KEYS
+from journeys.retention_view import RetentionPage
 from journeys.segments import Segment
 from journeys.shaping import DEFAULT_SESSION_GAP, Shaping
 
@@ -54,6 +58,8 @@ class ViewState:
     compare: str = "funnel"
     outcomes: Outcomes = field(default_factory=Outcomes)
     drivers: DriversQuery = field(default_factory=DriversQuery)  # its outcomes come from ``outcomes``
+    attribution: AttributionQuery = field(default_factory=AttributionQuery)  # its goals come from ``outcomes``
+    retention: RetentionPage = field(default_factory=RetentionPage)  # returns and churn come from ``outcomes``
 
     def funnel(self) -> FunnelQuery | None:
         if not self.funnel_steps:
@@ -104,6 +110,8 @@ class ViewState:
         put("cmp", self.compare, "funnel")
         out.update(self.outcomes.to_params())
         out.update(self.drivers.to_params())
+        out.update(self.attribution.to_params())
+        out.update(self.retention.to_params())
         return out
 
     @classmethod
@@ -112,7 +120,8 @@ class ViewState:
         problems: list[str] = []
         known = {"ds", "from", "to", "seg", "segb", "scope", "gap", "collapse", "goal", "cut", "node", "rule", "excl",
                  "anchor", "start", "end", "depth", "top", "ms", "pct", "steps", "window", "order", "fx", "sw", "bd", "trend",
-                 "minw", "topk", "cmp", *OUTCOME_KEYS, *DRIVERS_KEYS}
+                 "minw", "topk", "cmp", *OUTCOME_KEYS, *DRIVERS_KEYS, *ATTRIBUTION_KEYS,
+                 *RETENTION_KEYS}
         for key in params:
             if key not in known:
                 problems.append(f"The link parameter '{_echo(key)}' is not known and was ignored.{did_you_mean(key, known)}")
@@ -195,6 +204,12 @@ class ViewState:
         drivers, drivers_problems = DriversQuery.from_params(params, Outcomes())
         view = replace(view, drivers=drivers)
         problems += drivers_problems
+        attribution, attribution_problems = AttributionQuery.from_params(lambda k: next(reversed(params.get(k) or []), None))
+        view = replace(view, attribution=attribution)
+        problems += attribution_problems
+        retention, retention_problems = RetentionPage.from_params(params)
+        view = replace(view, retention=retention)
+        problems += retention_problems
         problems += outcome_problems
         if view.date_from and view.date_to and view.date_from > view.date_to:
             problems.append(f"The date range in the link ends ({view.date_to}) before it starts ({view.date_from}), "

@@ -272,3 +272,80 @@ def compute_palive(events: ir.Table, query: PAliveQuery | None = None) -> PAlive
 def _names(purchases: tuple[str, ...]) -> str:
     """``'purchase'`` or ``'order' or 'purchase'`` for sentences."""
     return " or ".join(f"'{p}'" for p in purchases)
+
+
+HOLDOUT_WEEKS_DEFAULT = 13.0
+#: the hold-out chart groups customers by calibration frequency, the last group being this many or more
+HOLDOUT_FREQUENCY_CAP = 7
+#: "high value" customers: total purchase value (or, without values, purchase days) at or above this quantile
+HIGH_VALUE_QUANTILE = 0.75
+
+
+@dataclass(frozen=True, slots=True)
+class HoldoutCheck:
+    """The model fitted on the data up to ``split`` and judged on the ``holdout_weeks`` after it: per calibration
+    frequency (``frequency``, the last row meaning that many or more) the ``customers``, the mean purchase days
+    the model ``predicted`` in the hold-out and the mean it ``actual``-ly saw."""
+
+    split: date
+    until: date
+    holdout_weeks: float
+    fit: BGNBDFit
+    table: pd.DataFrame
+    predicted_total: float
+    actual_total: int
+
+
+def holdout_check(events: ir.Table, query: PAliveQuery | None = None, *,
+                  holdout_weeks: float = HOLDOUT_WEEKS_DEFAULT) -> HoldoutCheck:
+    """Fit on everything before the last ``holdout_weeks`` (whole days) and compare the purchases the model expects
+    in those weeks with the purchase days that happened, as in Fader, Hardie & Lee (2005), figure 3."""
+    query = query or PAliveQuery()
+    query.validate()
+    check_touchpoints(query.purchases, known_touchpoints(events))
+    if not np.isfinite(holdout_weeks) or holdout_weeks <= 0:
+        raise QueryError(f"The hold-out must be a positive number of weeks, not {holdout_weeks}.")
+    until = query.until or purchase_summary(events, query.purchases).until
+    days = int(round(holdout_weeks * DAYS_PER_WEEK))
+    split = until - timedelta(days=days)
+    cal = purchase_summary(events, query.purchases, split)
+    check_fit_possible(cal, query.purchases)
+    buyers = cal.customers
+    cols = (buyers["frequency"].to_numpy(), buyers["recency"].to_numpy(), buyers["T"].to_numpy())
+    fit = fit_bgnbd(*cols)
+    predicted = expected_purchases(fit.params, days / DAYS_PER_WEEK, *cols)
+    window = events.filter((events.ts >= datetime.combine(split + timedelta(days=1), time()))
+                           & (events.ts < datetime.combine(until + timedelta(days=1), time()))
+                           & events.touchpoint.isin(list(query.purchases)))
+    later = window.select("customer_id", day=window.ts.date()).distinct()
+    counts = to_frame(later.group_by("customer_id").aggregate(actual=later.count()))
+    actual = buyers[["customer_id"]].merge(counts.astype({"customer_id": str}), on="customer_id", how="left")["actual"]
+    frame = pd.DataFrame({"frequency": np.minimum(buyers["frequency"].to_numpy(), HOLDOUT_FREQUENCY_CAP),
+                          "predicted": predicted, "actual": actual.fillna(0).to_numpy(dtype="float64")})
+    table = frame.groupby("frequency", as_index=False).agg(customers=("predicted", "size"),
+                                                         predicted=("predicted", "mean"), actual=("actual", "mean"))
+    return HoldoutCheck(split=split, until=until, holdout_weeks=days / DAYS_PER_WEEK, fit=fit, table=table,
+                        predicted_total=float(predicted.sum()), actual_total=int(frame["actual"].sum()))
+
+
+def customer_value(events: ir.Table, purchases: tuple[str, ...], until: date) -> pd.DataFrame:
+    """Per buyer up to ``until``: ``value`` (the sum of ``value`` on purchases; purchase days without a value column)."""
+    seen = events.filter((events.ts < datetime.combine(until + timedelta(days=1), time()))
+                         & events.touchpoint.isin(list(purchases)))
+    if "value" in events.columns:
+        per = seen.group_by("customer_id").aggregate(value=seen.value.sum().fill_null(0.0))
+    else:
+        days = seen.select("customer_id", day=seen.ts.date()).distinct()
+        per = days.group_by("customer_id").aggregate(value=days.count().cast("float64"))
+    return to_frame(per).astype({"customer_id": str, "value": "float64"})
+
+
+def at_risk_high_value(result: PAliveResult, values: pd.DataFrame, *,
+                       quantile: float = HIGH_VALUE_QUANTILE) -> tuple[pd.DataFrame, float]:
+    """The buyers in the "at risk" band whose value is at or above the ``quantile`` of all buyers' values (the
+    threshold is returned with them), most valuable first: the people a win-back campaign should reach first."""
+    scored = result.customers.merge(values, on="customer_id", how="left").fillna({"value": 0.0})
+    threshold = float(scored["value"].quantile(quantile)) if len(scored) else 0.0
+    bands = band_of(scored["p_alive"])
+    picked = scored[(bands == BANDS[1]) & (scored["value"] >= threshold) & (scored["value"] > 0)]
+    return picked.sort_values(["value", "customer_id"], ascending=[False, True]).reset_index(drop=True), threshold
