@@ -306,7 +306,7 @@ def holdout_check(events: ir.Table, query: PAliveQuery | None = None, *,
     if not np.isfinite(holdout_weeks) or holdout_weeks <= 0:
         raise QueryError(f"The hold-out must be a positive number of weeks, not {holdout_weeks}.")
     until = query.until or purchase_summary(events, query.purchases).until
-    days = int(round(holdout_weeks * DAYS_PER_WEEK))
+    days = round(holdout_weeks * DAYS_PER_WEEK)
     split = until - timedelta(days=days)
     cal = purchase_summary(events, query.purchases, split)
     check_fit_possible(cal, query.purchases)
