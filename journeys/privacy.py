@@ -196,19 +196,21 @@ def hash_frame(frame: pd.DataFrame, columns: Sequence[str], salt: bytes | None =
     return out
 
 
-def at_ingest(con: Any, table: str, attributes: Sequence[str]) -> list[str]:
+def at_ingest(con: Any, table: str, attributes: Sequence[str], *, names: dict[str, str] | None = None) -> list[str]:
     """The ingest hook, on the staged canonical table: name the personal-data columns (a load report
     line) and, when pseudonymising (``--pseudonymize`` or ``JOURNEYS_PSEUDONYMIZE=1``), replace the
     customer id and every attribute of e-mail addresses or phone numbers by its keyed hash."""
     staged = ibis.duckdb.from_connection(con).table(table)
+    names = names or {}  # canonical column -> the file's column, for the report
     found = detect_pii(staged, ["customer_id", *attributes], text_columns=["text"])
-    notes = [describe(found)] if found else []
+    notes = [describe({names.get(c, c): k for c, k in found.items()})] if found else []
     if pseudonymize_on():
         key = load_key("pseudonym")
-        ids = ["customer_id", *[c for c, k in found.items() if c != "customer_id" and "text" not in k]]
+        aliases = ["alias_id"] if "alias_id" in names else []  # stitching links hash alike
+        ids = ["customer_id", *aliases, *[c for c, k in found.items() if c != "customer_id" and "text" not in k]]
         sets = ", ".join(f'"{c}" = {pseudonymize_sql(chr(34) + c + chr(34), key)}' for c in ids)
         con.execute(f'UPDATE "{table}" SET {sets}')
-        hashed = ", ".join(f"'{c}'" for c in ids)
+        hashed = ", ".join(f"'{names.get(c, c)}'" for c in ids)
         notes.append(f"Pseudonymised: {hashed} stored as keyed hashes (HMAC-SHA256; the key is kept outside the store, "
                      "so equal ids still give equal hashes).")
     return notes
@@ -230,3 +232,24 @@ def pii_in_frame(frame: pd.DataFrame, *, sample: int = 200) -> list[str]:
         if whole >= ID_SHARE or inside >= TEXT_SHARE:
             found.append(str(col))
     return found
+
+
+def transform(con: Any, staged: Any) -> None:
+    """:func:`at_ingest` as an ingest transform (journeys.engine.ingest.transform_staged): its sentences
+    go to the load report's warnings."""
+    mapping = staged.mapping
+    names = {} if mapping is None else {
+        canonical: str(getattr(mapping, role)) for role, canonical in
+        (("customer", "customer_id"), ("text", "text"), ("alias", "alias_id")) if getattr(mapping, role, None)}
+    staged.warnings.extend(at_ingest(con, "_staged", staged.attributes, names=names))
+
+
+def pseudonymize_columns(con: Any, table: str, columns: Sequence[str]) -> bool:
+    """When pseudonymising, replace ``columns`` of ``table`` (an identity file's ids) by their keyed
+    hashes, as ingest does for customer ids, so links still meet the events. Returns whether it did."""
+    if not pseudonymize_on() or not columns:
+        return False
+    key = load_key("pseudonym")
+    sets = ", ".join(f'"{c}" = {pseudonymize_sql(chr(34) + c + chr(34), key)}' for c in columns)
+    con.execute(f'UPDATE "{table}" SET {sets}')
+    return True

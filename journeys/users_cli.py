@@ -164,8 +164,30 @@ def cmd_audit(args: argparse.Namespace) -> None:
     _emit({"entries": [audit.frame([e]).iloc[0].to_dict() | {"detail": e.detail} for e in found]}, args.format, lines)
 
 
+def _with_pseudonymize(parser: argparse.ArgumentParser | None) -> None:
+    """Give a loading command (``ingest``, ``identities``) the ``--pseudonymize`` option around its own
+    function, so the loading code stays the sources module's own."""
+    if parser is None:
+        return
+    parser.add_argument("--pseudonymize", action="store_true",
+                        help="store keyed hashes (HMAC-SHA256) instead of raw customer ids; the key stays outside "
+                             "the store (JOURNEYS_KEY_DIR); JOURNEYS_PSEUDONYMIZE=1 makes it the default")
+    inner = parser.get_default("func")
+
+    def run(args: argparse.Namespace) -> None:
+        from journeys.privacy import pseudonymize_on, pseudonymizing
+
+        with pseudonymizing(args.pseudonymize or pseudonymize_on()):
+            inner(args)
+
+    parser.set_defaults(func=run)
+
+
 def add_commands(sub: Any) -> None:
-    """Register ``users``, ``access`` and ``audit`` on the main parser's subcommands."""
+    """Register ``users``, ``access`` and ``audit`` on the main parser's subcommands, and ``--pseudonymize``
+    on the loading commands registered before them."""
+    for name in ("ingest", "identities"):
+        _with_pseudonymize(sub.choices.get(name))
     p = sub.add_parser("users", help="the team server's users: add, list, remove, role, passwd")
     us = p.add_subparsers(dest="users_command", required=True)
     q = us.add_parser("add", help="add a user (asks for the password, or reads it with --password-stdin)")

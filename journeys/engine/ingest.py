@@ -159,10 +159,7 @@ def stage_events(con: duckdb.DuckDBPyConnection, src: SourceFile, rel: duckdb.Du
             if n:
                 coerced[f"{role} not a number (left empty)"] = int(n)
     (n_raw,) = one(con.execute("SELECT count(*) FROM _raw")) or (0,)
-    from journeys import privacy  # personal data named in the report; --pseudonymize hashes ids (issue 14)
-
-    notes = privacy.at_ingest(con, "_staged", attributes)
-    return Staged(mapping, int(n_raw) + len(malformed), rejected, examples, coerced, [*src.warnings, *notes], attributes)
+    return Staged(mapping, int(n_raw) + len(malformed), rejected, examples, coerced, list(src.warnings), attributes)
 
 
 def _rejections(con: duckdb.DuckDBPyConnection, malformed: list[int]) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -226,7 +223,10 @@ def transform_staged(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
     for the ``text`` role, pseudonymising personal data, ...); each may add or rewrite columns of
     ``_staged`` and append to ``staged.attributes`` / ``staged.warnings``.
     """
-    del con, staged  # no transform is switched on by default
+    from journeys import privacy  # personal data named in the report; --pseudonymize hashes ids (issue 14)
+
+    privacy.transform(con, staged)
+    del con, staged  # no other transform is switched on by default
 
 
 def build_events_table(con: duckdb.DuckDBPyConnection, table: str, attributes: list[str]) -> None:
