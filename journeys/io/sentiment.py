@@ -1,0 +1,288 @@
+"""Sentiment of the ``text`` role, offline: a score from -1 to 1 and a band, per language.
+
+English is VADER (``vaderSentiment`` ships its lexicon) plus a small customer-service supplement;
+German, French and Dutch use the bundled lexicons in ``lexicons/`` with VADER's rules; a user adds a
+``term,score`` CSV per language in ``$JOURNEYS_HOME/lexicons/<language>.csv``. Texts in a language
+without a lexicon keep their language and get no score (coverage says how many), unless they hold
+emoticons (":)", ":-("), which read the same in every language and are then all that is scored.
+
+Scoring runs once per *distinct* text (service texts repeat), at ingest, into the stored columns
+``sentiment``, ``sentiment_band`` and ``language``. Bands follow VADER: compound >= 0.05 positive,
+<= -0.05 negative, neutral between.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+from vaderSentiment.vaderSentiment import N_SCALAR, SentimentIntensityAnalyzer
+
+from journeys.errors import InputError
+from journeys.io.language import detect_language, language_name
+
+Band = Literal["negative", "neutral", "positive"]
+BANDS: tuple[Band, ...] = ("negative", "neutral", "positive")
+BAND_CUT = 0.05
+SCORE_RANGE = 4.0  # lexicon scores live on VADER's -4..4 scale
+SENTIMENT_COLUMNS = ("sentiment", "sentiment_band", "language")
+LEXICON_DIR = Path(__file__).parent / "lexicons"
+BUNDLED = ("de", "fr", "nl")
+#: negation words of the bundled languages (VADER's own list is English)
+NEGATORS: dict[str, frozenset[str]] = {
+    "de": frozenset(["nicht", "kein", "keine", "keinen", "keiner", "nie", "niemals", "nichts", "niemand"]),
+    "fr": frozenset(["pas", "jamais", "rien", "personne", "aucun", "aucune", "sans"]),
+    "nl": frozenset(["niet", "geen", "nooit", "niets", "niemand", "zonder"]),
+}
+
+
+def band(score: float | None) -> Band | None:
+    """VADER's bands on the compound score."""
+    if score is None or score != score:  # None or NaN
+        return None
+    return "positive" if score >= BAND_CUT else "negative" if score <= -BAND_CUT else "neutral"
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """Terms of one language read from a CSV, and the rows that were rejected, by reason."""
+
+    terms: dict[str, float]
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    def sentence(self, name: str) -> str:
+        bad = "; ".join(f"{reason}: {n:,}" for reason, n in self.rejected.items())
+        return f"{name}: {len(self.terms):,} terms" + (f" ({bad} rejected)" if bad else "")
+
+
+def read_lexicon(source: str | Path, *, text: str | None = None) -> Lexicon:
+    """Read a ``term,score`` CSV (scores -4..4). Bad rows are counted by reason, not fatal."""
+    name = str(source)
+    if text is None:
+        try:
+            text = Path(source).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"The lexicon '{name}' could not be read ({err}).") from err
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["term", "score"]:
+        raise InputError(f"The lexicon '{name}' needs a header row 'term,score'.", hint="E.g. 'useless,-1.8'.")
+    terms: dict[str, float] = {}
+    rejected: dict[str, int] = {}
+    for row in rows[1:]:
+        if not row or not any(c.strip() for c in row):
+            continue
+        term = " ".join(row[0].lower().split())
+        reason = None
+        try:
+            score = float(row[1]) if len(row) > 1 else float("nan")
+        except ValueError:
+            score = float("nan")
+        if not term:
+            reason = "empty term"
+        elif score != score:
+            reason = "score not a number"
+        elif abs(score) > SCORE_RANGE:
+            reason = "score outside -4..4"
+        if reason:
+            rejected[reason] = rejected.get(reason, 0) + 1
+        else:
+            terms[term] = score
+    return Lexicon(terms, rejected)
+
+
+def user_lexicon_dir() -> Path:
+    """Where a user's lexicons live: ``$JOURNEYS_HOME/lexicons`` (the store's home)."""
+    return Path(os.environ.get("JOURNEYS_HOME", ".journeys")) / "lexicons"
+
+
+class _Analyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]
+    """VADER's rules over a given lexicon; phrases (terms with spaces) become single tokens first."""
+
+    def __init__(self, base: SentimentIntensityAnalyzer, terms: Mapping[str, float], negators: frozenset[str]) -> None:
+        self.lexicon = {k: v for k, v in terms.items() if " " not in k}
+        self.lexicon.update({k.replace(" ", "_"): v for k, v in terms.items() if " " in k})
+        self.emojis = base.emojis
+        self.negators = negators
+        phrases = sorted((k for k in terms if " " in k), key=len, reverse=True)
+        self.phrase_re = re.compile(r"\b(" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in phrases) + r")\b",
+                                    re.IGNORECASE) if phrases else None
+
+    def compound(self, text: str) -> float:
+        if self.phrase_re is not None:
+            text = self.phrase_re.sub(lambda m: "_".join(m.group(0).lower().split()), text)
+        return float(self.polarity_scores(text)["compound"])
+
+    def _negation_check(self, valence: float, words_and_emoticons: list[str], start_i: int, i: int) -> float:
+        if not self.negators:
+            return float(super()._negation_check(valence, words_and_emoticons, start_i, i))
+        back = words_and_emoticons[i - (start_i + 1)].lower() if i > start_i else ""
+        return valence * N_SCALAR if back in self.negators else valence
+
+
+@cache
+def _vader() -> SentimentIntensityAnalyzer:
+    return SentimentIntensityAnalyzer()
+
+
+class SentimentScorer:
+    """Scores texts per detected language. ``user`` maps a language code to extra terms (they win over
+    bundled ones); ``domain`` adds the customer-service supplement to English."""
+
+    def __init__(self, user: Mapping[str, Mapping[str, float]] | None = None, *, domain: bool = True) -> None:
+        base = _vader()
+        lexicons: dict[str, dict[str, float]] = {"en": dict(base.lexicon)}
+        if domain:
+            lexicons["en"].update(read_lexicon(LEXICON_DIR / "service_en.csv").terms)
+        # emoticons (":)", "<3") read the same in every language: every lexicon starts with VADER's
+        emoticons = {k: v for k, v in base.lexicon.items()
+                     if sum(c.isalpha() for c in k) <= 1 and any(not c.isalnum() for c in k)}
+        for lang in BUNDLED:
+            lexicons[lang] = emoticons | read_lexicon(LEXICON_DIR / f"{lang}.csv").terms
+        for lang, terms in (user or {}).items():
+            lexicons.setdefault(lang, dict(emoticons)).update(terms)
+        self.languages = tuple(sorted(lexicons))
+        self._analyzers = {lang: _Analyzer(base, terms, NEGATORS.get(lang, frozenset()))
+                           for lang, terms in lexicons.items()}
+        self._emoticons = _Analyzer(base, emoticons, frozenset())
+        self._english_words = frozenset(w for w in lexicons["en"] if w.isalpha())
+        self._lexicon_words = {lang: frozenset(t) for lang, t in lexicons.items() if lang != "en"}
+
+    def language(self, text: str) -> str:
+        return detect_language(text, self._english_words, self._lexicon_words)
+
+    def score(self, text: str) -> tuple[str, float | None, Band | None]:
+        """(language, compound score or None when the language has no lexicon, band)."""
+        lang = self.language(text)
+        # no letters: emoticons and emoji read the same in every language, so VADER's English rules apply
+        analyzer = self._analyzers.get("en" if lang == "und" else lang)
+        if analyzer is None:
+            # a language without a lexicon: only its emoticons (":)", ":-(") can be read
+            if not any(tok.lower() in self._emoticons.lexicon for tok in text.split()):
+                return lang, None, None
+            analyzer = self._emoticons
+        value = analyzer.compound(text)
+        return lang, value, band(value)
+
+    def frame(self, texts: Iterable[str]) -> pd.DataFrame:
+        """``text, language, sentiment, sentiment_band`` for each distinct text."""
+        distinct = list(dict.fromkeys(t for t in texts if isinstance(t, str)))
+        rows = [self.score(t) for t in distinct]
+        return pd.DataFrame({
+            "text": pd.Series(distinct, dtype=object),
+            "language": pd.Series([r[0] for r in rows], dtype=object),
+            "sentiment": pd.Series([r[1] for r in rows], dtype="float64"),
+            "sentiment_band": pd.Series([r[2] for r in rows], dtype=object),
+        })
+
+
+def load_user_lexicons(folder: Path | None = None, extra: Mapping[str, str | Path] | None = None) -> dict[str, Lexicon]:
+    """User lexicons: every ``<language>.csv`` in ``folder`` (default :func:`user_lexicon_dir`), then ``extra``."""
+    found: dict[str, Lexicon] = {}
+    folder = folder or user_lexicon_dir()
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.csv")):
+            found[path.stem.lower()] = read_lexicon(path)
+    for lang, given in (extra or {}).items():
+        found[lang.lower()] = read_lexicon(given)
+    return found
+
+
+def _signature(folder: Path) -> tuple[tuple[str, float], ...]:
+    if not folder.is_dir():
+        return ()
+    return tuple((p.name, p.stat().st_mtime) for p in sorted(folder.glob("*.csv")))
+
+
+@cache
+def _default_scorer(folder: str, signature: tuple[tuple[str, float], ...]) -> SentimentScorer:
+    lexicons = load_user_lexicons(Path(folder))
+    return SentimentScorer({lang: lex.terms for lang, lex in lexicons.items()})
+
+
+def default_scorer() -> SentimentScorer:
+    """The scorer with the user's lexicons; rebuilt when a lexicon file changes."""
+    folder = user_lexicon_dir()
+    return _default_scorer(str(folder), _signature(folder))
+
+
+def sentiment_transform(con: Any, staged: Any) -> None:
+    """Ingest hook (``journeys.engine.ingest.transform_staged``): the sentiment columns on ``_staged``, kept
+    in the stored table as attributes."""
+    add_sentiment(con, "_staged")
+    staged.attributes.extend(c for c in SENTIMENT_COLUMNS if c not in staged.attributes)
+
+
+def add_sentiment(con: Any, table: str, scorer: SentimentScorer | None = None) -> int:
+    """Add ``sentiment``, ``sentiment_band`` and ``language`` to a DuckDB table with a ``text`` column,
+    scoring each distinct text once. Returns the number of distinct texts scored."""
+    t = '"' + table.replace('"', '""') + '"'
+    con.execute(f"ALTER TABLE {t} ADD COLUMN sentiment DOUBLE")
+    con.execute(f"ALTER TABLE {t} ADD COLUMN sentiment_band VARCHAR")
+    con.execute(f"ALTER TABLE {t} ADD COLUMN language VARCHAR")
+    texts = con.sql(f"SELECT DISTINCT text FROM {t} WHERE text IS NOT NULL").to_arrow_table()
+    if texts.num_rows == 0:
+        return 0
+    scored = pa.Table.from_pandas((scorer or default_scorer()).frame(texts.column("text").to_pylist()),
+                                  preserve_index=False)
+    con.register("_journeys_sentiment", scored)
+    try:
+        con.execute(f"UPDATE {t} SET sentiment = s.sentiment, sentiment_band = s.sentiment_band, "
+                    f"language = s.language FROM _journeys_sentiment s WHERE {t}.text = s.text")
+    finally:
+        con.unregister("_journeys_sentiment")
+    return int(texts.num_rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How many texts got a score, by language. ``languages``: language, texts, scored."""
+
+    texts: int
+    scored: int
+    languages: pd.DataFrame
+
+    @property
+    def share(self) -> float:
+        return self.scored / self.texts if self.texts else 0.0
+
+    def sentence(self) -> str:
+        """"Sentiment scored for 82% of texts (English 79%, German 3%); 18% in languages without a lexicon"."""
+        if not self.texts:
+            return "No event has a text, so there is no sentiment to report."
+        parts = [f"{language_name(str(r.language))} {r.scored / self.texts:.0%}"
+                 for r in self.languages.itertuples() if r.scored]
+        missing = self.texts - self.scored
+        tail = ""
+        if missing:
+            names = [language_name(str(r.language)) for r in self.languages.itertuples() if r.scored < r.texts]
+            tail = f"; {missing / self.texts:.0%} in languages without a lexicon ({', '.join(names[:5])})"
+        return (f"Sentiment scored for {self.share:.0%} of {self.texts:,} texts"
+                + (f" ({', '.join(parts)})" if parts else "") + tail + ".")
+
+
+def with_sentiment(events: Any, scorer: SentimentScorer | None = None) -> Any:
+    """``events`` (an Ibis table) with the sentiment columns: as stored when ingest made them, else scored
+    now from its distinct texts (a connected table, a Spark frame) and joined on ``text``."""
+    if set(SENTIMENT_COLUMNS) <= set(events.columns):
+        return events
+    import ibis
+
+    if "text" not in events.columns:
+        return events.mutate(sentiment=ibis.null("float64"), sentiment_band=ibis.null("string"),
+                             language=ibis.null("string"))
+    texts = events.filter(events.text.notnull()).select("text").distinct().to_pandas()
+    scored = (scorer or default_scorer()).frame(texts.text.tolist()).rename(columns={"text": "_s_text"})
+    lookup = ibis.memtable(scored, schema={"_s_text": "string", "language": "string", "sentiment": "float64",
+                                           "sentiment_band": "string"})
+    base = events.drop(*[c for c in SENTIMENT_COLUMNS if c in events.columns])
+    joined = base.left_join(lookup, base.text == lookup._s_text)
+    return joined.drop("_s_text")
