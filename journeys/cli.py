@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     from journeys import drivers_cli
 
     drivers_cli.add_commands(sub)
+    from journeys import voice_cli
+
+    voice_cli.add_commands(sub)  # sentiment, voice
     return parser
 
 

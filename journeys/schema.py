@@ -26,7 +26,8 @@ CANONICAL: dict[str, str] = {
     "alias": "alias_id",  # a second id of the same person (a login id next to a cookie id): a stitching link
 }
 #: names the engine reserves; attribute columns with these names get an ``attr_`` prefix
-RESERVED = frozenset({*CANONICAL.values(), "seq", "step", "next_touchpoint", "next_ts", "source", "raw_id"})
+RESERVED = frozenset({*CANONICAL.values(), "seq", "step", "next_touchpoint", "next_ts", "source", "raw_id",
+                       "sentiment", "sentiment_band", "language"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -226,7 +226,9 @@ def transform_staged(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
     from journeys import privacy  # personal data named in the report; --pseudonymize hashes ids (issue 14)
 
     privacy.transform(con, staged)
-    del con, staged  # no other transform is switched on by default
+    from journeys.io.sentiment import sentiment_transform  # vaderSentiment loads only when a file is stored
+
+    sentiment_transform(con, staged)  # sentiment, sentiment_band, language of the text role
 
 
 def build_events_table(con: duckdb.DuckDBPyConnection, table: str, attributes: list[str]) -> None:
