@@ -94,6 +94,24 @@ def sankey_counts(flows: list[tuple[int, str, str | None, int]], variants: list[
     return {"links": links, "variants": list(variants)}
 
 
+#: jobs only journeys computes (no peer has them): name -> (label, target seconds from their issue)
+OWN_JOBS: dict[str, tuple[str, float]] = {"drivers": ("drivers, all touchpoints", 1.0)}
+
+
+def own_job(table: Any, job: str) -> Any:
+    """Issue 11: drivers of conversion for every touchpoint candidate (30-day window), as the dashboard runs it."""
+    from journeys.analyses.base import journeys_for
+    from journeys.analyses.drivers import DriversQuery, compute_drivers
+    from journeys.outcomes import Outcomes
+    from journeys.shaping import Shaping
+
+    jobs: dict[str, Callable[[], Any]] = {
+        "drivers": lambda: compute_drivers(journeys_for(table, Shaping()),
+                                           DriversQuery(outcomes=Outcomes(goals=(GOAL,)), kinds=("touchpoint",))),
+    }
+    return jobs[job]()
+
+
 def compare(ours_counts: Any, peer_counts: Any, where: str) -> list[str]:
     """Differences between two plain results, as short sentences (empty when equal)."""
     if ours_counts == peer_counts:

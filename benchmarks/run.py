@@ -206,6 +206,9 @@ def bench_analyses(home: Path, dataset: str, label: str, names: list[str]) -> No
                 line += f"{peer:>12.2f}{peer / ours:>6.1f}x"
             target = jobs.goal_for(setting, job)
             print(f"{line}   < {target:g} s: {goal_text(ours, target)}", flush=True)
+    for job, (job_label, target) in jobs.OWN_JOBS.items():  # no peer computes these
+        ours = median_time(lambda job=job: jobs.own_job(table, job))
+        print(f"{job_label:<41}{ours:>9.2f}   < {target:g} s: {goal_text(ours, target)}", flush=True)
     store.close()
     del runners
 
