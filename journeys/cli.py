@@ -167,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     from journeys import voice_cli
 
     voice_cli.add_commands(sub)  # sentiment, voice
+    from journeys import retention_cli
+
+    retention_cli.add_commands(sub)  # retention, lifecycle, churn, palive
+    from journeys import act_cli
+
+    act_cli.add_commands(sub)  # predict, nba, audience, measure
     return parser
 
 

@@ -221,7 +221,12 @@ def expected_purchases(params: BGNBDParams, t: float, frequency: Any, recency: A
     x, age = np.asarray(frequency, "float64"), np.asarray(T, "float64")
     c = a + b + x - 1
     z = t / (alpha + age + t)
-    rest = (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, c, z)
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        rest = (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, c, z)
+        # a very large a (nearly everyone leaves after a purchase) overflows the transformed series: the
+        # untransformed one converges quickly there
+        direct = (1 - z) ** (r + x) * hyp2f1(r + x, b + x, c, z)
+    rest = np.where(np.isfinite(rest), rest, direct)
     return c / (a - 1) * (1 - rest) * p_alive(params, frequency, recency, T)
 
 
@@ -349,3 +354,19 @@ def at_risk_high_value(result: PAliveResult, values: pd.DataFrame, *,
     bands = band_of(scored["p_alive"])
     picked = scored[(bands == BANDS[1]) & (scored["value"] >= threshold) & (scored["value"] > 0)]
     return picked.sort_values(["value", "customer_id"], ascending=[False, True]).reset_index(drop=True), threshold
+
+
+#: below this share of buyers who bought on two different days, the fit is shown with a caution
+REPEAT_SHARE_WARN = 0.05
+
+
+def fit_warnings(result: PAliveResult) -> list[str]:
+    """Sentences for a fit to read with care: the optimiser did not converge, or few buyers ever bought again."""
+    out = []
+    if not result.converged:
+        out.append(f"The fit did not converge ({result.message}): treat P(alive) as a rough guide.")
+    repeat = int((result.customers["frequency"] > 0).sum())
+    if repeat < REPEAT_SHARE_WARN * result.customers_modelled:
+        out.append(f"Only {repeat:,} of {result.customers_modelled:,} buyers ({repeat / result.customers_modelled:.1%}) "
+                   "bought on two different days: the model has little repeat behaviour to learn from.")
+    return out
