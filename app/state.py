@@ -172,3 +172,16 @@ def key_drivers(view: ViewState, segment: Segment, query: drv.DriversQuery) -> d
 def graph_driver_table(view: ViewState, segment: Segment, query: drv.DriversQuery) -> Any:
     pv = _customers_view(view)
     return _drivers(_key(pv, segment), query, "graph", pv, segment)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _voice(key: tuple[Any, ...], query: Any, _view: ViewState, _segment: Segment) -> Any:
+    from journeys.analyses.voice import compute_voice, voice_journeys
+
+    events = filter_dates(store().table(_view.dataset or ""), _view.date_from, _view.date_to)
+    return compute_voice(voice_journeys(events, _view.shaping, _segment), query)
+
+
+def voice(view: ViewState, segment: Segment, query: Any) -> Any:
+    """The voice of the customer (a :class:`journeys.analyses.voice.VoiceResult`) for a ``VoiceQuery``."""
+    return _voice(_key(_customers_view(view), segment), query, view, segment)

@@ -114,3 +114,11 @@ def for_csv(frame: pd.DataFrame) -> pd.DataFrame:
             fraction = col in PERCENT or str(col).startswith("conversion_to_step_")
             out[col] = out[col].round(_FRACTION_DECIMALS if fraction else 2)
     return out
+# voice of the customer (app/screens/voice.py)
+PERCENT.update({"negative_share", "top2_share", "exposed_rate", "baseline_rate", "other_share", "promoters",
+                "passives", "detractors"})
+NAMES.update({"negative_share": "% negative", "avg_sentiment": "avg. sentiment", "top2_share": "top-2-box",
+              "exposed_rate": "rate after (negative / low)", "baseline_rate": "rate after (positive / top-2)",
+              "exposed": "customers (negative / low)", "baseline": "customers (positive / top-2)",
+              "odds_ratio": "odds ratio", "ci_low": "95% CI low", "ci_high": "95% CI high",
+              "negative_texts": "in negative texts", "other_texts": "in other texts", "times": "times written"})

@@ -22,6 +22,8 @@ from journeys.analyses.drivers import DriversQuery
 from journeys.analyses.funnels import WINDOW_DEFAULT, Exclusion, FunnelQuery
 from journeys.analyses.paths import PathQuery
 from journeys.analyses.transitions import GraphQuery
+from journeys.analyses.voice import URL_KEYS as VOICE_KEYS
+from journeys.analyses.voice import VoicePage
 from journeys.durations import format_duration, parse_duration
 from journeys.errors import JourneyError, did_you_mean
 from journeys.outcomes import URL_KEYS as OUTCOME_KEYS
@@ -60,6 +62,7 @@ class ViewState:
     drivers: DriversQuery = field(default_factory=DriversQuery)  # its outcomes come from ``outcomes``
     attribution: AttributionQuery = field(default_factory=AttributionQuery)  # its goals come from ``outcomes``
     retention: RetentionPage = field(default_factory=RetentionPage)  # returns and churn come from ``outcomes``
+    voice: VoicePage = field(default_factory=VoicePage)  # its goals and churn come from ``outcomes``
 
     def funnel(self) -> FunnelQuery | None:
         if not self.funnel_steps:
@@ -112,6 +115,7 @@ class ViewState:
         out.update(self.drivers.to_params())
         out.update(self.attribution.to_params())
         out.update(self.retention.to_params())
+        out.update(self.voice.to_params())
         return out
 
     @classmethod
@@ -121,7 +125,7 @@ class ViewState:
         known = {"ds", "from", "to", "seg", "segb", "scope", "gap", "collapse", "goal", "cut", "node", "rule", "excl",
                  "anchor", "start", "end", "depth", "top", "ms", "pct", "steps", "window", "order", "fx", "sw", "bd", "trend",
                  "minw", "topk", "cmp", *OUTCOME_KEYS, *DRIVERS_KEYS, *ATTRIBUTION_KEYS,
-                 *RETENTION_KEYS}
+                 *RETENTION_KEYS, *VOICE_KEYS}
         for key in params:
             if key not in known:
                 problems.append(f"The link parameter '{_echo(key)}' is not known and was ignored.{did_you_mean(key, known)}")
@@ -210,6 +214,9 @@ class ViewState:
         retention, retention_problems = RetentionPage.from_params(params)
         view = replace(view, retention=retention)
         problems += retention_problems
+        voice, voice_problems = VoicePage.from_params(params)
+        view = replace(view, voice=voice)
+        problems += voice_problems
         problems += outcome_problems
         if view.date_from and view.date_to and view.date_from > view.date_to:
             problems.append(f"The date range in the link ends ({view.date_to}) before it starts ({view.date_from}), "

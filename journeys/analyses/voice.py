@@ -17,6 +17,7 @@ import itertools
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import ibis
@@ -25,7 +26,7 @@ import pandas as pd
 
 from journeys.analyses.base import journeys_for, to_frame
 from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
-from journeys.analyses.scores import NO_STAGE, ScoresQuery, ScoresResult, compute_scores
+from journeys.analyses.scores import NO_STAGE, ScoresQuery, ScoresResult, compute_scores, parse_scale
 from journeys.errors import QueryError, unknown
 from journeys.io.sentiment import Coverage, with_sentiment
 from journeys.outcomes import CHURNED, Outcomes, churn_status
@@ -292,3 +293,35 @@ def default_query(touchpoints: list[str], goal: str | None, *, outcomes: Outcome
     if goal and not outcomes.goals:
         outcomes = replace(outcomes, goals=(goal,))
     return VoiceQuery(stages=stages, touchpoint=touchpoint or None, outcomes=outcomes, scale=scale)
+
+
+#: the voice page's URL keys: the explorer's touchpoint and the score scale
+URL_KEYS = ("vtp", "vsc")
+
+
+@dataclass(frozen=True, slots=True)
+class VoicePage:
+    """What the Voice of the customer page adds to the view (outcomes and stages come from elsewhere)."""
+
+    touchpoint: str | None = None
+    scale: str = "auto"
+
+    def to_params(self) -> dict[str, str]:
+        out = {"vtp": self.touchpoint or "", "vsc": "" if self.scale == "auto" else self.scale}
+        return {k: v for k, v in out.items() if v}
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Sequence[str]]) -> tuple[VoicePage, list[str]]:
+        def one(key: str) -> str:
+            vals = params.get(key) or []
+            return vals[-1].strip() if vals else ""
+
+        problems = []
+        scale = one("vsc") or "auto"
+        try:
+            parse_scale(scale)
+        except QueryError as err:
+            problems.append(f"The score scale in the link could not be used ({err.message.rstrip('.')}); "
+                            "it is detected instead.")
+            scale = "auto"
+        return cls(touchpoint=one("vtp") or None, scale=scale), problems

@@ -1,0 +1,93 @@
+"""Voice of the customer: the emotion curve, touchpoints by negative share, the text explorer, and what
+customers did after a negative against a positive interaction."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from app import state
+from app.ui import chart, empty_state, md, run, seed, set_view, stop, table, view
+from journeys import charts_voice
+from journeys.analyses.voice import TEXT_FLOOR, VoicePage, default_query
+from journeys.io.sentiment import BAND_CUT
+
+st.title("Voice of the customer")
+v = view()
+tps = state.touchpoints(v)
+info = state.store().get(v.dataset or "")
+c1, c2 = st.columns(2)
+seed("voice_tp", v.voice.touchpoint or "", ["", *tps], what="text explorer touchpoint", fallback="")
+focus = c1.selectbox("Text explorer: touchpoint", ["", *tps], key="voice_tp", format_func=lambda t: t or "(every touchpoint)")
+scales = ["auto", "1-5", "1-7", "0-10"] + ([v.voice.scale] if v.voice.scale not in ("auto", "1-5", "1-7", "0-10") else [])
+seed("voice_scale", v.voice.scale, scales)
+scale = c2.selectbox("Score scale", scales, key="voice_scale",
+                     format_func={"auto": "detect", "1-5": "CSAT 1-5", "1-7": "CSAT 1-7", "0-10": "NPS 0-10"}.get)
+set_view(replace(v, voice=VoicePage(touchpoint=focus or None, scale=scale)))
+v = view()
+query = default_query(tps, v.shaping.goal, outcomes=v.outcomes, stages=v.shaping.stages, touchpoint=v.voice.touchpoint,
+                      scale=v.voice.scale)
+result = run("Listening to customers…", lambda: state.voice(v, v.segment, query))
+if not result.has_text and result.scores is None:
+    empty_state(f"The dataset '{info.name}' has no text (feedback, chat or call transcripts) and no score column, so "
+                "there is nothing customers said to show. Load the file again on the Data page and map its text column "
+                "to the 'text' role (and a CSAT or NPS column to 'score'); on the command line: journeys ingest FILE "
+                "--map text=COLUMN --map score=COLUMN. Sentiment is scored when the file is loaded.")
+    stop()
+st.caption(md(result.coverage.sentence()) + f" Bands follow VADER: compound ≥ {BAND_CUT} positive, ≤ -{BAND_CUT} "
+           f"negative. Touchpoints and stages with fewer than {TEXT_FLOOR} texts get no average or rank.")
+
+st.subheader("Emotion curve", anchor=False)
+score_name = result.scores.name if result.scores is not None else "score"
+chart(charts_voice.emotion_curve_figure(result.curve, score_name=score_name), name="emotion_curve", key="curve")
+table(result.curve, name="emotion_curve", key="curvet")
+
+findings = result.findings()
+st.subheader("What customers did after a negative interaction", anchor=False)
+st.caption(f"Per touchpoint: customers whose first rated interaction there was negative (or a low score) against "
+           f"those whose first was positive (or top-2-box); conversion = {' or '.join(query.outcomes.goals) or 'no goal set'}"
+           f" after it; {md(result.churn)} after it. Odds ratios with 95% intervals; comparisons with fewer than 30 "
+           "customers a side or 5 in a cell are hidden.")
+for sentence in findings:
+    st.warning(md(sentence[0].upper() + sentence[1:]), icon=":material/sentiment_dissatisfied:")
+if not findings:
+    st.info("No touchpoint shows a negative interaction followed by clearly more churn or less conversion.")
+hidden = int((~result.behaviour.shown).sum())
+if hidden:
+    st.caption(f"{hidden} comparisons hidden (too few customers); they are in the CSV.")
+table(result.behaviour[result.behaviour.shown], name="voice_behaviour", key="beh")
+
+if result.has_text:
+    st.subheader("Touchpoints by negative share", anchor=False)
+    if result.touchpoints.shown.any():
+        chart(charts_voice.negative_share_figure(result.touchpoints), name="negative_share", key="neg")
+    table(result.touchpoints, name="voice_touchpoints", key="tpt")
+    st.subheader("Text explorer" + (f": {md(focus)}" if focus else ""), anchor=False)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Most negative texts** (as written; how often)")
+        if result.snippets.empty:
+            st.caption("No negative text here.")
+        for r in result.snippets.itertuples():
+            st.text(f"{r.sentiment:+.2f}  ×{r.times:,}  {r.text}")  # user text: plain, never Markdown or HTML
+    with right:
+        st.markdown("**Words and phrases over-represented in negative texts**")
+        if result.terms_texts_capped:
+            st.caption("Read from the 200,000 most frequent distinct texts.")
+        table(result.terms, name="negative_terms", key="terms")
+
+if result.scores is not None:
+    s = result.scores
+    st.subheader(f"Scores ({s.name})", anchor=False)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Responses", f"{s.responses:,}")
+    m2.metric("Average", f"{s.average:.2f}" if s.average is not None else "–")
+    m3.metric("NPS" if s.is_nps else "Top-2-box", f"{s.nps:+.0f}" if s.nps is not None else
+              (f"{s.top2_share:.0%}" if s.top2_share is not None else "–"))
+    for sentence in s.sentences():
+        st.caption(md(sentence))
+    for label, frame, key in (("touchpoint", s.by_touchpoint, "st"), ("stage", s.by_stage, "ss"),
+                              ("channel", s.by_channel, "sc")):
+        st.markdown(f"**By {label}**")
+        table(frame.rename(columns={"group": label}), name=f"scores_by_{label}", key=key)

@@ -1,0 +1,55 @@
+"""Voice of the customer page: the planted service problem shows, and the page equals the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.app.conftest import ROOT, app, texts
+
+PAGE = "screens/voice.py"
+
+
+def _cli(home, dataset: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "journeys", "voice", dataset, *args, "--format", "json"], cwd=ROOT,
+                         env={"JOURNEYS_HOME": str(home), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout)
+
+
+def test_planted_service_problem_and_page_equals_cli(home, sample_id):
+    at = app(PAGE, ds=sample_id, goal="purchase")
+    assert not at.exception
+    warnings = texts(at, "warning")
+    # the sample plants churn after a low-CSAT call: the page leads with it, in numbers
+    assert any("low score at call_centre: churn" in w for w in warnings), warnings
+    cli = _cli(home, sample_id, "--goal", "purchase")
+    assert cli["findings"] and any("call_centre" in f for f in cli["findings"])
+    for finding in cli["findings"]:
+        assert any(finding[1:] in w for w in warnings)  # same sentence, same numbers
+    captions = " ".join(texts(at, "caption"))
+    assert cli["coverage"]["sentence"] in captions
+    # the touchpoint table shows what the CLI says
+    frames = [e.value for e in at.dataframe]
+    tp = next(f for f in frames if "% negative" in f.columns and "touchpoint" in f.columns)
+    chat = next(r for r in cli["touchpoints"] if r["touchpoint"] == "chat")
+    row = tp[tp["touchpoint"] == "chat"].iloc[0]
+    assert int(row["texts"]) == chat["texts"] and int(row["negative"]) == chat["negative"]
+
+
+def test_snippets_are_plain_text_and_follow_the_link(home, sample_id):
+    at = app(PAGE, ds=sample_id, vtp="call_centre")
+    assert not at.exception
+    assert at.selectbox(key="voice_tp").value == "call_centre"
+    shown = [t.value for t in at.text]
+    cli = _cli(home, sample_id, "--touchpoint", "call_centre")
+    assert cli["snippets"]
+    for s in cli["snippets"]:
+        assert f"{s['sentiment']:+.2f}  ×{s['times']:,}  {s['text']}" in shown
+
+
+def test_bad_scale_in_link_is_reported(sample_id):
+    at = app(PAGE, ds=sample_id, vsc="five")
+    assert not at.exception
+    assert at.selectbox(key="voice_scale").value == "auto"
