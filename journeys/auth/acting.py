@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 _actor: ContextVar[str | None] = ContextVar("journeys_actor", default=None)
 
@@ -19,6 +19,11 @@ def actor() -> str:
         return "cli"
 
 
-def act_as(name: str) -> None:
-    """Make ``name`` the actor of this thread's context (the dashboard calls it on every run)."""
-    _actor.set(name)
+def act_as(name: str) -> Token[str | None]:
+    """Make ``name`` the actor of this thread's context (the dashboard calls it on every run); the token
+    undoes it (:func:`stop_acting`)."""
+    return _actor.set(name)
+
+
+def stop_acting(token: Token[str | None]) -> None:
+    _actor.reset(token)
