@@ -17,7 +17,16 @@ from pathlib import Path
 from journeys.engine.store import DatasetInfo, Store
 
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "shop_events.csv"
+SAMPLE_SOURCES = SAMPLE_FILE.parent / "sources"
 SAMPLE_NAME = "Sample shop"
+#: the sample's exports (the same events as shop_events.csv, split by system) and their id columns
+SAMPLE_PARTS = (
+    ("web_analytics.csv", "web analytics", {"customer": "cookie_id", "alias": "user_id"}),
+    ("email_platform.csv", "e-mail platform", {"customer": "email"}),
+    ("call_centre.csv", "call centre", {"customer": "phone"}),
+    ("store_purchases.csv", "store", {"customer": "loyalty_card"}),
+)
+SAMPLE_IDENTITIES = ("crm_identities.csv", "CRM", ["user_id", "email", "phone", "loyalty_card"])
 #: Streamlit runs the app's script once in a throw-away session when this is asked for (it needs
 #: ``[server] scriptHealthCheckEnabled = true``; results land in the same caches real sessions read)
 SCRIPT_RUN_PATH = "/_stcore/script-health-check"
@@ -25,14 +34,35 @@ WARM_TIMEOUT_S = 120.0
 
 
 def ensure_sample(store: Store, path: Path = SAMPLE_FILE) -> DatasetInfo | None:
-    """The sample dataset, loading it first if the store has none by that name; None without the file."""
+    """The sample dataset, loading it first if the store has none by that name; None without the files.
+
+    With the bundled multi-system exports next to ``path`` (``sources/``), the sample is one dataset of
+    four sources stitched by the CRM extract; otherwise the single file.
+    """
     for info in store.datasets():
         if info.name == SAMPLE_NAME:
             return info
+    folder = path.parent / "sources"
+    if (folder / SAMPLE_IDENTITIES[0]).exists():
+        return load_sample_sources(store, folder)
     if not path.exists():
         return None
     report = store.ingest(path, name=SAMPLE_NAME)
     return store.get(report.dataset_id)
+
+
+def load_sample_sources(store: Store, folder: Path = SAMPLE_SOURCES, *, name: str = SAMPLE_NAME) -> DatasetInfo:
+    """Load the sample's four exports as one dataset and stitch them with the CRM extract."""
+    roles = {"timestamp": "timestamp", "touchpoint": "touchpoint", "channel": "channel", "session": "session_id",
+             "value": "revenue", "score": "csat", "text": "feedback"}
+    dataset: str | None = None
+    for file, source, ids in SAMPLE_PARTS:
+        report = store.ingest(folder / file, overrides=roles | ids, name=name, into=dataset, as_source=source)
+        dataset = report.dataset_id
+    assert dataset is not None
+    file, source, columns = SAMPLE_IDENTITIES
+    store.add_identities(dataset, folder / file, list(columns), as_source=source)
+    return store.get(dataset)
 
 
 def warm(url: str, *, timeout: float = WARM_TIMEOUT_S) -> str:
@@ -78,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     store = Store()
     info = ensure_sample(store)
     if info is None:
-        print(f"No sample file at {SAMPLE_FILE}; the dashboard starts with an empty store.")
+        print(f"No sample files at {SAMPLE_FILE.parent}; the dashboard starts with an empty store.")
     else:
         print(f"Sample dataset '{info.name}' ({info.id}): {info.rows:,} events, {info.report.customers:,} customers "
               f"in {store.path}")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -224,3 +225,71 @@ def write(tables: pa.Table | Iterable[pa.Table], out: str | Path) -> Path:
                 writer.write_table(table)
     return out
 
+
+
+# ---- the same events as the exports of five systems ------------------------------------------------
+
+#: channel -> the system whose export holds those events
+SYSTEMS = {"web": "web", "app": "web", "ads": "web", "social": "web", "chat": "web", "email": "email",
+           "call centre": "call_centre", "store": "store"}
+#: web touchpoints at which a visitor is logged in (the web export then carries the user id)
+LOGGED_IN = ("add_to_cart", "checkout", "purchase", "review", "chat")
+SOURCE_IDS = {"web": "cookie_id", "email": "email", "call_centre": "phone", "store": "loyalty_card"}
+
+
+def person_ids(number: np.ndarray) -> dict[str, np.ndarray]:
+    """Each system's id for customer numbers: bijections of the number, so ids never collide."""
+    n = number.astype(np.int64)
+    return {
+        "cookie_id": np.char.add("ck-", np.char.zfill(((n * 0x9E3779B97) % (1 << 40)).astype(str), 13)),
+        "user_id": np.char.add("u", np.char.zfill(((n * 7919) % 1_000_003).astype(str), 7)),
+        "email": np.char.add(np.char.add("customer", n.astype(str)), "@example.com"),
+        "phone": np.char.add("+447700", np.char.zfill(((n * 7907) % 1_000_003).astype(str), 7)),
+        "loyalty_card": np.char.add("L", np.char.zfill(((n * 104729) % 100_000_007).astype(str), 9)),
+    }
+
+
+def split_sources(table: pa.Table) -> dict[str, pa.Table]:
+    """The same events as five exports: web analytics (cookie id, plus the user id on logged-in events),
+    the e-mail platform (address), the call centre (phone), the store tills (loyalty card), and a CRM
+    extract linking user id, address, phone and card for every customer with an account (any customer
+    seen outside the web, or logged in). Stitched back together they are exactly ``table``'s journeys."""
+    number = np.asarray(pc.cast(pc.utf8_slice_codeunits(table["customer_id"], 1), pa.int64()))
+    system = np.array([SYSTEMS[c] for c in table["channel"].to_pylist()])
+    ids = person_ids(number)
+    web = system == "web"
+    account = np.zeros(int(number.max()) + 1, dtype=bool)
+    account[number[~web]] = True
+    touch = np.asarray(table["touchpoint"].to_numpy(zero_copy_only=False))
+    logged = web & np.isin(touch, LOGGED_IN)
+    account[number[logged]] = True
+    # an account holder with web events logs in at least once: on their last web event
+    last_web = np.zeros(len(number), dtype=bool)
+    rows = np.flatnonzero(web)
+    order = rows[np.lexsort((rows, number[rows]))]
+    ends = np.r_[number[order][1:] != number[order][:-1], True]
+    last_web[order[ends]] = True
+    logged |= last_web & account[number]
+    rest = table.drop_columns(["customer_id"])
+    out: dict[str, pa.Table] = {}
+    for name, id_col in SOURCE_IDS.items():
+        pick = system == name
+        part = rest.filter(pa.array(pick))
+        part = part.add_column(0, id_col, pa.array(ids[id_col][pick]))
+        if name == "web":
+            user = np.where(logged[pick], ids["user_id"][pick], None)
+            part = part.add_column(1, "user_id", pa.array(user, type=pa.string()))
+        out[name] = part
+    members = np.flatnonzero(account)
+    crm = person_ids(members)
+    seen = {s: np.zeros(len(account), dtype=bool) for s in ("call_centre", "store")}
+    for s in seen:
+        seen[s][number[system == s]] = True
+    out["crm"] = pa.table({
+        "user_id": pa.array(crm["user_id"]), "email": pa.array(crm["email"]),
+        # a phone or a card only where the customer gave one (everyone who called or shopped did)
+        "phone": pa.array(np.where(seen["call_centre"][members] | (members % 3 == 0), crm["phone"], None), type=pa.string()),
+        "loyalty_card": pa.array(np.where(seen["store"][members] | (members % 4 == 0), crm["loyalty_card"], None),
+                                 type=pa.string()),
+    })
+    return out

@@ -191,12 +191,18 @@ def spans(events: ir.Table, who: ir.Value) -> tuple[int, float, float]:
 
 
 def build_report(events: ir.Table, persons: ir.Table, links: ir.Table, *, excluded: Iterable[str] = (),
-                 threshold: int = OVERMERGE_IDS) -> StitchReport:
-    """The stitching report over stitched ``events`` (``customer_id`` = person, ``raw_id`` = loaded id)."""
+                 threshold: int = OVERMERGE_IDS, event_links: ir.Table | None = None) -> StitchReport:
+    """The stitching report over stitched ``events`` (``customer_id`` = person, ``raw_id`` = loaded id).
+
+    An id "matches" when an event carries it, as its id or as its alias (``event_links``: the alias links).
+    """
     n_before, mc_before, ms_before = spans(events, events.raw_id)
     n_after, mc_after, ms_after = spans(events, events.customer_id)
     ends = links.select(i=links.a).union(links.select(i=links.b), distinct=True)
-    known = events.select(i=events.raw_id).distinct()
+    known = events.select(i=events.raw_id)
+    if event_links is not None:
+        known = known.union(event_links.select(i=event_links.b))
+    known = known.distinct()
     ids_read = int(ends.count().execute())
     unmatched = int(ends.anti_join(known, ends.i == known.i).count().execute())
     per = events.group_by("customer_id").aggregate(n=events.raw_id.nunique())
@@ -284,8 +290,11 @@ def stitch_report(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str) -
     """Build and keep the stitching report (after the links or the events changed)."""
     be = ibis.duckdb.from_connection(cur)
     ex = exclusions(cur, dataset_id)
-    report = build_report(be.table(table), be.table(persons_table(dataset_id)), be.table(links_table(dataset_id)),
-                              excluded=ex)
+    links = be.table(links_table(dataset_id))
+    sources = be.table("sources")
+    alias_sources = sources.filter((sources.dataset_id == dataset_id) & (sources.kind == "events")).source_no
+    report = build_report(be.table(table), be.table(persons_table(dataset_id)), links, excluded=ex,
+                          event_links=links.filter(links.source_no.isin(alias_sources)))
     cur.execute("DELETE FROM stitching WHERE dataset_id = ?", [dataset_id])
     cur.execute("INSERT INTO stitching VALUES (?, ?, ?)", [dataset_id, json.dumps(ex), json.dumps(report.to_dict())])
     return report
@@ -318,18 +327,21 @@ def add_identity_links(cur: duckdb.DuckDBPyConnection, dataset_id: str, source_n
     be = ibis.duckdb.from_connection(cur)
     links = links_from_columns(be.table("_idraw"), ids)
     cur.execute(f"CREATE OR REPLACE TEMP TABLE _idlinks AS SELECT DISTINCT a, b FROM ({ibis.to_sql(links, dialect='duckdb')})")
+    ensure_links(cur, dataset_id)
+    lt = q(links_table(dataset_id))
     (rows,) = one(cur.execute("SELECT count(*) FROM _idraw")) or (0,)
     (n_links,) = one(cur.execute("SELECT count(*) FROM _idlinks")) or (0,)
     if not n_links:
         raise InputError(f"The identity file '{file}' has no usable id columns: no row has two non-empty ids among "
                          f"{', '.join(ids)}.")
     (matched,) = one(cur.execute(f"""SELECT count(*) FROM (SELECT a AS i FROM _idlinks UNION SELECT b FROM _idlinks)
-                                WHERE i IN (SELECT raw_id FROM {q(table)})""")) or (0,)
+                                WHERE i IN (SELECT raw_id FROM {q(table)}) OR i IN (SELECT b FROM {lt} WHERE source_no IN
+                                (SELECT source_no FROM sources WHERE dataset_id = ? AND kind = 'events'))""",
+                                [dataset_id])) or (0,)
     if not matched:
         raise InputError(f"No id in the identity file '{file}' matches a customer id of the dataset, so it would "
                          "link nothing.", hint="Check that the file's id columns hold the ids the events were loaded with.")
-    ensure_links(cur, dataset_id)
-    cur.execute(f"INSERT INTO {q(links_table(dataset_id))} SELECT a, b, {int(source_no)} FROM _idlinks")
+    cur.execute(f"INSERT INTO {lt} SELECT a, b, {int(source_no)} FROM _idlinks")
     cur.execute("DROP TABLE IF EXISTS _idraw; DROP TABLE IF EXISTS _idlinks")
     return int(rows), int(n_links), int(matched)
 
