@@ -23,7 +23,7 @@ from journeys.outcomes import CHURNED, Outcomes, churn_status
 from journeys.schema import RESERVED
 
 #: columns that are never attributes: engine bookkeeping and precomputed per-event values
-NOT_ATTRIBUTES = frozenset({*RESERVED, "journey_id", "source", "sentiment", "language", "_repeat"})
+NOT_ATTRIBUTES = frozenset({*RESERVED, "journey_id", "source", "raw_id", "sentiment", "language", "_repeat"})
 #: an attribute with more distinct values than this is not a yes/no candidate set (ids, free text, amounts)
 ATTRIBUTE_VALUES_MAX = 50
 COUNT_COLUMNS = ["kind", "item", "x", "y", "times", "exposed", "exposed_converted"]
@@ -53,10 +53,14 @@ def population(journeys: ir.Table, outcome: str, outcomes: Outcomes, window_days
         per = status.select("customer_id", entry=status.first_ts,
                             outcome=(status.status == CHURNED).cast("int64"), cut=ibis.null("int64"))
     else:
+        # steps number each customer's events from 1 in (ts, seq) order: entry is step 1's time, and the first
+        # outcome event a small group-by over outcome rows only (no pass over every event)
         targets = list(outcomes.churn_touchpoints if outcome == "churn" else outcomes.goals)
-        per = j.group_by("customer_id").aggregate(
-            entry=j.ts.min(), cut=ibis.cases((j.touchpoint.isin(targets), j.step), else_=ibis.null("int64")).min())
-        per = per.mutate(outcome=per.cut.notnull().cast("int64"))
+        first = j.filter(j.step == 1).select("customer_id", entry=j.ts)
+        hits = j.filter(j.touchpoint.isin(targets))
+        cuts = hits.group_by(c_id=hits.customer_id).aggregate(cut=hits.step.min())
+        per = first.left_join(cuts, first.customer_id == cuts.c_id)
+        per = per.select("customer_id", "entry", "cut", outcome=per.cut.notnull().cast("int64"))
     until = per.entry + ibis.interval(days=window_days) if window_days else ibis.null("timestamp")
     per = materialize(per.select("customer_id", "outcome", "cut", until=until))
     totals = to_frame(per.aggregate(n=per.count(), k=per.outcome.sum()))
