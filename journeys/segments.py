@@ -19,10 +19,10 @@ import ibis.expr.types as ir
 from journeys.errors import QueryError, unknown
 
 FilterKind = Literal["attribute", "did", "did_not", "then", "at_least", "at_step", "converted", "not_converted", "entered",
-                     "ends_with"]
+                     "ends_with", "felt"]
 AttrOp = Literal["in", "not_in", "contains", "range"]
 KINDS: tuple[str, ...] = ("attribute", "did", "did_not", "then", "at_least", "at_step", "converted", "not_converted",
-                          "entered", "ends_with")
+                          "entered", "ends_with", "felt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,8 @@ class Filter:
     - ``converted`` / ``not_converted``: did the goal (``values[0]`` or the shaping goal)
     - ``entered``: first event on or after ``values[0]`` and before ``values[1]`` (ISO dates, either may be empty)
     - ``ends_with``: the customer's last touchpoints are exactly ``values`` (a churn path), in ``(ts, seq)`` order
+    - ``felt``: had a text of sentiment band ``values[0]`` (negative / neutral / positive) at any of ``values[1:]``
+      (any touchpoint when none): "had a negative call"
     """
 
     kind: FilterKind
@@ -57,6 +59,8 @@ class Filter:
             raise QueryError("A 'did X then Y' filter needs exactly two touchpoints.")
         if self.kind in ("did", "did_not", "at_least", "at_step", "ends_with") and not self.values:
             raise QueryError(f"A '{self.kind.replace('_', ' ')}' filter needs at least one touchpoint.")
+        if self.kind == "felt" and (not self.values or self.values[0] not in ("negative", "neutral", "positive")):
+            raise QueryError("A sentiment filter starts with a band: negative, neutral or positive.")
         if self.kind == "entered":
             if len(self.values) != 2:
                 raise QueryError("An entry-date filter needs a start and an end date (either may be empty).")
@@ -90,6 +94,8 @@ class Filter:
             return f"did {vals} at least {self.times} times"
         if self.kind == "ends_with":
             return f"ended with {' > '.join(self.values)}"
+        if self.kind == "felt":
+            return f"had a {self.values[0]} {' or '.join(self.values[1:]) or 'interaction'}"
         if self.kind == "at_step":
             return f"had {vals} as step {self.times}"
         if self.kind in ("converted", "not_converted"):
@@ -191,6 +197,8 @@ def _check_columns(t: ir.Table, seg: Segment) -> None:
         if leaf.kind == "attribute" and leaf.column not in t.columns:
             hidden = {"journey_id", "step", "next_touchpoint", "next_ts", "seq", "ts"}
             raise unknown("column", leaf.column, [c for c in t.columns if c not in hidden])
+        if leaf.kind == "felt" and "sentiment_band" not in t.columns:
+            raise QueryError("This dataset has no sentiment: map a text column when loading it.")
 
 
 def _customers(t: ir.Table) -> ir.Table:
@@ -228,6 +236,9 @@ def _leaf(t: ir.Table, leaf: Filter, goal: str | None, everyone: ir.Table) -> ir
         return counted.filter(counted._n >= leaf.times).select("customer_id")
     if leaf.kind == "ends_with":
         return _ends_with(t, leaf.values)
+    if leaf.kind == "felt":
+        felt = t.sentiment_band == leaf.values[0]
+        return _customers(t.filter(felt & t.touchpoint.isin(list(leaf.values[1:])) if leaf.values[1:] else felt))
     if leaf.kind == "at_step":
         return _customers(t.filter(t.touchpoint.isin(list(leaf.values)) & (t.step == leaf.times)))
     if leaf.kind == "then":
