@@ -125,7 +125,7 @@ def test_ingest_hook_equals_scoring_each_row(scorer, rows):
     distinct = add_sentiment(con, "ev", scorer)
     got = con.execute("SELECT id, sentiment, sentiment_band, language FROM ev ORDER BY id").fetchall()
     assert distinct == len({t for t in texts if t is not None})
-    for (i, value, b, lang), text in zip(got, texts, strict=True):
+    for (_i, value, b, lang), text in zip(got, texts, strict=True):
         want = scorer.score(text) if text is not None else (None, None, None)
         assert (lang, value, b) == (want[0], want[1], want[2])
 

@@ -1,0 +1,82 @@
+"""Scores: scale detection, averages, top-2-box and NPS by touchpoint/stage/channel, floors, off-scale counts."""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from journeys.analyses.scores import RESPONSE_FLOOR, ScoresQuery, compute_scores, parse_scale
+from journeys.errors import QueryError
+
+
+def events(rows: list[tuple[str, str, float | None]]) -> ibis.Table:
+    """(touchpoint, channel, score) rows as an events table."""
+    return ibis.memtable(pd.DataFrame(rows, columns=["touchpoint", "channel", "score"]).astype({"score": "float64"}))
+
+
+def test_csat_by_hand():
+    # chat: 30 responses: 10 x 5, 5 x 4, 15 x 1 -> average (50 + 20 + 15) / 30, top-2-box 15/30
+    # call: 20 responses of 3 -> below the floor: hidden, still counted
+    rows = [("chat", "web", 5.0)] * 10 + [("chat", "app", 4.0)] * 5 + [("chat", "app", 1.0)] * 15
+    rows += [("call", "phone", 3.0)] * 20 + [("home", "web", None)] * 7
+    r = compute_scores(events(rows), ScoresQuery(stages=(("chat", "retention"), ("call", "retention"))))
+    assert r is not None and (r.lo, r.hi, r.detected, r.name) == (1, 5, True, "CSAT 1-5")
+    assert r.responses == 50 and r.out_of_scale == 0
+    assert r.average == pytest.approx((50 + 20 + 15 + 60) / 50) and r.top2_share == pytest.approx(15 / 50)
+    chat = r.by_touchpoint.set_index("group").loc["chat"]
+    assert chat.responses == 30 and chat.average == pytest.approx(85 / 30) and chat.top2_share == pytest.approx(0.5)
+    call = r.by_touchpoint.set_index("group").loc["call"]
+    assert not call.shown and pd.isna(call.average) and call.responses == 20
+    stage = r.by_stage.set_index("group").loc["retention"]
+    assert stage.responses == 50 and stage.average == pytest.approx(145 / 50)
+    ch = r.by_channel.set_index("group")
+    assert not ch.loc["web"].shown and ch.loc["web"].responses == 10  # 10 < 30
+    assert r.hidden() == 1 + 3  # call; web, app (20), phone (20)
+    assert any("fewer than 30 responses" in s for s in r.sentences())
+
+
+def test_off_scale_values_are_counted_and_left_out():
+    rows = [("chat", "web", float(v)) for v in [1, 2, 3, 4, 5] * 40] + [("chat", "web", 9.0), ("chat", "web", 4.5)]
+    r = compute_scores(events(rows))
+    assert (r.lo, r.hi) == (1, 5) and r.responses == 200 and r.out_of_scale == 2
+    assert set(r.out_of_scale_values) == {9.0, 4.5}
+    assert "2 scores off the 1-5 scale were left out" in " ".join(r.sentences())
+
+
+def test_detection_picks_the_smallest_scale_and_refuses_unknown_ranges():
+    assert compute_scores(events([("a", "w", float(v)) for v in range(1, 8)] * 10)).name == "CSAT 1-7"
+    assert compute_scores(events([("a", "w", float(v)) for v in range(0, 11)] * 10)).name == "NPS 0-10"
+    with pytest.raises(QueryError, match="fit no known scale"):
+        compute_scores(events([("a", "w", float(v)) for v in range(10, 100, 7)]))
+    r = compute_scores(events([("a", "w", float(v)) for v in range(10, 100, 7)]), ScoresQuery(scale="10-100"))
+    assert r.name == "scores 10-100" and not r.detected and r.top2 == (99, 100)
+    assert compute_scores(events([("a", "w", None)])) is None
+    with pytest.raises(QueryError, match="not a range"):
+        parse_scale("5-1")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["chat", "call"]), st.integers(0, 10)), min_size=1, max_size=120))
+def test_nps_against_a_plain_reference(pairs):
+    rows = [(tp, "web", float(v)) for tp, v in pairs]
+    r = compute_scores(events(rows), ScoresQuery(scale="0-10"))
+    values = [v for _, v in pairs]
+    n = len(values)
+    assert r.responses == n and r.average == pytest.approx(sum(values) / n)
+    promoters, detractors = sum(v >= 9 for v in values), sum(v <= 6 for v in values)
+    assert r.nps == pytest.approx(100 * (promoters - detractors) / n)
+    assert r.top2_share == pytest.approx(promoters / n)  # top-2-box of 0-10 = the promoters
+    for tp in ("chat", "call"):
+        vals = [v for t, v in pairs if t == tp]
+        got = r.by_touchpoint.set_index("group")
+        if not vals:
+            assert tp not in got.index
+            continue
+        row = got.loc[tp]
+        assert row.responses == len(vals) and row.shown == (len(vals) >= RESPONSE_FLOOR)
+        if row.shown:
+            p, d = sum(v >= 9 for v in vals) / len(vals), sum(v <= 6 for v in vals) / len(vals)
+            assert row.nps == pytest.approx(100 * (p - d)) and row.passives == pytest.approx(1 - p - d)
