@@ -48,7 +48,7 @@ def test_off_scale_values_are_counted_and_left_out():
 
 def test_detection_picks_the_smallest_scale_and_refuses_unknown_ranges():
     assert compute_scores(events([("a", "w", float(v)) for v in range(1, 8)] * 10)).name == "CSAT 1-7"
-    assert compute_scores(events([("a", "w", float(v)) for v in range(0, 11)] * 10)).name == "NPS 0-10"
+    assert compute_scores(events([("a", "w", float(v)) for v in range(11)] * 10)).name == "NPS 0-10"
     with pytest.raises(QueryError, match="fit no known scale"):
         compute_scores(events([("a", "w", float(v)) for v in range(10, 100, 7)]))
     r = compute_scores(events([("a", "w", float(v)) for v in range(10, 100, 7)]), ScoresQuery(scale="10-100"))
