@@ -185,3 +185,42 @@ def _voice(key: tuple[Any, ...], query: Any, _view: ViewState, _segment: Segment
 def voice(view: ViewState, segment: Segment, query: Any) -> Any:
     """The voice of the customer (a :class:`journeys.analyses.voice.VoiceResult`) for a ``VoiceQuery``."""
     return _voice(_key(_customers_view(view), segment), query, view, segment)
+
+
+# ---- retention, lifecycle, churn, P(alive): customers' whole journeys; the dataset's end censors a segment too
+@st.cache_data(max_entries=64, show_spinner=False)
+def _retention_part(key: tuple[Any, ...], query: Any, what: str, _view: ViewState, _segment: Segment) -> Any:
+    from journeys.analyses import churn, lifecycle, palive, retention
+
+    events = filter_dates(store().table(_view.dataset or ""), _view.date_from, _view.date_to)
+    j = _journeys(_view, _segment)
+    if what == "retention":
+        return retention.compute_retention(j, query, end=data_end(events))
+    if what == "lifecycle":
+        return lifecycle.compute_lifecycle(j, query, end=data_end(events))
+    if what == "churn":
+        return churn.compute_churn(j, query, end=data_end(events))
+    query = replace(query, until=query.until or data_end(events).date())
+    if what == "palive":
+        return palive.compute_palive(j, query)
+    return palive.customer_value(j, query.purchases, query.until)
+
+
+def retention_part(view: ViewState, segment: Segment, query: Any, what: str) -> Any:
+    """``what``: retention, lifecycle, churn, palive or values (purchase value per buyer) for the matching query."""
+    pv = _customers_view(view)
+    return _retention_part(_key(pv, segment), query, what, pv, segment)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _holdout(key: tuple[Any, ...], query: Any, weeks: float, _view: ViewState, _segment: Segment) -> Any:
+    from journeys.analyses.palive import holdout_check
+
+    events = filter_dates(store().table(_view.dataset or ""), _view.date_from, _view.date_to)
+    query = replace(query, until=query.until or data_end(events).date())
+    return holdout_check(_journeys(_view, _segment), query, holdout_weeks=weeks)
+
+
+def holdout(view: ViewState, segment: Segment, query: Any, weeks: float) -> Any:
+    pv = _customers_view(view)
+    return _holdout(_key(pv, segment), query, weeks, pv, segment)

@@ -16,7 +16,7 @@ censoring (:func:`journeys.outcomes.churn_status`). Three parts, each one engine
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import ibis
@@ -38,6 +38,7 @@ REVENUE_WINDOW_DAYS = 30
 MIN_EXPOSED, MIN_CELL = 30, 5
 CHURNED_NODE, ACTIVE_NODE = "CHURNED", "STILL ACTIVE"
 GROUPS_SHOWN = 20
+PATHS_SHOWN = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ class ChurnResult:
     overrepresented: pd.DataFrame
     no_history: int
     end: datetime
+    paths: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def active(self) -> int:
@@ -107,14 +109,14 @@ def compute_churn(events: ir.Table, query: ChurnQuery | None = None, *, end: dat
     churned = int(counts.loc[counts.status == CHURNED, "n"].sum())
     if total == 0:
         raise QueryError("There are no customers to measure churn on.")
-    links, over, no_history = churn_paths(events, status, q)
+    links, over, no_history, paths = churn_paths(events, status, q)
     lost, lost_customers = _revenue_lost(events, status)
     return ChurnResult(
         query=q, inactivity=inactivity, customers=total, churned=churned,
         by_cohort=_by_cohort(status, q), over_time=_over_time(status, q, end, inactivity),
         by_group=_by_group(events, status, q) if q.breakdown else None, time_to_churn=_time_to_churn(status),
         revenue_lost=lost, revenue_customers=lost_customers, links=links, overrepresented=over,
-        no_history=no_history, end=end)
+        no_history=no_history, end=end, paths=paths)
 
 
 def _rate_frame(frame: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -212,10 +214,11 @@ def last_touchpoints(events: ir.Table, status: ir.Table, q: ChurnQuery) -> ir.Ta
     return tail.filter((tail.back >= 1) & (tail.back <= q.last_k)).select("customer_id", "touchpoint", "back", "status")
 
 
-def churn_paths(events: ir.Table, status: ir.Table, q: ChurnQuery) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+def churn_paths(events: ir.Table, status: ir.Table,
+                q: ChurnQuery) -> tuple[pd.DataFrame, pd.DataFrame, int, pd.DataFrame]:
     """Sankey links (``source, target, status, customers``; nodes are ``-b · touchpoint``, step-indexed, the top
-    NODES_PER_STEP per step and Other), the over-representation table, and how many churned customers had no
-    event before churning."""
+    NODES_PER_STEP per step and Other), the over-representation table, how many churned customers had no
+    event before churning, and the most common whole last-K paths of churned customers (:func:`top_paths`)."""
     tail = materialize(last_touchpoints(events, status, q))
     nodes = to_frame(tail.group_by(["back", "touchpoint", "status"]).aggregate(n=tail.count()))
     a, b = tail.view(), tail.view()
@@ -229,7 +232,42 @@ def churn_paths(events: ir.Table, status: ir.Table, q: ChurnQuery) -> tuple[pd.D
     everyone = to_frame(status.group_by("status").aggregate(n=status.count()))
     churned_all = int(everyone.loc[everyone.status == CHURNED, "n"].sum())
     churned_hist = int(with_history.loc[with_history.status == CHURNED, "n"].sum())
-    return (_links(nodes, steps), overrepresentation(exposed, with_history), churned_all - churned_hist)
+    return (_links(nodes, steps), overrepresentation(exposed, with_history), churned_all - churned_hist,
+            top_paths(tail, q.last_k))
+
+
+def top_paths(tail: ir.Table, k: int, limit: int = PATHS_SHOWN) -> pd.DataFrame:
+    """The ``limit`` most common last-K paths among churned customers (``path`` oldest first, a tuple), with how
+    many churned and still-active customers ended exactly so, and the churn rate on the path."""
+    cols = {f"t{b}": ibis.cases((tail.back == b, tail.touchpoint)).max() for b in range(1, k + 1)}
+    per = tail.group_by(["customer_id", "status"]).aggregate(**cols)
+    churned = (per.status == CHURNED).cast("int64")
+    paths = per.group_by(list(cols)).aggregate(churned=churned.sum(), active=(1 - churned).sum())
+    top = to_frame(paths.order_by([ibis.desc("churned"), ibis.desc("active"), *cols]).limit(limit))
+    out = pd.DataFrame({
+        "path": [tuple(str(v) for v in reversed(row) if v is not None and not pd.isna(v))
+                 for row in top[list(cols)].itertuples(index=False)],
+        "churned": top["churned"].astype("int64"), "active": top["active"].astype("int64")})
+    out["rate"] = out.churned / (out.churned + out.active)
+    return out[out.churned > 0].reset_index(drop=True)
+
+
+def customers_on_path(events: ir.Table, query: ChurnQuery, path: tuple[str, ...], *,
+                      end: datetime | None = None) -> list[str]:
+    """Still-active customers whose last touchpoints (before the last K cut) are exactly ``path``: the people
+    following a likely churn path today, to reach before they go."""
+    end = end or data_end(events)
+    inactivity = None if query.outcomes.churn_mode == "explicit" else inactivity_threshold(events, query.outcomes,
+                                                                                             end=end)
+    status = churn_status(events, query.outcomes, end=end, inactivity_days=inactivity.days if inactivity else None)
+    q = replace(query, last_k=max(1, len(path)))
+    tail = last_touchpoints(events, status, q)
+    tail = tail.filter(tail.status != CHURNED)
+    m = len(path)
+    fits = ibis.or_(*[(tail.back == m - i) & (tail.touchpoint == tp) for i, tp in enumerate(path)])
+    hits = tail.filter(fits)
+    counted = hits.group_by("customer_id").aggregate(n=hits.count())
+    return sorted(to_frame(counted.filter(counted.n == m).select("customer_id"))["customer_id"].astype(str))
 
 
 def _label(back: int, touchpoint: str) -> str:

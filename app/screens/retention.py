@@ -1,0 +1,216 @@
+"""Retention: cohorts, lifecycle, churn (rates, paths) and P(alive), each section with its own controls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app import state
+from app.ui import chart, customer_list, md, seed, set_view, table, view
+from journeys import charts_retention as charts
+from journeys.analyses.palive import BANDS, at_risk_high_value, band_of, fit_warnings
+from journeys.analyses.periods import PERIODS
+from journeys.analyses.retention import MODES
+from journeys.errors import JourneyError
+from journeys.outcomes import Outcomes
+from journeys.segments import Filter, Segment
+
+ARROW = " > "
+
+
+def guarded(label: str, fn: Callable[[], Any]) -> Any:
+    """One section's work; a user error is its sentence in that section, and the other sections still show."""
+    try:
+        with st.spinner(label, show_time=True):
+            return fn()
+    except JourneyError as err:
+        st.warning(md(err.message), icon="⚠️")
+        if err.hint:
+            st.caption(md(err.hint))
+        return None
+
+
+def plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable counts and rates as floats (NaN shows as an empty cell in the tables)."""
+    return frame.astype({c: "float64" for c, t in frame.dtypes.items() if str(t) in ("Int64", "Float64")})
+
+
+st.title("Retention")
+v = view()
+tps = state.touchpoints(v)
+info = state.store().get(v.dataset or "")
+page, out = v.retention, v.outcomes
+with st.container(border=True):
+    c1, c2, c3 = st.columns([2, 1, 2])
+    seed("rt_ret", list(out.returns), tps, what="return touchpoint")
+    returns = c1.multiselect("Coming back means doing", tps, key="rt_ret", placeholder="any event")
+    seed("rt_cmode", out.churn_mode)
+    mode = c2.radio("Churned means", ["inactivity", "explicit"], key="rt_cmode",
+                    format_func={"inactivity": "no event for N days", "explicit": "a churn touchpoint"}.__getitem__)
+    if mode == "explicit":
+        seed("rt_ct", list(out.churn_touchpoints) or [t for t in ("account_closed", "unsubscribe") if t in tps], tps,
+             what="churn touchpoint")
+        churn_tps = c3.multiselect("Churn touchpoints", tps, key="rt_ct")
+        days = None
+    else:
+        churn_tps = []
+        seed("rt_cin", out.inactivity_days or 0)
+        days = c3.number_input("Inactive for (days; 0 = the default)", min_value=0, max_value=3660, key="rt_cin") or None
+set_view(replace(v, outcomes=Outcomes(goals=out.goals, churn_touchpoints=tuple(churn_tps), returns=tuple(returns),
+                                      inactivity_days=int(days) if days else None)))
+v = view()
+
+st.header("Cohorts", anchor=False)
+r = page.retention
+c = st.columns(7)
+seed("rt_rc", r.cohort)
+cohort = c[0].selectbox("Cohort by", PERIODS, key="rt_rc", format_func=lambda p: f"first {p}")
+seed("rt_rp", r.period)
+period = c[1].selectbox("Period", PERIODS, key="rt_rp")
+seed("rt_rn", r.periods)
+n = c[2].number_input("Periods", min_value=1, max_value=60, key="rt_rn")
+seed("rt_rm", r.mode)
+rmode = c[3].selectbox("Counted", MODES, key="rt_rm", format_func={"on": "on period k", "on_or_after": "on or after k"}.__getitem__)
+seed("rt_rcal", r.calendar)
+calendar = c[4].toggle("Calendar periods", key="rt_rcal", help="Off: rolling 24-hour multiples from each start")
+seed("rt_rs", r.start or "", ["", *tps], what="start touchpoint")
+start = c[5].selectbox("Start at", ["", *tps], key="rt_rs", format_func=lambda t: t or "first event")
+seed("rt_rbd", r.breakdown or "", ["", *info.attributes], what="cohort breakdown")
+rbd = c[6].selectbox("Breakdown", ["", *info.attributes], key="rt_rbd", format_func=lambda t: t or "(none)")
+page = replace(page, retention=replace(r, cohort=cohort, period=period, periods=int(n), mode=rmode, calendar=calendar,
+                                       start=start or None, breakdown=rbd or None))
+set_view(replace(v, retention=page))
+v = view()
+rq, lq, cq, pq = page.queries(v.outcomes)
+res = guarded("Counting cohorts…", lambda: state.retention_part(v, v.segment, rq, "retention"))
+if res is not None:
+    st.caption(f"{res.customers:,} customers. Blank cells are periods that had not ended for every customer of the "
+               "cohort when the data ends: not observed yet, not a drop. The top row is the average weighted by cohort size.")
+    groups = list(dict.fromkeys(res.table.group))
+    g1, g2 = st.columns([1, 3])
+    group = g1.selectbox("Group", groups, key="rt_group") if len(groups) > 1 else groups[0]
+    measures = ["pct", "retained", *(["revenue"] if res.has_revenue else [])]
+    measure = g2.radio("Show", measures, key="rt_measure", horizontal=True,
+                       format_func={"pct": "% of cohort", "retained": "customers", "revenue": "revenue"}.__getitem__)
+    chart(charts.retention_heatmap(res, group, measure), name="retention_cohorts", key="rt_heat")
+    chart(charts.retention_curves(res), name="retention_curves", key="rt_curves")
+    if res.hidden_groups:
+        st.caption(f"{res.hidden_groups:,} smaller {md(rbd)} values are shown together as Other.")
+    table(plain(res.table), name="retention_cohorts", key="rt_table")
+
+st.header("Lifecycle", anchor=False)
+seed("rt_li", page.lifecycle_interval)
+li = st.selectbox("Interval", PERIODS, key="rt_li")
+page = replace(page, lifecycle_interval=li)
+set_view(replace(v, retention=page))
+life = guarded("Sorting customers into states…", lambda: state.retention_part(v, v.segment, replace(lq, interval=li), "lifecycle"))
+if life is not None:
+    qr = life.quick_ratio()
+    st.metric("Quick ratio", "-" if qr is None else f"{qr:.2f}", help="(new + resurrecting) / dormant over complete periods")
+    st.caption("New: first active ever; returning: active in the previous period too; resurrecting: back after a gap; "
+               "dormant (below zero): active in the previous period, not in this one. Faded bars: the period had not "
+               "ended when the data ends.")
+    chart(charts.lifecycle_figure(life), name="lifecycle", key="rt_life")
+    table(plain(life.periods), name="lifecycle", key="rt_life_t")
+
+st.header("Churn", anchor=False)
+c = st.columns(3)
+seed("rt_chi", page.churn_interval)
+chi = c[0].selectbox("Churn rate per", PERIODS, key="rt_chi")
+seed("rt_chk", page.last_k)
+chk = c[1].number_input("Touchpoints before churn", min_value=1, max_value=10, key="rt_chk")
+seed("rt_chbd", page.churn_breakdown or "", ["", *info.attributes], what="churn breakdown")
+chbd = c[2].selectbox("Churn by", ["", *info.attributes], key="rt_chbd", format_func=lambda t: t or "(none)")
+page = replace(page, churn_interval=chi, last_k=int(chk), churn_breakdown=chbd or None)
+set_view(replace(v, retention=page))
+v = view()
+rq, lq, cq, pq = page.queries(v.outcomes)
+ch = guarded("Following customers to the end…", lambda: state.retention_part(v, v.segment, cq, "churn"))
+if ch is not None:
+    m = st.columns(4)
+    m[0].metric("Customers", f"{ch.customers:,}")
+    m[1].metric("Churned", f"{ch.churned:,}", f"{ch.rate:.1%}", delta_color="off", delta_arrow="off")
+    m[2].metric("Active (not yet known)", f"{ch.active:,}")
+    m[3].metric("Revenue lost", "-" if ch.revenue_lost is None else f"{ch.revenue_lost:,.2f}",
+                f"{ch.revenue_customers:,} customers, last 30 days before leaving", delta_color="off", delta_arrow="off")
+    st.info(md(ch.inactivity.sentence() if ch.inactivity else f"Churned means doing {' or '.join(cq.outcomes.churn_touchpoints)}.")
+            + " A customer seen within that time before the data ends is active (not yet known), never churned.", icon="ℹ️")
+    chart(charts.churn_over_time_figure(ch), name="churn_rate", key="rt_churn_t")
+    left, right = st.columns(2)
+    with left:
+        st.subheader("By first-seen cohort", anchor=False)
+        table(plain(ch.by_cohort), name="churn_by_cohort", key="rt_ch_coh")
+    with right:
+        st.subheader("Time to churn", anchor=False)
+        chart(charts.time_to_churn_figure(ch), name="time_to_churn", key="rt_ttc")
+    if ch.by_group is not None:
+        st.subheader("By " + md(chbd), anchor=False)
+        table(plain(ch.by_group), name="churn_by_group", key="rt_ch_grp")
+    st.subheader(f"The last {int(chk)} touchpoints before churn", anchor=False)
+    only = st.toggle("Churned customers only", key="rt_ch_only")
+    chart(charts.churn_sankey(ch, churned_only=only), name="churn_paths", key="rt_sankey")
+    if ch.no_history:
+        st.caption(f"{ch.no_history:,} churned customers had no event before churning and are not drawn.")
+    st.caption(f"Over-represented before churn: share of churned vs still-active customers with the touchpoint among "
+               f"their last {int(chk)}. Rows below 30 customers or with a cell under 5 are not ranked.")
+    table(plain(ch.overrepresented), name="churn_overrepresented", key="rt_over")
+    if not ch.paths.empty:
+        paths = list(ch.paths.path)
+        pick = st.selectbox("A likely churn path", range(len(paths)), key="rt_path",
+                            format_func=lambda i: f"{ARROW.join(paths[i])} ({int(ch.paths.churned[i]):,} churned, "
+                                                  f"{ch.paths.rate[i]:.0%} of those who ended so)")
+        path = paths[int(pick or 0)]
+        if st.button("Use as segment: customers whose last touchpoints match", key="rt_path_seg", icon=":material/filter_alt:"):
+            rule = Filter("ends_with", path)
+            set_view(replace(v, segment=Segment((rule,)) if v.segment.is_empty else Segment((v.segment, rule))))
+            st.rerun()
+
+st.header("Who is probably already gone: P(alive)", anchor=False)
+c = st.columns(3)
+seed("rt_pp", list(page.palive.purchases), tps, what="purchase touchpoint", fallback=tps[:1])
+pp = c[0].multiselect("Purchases", tps, key="rt_pp")
+seed("rt_ph", float(page.palive.horizon_weeks))
+ph = c[1].number_input("Expected purchases over (weeks)", min_value=1.0, max_value=520.0, key="rt_ph")
+seed("rt_pho", float(page.holdout_weeks))
+pho = c[2].number_input("Hold-out check (weeks)", min_value=1.0, max_value=260.0, key="rt_pho")
+page = replace(page, palive=replace(page.palive, purchases=tuple(pp), horizon_weeks=float(ph)), holdout_weeks=float(pho))
+set_view(replace(v, retention=page))
+v = view()
+pa = guarded("Fitting BG/NBD…", lambda: state.retention_part(v, v.segment, page.palive, "palive")) if pp else None
+if not pp:
+    st.info("Pick the purchase touchpoints.", icon="ℹ️")
+if pa is not None:
+    for warning in fit_warnings(pa):
+        st.warning(md(warning), icon="⚠️")
+    m = st.columns(3)
+    for col, band in zip(m, BANDS, strict=True):
+        col.metric(band.capitalize(), f"{pa.bands[band]:,}", f"{pa.bands[band] / pa.customers_modelled:.0%} of buyers",
+                   delta_color="off", delta_arrow="off")
+    p = pa.params
+    st.caption(f"BG/NBD (Fader, Hardie & Lee 2005) fitted on {pa.customers_modelled:,} buyers up to {pa.until}: "
+               f"r {p.r:.3g}, alpha {p.alpha:.3g}, a {p.a:.3g}, b {p.b:.3g}, log-likelihood {pa.log_likelihood:,.1f}. "
+               "Bands (proposed defaults): likely lost below 0.3, at risk 0.3 to 0.7, active above 0.7. "
+               f"{pa.customers_without_purchase:,} customers who never bought are not modelled.")
+    chart(charts.palive_bands_figure(pa), name="palive", key="rt_pa")
+    values = state.retention_part(v, v.segment, replace(page.palive, until=pa.until), "values")
+    risky, threshold = at_risk_high_value(pa, values)
+    st.subheader("At risk, high value", anchor=False)
+    st.caption(f"At risk and with purchase value of at least {threshold:,.2f} (the top quarter of buyers): "
+               f"{len(risky):,} customers.")
+    table(risky, name="at_risk_high_value", key="rt_risky")
+    seed("rt_pb", page.band, list(BANDS))
+    band = st.radio("Customers in band", BANDS, key="rt_pb", horizontal=True)
+    set_view(replace(v, retention=replace(page, band=band)))
+    in_band = pa.customers[pd.Series(band_of(pa.customers.p_alive)) == band]
+    customer_list(list(in_band.customer_id), name=f"palive_{band.replace(' ', '_')}", key="rt_band_ids")
+    table(in_band, name=f"palive_{band.replace(' ', '_')}", key="rt_band")
+    st.subheader("How far to trust it: predicted against actual in a hold-out", anchor=False)
+    check = guarded("Refitting without the last weeks…", lambda: state.holdout(v, v.segment, page.palive, float(pho)))
+    if check is not None:
+        st.caption(f"Fitted up to {check.split}, then compared with the {check.holdout_weeks:g} weeks after: "
+                   f"{check.predicted_total:,.1f} purchase days predicted, {check.actual_total:,} seen.")
+        chart(charts.holdout_figure(check), name="palive_holdout", key="rt_hold")
