@@ -83,7 +83,7 @@ class VoiceResult:
     def findings(self) -> list[str]:
         """Sentences with numbers, strongest first: 'customers with a negative chat: churn 34% vs 12%, OR 3.8 [3.1, 4.6]'."""
         rows = self.behaviour[self.behaviour.shown & (self.behaviour.ci_low > 1)]
-        rows = rows.sort_values(["odds_ratio", "touchpoint"], ascending=[False, True])
+        rows = rows.sort_values(["odds_ratio", "touchpoint", "signal", "outcome"], ascending=[False, True, False, True])
         return [finding_sentence(r) for r in rows.itertuples()]
 
 
