@@ -17,6 +17,7 @@ from journeys.analyses.funnels import TIME_BUCKETS, FunnelResult
 from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
 from journeys.analyses.paths import PathsResult
 from journeys.analyses.transitions import TransitionsResult
+from journeys.engine.identities import StitchReport
 
 # well-separated hues (Tableau 10 without its grey, then Kelly's contrast colours); grey means Other
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
@@ -338,3 +339,19 @@ def to_html(fig: go.Figure, title: str = "") -> bytes:
 def png_available() -> bool:
     """Whether :func:`to_png` can work here (see :func:`journeys.png.available`)."""
     return png.available()
+
+
+def stitching_figure(report: StitchReport) -> go.Figure:
+    """Stitched against unstitched: the share of journeys that span 2+ channels and 2+ sources."""
+    what = ["2+ channels", "2+ sources"]
+    before = [report.share_multi_channel_before, report.share_multi_source_before]
+    after = [report.share_multi_channel_after, report.share_multi_source_after]
+    fig = go.Figure([
+        go.Bar(name=f"unstitched ({report.persons_before:,} ids)", x=what, y=before, marker_color="#b0b7c3",
+               text=[f"{v:.1%}" for v in before], textposition="outside"),
+        go.Bar(name=f"stitched ({report.persons_after:,} persons)", x=what, y=after, marker_color="#2f6fdf",
+               text=[f"{v:.1%}" for v in after], textposition="outside"),
+    ])
+    fig.update_layout(barmode="group", yaxis_tickformat=".0%", yaxis_title="share of journeys", height=320,
+                      margin={"t": 30, "b": 30, "l": 60, "r": 20}, legend={"orientation": "h", "y": -0.2})
+    return fig

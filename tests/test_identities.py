@@ -166,3 +166,22 @@ def test_overmerge_warning_and_exclusion(store, write):
     fixed = store.exclude_ids(ds, ["shared-device"])
     assert fixed.persons_after == 60 and not fixed.oversized and fixed.excluded == ["shared-device"]
     assert store.table(ds).customer_id.nunique().execute() == 60
+
+
+def test_segment_alias_stitches_anonymous_events_before_the_login(store, write):
+    body = ("anonymousId,userId,timestamp,event\n"
+            "a-1,,2024-01-01T10:00:00Z,Page Viewed\n"
+            "a-2,,2024-01-01T11:00:00Z,Page Viewed\n"
+            "a-1,u-9,2024-01-02T10:00:00Z,Signed In\n"
+            "a-3,u-9,2024-01-03T10:00:00Z,Order Completed\n"
+            "a-4,,2024-01-03T10:00:00Z,Page Viewed\n")
+    r = store.ingest(write("segment.csv", body), preset="segment")
+    t = store.table(r.dataset_id).order_by(["customer_id", "step"]).to_pandas()
+    assert list(zip(t.customer_id, t.raw_id, t.step, t.touchpoint, strict=True)) == [
+        ("a-1", "a-1", 1, "Page Viewed"), ("a-1", "a-1", 2, "Signed In"), ("a-1", "a-3", 3, "Order Completed"),
+        ("a-2", "a-2", 1, "Page Viewed"), ("a-4", "a-4", 1, "Page Viewed")]
+    assert r.customers == 3  # persons: the three devices of u-9 are one
+    report = store.stitching(r.dataset_id)
+    assert report is not None and (report.persons_before, report.persons_after, report.links_read) == (4, 3, 2)
+    with pytest.raises(MappingError, match="mapped to both customer and alias"):
+        store.ingest(write("s2.csv", body), preset="segment", overrides={"alias": "anonymousId"})

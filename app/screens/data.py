@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import auth, state
+from app import auth, sources_panel, state
 from app.ui import explained, md, set_view, view
 from journeys.errors import JourneyError
 from journeys.io.presets import PRESET_NAMES, PRESETS, detect_mapping, path_table_columns, preset_mapping
@@ -90,15 +90,29 @@ if upload is not None:
                 mapping.validate(columns)
         st.caption("Every other column is kept as an attribute for segments and breakdowns.")
     tz = st.text_input("Time zone of timestamps without an offset", value="UTC", key="up_tz")
-    name = st.text_input("Dataset name", value=f"{Path(upload.name).stem} {date.today().isoformat()}",
-                         key=f"up_name_{upload.name}")
+    stored = [d for d in state.datasets() if not d.connection]
+    as_source = st.radio("Load as", ["a new dataset", "a source of a dataset"], horizontal=True, key="up_as",
+                         disabled=not stored) == "a source of a dataset"
+    into, source, channel, dedupe = None, None, None, None
+    if as_source:  # another export of the same customers: the web shop's, the call centre's, the store's
+        into = st.selectbox("Dataset", [d.id for d in stored], key="up_into",
+                            format_func=lambda i: next(d.name for d in stored if d.id == i))
+        left, mid = st.columns(2)
+        source = left.text_input("Source name", value=Path(upload.name).stem, key=f"up_source_{upload.name}")
+        channel = mid.text_input("Channel for events without one (e.g. call centre)", key="up_channel") or None
+        dedupe = "exact" if st.checkbox("Skip events the dataset already has", key="up_dedupe") else None
+        name = ""
+    else:
+        name = st.text_input("Dataset name", value=f"{Path(upload.name).stem} {date.today().isoformat()}",
+                             key=f"up_name_{upload.name}")
     ready = preset == "paths" or mapping is not None
     if st.button("Load dataset", type="primary", key="up_load", disabled=not ready):
         with st.status("Loading…", expanded=True) as status, explained():
             bar = st.progress(0.0)
             report = state.store().ingest(path, mapping=mapping if preset != "paths" else None,
                                           preset="paths" if preset == "paths" else None, tz=tz, name=name,
-                                          source_name=upload.name, progress=lambda f, m: bar.progress(f, text=m))
+                                          source_name=upload.name, progress=lambda f, m: bar.progress(f, text=m),
+                                          into=into, as_source=source, channel=channel, dedupe=dedupe)
             status.update(label=f"Loaded {report.rows_stored:,} events", state="complete")
         state.forget_results()
         st.session_state["last_report"] = report.dataset_id
@@ -144,4 +158,5 @@ if managed:
             st.session_state["pending_dataset"] = None
             set_view(view().__class__())
         st.rerun()
+    sources_panel.render(next(d for d in infos if d.id == target))
     auth.sharing(target)

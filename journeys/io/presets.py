@@ -16,6 +16,7 @@ from journeys.schema import REQUIRED_ROLES, ColumnMapping
 PRESETS: dict[str, dict[str, Sequence[str]]] = {
     "ga4": {
         "customer": ["user_pseudo_id", "user_id"],
+        "alias": ["user_id"],  # the logged-in id next to the device id: a stitching link
         "timestamp": ["event_timestamp", "event_timestamp_us"],
         "touchpoint": ["event_name"],
         "channel": ["traffic_source.medium", "traffic_source_medium", "first_touch_medium", "event_medium",
@@ -50,7 +51,8 @@ PRESETS: dict[str, dict[str, Sequence[str]]] = {
         "value": ["revenue", "price"],
     },
     "segment": {
-        "customer": ["userId", "user_id", "anonymousId", "anonymous_id"],
+        "customer": ["anonymousId", "anonymous_id", "userId", "user_id"],
+        "alias": ["userId", "user_id"],  # set once the visitor identifies: stitches the anonymous events
         "timestamp": ["timestamp", "originalTimestamp", "receivedAt"],
         "touchpoint": ["event", "name", "type"],
         "channel": ["context.campaign.medium", "context_campaign_medium", "context.library.name", "channel"],
@@ -102,6 +104,8 @@ def preset_mapping(preset: str, columns: Sequence[str]) -> ColumnMapping:
     mapping = ColumnMapping(customer=found["customer"] or "", timestamp=found["timestamp"] or "",
                             touchpoint=found["touchpoint"] or "")
     extras = {r: c for r, c in found.items() if r not in ("customer", "timestamp", "touchpoint") and c}
+    if extras.get("alias") == mapping.customer:  # only one id column: nothing to stitch with
+        extras.pop("alias")
     return mapping.with_overrides(extras)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def test_data_page_upload_map_and_load(sample_id):
 def test_after_a_load_the_uploader_is_empty_and_a_second_load_gets_its_own_name(sample_id):
     at = load_crm(app("screens/data.py", ds=sample_id))
     # the report and the stored datasets, not the old preview: nothing to load twice by accident
-    assert texts(at.main, "subheader") == ["Load report", "Stored datasets"]
+    assert texts(at.main, "subheader")[:2] == ["Load report", "Stored datasets"]
     assert at.file_uploader(key="upload_1").value is None
     assert not [b for b in at.button if b.key == "up_load"]
     at = load_crm(at, round_=1)  # the same file again, deliberately
@@ -97,7 +98,7 @@ def test_user_text_is_shown_as_plain_text(sample_id):
     warning = f"'{name}' is not valid UTF-8; it was read as Latin-1. Check accented characters."
     assert [w.value for w in at.warning] == [md(warning)]  # escaped: shows literally, no bold, no link
     at.button(key="up_load").click().run()
-    assert [h.value for h in at.main.subheader] == ["Load report", "Stored datasets"]
+    assert [h.value for h in at.main.subheader][:2] == ["Load report", "Stored datasets"]
     stem = f"**sales** [q1](x) #1 {date.today().isoformat()}"
     assert texts(at, "text")[0].startswith(f"Dataset {_store().get(stem).id} '{stem}' from {name}")
     _store().delete(stem)
@@ -119,3 +120,52 @@ def test_data_page_bad_file_is_a_sentence(sample_id):
     at = upload(app("screens/data.py", ds=sample_id), "x.csv", b"%PDF-1.4 binary")
     assert not at.exception
     assert any("is a PDF document" in e for e in texts(at, "error"))
+
+
+def test_the_sample_lists_its_sources_and_shows_stitching_on(sample_id):
+    at = app("screens/data.py", ds=sample_id)
+    at.selectbox(key="manage_ds").set_value(sample_id).run()
+    assert not at.exception
+    listed = at.dataframe[1].value  # after the stored datasets
+    assert list(listed.source) == ["web analytics", "e-mail platform", "call centre", "store", "CRM"]
+    assert list(listed.rows) == [34635, 4711, 214, 440, 5107]
+    report = _store().stitching(sample_id)
+    assert texts(at, "success") == [f"Stitching is on: {report.persons_before:,} ids form 12,885 persons; "
+                                    "every page counts persons."]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    bars = {b["name"]: b["y"] for b in spec["data"]}
+    assert bars[f"stitched ({report.persons_after:,} persons)"] == [report.share_multi_channel_after,
+                                                                     report.share_multi_source_after]
+
+
+def test_a_second_export_becomes_a_source_then_an_identity_file_stitches_it(sample_id):
+    at = load_crm(app("screens/data.py", ds=sample_id))
+    mine = next(d for d in _store().datasets() if d.name.startswith("crm "))
+    calls = "phone;when;what\n+4400;2024-03-02 09:00;call\n"
+    at = upload(at, "calls.csv", calls.encode(), round_=1)
+    at.selectbox(key="map_customer_calls.csv").set_value("phone")
+    at.selectbox(key="map_timestamp_calls.csv").set_value("when")
+    at.selectbox(key="map_touchpoint_calls.csv").set_value("what")
+    at.radio(key="up_as").set_value("a source of a dataset").run()
+    at.selectbox(key="up_into").set_value(mine.id)
+    at.text_input(key="up_channel").set_value("call centre").run()
+    at = at.button(key="up_load").click().run()
+    assert not at.exception
+    assert [(s.name, s.rows) for s in _store().sources(mine.id)] == [("crm", 2), ("calls", 1)]
+    at.selectbox(key="manage_ds").set_value(mine.id).run()
+    assert texts(at, "info")[-1].startswith("Stitching is off")
+    ids = "login;phone\n001;+4400\n"
+    at.file_uploader(key="id_upload_0").set_value(("people.csv", ids.encode(), "text/csv")).run()
+    at.multiselect(key="id_cols").set_value(["login", "phone"]).run()
+    at = at.button(key="id_load").click().run()
+    assert not at.exception
+    assert texts(at, "success")[0] == "Stitching is on: 2 ids form 1 persons; every page counts persons."
+    t = _store().table(mine.id).order_by("step").to_pandas()
+    assert list(t.touchpoint) == ["signup", "upgrade", "call"] and set(t.customer_id) == {"+4400"}
+    assert list(t.channel.fillna("-")) == ["-", "-", "call centre"]
+    at.selectbox(key="src_remove_pick").set_value("people")
+    at.checkbox(key="src_remove_confirm").check().run()
+    at = at.button(key="src_remove").click().run()
+    assert [s.name for s in _store().sources(mine.id)] == ["crm", "calls"]
+    assert _store().table(mine.id).customer_id.nunique().execute() == 2
+    _store().delete(mine.id)
