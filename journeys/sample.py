@@ -288,8 +288,7 @@ def split_sources(table: pa.Table) -> dict[str, pa.Table]:
     out["crm"] = pa.table({
         "user_id": pa.array(crm["user_id"]), "email": pa.array(crm["email"]),
         # a phone or a card only where the customer gave one (everyone who called or shopped did)
-        "phone": pa.array(np.where(seen["call_centre"][members] | (members % 3 == 0), crm["phone"], None), type=pa.string()),
-        "loyalty_card": pa.array(np.where(seen["store"][members] | (members % 4 == 0), crm["loyalty_card"], None),
-                                 type=pa.string()),
+        "phone": pa.array(crm["phone"], mask=~(seen["call_centre"][members] | (members % 3 == 0))),
+        "loyalty_card": pa.array(crm["loyalty_card"], mask=~(seen["store"][members] | (members % 4 == 0))),
     })
     return out

@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.csv as pacsv
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -130,8 +130,8 @@ def test_the_sample_lists_its_sources_and_shows_stitching_on(sample_id):
     assert list(listed.source) == ["web analytics", "e-mail platform", "call centre", "store", "CRM"]
     assert list(listed.rows) == [34635, 4711, 214, 440, 5107]
     report = _store().stitching(sample_id)
-    assert texts(at, "success") == [f"Stitching is on: {report.persons_before:,} ids form 12,885 persons; "
-                                    "every page counts persons."]
+    assert texts(at, "success") == [(f"Stitching is on: {report.persons_before:,} ids form 12,885 persons; "
+                                     "every page counts persons.")]
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     bars = {b["name"]: b["y"] for b in spec["data"]}
     assert bars[f"stitched ({report.persons_after:,} persons)"] == [report.share_multi_channel_after,
