@@ -14,7 +14,6 @@ import argparse
 import json
 import math
 import sys
-from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -25,43 +24,20 @@ from journeys.analyses.attribution import (
     AttributionQuery,
     AttributionResult,
     compute_attribution,
+    parse_lookback,
+    parse_models,
 )
-from journeys.analyses.attribution_rules import POSITION_PRESETS
+from journeys.analyses.attribution_rules import parse_position
 from journeys.analyses.base import known_touchpoints, timer
 from journeys.analysis_cli import _journeys, add_common
 from journeys.durations import parse_duration
-from journeys.errors import QueryError, unknown
 
 CSV_COLUMNS = ["model", "item", "conversions", "value", "removal_effect", "ci_low", "ci_high"]
 
 
-def parse_lookback(text: str) -> timedelta | None:
-    """``30d``, ``12h`` ... or ``all`` (the whole journey)."""
-    return None if text.strip().lower() == "all" else parse_duration(text)
-
-
-def parse_position(text: str) -> tuple[float, float, float]:
-    """``U``, ``J``, ``inverse_J`` or custom ``first/middle/last`` weights such as ``30/40/30``."""
-    if text in POSITION_PRESETS:
-        return POSITION_PRESETS[text]
-    parts = text.replace(",", "/").split("/")
-    try:
-        weights = tuple(float(p) for p in parts)
-    except ValueError:
-        weights = ()
-    if len(weights) != 3:
-        raise QueryError(f"'{text}' is not a position weighting.",
-                         hint="Use U, J, inverse_J or three weights first/middle/last, e.g. 30/40/30.")
-    return (weights[0], weights[1], weights[2])
-
-
 def query_from(args: argparse.Namespace) -> AttributionQuery:
     goals = tuple(g.strip() for g in (args.goal or "").split(",") if g.strip())
-    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    for m in models:
-        if m not in MODELS:
-            raise unknown("attribution model", m, MODELS)
-    return AttributionQuery(goals=goals, by=args.by, models=models, lookback=parse_lookback(args.lookback),
+    return AttributionQuery(goals=goals, by=args.by, models=parse_models(args.models), lookback=parse_lookback(args.lookback),
                             half_life=parse_duration(args.half_life), position=parse_position(args.position),
                             order=args.order, bootstrap=args.bootstrap, seed=args.seed)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from journeys.analyses.attribution import AttributionQuery, compute_attribution
@@ -40,7 +40,7 @@ def run(events, **kw):
 
 def credit(result, model: str, what: str = "conversions") -> dict[str, float]:
     c = result.credits[result.credits.model == model]
-    return {i: round(float(x), 9) for i, x in zip(c["item"], c[what], strict=True) if x}
+    return {i: round(float(x), 9) for i, x in zip(c["item"], c[what], strict=True) if round(float(x), 9)}
 
 
 def test_rules_by_hand(events) -> None:
@@ -158,6 +158,7 @@ event_st = st.tuples(st.sampled_from("abcd"), st.integers(0, 3000), st.sampled_f
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(rows=[("a", 0, "x", "ads"), ("a", 377, "x", "email"), ("a", 377, "purchase", "ads")], lookback=None)
 @given(rows=st.lists(event_st, min_size=2, max_size=30), lookback=st.sampled_from([None, 600, 1500]))
 def test_rules_equal_a_plain_python_reference(duck, rows, lookback) -> None:
     df = frame(rows)

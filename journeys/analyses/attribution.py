@@ -18,9 +18,9 @@ the mean decay shares of converters with the same path.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -28,8 +28,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from journeys.analyses.attribution_rules import PATH_MODELS, POSITION_PRESETS, credit_matrix
+from journeys.analyses.attribution_rules import (
+    PATH_MODELS,
+    POSITION_PRESETS,
+    credit_matrix,
+    format_position,
+    parse_position,
+)
 from journeys.analyses.base import materialize, to_frame
+from journeys.durations import format_duration, parse_duration
 from journeys.errors import QueryError, unknown
 from journeys.markov import MAX_ORDER, PathTable, design_chain, fit_chain, removal_effects
 
@@ -55,7 +62,7 @@ class AttributionQuery:
     """Credit for reaching any of ``goals``. ``by``: ``channel``, ``touchpoint`` or an attribute column.
     ``lookback`` None = the whole journey. ``position``: (first, middle, last) weights, normalised."""
 
-    goals: tuple[str, ...]
+    goals: tuple[str, ...] = ()
     by: str = "channel"
     models: tuple[Model, ...] = MODELS
     lookback: timedelta | None = LOOKBACK_DEFAULT
@@ -66,8 +73,6 @@ class AttributionQuery:
     seed: int = 0
 
     def validate(self) -> None:
-        if not self.goals:
-            raise QueryError("Attribution needs a goal touchpoint: the conversion to credit.")
         bad = [m for m in self.models if m not in MODELS]
         if bad:
             raise unknown("attribution model", bad[0], MODELS)
@@ -83,6 +88,59 @@ class AttributionQuery:
             raise QueryError("Position weights are three non-negative numbers (first, middle, last), not all zero.")
         if not 0 <= self.bootstrap <= BOOTSTRAP_MAX:
             raise QueryError(f"Bootstrap resamples must be between 0 and {BOOTSTRAP_MAX:,}, not {self.bootstrap}.")
+
+    # ---- the URL (keys in URL_KEYS; goals live in the shared Outcomes spec, not here) ----
+    def to_params(self) -> dict[str, str]:
+        """Only the settings that differ from the defaults."""
+        d = AttributionQuery()
+        out = {"aby": self.by if self.by != d.by else None,
+               "am": ",".join(self.models) if self.models != d.models else None,
+               "alb": ("all" if self.lookback is None else format_duration(self.lookback)) if self.lookback != d.lookback else None,
+               "ahl": format_duration(self.half_life) if self.half_life != d.half_life else None,
+               "apos": format_position(self.position) if format_position(self.position) != "U" else None,
+               "aord": str(self.order) if self.order != d.order else None,
+               "abs": str(self.bootstrap) if self.bootstrap != d.bootstrap else None}
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_params(cls, get: Callable[[str], str | None]) -> tuple[AttributionQuery, list[str]]:
+        """Read the keys one by one; a value that cannot be used is a sentence and the default stays."""
+        q, problems = cls(), []
+        readers: dict[str, tuple[str, Callable[[str], Any]]] = {
+            "aby": ("by", str), "am": ("models", parse_models), "alb": ("lookback", parse_lookback),
+            "ahl": ("half_life", parse_duration), "apos": ("position", parse_position), "aord": ("order", int),
+            "abs": ("bootstrap", int)}
+        for key, (name, read) in readers.items():
+            raw = get(key)
+            if not raw:
+                continue
+            try:
+                candidate = replace(q, **{name: read(raw)})
+                candidate.validate()
+                q = candidate
+            except (ValueError, QueryError) as err:
+                reason = err.message if isinstance(err, QueryError) else "not a number"
+                problems.append(f"The attribution setting {key}='{raw[:40]}' could not be used ({reason}); "
+                                "the default applies.")
+        return q, problems
+
+
+URL_KEYS = ("aby", "am", "alb", "ahl", "apos", "aord", "abs")
+
+
+def parse_lookback(text: str) -> timedelta | None:
+    """``30d``, ``12h`` ... or ``all`` (the whole journey)."""
+    return None if text.strip().lower() == "all" else parse_duration(text)
+
+
+def parse_models(text: str) -> tuple[Model, ...]:
+    models = tuple(m.strip() for m in text.split(",") if m.strip())
+    for m in models:
+        if m not in MODELS:
+            raise unknown("attribution model", m, MODELS)
+    if not models:
+        raise QueryError("Pick at least one attribution model.")
+    return models  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +206,11 @@ def _aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, 
     decay = pd.DataFrame({"path": [], "item": [], "credit": [], "value": []})
     if "time_decay" in q.models:
         conv = real.filter(real.converted == 1)
-        wt = conv.mutate(w=(conv.age_s * (-np.log(2) / q.half_life.total_seconds())).exp())
-        tot = wt.group_by(w_id="journey_id").aggregate(wsum=wt.w.sum())
-        wt = wt.join(tot, wt.journey_id == tot.w_id)
+        per_journey = ibis.window(group_by=conv.journey_id)
+        # weights relative to the journey's latest touch: the same shares, and no underflow for old touches
+        rel = conv.age_s - conv.age_s.min().over(per_journey)
+        wt = conv.mutate(w=(rel * (-np.log(2) / q.half_life.total_seconds())).exp())
+        wt = wt.mutate(wsum=wt.w.sum().over(ibis.window(group_by=wt.journey_id)))
         pp = paths.select(p_id="journey_id", path="path")
         wt = wt.join(pp, wt.journey_id == pp.p_id)
         share = wt.w / wt.wsum
@@ -165,6 +225,8 @@ def compute_attribution(journeys: ir.Table, query: AttributionQuery, *, span: ti
     touchpoints give a did-you-mean for an unknown goal."""
     q = query
     q.validate()
+    if not q.goals:
+        raise QueryError("Attribution needs a goal touchpoint: the conversion to credit.")
     if q.by not in journeys.columns or q.by in ("journey_id", "customer_id", "ts", "step", "seq"):
         raise unknown("column", q.by, [c for c in journeys.columns if c not in ("journey_id", "ts", "step", "seq")])
     if known is not None:

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from journeys.errors import QueryError
+
 POSITION_PRESETS: dict[str, tuple[float, float, float]] = {
     "U": (0.4, 0.2, 0.4), "J": (0.2, 0.2, 0.6), "inverse_J": (0.6, 0.2, 0.2),
 }
@@ -29,6 +31,28 @@ def normalised(weights: Sequence[float]) -> tuple[float, float, float]:
     first, middle, last = (float(w) for w in weights)
     total = first + middle + last
     return (first / total, middle / total, last / total)
+
+
+def parse_position(text: str) -> tuple[float, float, float]:
+    """``U``, ``J``, ``inverse_J`` or custom ``first/middle/last`` weights such as ``30/40/30`` (normalised)."""
+    if text in POSITION_PRESETS:
+        return POSITION_PRESETS[text]
+    try:
+        weights = tuple(float(p) for p in text.replace(",", "/").split("/"))
+    except ValueError:
+        weights = ()
+    if len(weights) != 3 or min(weights) < 0 or sum(weights) <= 0:
+        raise QueryError(f"'{text}' is not a position weighting.",
+                         hint="Use U, J, inverse_J or three weights first/middle/last, e.g. 30/40/30.")
+    return normalised(weights)
+
+
+def format_position(weights: tuple[float, float, float]) -> str:
+    """The preset's name, else ``first/middle/last`` in percent (what :func:`parse_position` reads back)."""
+    for name, preset in POSITION_PRESETS.items():
+        if np.allclose(normalised(weights), preset):
+            return name
+    return "/".join(f"{100 * w:g}" for w in normalised(weights))
 
 
 def touch_weights(n: int, model: str, position: tuple[float, float, float] = POSITION_PRESETS["U"]) -> np.ndarray:
