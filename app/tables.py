@@ -60,6 +60,8 @@ def display(frame: pd.DataFrame, names: dict[str, str] | None = None) -> tuple[p
         name = (names or {}).get(str(col)) or human_name(str(col))
         if is_duration(str(col)):
             out[name] = [humanize_seconds(v) if v is not None and v == v else "" for v in s]
+        elif col in SCIENTIFIC:  # p- and q-values: 3e-22 must not read 0.00
+            out[name] = [f"{v:.2g}" if v is not None and v == v else "" for v in s]
         elif col in PERCENT or str(col).startswith(STEP_ARROW):
             if s.isna().any():
                 out[name] = [f"{v:.1%}" if v is not None and v == v else "" for v in s]
@@ -110,7 +112,7 @@ def for_csv(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.rename(columns={c: f"conversion_to_step_{str(c)[len(STEP_ARROW):].split('.', 1)[0]}"
                                 for c in frame.columns if str(c).startswith(STEP_ARROW)})
     for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
+        if pd.api.types.is_float_dtype(out[col]) and col not in SCIENTIFIC:
             fraction = col in PERCENT or str(col).startswith("conversion_to_step_")
             out[col] = out[col].round(_FRACTION_DECIMALS if fraction else 2)
     return out
@@ -122,3 +124,6 @@ NAMES.update({"negative_share": "% negative", "avg_sentiment": "avg. sentiment",
               "exposed": "customers (negative / low)", "baseline": "customers (positive / top-2)",
               "odds_ratio": "odds ratio", "ci_low": "95% CI low", "ci_high": "95% CI high",
               "negative_texts": "in negative texts", "other_texts": "in other texts", "times": "times written"})
+# drivers (app/screens/drivers.py): rates as percentages; p- and q-values unrounded, in scientific notation
+PERCENT.update({"rate_with", "rate_without", "share_with", "share_without", "p_goal_start", "p_goal_from"})
+SCIENTIFIC = {"p_value", "q_value"}

@@ -12,6 +12,7 @@ from journeys.charts import PALETTE, _plain, _short
 
 POSITIVE, NEGATIVE = PALETTE[4], PALETTE[2]
 LABEL_CHARS = 40
+TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
 
 
 def forest_rows(result: DriversResult) -> pd.DataFrame:
@@ -39,9 +40,11 @@ def forest_figure(result: DriversResult) -> go.Figure:
     fig.add_vline(x=1, line_dash="dash", line_color="#9ca3af")
     span = [v for v in (*rows.ci_low, *rows.ci_high) if v > 0 and math.isfinite(v)]
     lo, hi = (min(span), max(span)) if span else (0.5, 2.0)
+    lo, hi = min(lo, 0.9), max(hi, 1.1)
+    ticks = [t for t in TICKS if lo / 1.5 <= t <= hi * 1.5]
     fig.update_layout(
         height=120 + 28 * max(len(rows), 1), margin={"l": 10, "r": 20, "t": 20, "b": 40},
-        xaxis={"type": "log", "title": "odds ratio (95% CI), log scale",
-               "range": [math.log10(min(lo, 0.9)) - 0.05, math.log10(max(hi, 1.1)) + 0.05]},
+        xaxis={"type": "log", "title": "odds ratio (95% CI), log scale", "tickvals": ticks,
+               "ticktext": [f"{t:g}" for t in ticks], "range": [math.log10(lo) - 0.05, math.log10(hi) + 0.05]},
         yaxis={"autorange": "reversed"}, showlegend=False)
     return fig

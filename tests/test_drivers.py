@@ -13,7 +13,15 @@ import pandas as pd
 import pytest
 
 from journeys.analyses.base import journeys_for
-from journeys.analyses.drivers import DriversQuery, compute_drivers, graph_drivers, parse_window, segment_for
+from journeys.analyses.drivers import (
+    Q_MAX,
+    DriversQuery,
+    compute_drivers,
+    graph_drivers,
+    parse_window,
+    segment_for,
+)
+from journeys.charts_drivers import forest_figure, forest_rows
 from journeys.cli import run as cli
 from journeys.errors import QueryError
 from journeys.outcomes import Outcomes
@@ -188,3 +196,15 @@ def test_churn_by_touchpoint_and_by_inactivity_by_hand(duck):
     assert (r.customers, r.with_outcome) == (3, 2)
     assert _counts(r) == {("touchpoint", "a"): (2, 2), ("touchpoint", "b"): (2, 1), ("touchpoint", "c"): (2, 1),
                           ("touchpoint", "cancel"): (1, 1)}
+
+
+def test_forest_plot_draws_the_significant_top_drivers(duck):
+    r = compute_drivers(journeys_for(duck.table(planted()), Shaping()),
+                        DriversQuery(outcomes=Outcomes(goals=("purchase",)), kinds=("touchpoint",)))
+    rows = forest_rows(r)
+    assert list(rows.item) == ["promo"] and (rows.q_value < Q_MAX).all()
+    fig = forest_figure(r)
+    trace = fig.data[0]
+    assert fig.layout.xaxis.type == "log" and list(trace.x) == list(rows.odds_ratio)
+    assert list(trace.error_x.arrayminus) == pytest.approx(list(rows.odds_ratio - rows.ci_low))
+    assert list(trace.y) == ["1. did promo"]

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import state
 from app.ui import chart, empty_state, explained, md, run, seed, set_view, stop, table, view
-from journeys.analyses.drivers import KINDS, LAST_K, MIN_CELL, MIN_EXPOSED, TOP, segment_for
+from journeys.analyses.drivers import KINDS, LAST_K, MIN_CELL, MIN_EXPOSED, Q_MAX, TOP, segment_for
 from journeys.charts_drivers import forest_figure
 from journeys.segments import Segment
 
@@ -67,7 +67,11 @@ else:
     left, right = st.columns([3, 2])
     with left:
         st.subheader(f"Top {TOP} positive and negative drivers", anchor=False)
-        chart(forest_figure(result), name="drivers_forest", key="forest")
+        if result.top("positive").empty and result.top("negative").empty:
+            empty_state(f"No ranked candidate has a q-value below {Q_MAX:g}: nothing stands out.")
+        else:
+            st.caption(f"Ranked candidates with q < {Q_MAX:g}, lowest q first; whiskers are 95% intervals.")
+            chart(forest_figure(result), name="drivers_forest", key="forest")
     with right:
         st.subheader("Open a driver as a segment", anchor=False)
         pick = st.selectbox("Driver", list(range(len(ranked))), key="d_pick",

@@ -46,6 +46,8 @@ COUNTS = (2, 3)
 MIN_EXPOSED, MIN_CELL = 30, 5
 TOP = 10
 SKEW_MAX = 10.0
+#: a driver in the top lists has a q-value below this (5% false discovery rate)
+Q_MAX = 0.05
 LAST_K = 3
 COLUMNS = ["kind", "item", "exposed_converted", "exposed_not", "unexposed_converted", "unexposed_not", "rate_with",
            "rate_without", "lift", "odds_ratio", "ci_low", "ci_high", "p_value", "q_value", "ranked"]
@@ -164,8 +166,9 @@ class DriversResult:
                 f"{SKEW_MAX:.0f}:1, so the odds ratios rest on few customers on one side.")
 
     def top(self, sign: Literal["positive", "negative"], n: int = TOP) -> pd.DataFrame:
-        """The ``n`` ranked candidates with the lowest q-values whose odds ratio is above (below) 1."""
-        t = self.table[self.table.ranked]
+        """The ``n`` ranked candidates with the lowest q-values (below :data:`Q_MAX`) whose odds ratio is above
+        (below) 1."""
+        t = self.table[self.table.ranked & (self.table.q_value < Q_MAX)]
         t = t[t.odds_ratio > 1] if sign == "positive" else t[t.odds_ratio < 1]
         return t.head(n).reset_index(drop=True)
 
