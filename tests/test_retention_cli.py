@@ -1,0 +1,103 @@
+"""The retention, lifecycle, churn and palive commands: the core's numbers, the issue's JSON and CSV, sentences."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from journeys.analyses.churn import ChurnQuery, compute_churn
+from journeys.analyses.lifecycle import compute_lifecycle
+from journeys.analyses.palive import CUSTOMER_COLUMNS, PAliveQuery, compute_palive
+from journeys.analyses.retention import RetentionQuery, compute_retention
+from journeys.engine.store import Store
+from journeys.outcomes import Outcomes
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "shop_events.csv"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("retention_cli")
+    store = Store(path)
+    store.ingest(SAMPLE, name="shop")
+    store.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def events(home: Path):
+    store = Store(home, read_only=True)
+    yield store.table("shop")
+    store.close()
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "JOURNEYS_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "journeys", *args], capture_output=True, text=True, env=env,
+                          check=False)
+
+
+def test_retention_json_has_the_issues_cohorts(home, events):
+    out = cli(home, "retention", "shop", "--cohort", "month", "--period", "week", "--periods", "4", "--calendar",
+              "--mode", "on-or-after", "--return", "purchase")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    q = RetentionQuery(cohort="month", period="week", periods=4, calendar=True, mode="on_or_after",
+                       returns=("purchase",))
+    assert data["cohorts"] == compute_retention(events, q).cohorts()
+    first = data["cohorts"][0]
+    assert set(first) == {"cohort", "size", "retained", "revenue"} and len(first["retained"]) == 5
+    assert first["cohort"] == "2025-01-01"
+    assert data["cohorts"][-1]["retained"][-1] is None  # the last month's week 4 lies past the data's end
+    assert data["elapsed_s"] >= 0
+
+
+def test_lifecycle_csv_and_churn_json_equal_the_core(home, events):
+    out = cli(home, "lifecycle", "shop", "--format", "csv")
+    assert out.returncode == 0, out.stderr
+    csv = pd.read_csv(io.StringIO(out.stdout))
+    core = compute_lifecycle(events).periods
+    assert list(csv.new) == list(core.new) and list(csv.dormant) == list(core.dormant)
+    out = cli(home, "churn", "shop", "--churn-touchpoints", "account_closed", "--last-k", "3")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    r = compute_churn(events, ChurnQuery(outcomes=Outcomes(churn_touchpoints=("account_closed",)), last_k=3))
+    assert (data["customers"], data["churned"], data["active_not_yet_known"]) == (r.customers, r.churned, r.active)
+    assert data["definition"] == "churned = did account_closed"
+    assert [p["customers"] for p in data["paths"]] == list(r.links.customers)
+    top = data["overrepresented"][0]
+    assert top["touchpoint"] == r.overrepresented.touchpoint.iloc[0]
+
+
+def test_palive_csv_has_one_row_per_customer(home, events):
+    out = cli(home, "palive", "shop", "--format", "csv", "--horizon", "13w")
+    assert out.returncode == 0, out.stderr
+    csv = pd.read_csv(io.StringIO(out.stdout), dtype={"customer_id": str})
+    assert list(csv.columns) == CUSTOMER_COLUMNS
+    core = compute_palive(events, PAliveQuery(horizon_weeks=13)).customers
+    assert list(csv.customer_id) == list(core.customer_id)
+    pd.testing.assert_series_equal(csv.p_alive, core.p_alive, check_exact=False, rtol=1e-9)
+    data = json.loads(cli(home, "palive", "shop", "--holdout", "8w").stdout)
+    assert set(data["params"]) == {"r", "alpha", "a", "b"} and "log_likelihood" in data
+    assert data["holdout"]["weeks"] == 8 and sum(b["customers"] for b in data["holdout"]["by_frequency"]) > 0
+    assert any("bought on two different days" in w for w in data["warnings"])  # 36 of 1,155 repeat: said so
+
+
+@pytest.mark.parametrize(("args", "sentence"), [
+    (("retention", "shop", "--return", "purchse"), "Unknown touchpoint 'purchse'. Did you mean 'purchase'?"),
+    (("churn", "shop", "--inactive", "400d"), "The inactivity threshold (400 days) is longer than the data spans"),
+    (("palive", "shop", "--purchase", "account_closed"), "without repeat purchases P(alive) cannot be estimated"),
+    (("palive", "shop", "--purchase", "review"), "P(alive) needs at least 500 customers with a purchase"),
+    (("palive", "shop", "--horizon", "soon"), "'soon' is not a number of weeks."),
+])
+def test_bad_input_is_one_sentence(home, args, sentence):
+    out = cli(home, *args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert sentence in out.stderr and out.stderr.count("\n") == 1
