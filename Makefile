@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 PORT ?= 8501
 export JOURNEYS_HOME ?= $(CURDIR)/.journeys
 
-.PHONY: run test lint types unit e2e bench sample clean chromium chromium-if-possible
+.PHONY: run serve-team audit test lint types unit e2e bench sample clean chromium chromium-if-possible
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,17 @@ run: $(STAMP) chromium-if-possible
 	$(PY) -m journeys.bootstrap
 	$(PY) -m journeys.bootstrap --warm http://127.0.0.1:$(PORT) &
 	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address 127.0.0.1
+
+# A team server: listens on every interface (TEAM_ADDRESS) with sign-in; it refuses to start until sign-in is
+# configured (`.venv/bin/journeys users add NAME --role admin`, or an [auth] section in .streamlit/secrets.toml).
+TEAM_ADDRESS ?= 0.0.0.0
+serve-team: $(STAMP) chromium-if-possible
+	$(PY) -m journeys.bootstrap
+	$(VENV)/bin/journeys serve --team --port $(PORT) --address $(TEAM_ADDRESS)
+
+# Dependency versions against known advisories (pip-audit asks the PyPI/OSV advisory service: needs the network).
+audit: $(DEV_STAMP)
+	$(VENV)/bin/pip-audit --progress-spinner off
 
 # Debian's chromium renders PNG downloads and runs the browser tests (`make test` fails without it).
 chromium:

@@ -138,3 +138,10 @@ def test_connect_keeps_no_clear_password_in_the_catalogue(capsys, homes: Path):
     assert store.table("wh").count().execute() == 300  # the encrypted password still connects
     code, out, _ = run(capsys, "datasets")
     assert code == 0 and secret not in out
+
+
+def test_make_run_stays_local_and_serve_team_is_the_explicit_way_out():
+    text = (ROOT / "Makefile").read_text()
+    recipe = lambda target: text.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+    assert "--server.address 127.0.0.1" in recipe("run") and "0.0.0.0" not in recipe("run")
+    assert "journeys serve --team" in recipe("serve-team")
