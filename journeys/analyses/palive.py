@@ -314,7 +314,11 @@ def holdout_check(events: ir.Table, query: PAliveQuery | None = None, *,
     days = round(holdout_weeks * DAYS_PER_WEEK)
     split = until - timedelta(days=days)
     cal = purchase_summary(events, query.purchases, split)
-    check_fit_possible(cal, query.purchases)
+    try:
+        check_fit_possible(cal, query.purchases)
+    except QueryError as err:
+        raise QueryError(f"The hold-out check fits on the data up to {split}, {holdout_weeks:g} weeks before the "
+                         f"end: {err.message}", hint="Choose a shorter hold-out.") from err
     buyers = cal.customers
     cols = (buyers["frequency"].to_numpy(), buyers["recency"].to_numpy(), buyers["T"].to_numpy())
     fit = fit_bgnbd(*cols)
