@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from journeys.io.presets import PRESET_NAMES
@@ -19,10 +20,15 @@ def _cli() -> Any:
 
 def cmd_ingest(args: argparse.Namespace) -> None:
     cli = _cli()
-    store = cli._store()
-    report = store.ingest(args.file, preset=args.preset, overrides=cli._parse_maps(args.map or []), tz=args.tz,
-                          name=args.name, into=args.into, as_source=args.source, channel=args.channel,
-                          dedupe=args.dedupe)
+    options = {"preset": args.preset, "overrides": cli._parse_maps(args.map or []), "tz": args.tz,
+               "as_source": args.source, "channel": args.channel, "dedupe": args.dedupe}
+    if args.into:  # while the dashboard holds the store, it runs the append for us
+        from journeys.watch import load
+
+        report = load(None, Path(args.file), into=args.into, **options)
+    else:
+        report = cli._store().ingest(args.file, name=args.name, **options)
+    assert report is not None
     cli._emit(report.to_dict(), args.format, report.lines())
 
 

@@ -15,8 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from journeys.errors import InputError, JourneyError
+from journeys.engine.sharing import inbox_server, submit
+from journeys.errors import InputError, JourneyError, StoreBusy
+from journeys.io.report import LoadReport
 
 PARTIAL = (".part", ".tmp", ".crdownload", ".partial")
 READABLE = (".csv", ".tsv", ".txt", ".gz", ".zip", ".parquet", ".jsonl", ".ndjson", ".json")
@@ -50,8 +53,7 @@ def watch(folder: str | Path, *, into: str, interval_s: float = 10.0, preset: st
     Files go into one source of the dataset (``source``, default the folder's name), so ties across
     files follow the order they were loaded in.
     """
-    from journeys.engine.sources import already_loaded
-    from journeys.engine.store import Store, file_fingerprint
+    from journeys.engine.store import Store
 
     say = log or (lambda line: print(line, flush=True))
     where = Path(folder)
@@ -61,7 +63,7 @@ def watch(folder: str | Path, *, into: str, interval_s: float = 10.0, preset: st
         dataset = probe.get(into)
     src_name = source or where.resolve().name
     seen: dict[Path, tuple[int, int]] = {}
-    done: set[str] = set()
+    handled: dict[Path, tuple[int, int]] = {}
     loaded = 0
     say(f"Watching {where} for new files into '{dataset.name}' every {interval_s:g} s.")
     passes = 0
@@ -75,20 +77,18 @@ def watch(folder: str | Path, *, into: str, interval_s: float = 10.0, preset: st
             if seen.get(path) != state or st.st_size == 0:
                 seen[path] = state  # new or still growing: look again next time
                 continue
-            fp = file_fingerprint(path)
-            if fp in done:
+            if handled.get(path) == state:
                 continue
-            done.add(fp)
+            handled[path] = state  # one log line per file (and again only if it is rewritten)
             started = time.perf_counter()
             try:
-                with Store(home) as store:
-                    if already_loaded(store.cursor(), dataset.id, fp):
-                        say(f"{path.name}: already loaded (same content), skipped")
-                        continue
-                    report = store.ingest(path, into=dataset.id, as_source=src_name, preset=preset, overrides=overrides,
-                                          tz=tz, channel=channel)
+                report = load(home, path, once=True, into=dataset.id, as_source=src_name, preset=preset,
+                              overrides=overrides, tz=tz, channel=channel)
             except JourneyError as err:
                 say(f"{path.name}: not loaded: {err}")
+                continue
+            if report is None:
+                say(f"{path.name}: already loaded (same content), skipped")
                 continue
             loaded += 1
             say(f"{path.name}: {report.rows_stored:,} events loaded, {report.rows_rejected:,} rejected, "
@@ -103,3 +103,29 @@ def watch(folder: str | Path, *, into: str, interval_s: float = 10.0, preset: st
             time.sleep(wait)
     return loaded
 
+
+
+def load(home: str | Path | None, path: Path, *, once: bool = False, **kwargs: Any) -> LoadReport | None:
+    """Ingest ``path`` with ``kwargs`` (``into`` a dataset): directly when the store is free, else through
+    the process that holds it (the dashboard). ``once``: None, loading nothing, when a file with the same
+    content was loaded into the dataset before."""
+    from journeys.engine.sources import already_loaded
+    from journeys.engine.store import Store, default_home, file_fingerprint
+
+    where = Path(home) if home is not None else default_home()
+    try:
+        store = Store(where)
+    except StoreBusy:
+        if inbox_server(where) is None:
+            raise
+        store = None
+    if store is None:
+        answer = submit(where, {"once": once, "ingest": {"path": str(Path(path).resolve()), **kwargs}})
+        if not answer.get("ok"):
+            raise JourneyError(str(answer.get("error")))
+        return None if answer.get("skipped") else LoadReport(**{k: v for k, v in answer["report"].items()
+                                                                 if k != "rows_rejected"})
+    with store:
+        if once and already_loaded(store.cursor(), store.get(kwargs["into"]).id, file_fingerprint(path)):
+            return None
+        return store.ingest(path, **kwargs)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import shutil
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -92,3 +96,74 @@ def open_snapshot(path: Path, home: Path, lock_error: duckdb.Error, *, quiet_s: 
     shutil.rmtree(folder, ignore_errors=True)
     raise StoreBusy(f"The journeys store at {path} is being written by another process{lock_holder(lock_error)}, "
                     "so it cannot be read right now (a load in progress?). Try again when it has finished.")
+
+
+# ---- writes through the process that holds the store ------------------------------------------------
+# DuckDB lets one process write a database file. The dashboard holds the store, so another process
+# (``journeys watch``, ``journeys ingest --into``) hands its load to the dashboard: it drops a job file in
+# ``<home>/inbox/``, the dashboard's store runs it in its own short write transaction, and writes the
+# answer next to it. A heartbeat file says which process serves the inbox.
+
+INBOX = "inbox"
+HEARTBEAT = "server.json"
+HEARTBEAT_S = 2.0
+POLL_S = 0.25
+
+
+def inbox_server(home: Path) -> int | None:
+    """The pid of the live process serving ``home``'s inbox, or None."""
+    beat = home / INBOX / HEARTBEAT
+    try:
+        info = json.loads(beat.read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+    if time.time() - beat.stat().st_mtime > 5 * HEARTBEAT_S:
+        return None
+    return int(info["pid"])
+
+
+def submit(home: Path, job: dict[str, Any], *, timeout_s: float = 3600.0) -> dict[str, Any]:
+    """Hand a job to the process serving the inbox and wait for its answer (a dict with ``ok``)."""
+    folder = home / INBOX
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{time.time_ns()}-{os.getpid()}"
+    tmp = folder / f".{name}.tmp"
+    tmp.write_text(json.dumps(job))
+    tmp.rename(folder / f"{name}.job")  # atomic: the server never reads half a job
+    answer = folder / f"{name}.done"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if answer.exists():
+            data: dict[str, Any] = json.loads(answer.read_text())
+            answer.unlink(missing_ok=True)
+            return data
+        if inbox_server(home) is None and (folder / f"{name}.job").exists():
+            (folder / f"{name}.job").unlink(missing_ok=True)
+            break
+        time.sleep(POLL_S)
+    raise StoreBusy(f"The process holding the journeys store at {home} did not take the load "
+                    f"(it stopped, or is still busy after {timeout_s:.0f} s).")
+
+
+def serve(home: Path, run: Callable[[dict[str, Any]], dict[str, Any]], stop: threading.Event) -> None:
+    """Run inbox jobs one at a time until ``stop`` is set, keeping the heartbeat fresh."""
+    folder = home / INBOX
+    folder.mkdir(parents=True, exist_ok=True)
+    beat = folder / HEARTBEAT
+    last = 0.0
+    while not stop.is_set():
+        if time.time() - last > HEARTBEAT_S:
+            beat.write_text(json.dumps({"pid": os.getpid()}))
+            last = time.time()
+        for job in sorted(folder.glob("*.job")):
+            try:
+                data = json.loads(job.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            job.unlink(missing_ok=True)
+            answer = run(data)
+            tmp = folder / f".{job.stem}.done.tmp"
+            tmp.write_text(json.dumps(answer, default=str))
+            tmp.rename(folder / f"{job.stem}.done")
+        stop.wait(POLL_S)

@@ -34,7 +34,7 @@ from journeys.engine import identities as idt
 from journeys.engine import ingest as ing
 from journeys.engine import sources as srcs
 from journeys.engine.identities import StitchReport, unstitched
-from journeys.engine.sharing import is_lock_error, lock_holder, open_snapshot
+from journeys.engine.sharing import is_lock_error, lock_holder, open_snapshot, serve
 from journeys.errors import (
     AmbiguousDataset,
     DatasetNotFound,
@@ -185,6 +185,31 @@ class Store:
             self._local.backend = be
         return be
 
+    def serve_inbox(self) -> None:
+        """Take loads from other processes (``journeys watch``, ``journeys ingest --into``) while this one holds
+        the store: each runs here in its own short transaction (see :mod:`journeys.engine.sharing`)."""
+        if self.read_only or getattr(self, "_inbox", None) is not None:
+            return
+        self._inbox = threading.Event()
+        worker = threading.Thread(target=serve, args=(self.home, self.run_job, self._inbox), daemon=True,
+                                  name="journeys-inbox")
+        worker.start()
+
+    def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        """One load handed over by another process; the answer says what happened, never raises."""
+        try:
+            kwargs = dict(job.get("ingest") or {})
+            path = Path(kwargs.pop("path"))
+            if job.get("once") and kwargs.get("into"):
+                info = self.get(kwargs["into"])
+                if srcs.already_loaded(self.cursor(), info.id, file_fingerprint(path)):
+                    return {"ok": True, "skipped": True}
+            return {"ok": True, "report": self.ingest(path, **kwargs).to_dict()}
+        except JourneyError as err:
+            return {"ok": False, "error": str(err), "code": err.code}
+        except Exception as err:  # the serving thread must survive any one bad job
+            return {"ok": False, "error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}", "code": "failed"}
+
     def __enter__(self) -> Store:
         return self
 
@@ -192,6 +217,8 @@ class Store:
         self.close()
 
     def close(self) -> None:
+        if getattr(self, "_inbox", None) is not None:
+            self._inbox.set()
         self._con.close()
         if self.snapshot is not None:
             shutil.rmtree(self.snapshot, ignore_errors=True)
