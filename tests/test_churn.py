@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from journeys.analyses.base import journeys_for
-from journeys.analyses.churn import ACTIVE_NODE, CHURNED_NODE, ChurnQuery, compute_churn
+from journeys.analyses.churn import ACTIVE_NODE, CHURNED_NODE, ChurnQuery, compute_churn, customers_on_path
 from journeys.errors import QueryError
 from journeys.outcomes import Outcomes
 from journeys.segments import Filter, Segment, matching_customers
@@ -108,3 +108,12 @@ def test_segment_of_customers_ending_with_a_churn_path(events):
     assert Segment.from_param(seg.to_param()) == seg
     with pytest.raises(QueryError, match="needs at least one touchpoint"):
         Segment((Filter("ends_with", ()),)).validate()
+
+
+def test_top_churn_paths_and_who_follows_them_today(events):
+    r = compute_churn(events, EXPLICIT)
+    paths = {p: (c, a) for p, c, a in zip(r.paths.path, r.paths.churned, r.paths.active, strict=True)}
+    assert paths == {("chat", "call_centre"): (1, 0), ("home", "call_centre"): (1, 0)}
+    assert customers_on_path(events, EXPLICIT, ("purchase",)) == ["B", "E"]
+    assert customers_on_path(events, EXPLICIT, ("chat", "purchase")) == ["B"]
+    assert customers_on_path(events, EXPLICIT, ("call_centre",)) == []  # A and D already churned
