@@ -40,6 +40,7 @@ pages = [
     st.Page(here / "graph.py", title="Transition graph", icon=":material/hub:"),
     st.Page(here / "compare.py", title="Compare", icon=":material/compare:"),
     st.Page(here / "drivers.py", title="Drivers", icon=":material/insights:"),
+    st.Page(here / "attribution.py", title="Attribution", icon=":material/pie_chart:"),
     st.Page(here / "retention.py", title="Retention", icon=":material/event_repeat:"),
     st.Page(here / "voice.py", title="Voice of the customer", icon=":material/sentiment_satisfied:"),
     st.Page(here / "report.py", title="Report", icon=":material/description:"),

@@ -175,6 +175,18 @@ def graph_driver_table(view: ViewState, segment: Segment, query: drv.DriversQuer
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
+def _attribution(key: tuple[Any, ...], query: Any, _view: ViewState, _segment: Segment) -> Any:
+    from journeys.analyses.attribution import compute_attribution
+
+    return compute_attribution(_journeys(_view, _segment), query, known=touchpoints(_view))
+
+
+def attribution(view: ViewState, segment: Segment, query: Any) -> Any:
+    """Credit for the goal by every model (a :class:`journeys.analyses.attribution.AttributionResult`)."""
+    return _attribution(_key(view, segment), query, view, segment)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
 def _voice(key: tuple[Any, ...], query: Any, _view: ViewState, _segment: Segment) -> Any:
     from journeys.analyses.voice import compute_voice, voice_journeys
 

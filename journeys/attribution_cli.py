@@ -64,10 +64,9 @@ def cmd_attribution(args: argparse.Namespace) -> None:
     q.validate()
     args.goal = None  # the goal is credited here, not used to shape journeys
     run = _journeys(args)
-    span = run.events.aggregate(lo=run.events.ts.min(), hi=run.events.ts.max()).to_pandas().iloc[0]
-    data_span = (span.hi - span.lo).to_pytimedelta() if pd.notna(span.lo) else None
+    known = known_touchpoints(run.events)
     with timer() as t:
-        r = compute_attribution(run.journeys, q, span=data_span, known=known_touchpoints(run.events))
+        r = compute_attribution(run.journeys, q, known=known)
     if args.format == "csv":
         for w in r.warnings:
             print(w, file=sys.stderr)  # stdout stays a CSV for scripts

@@ -38,7 +38,16 @@ from journeys.analyses.attribution_rules import (
 from journeys.analyses.base import materialize, to_frame
 from journeys.durations import format_duration, parse_duration
 from journeys.errors import QueryError, unknown
-from journeys.markov import MAX_ORDER, PathTable, design_chain, fit_chain, removal_effects
+from journeys.markov import (
+    CONVERSION,
+    MAX_ORDER,
+    NULL,
+    START,
+    PathTable,
+    design_chain,
+    fit_chain,
+    removal_effects,
+)
 
 Model = Literal["first", "last", "linear", "position", "time_decay", "markov"]
 MODELS: tuple[Model, ...] = ("first", "last", "linear", "position", "time_decay", "markov")
@@ -221,8 +230,8 @@ def _aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, 
 
 def compute_attribution(journeys: ir.Table, query: AttributionQuery, *, span: timedelta | None = None,
                         known: list[str] | None = None) -> AttributionResult:
-    """Credit per item and model. ``span`` (the data's time span) checks an explicit lookback; ``known``
-    touchpoints give a did-you-mean for an unknown goal."""
+    """Credit per item and model. An explicit lookback must fit in ``span`` (the data's time span; measured on
+    ``journeys`` when not given); ``known`` touchpoints give a did-you-mean for an unknown goal."""
     q = query
     q.validate()
     if not q.goals:
@@ -233,6 +242,9 @@ def compute_attribution(journeys: ir.Table, query: AttributionQuery, *, span: ti
         for g in q.goals:
             if g not in known:
                 raise unknown("touchpoint", g, known)
+    if q.lookback is not None and q.lookback != LOOKBACK_DEFAULT and span is None:
+        ends = to_frame(journeys.aggregate(lo=journeys.ts.min(), hi=journeys.ts.max())).iloc[0]
+        span = (pd.Timestamp(ends.hi) - pd.Timestamp(ends.lo)).to_pytimedelta() if pd.notna(ends.lo) else None
     if span is not None and q.lookback is not None and q.lookback != LOOKBACK_DEFAULT and q.lookback > span:
         raise QueryError(f"The lookback of {_days(q.lookback)} is longer than the data, which spans {_days(span)}.",
                          hint="Use a shorter lookback, or 'all' for the whole journey.")
@@ -241,8 +253,10 @@ def compute_attribution(journeys: ir.Table, query: AttributionQuery, *, span: ti
         goals = " or ".join(f"'{g}'" for g in q.goals)
         raise QueryError(f"Nobody reached the goal {goals} in these journeys, so there is nothing to credit.",
                          hint="Pick another goal, a wider date range or another segment.")
-    paths = tuple(tuple(str(x) for x in p) for p in table.path)
-    pt = PathTable(paths, table.conversions.to_numpy(float), table.nulls.to_numpy(float), table.value.to_numpy(float))
+    # the engine returns groups in any order: sort them, so the bootstrap draws (and bands) repeat exactly
+    table = table.assign(path=[tuple(str(x) for x in p) for p in table.path]).sort_values("path", ignore_index=True)
+    pt = PathTable(tuple(table.path), table.conversions.to_numpy(float), table.nulls.to_numpy(float),
+                   table.value.to_numpy(float))
     return _fit(q, pt, decay, counts)
 
 
@@ -394,3 +408,23 @@ def _warnings(q: AttributionQuery, pt: PathTable, counts: dict[str, float], effe
                        f"times: order {q.order} is too high for this much data"
                        + (f"; try order {q.order - 1}." if q.order > 1 else "."))
     return out
+
+
+def transition_matrix(result: AttributionResult) -> pd.DataFrame:
+    """The fitted Markov chain as rows ``from``, ``to``, ``probability``, ``journeys`` (weight of the transition),
+    with ``(start)``, ``(conversion)`` and ``(null)``; states of order > 1 read ``a > b``."""
+    pt = PathTable(tuple(tuple(p) for p in result.paths.path), result.paths.conversions.to_numpy(float),
+                   result.paths.nulls.to_numpy(float), result.paths.value.to_numpy(float))
+    design = design_chain(pt, result.query.order)
+    n, width = len(design.states), len(design.states) + 1
+    counts = np.asarray(design.inner.T @ (pt.conversions + pt.nulls)).reshape(width, width)
+    last = design.last
+    names = [" > ".join(s) for s in design.states] + [START]
+    rows = [(names[i], names[j], counts[i, j]) for i, j in zip(*np.nonzero(counts), strict=True)]
+    conv = np.bincount(last, weights=pt.conversions, minlength=n)
+    null = np.bincount(last, weights=pt.nulls, minlength=n)
+    rows += [(names[i], CONVERSION, conv[i]) for i in np.flatnonzero(conv)]
+    rows += [(names[i], NULL, null[i]) for i in np.flatnonzero(null)]
+    frame = pd.DataFrame(rows, columns=["from", "to", "journeys"])
+    frame["probability"] = frame.journeys / frame.groupby("from").journeys.transform("sum")
+    return frame.sort_values(["from", "probability"], ascending=[True, False]).reset_index(drop=True)
