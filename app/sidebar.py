@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from app import auth, state
+from app import auth, freshness, state
 from app.ui import echo, link_problem, md, seed, set_view, share_link, view
 from journeys.errors import closest
 from journeys.segments import Filter, Segment
@@ -169,6 +169,7 @@ def render() -> bool:
     st.sidebar.title("journeys")
     if not dataset_picker():
         return False
+    freshness.new_data_notice()  # "new data: N events since you opened this view"
     date_range()
     shaping_controls()
     st.sidebar.subheader("Segment")

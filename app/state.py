@@ -28,6 +28,7 @@ def store() -> Store:
     """One store per server; every session reads through its own thread's cursor."""
     s = Store()
     ensure_sample(s)
+    s.serve_inbox()  # journeys watch / ingest --into while the dashboard runs: their loads run here
     return s
 
 
@@ -156,7 +157,7 @@ def _drivers(key: tuple[Any, ...], query: drv.DriversQuery, what: str, _view: Vi
     if what == "graph":
         return drv.graph_drivers(j, query.outcomes.goals)
     events = filter_dates(store().table(_view.dataset or ""), _view.date_from, _view.date_to)
-    return drv.compute_drivers(j, query, end=data_end(events) if query.outcome == "churn" else None)
+    return drv.compute_drivers(j, query, end=data_end(events) if query.outcome == "churn" else None, reuse=key)
 
 
 def drivers(view: ViewState, segment: Segment, query: drv.DriversQuery) -> drv.DriversResult:
@@ -212,6 +213,8 @@ def _retention_part(key: tuple[Any, ...], query: Any, what: str, _view: ViewStat
         return lifecycle.compute_lifecycle(j, query, end=data_end(events))
     if what == "churn":
         return churn.compute_churn(j, query, end=data_end(events))
+    if what == "path":  # (ChurnQuery, path): still-active customers ending so
+        return churn.customers_on_path(j, query[0], query[1], end=data_end(events))
     query = replace(query, until=query.until or data_end(events).date())
     if what == "palive":
         return palive.compute_palive(j, query)

@@ -1,0 +1,49 @@
+"""Noticing a dataset that changed under an open view (``journeys watch`` or another person's load).
+
+The sidebar checks the dataset's event count every few seconds without rerunning the page. When it grew,
+it says how many events arrived since the view was opened and offers Refresh; with auto-refresh on, the
+page reruns by itself. The view state lives in the session, so nothing the person chose is lost, and
+cached results are keyed by the dataset's fingerprint, so a refresh computes on the new data.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import state
+from app.ui import view
+
+CHECK_EVERY_S = 5
+
+
+def _baseline(dataset: str, rows: int, *, reset: bool = False) -> int:
+    seen: dict[str, int] = st.session_state.setdefault("rows_seen", {})
+    if reset or dataset not in seen:
+        seen[dataset] = rows
+    return seen[dataset]
+
+
+def new_data_notice() -> None:
+    """Sidebar notice "new data: N events since you opened this view", Refresh, and an auto-refresh toggle."""
+    dataset = view().dataset
+    if not dataset:
+        return
+    _baseline(dataset, state.store().get(dataset).rows)
+    auto = st.sidebar.toggle("Auto-refresh on new data", key="auto_refresh")
+
+    @st.fragment(run_every=CHECK_EVERY_S)
+    def check() -> None:
+        now = state.store().get(dataset).rows
+        then = _baseline(dataset, now)
+        if now == then:
+            return
+        if auto:
+            _baseline(dataset, now, reset=True)
+            st.rerun(scope="app")
+        st.info(f"New data: {now - then:+,} events since you opened this view.", icon=":material/update:")
+        if st.button("Refresh", key="fresh_refresh", icon=":material/refresh:"):
+            _baseline(dataset, now, reset=True)
+            st.rerun(scope="app")
+
+    with st.sidebar:
+        check()
