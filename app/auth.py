@@ -184,6 +184,13 @@ def shown(frame: pd.DataFrame) -> pd.DataFrame:
     return frame if allowed("download_customers") else privacy.mask_frame(frame, privacy.pii_in_frame(frame))
 
 
+def shown_text(text: str) -> str:
+    """A value or sentence as this person may read it: e-mail addresses and phone numbers masked for viewers."""
+    if allowed("download_customers"):
+        return text
+    return str(privacy.mask(text) if privacy.kind_of(text) else privacy.mask_text(text))
+
+
 def exported(frame: pd.DataFrame, restricted: bool) -> pd.DataFrame:
     """A table as it may be exported: personal data as salted hashes for a ``restricted`` person (one
     without the download right; decided during the run, since the click is handled outside it)."""

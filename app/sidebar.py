@@ -67,7 +67,7 @@ def segment_builder(prefix: str, current: Segment, *, where: st.delta_generator.
     for i, item in enumerate(items):
         text = item.describe(v.shaping.goal) if isinstance(item, Filter) else f"({item._clause(v.shaping.goal)})"
         c1, c2 = where.columns([4, 1], vertical_alignment="center")
-        c1.caption(md(text))
+        c1.caption(md(auth.shown_text(text)))  # personal data masked for viewers
         if c2.button("", icon=":material/close:", key=f"{prefix}_rm_{i}_{len(items)}", help="Remove this filter"):
             items.pop(i)
             return Segment(tuple(items), current.combine)
@@ -104,7 +104,8 @@ def _filter_form(prefix: str) -> Filter | None:
         info = state.store().get(v.dataset or "")
         cols = ["channel", *info.attributes]
         col = st.selectbox("Column", cols, key=f"{prefix}_col")
-        vals = st.multiselect("Values", state.attribute_values(v, col) if col else [], key=f"{prefix}_vals")
+        vals = st.multiselect("Values", state.attribute_values(v, col) if col else [], key=f"{prefix}_vals",
+                              format_func=auth.shown_text)
         built = Filter("attribute", tuple(vals), column=col, op="in" if kind == "attribute" else "not_in") if vals else None
     elif kind in ("converted", "not_converted"):
         if not v.shaping.goal:
@@ -178,7 +179,7 @@ def render() -> bool:
     if seg != v.segment:
         set_view(replace(v, segment=seg))
         st.rerun()
-    st.sidebar.caption(md(seg.describe(view().shaping.goal).capitalize()))
+    st.sidebar.caption(md(auth.shown_text(seg.describe(view().shaping.goal).capitalize())))
     return True
 
 

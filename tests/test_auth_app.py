@@ -140,3 +140,13 @@ def test_admin_page_only_for_admins(team):
     assert "Audit log" in plain(at, "subheader")
     at = visit("bob", page="screens/admin.py")  # not in a viewer's navigation: the default page opens
     assert not at.exception and "Admin" not in plain(at, "title")
+
+
+def test_viewers_see_personal_data_in_a_shared_segment_masked(team):
+    from journeys.segments import Filter, Segment
+
+    seg = Segment((Filter("attribute", ("ann@example.com",), column="email"),)).to_param()
+    captions = plain(visit("bob", ds=team["b"], seg=seg), "caption")
+    assert any("a***@example.com" in c for c in captions) and not any("ann@example.com" in c for c in captions)
+    captions = plain(visit("ann", ds=team["b"], seg=seg), "caption")  # an analyst reads them as they are
+    assert any("ann@example.com" in c for c in captions)

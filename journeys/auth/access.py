@@ -28,8 +28,9 @@ class Access:
 
     def describe(self) -> str:
         shared = ["everyone signed in"] if self.everyone else list(self.users)
-        return (f"owner {self.owner or '(none: admins only)'}; shared with "
-                f"{', '.join(shared) if shared else 'nobody else'}")
+        if not self.owner and not shared:
+            return "no owner; admins only"
+        return f"owner {self.owner or '(none)'}; shared with {', '.join(shared) if shared else 'nobody else'}"
 
 
 def access_of(dataset: str, *, home: str | Path | None = None) -> Access:
