@@ -39,6 +39,12 @@ def plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: "float64" for c, t in frame.dtypes.items() if str(t) in ("Int64", "Float64")})
 
 
+def outcomes() -> Outcomes:
+    """The view's outcomes; without goals of its own, the sidebar's goal is the purchase whose gaps set the default."""
+    o, goal = view().outcomes, view().shaping.goal
+    return o if o.goals or not goal else replace(o, goals=(goal,))
+
+
 st.title("Retention")
 v = view()
 tps = state.touchpoints(v)
@@ -85,7 +91,7 @@ page = replace(page, retention=replace(r, cohort=cohort, period=period, periods=
                                        start=start or None, breakdown=rbd or None))
 set_view(replace(v, retention=page))
 v = view()
-rq, lq, cq, pq = page.queries(v.outcomes)
+rq, lq, cq, pq = page.queries(outcomes())
 res = guarded("Counting cohorts…", lambda: state.retention_part(v, v.segment, rq, "retention"))
 if res is not None:
     st.caption(f"{res.customers:,} customers. Blank cells are periods that had not ended for every customer of the "
@@ -128,7 +134,7 @@ chbd = c[2].selectbox("Churn by", ["", *info.attributes], key="rt_chbd", format_
 page = replace(page, churn_interval=chi, last_k=int(chk), churn_breakdown=chbd or None)
 set_view(replace(v, retention=page))
 v = view()
-rq, lq, cq, pq = page.queries(v.outcomes)
+rq, lq, cq, pq = page.queries(outcomes())
 ch = guarded("Following customers to the end…", lambda: state.retention_part(v, v.segment, cq, "churn"))
 if ch is not None:
     m = st.columns(4)
@@ -164,6 +170,10 @@ if ch is not None:
                             format_func=lambda i: f"{ARROW.join(paths[i])} ({int(ch.paths.churned[i]):,} churned, "
                                                   f"{ch.paths.rate[i]:.0%} of those who ended so)")
         path = paths[int(pick or 0)]
+        following = guarded("Finding who follows it…", lambda: state.retention_part(v, v.segment, (cq, path), "path"))
+        if following is not None:
+            st.caption(f"{len(following):,} customers who have not churned end their journey this way today.")
+            customer_list(following, name="following_churn_path", key="rt_path_ids")
         if st.button("Use as segment: customers whose last touchpoints match", key="rt_path_seg", icon=":material/filter_alt:"):
             rule = Filter("ends_with", path)
             set_view(replace(v, segment=Segment((rule,)) if v.segment.is_empty else Segment((v.segment, rule))))

@@ -1,0 +1,98 @@
+"""Retention page: the numbers equal the core's, every control lives in the link, bad links are sentences."""
+
+from __future__ import annotations
+
+import json
+
+from journeys.analyses.base import journeys_for
+from journeys.analyses.churn import ChurnQuery, compute_churn
+from journeys.analyses.palive import PAliveQuery, compute_palive
+from journeys.analyses.retention import RetentionQuery, compute_retention
+from journeys.outcomes import Outcomes, data_end
+from journeys.segments import Filter, Segment
+from journeys.shaping import Shaping
+from tests.app.conftest import _store, app, texts
+
+PAGE = "screens/retention.py"
+
+
+def _events(ds: str, segment: Segment | None = None):
+    return journeys_for(_store().table(ds), Shaping(goal="purchase"), segment)
+
+
+def test_default_page_equals_the_core(sample_id):
+    at = app(PAGE, ds=sample_id)
+    assert not at.exception
+    events = _events(sample_id)
+    churn = compute_churn(events, ChurnQuery(outcomes=Outcomes(goals=("purchase",))))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Customers"] == f"{churn.customers:,}"
+    assert metrics["Churned"] == f"{churn.churned:,}"
+    assert metrics["Active (not yet known)"] == f"{churn.active:,}"
+    palive = compute_palive(events, PAliveQuery())
+    assert metrics["At risk"] == f"{palive.bands['at risk']:,}" and metrics["Active"] == f"{palive.bands['active']:,}"
+    # the default threshold is shown with where it comes from: the p90 of gaps between purchase days
+    assert any("the larger of 30 days and the p90 of" in t for t in texts(at, "info"))
+    heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    cohorts = compute_retention(events, RetentionQuery())
+    avg = cohorts.average
+    assert heat["z"][0][:3] == [float(x) for x in avg.pct[:3]]  # the weighted-average row on top
+    assert heat["y"][0] == f"Average ({int(avg['size'].iloc[0]):,})"
+    assert len(heat["y"]) == 1 + cohorts.table.cohort.nunique()
+    assert any("bought on two different days" in t for t in texts(at, "warning"))  # the sample's thin repeat buying
+
+
+def test_settings_come_from_the_link_and_go_back_to_it(sample_id):
+    at = app(PAGE, ds=sample_id, rc="month", rp="week", rn="4", rcal="1", rm="on_or_after", ct="account_closed",
+             chk="3", li="month", pb="active")
+    assert not at.exception
+    assert at.selectbox(key="rt_rc").value == "month" and at.number_input(key="rt_rn").value == 4
+    assert at.toggle(key="rt_rcal").value is True and at.radio(key="rt_cmode").value == "explicit"
+    assert at.multiselect(key="rt_ct").value == ["account_closed"]
+    events = _events(sample_id)
+    churn = compute_churn(events, ChurnQuery(outcomes=Outcomes(goals=("purchase",),
+                                                               churn_touchpoints=("account_closed",)), last_k=3))
+    assert {m.label: m.value for m in at.metric}["Churned"] == f"{churn.churned:,}"
+    heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    r = compute_retention(events, RetentionQuery(cohort="month", periods=4, calendar=True, mode="on_or_after"),
+                          end=data_end(_store().table(sample_id)))
+    first = r.table[r.table.cohort == r.table.cohort.min()]
+    assert heat["z"][1] == [float(x) for x in first.pct]
+    for key, value in {"rc": "month", "rn": "4", "rcal": "1", "rm": "on_or_after", "ct": "account_closed",
+                       "chk": "3", "li": "month", "pb": "active"}.items():
+        assert at.query_params[key] == value, key
+    assert "rp" not in at.query_params  # the default period is not written
+
+
+def test_bad_link_values_are_explained(sample_id):
+    at = app(PAGE, ds=sample_id, ret="purchse", rn="99")
+    assert not at.exception
+    banner = texts(at, "text")
+    assert ("• The return touchpoint 'purchse' is not in this dataset. Did you mean 'purchase'? "
+            "Using 'purchase' instead.") in banner
+    assert at.multiselect(key="rt_ret").value == ["purchase"] and at.query_params["ret"] == "purchase"
+    assert ("• The link's number of periods '99' could not be used (Retention shows 1 to 60 periods, not 99); "
+            "the default applies.") in banner
+
+
+def test_a_churn_path_becomes_a_segment(sample_id):
+    at = app(PAGE, ds=sample_id, ct="account_closed")
+    assert not at.exception
+    events = _events(sample_id)
+    churn = compute_churn(events, ChurnQuery(outcomes=Outcomes(goals=("purchase",),
+                                                               churn_touchpoints=("account_closed",))))
+    path = churn.paths.path[0]
+    label = next(b.label for b in at.get("download_button") if "customer ids" in b.label and b.key == "cust_rt_path_ids")
+    from journeys.analyses.churn import customers_on_path
+    assert label == f"Download {len(customers_on_path(events, churn.query, path)):,} customer ids"
+    at.button(key="rt_path_seg").click().run()
+    assert not at.exception
+    seg = Segment.from_param(at.query_params["seg"])
+    assert seg == Segment((Filter("ends_with", path),))
+
+
+def test_too_few_buyers_is_said_in_its_section_only(sample_id):
+    at = app(PAGE, ds=sample_id, pp="review")
+    assert not at.exception
+    assert any("P(alive) needs at least 500 customers with a purchase" in t for t in texts(at, "warning"))
+    assert {m.label for m in at.metric} >= {"Customers", "Churned", "Quick ratio"}  # the other sections still show
