@@ -208,3 +208,20 @@ def test_forest_plot_draws_the_significant_top_drivers(duck):
     assert fig.layout.xaxis.type == "log" and list(trace.x) == list(rows.odds_ratio)
     assert list(trace.error_x.arrayminus) == pytest.approx(list(rows.odds_ratio - rows.ci_low))
     assert list(trace.y) == ["1. did promo"]
+
+
+def test_kept_occurrences_give_the_same_answers(duck):
+    t = duck.table(planted(400))
+    j = journeys_for(t, Shaping())
+    q = DriversQuery(outcomes=Outcomes(goals=("purchase",)), kinds=("touchpoint", "count"))
+    fresh = compute_drivers(j, q)
+    kept = t.get_backend().__dict__.setdefault("_journeys_occurrences", {})
+    before = len(kept)
+    assert compute_drivers(j, q, reuse="a").table.equals(fresh.table)
+    assert compute_drivers(j, q, reuse="a").table.equals(fresh.table)
+    whole = replace(q, window_days=None)
+    assert compute_drivers(j, whole, reuse="a").table.equals(compute_drivers(j, whole).table)
+    assert len(kept) == min(before + 1, 2)
+    compute_drivers(j, q, reuse="b")
+    compute_drivers(j, q, reuse="c")
+    assert len(kept) == 2  # the oldest is dropped

@@ -15,7 +15,7 @@ the absorbing chain of :func:`journeys.analyses.transitions.goal_probability`, f
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -241,11 +241,12 @@ def _check_split(customers: int, with_outcome: int, query: DriversQuery) -> None
 
 
 def compute_drivers(journeys: ir.Table, query: DriversQuery, *, end: datetime | None = None,
-                    inactivity_days: int | None = None) -> DriversResult:
+                    inactivity_days: int | None = None, reuse: Hashable | None = None) -> DriversResult:
     """Drivers of the query's outcome among the (person-scope, segmented) journeys' customers.
 
     ``end`` is the data's end for churn by inactivity (default: the last event in ``journeys``), and
-    ``inactivity_days`` overrides the spec's threshold.
+    ``inactivity_days`` overrides the spec's threshold. ``reuse`` keys the per-customer touchpoint occurrences
+    kept between queries (see :func:`drivers_candidates.occurrences`); it must change whenever the journeys do.
     """
     query.validate()
     pop = population(journeys, query.outcome, query.outcomes, query.window_days, end=end,
@@ -263,7 +264,8 @@ def compute_drivers(journeys: ir.Table, query: DriversQuery, *, end: datetime | 
                 attrs.append(col)
             else:
                 skipped.append((col, n))
-    counts = count_candidates(journeys, pop, query.kinds, counts=COUNTS, attributes=attrs, last_k=LAST_K)
+    counts = count_candidates(journeys, pop, query.kinds, counts=COUNTS, attributes=attrs, last_k=LAST_K,
+                              reuse=reuse)
     counts = _excluded(counts, query.outcome_touchpoints)
     table = score(counts, pop.customers, pop.with_outcome)
     return DriversResult(query, table, pop.customers, pop.with_outcome, tuple(skipped))

@@ -10,9 +10,11 @@ Observation window (no leakage):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -26,6 +28,10 @@ from journeys.schema import RESERVED
 NOT_ATTRIBUTES = frozenset({*RESERVED, "journey_id", "source", "raw_id", "sentiment", "language", "_repeat"})
 #: an attribute with more distinct values than this is not a yes/no candidate set (ids, free text, amounts)
 ATTRIBUTE_VALUES_MAX = 50
+#: occurrences kept per customer and touchpoint (``did X at least k times`` needs k up to this), and how many
+#: journeys tables keep theirs
+OCCURRENCES = 3
+OCCURRENCE_TABLES = 2
 COUNT_COLUMNS = ["kind", "item", "x", "y", "times", "exposed", "exposed_converted"]
 
 
@@ -87,20 +93,57 @@ def _tally(rows: ir.Table, kind: str, item: ir.Value, x: ir.Value, y: ir.Value, 
         kind=ibis.literal(kind), times=ibis.literal(times, type="int64"))
 
 
+def occurrences(journeys: ir.Table, most: int = OCCURRENCES, *, reuse: Hashable | None = None) -> ir.Table:
+    """Per customer and touchpoint, the step and time of its first ``most`` occurrences (``s1``, ``t1``, ...; null
+    when fewer). It depends on neither the outcome nor the window: with ``reuse`` (a key that changes whenever
+    the journeys do, such as the dataset fingerprint with the segment and dates) the last
+    :data:`OCCURRENCE_TABLES` are kept on DuckDB and later drivers queries with the same key skip building it."""
+    backend = journeys.get_backend()
+    cache: dict[Any, tuple[str, ir.Table]] = backend.__dict__.setdefault("_journeys_occurrences", {})
+    if reuse is not None and (reuse, most) in cache:
+        return cache[(reuse, most)][1]
+    e = journeys.select("customer_id", "touchpoint", "step", "ts")
+    e = e.mutate(k=ibis.row_number().over(ibis.window(group_by=[e.customer_id, e.touchpoint], order_by=e.step)))
+    e = e.filter(e.k < most)
+    occ = e.group_by("customer_id", "touchpoint").aggregate(**{
+        f"{c}{i + 1}": ibis.cases((e.k == i, e[col]), else_=ibis.null(e[col].type())).max()
+        for i in range(most) for c, col in (("s", "step"), ("t", "ts"))})
+    if reuse is None or backend.name != "duckdb":
+        return materialize(occ)
+    name = f"_journeys_occurrences_{uuid.uuid4().hex}"
+    backend.con.execute(f'CREATE TEMP TABLE "{name}" AS {ibis.to_sql(occ, dialect="duckdb")}')
+    while len(cache) >= OCCURRENCE_TABLES:
+        old, _ = cache.pop(next(iter(cache)))
+        backend.con.execute(f'DROP TABLE IF EXISTS "{old}"')
+    cache[(reuse, most)] = (name, backend.table(name))
+    return cache[(reuse, most)][1]
+
+
+def _occurrence_counts(journeys: ir.Table, pop: Population, wanted: Sequence[int], reuse: Hashable | None,
+                       ) -> ir.Table:
+    """Per touchpoint: customers with at least k observed occurrences (``e{k}``) and those with the outcome
+    (``c{k}``). Observation is a prefix of each journey, so the k-th occurrence decides: before the cut and
+    the window's end."""
+    occ = occurrences(journeys, max(OCCURRENCES, *wanted), reuse=reuse)  # one table serves touchpoints and counts
+    o = occ.join(pop.per, "customer_id")
+    agg = {}
+    for k in wanted:
+        seen = ((o.cut.isnull() | (o[f"s{k}"] < o.cut)) & (o.until.isnull() | (o[f"t{k}"] < o.until))
+                & o[f"s{k}"].notnull()).cast("int64")
+        agg[f"e{k}"] = seen.sum()
+        agg[f"c{k}"] = (seen * o.outcome).sum()
+    return o.group_by("touchpoint").aggregate(**agg)
+
+
 def count_candidates(journeys: ir.Table, pop: Population, kinds: Sequence[str], *, counts: Sequence[int] = (2, 3),
-                     attributes: Sequence[str] = (), last_k: int = 3) -> pd.DataFrame:
+                     attributes: Sequence[str] = (), last_k: int = 3, reuse: Hashable | None = None) -> pd.DataFrame:
     """Per candidate (:data:`COUNT_COLUMNS`): ``x``/``y`` name the touchpoints or the column/value, ``times`` k."""
     string = ibis.null("string")
     o = observed(journeys, pop, [c for c in ("channel", *attributes) if c in journeys.columns])
     parts: list[ir.Table] = []
     if {"touchpoint", "count"} & set(kinds):
-        per = o.group_by("customer_id", "touchpoint", "outcome").aggregate(n=o.count())
         wanted = ([1] if "touchpoint" in kinds else []) + (list(counts) if "count" in kinds else [])
-        agg = {}
-        for k in wanted:
-            agg[f"e{k}"] = (per.n >= k).cast("int64").sum()
-            agg[f"c{k}"] = ((per.n >= k).cast("int64") * per.outcome).sum()
-        frame = to_frame(per.group_by("touchpoint").aggregate(**agg))
+        frame = to_frame(_occurrence_counts(journeys, pop, wanted, reuse))
         for k in wanted:
             rows = frame[frame[f"e{k}"] > 0]
             parts.append(pd.DataFrame({
