@@ -17,6 +17,7 @@ import csv
 import io
 import os
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -281,8 +282,23 @@ def with_sentiment(events: Any, scorer: SentimentScorer | None = None) -> Any:
                              language=ibis.null("string"))
     texts = events.filter(events.text.notnull()).select("text").distinct().to_pandas()
     scored = (scorer or default_scorer()).frame(texts.text.tolist()).rename(columns={"text": "_s_text"})
-    lookup = ibis.memtable(scored, schema={"_s_text": "string", "language": "string", "sentiment": "float64",
-                                           "sentiment_band": "string"})
+    schema = {"_s_text": "string", "language": "string", "sentiment": "float64", "sentiment_band": "string"}
+    # a real temp table (DuckDB) or view (Spark): later steps compile the expression to SQL for the raw
+    # connection (materialised segments), which sees no memtable
+    backend = events.get_backend()
+    name = f"_journeys_sentiment_{uuid.uuid4().hex}"
+    if texts.empty:
+        return events.mutate(sentiment=ibis.null("float64"), sentiment_band=ibis.null("string"),
+                             language=ibis.null("string"))
+    if backend.name == "pyspark":
+        session = backend._session
+        session.createDataFrame(scored.astype({"sentiment": "float64"})).createOrReplaceTempView(name)
+        lookup = backend.table(name)
+    else:
+        try:
+            lookup = backend.create_table(name, ibis.memtable(scored, schema=schema), temp=True)
+        except Exception:
+            lookup = ibis.memtable(scored, schema=schema)
     base = events.drop(*[c for c in SENTIMENT_COLUMNS if c in events.columns])
     joined = base.left_join(lookup, base.text == lookup._s_text)
     return joined.drop("_s_text")
