@@ -25,7 +25,7 @@ from journeys.auth import access, audit, users
 from journeys.auth.acting import act_as
 from journeys.auth.roles import Right, can
 from journeys.export import safe_csv
-from journeys.users_cli import LOOPBACK, NOT_CONFIGURED, oidc_configured
+from journeys.users_cli import LOOPBACK, oidc_configured
 
 T = TypeVar("T")
 Mode = Literal["local", "team", "oidc"]
@@ -60,7 +60,8 @@ def gate() -> Principal:
     if how == "local":
         address = str(st.get_option("server.address") or "127.0.0.1")
         if address not in LOOPBACK:
-            st.error(NOT_CONFIGURED)
+            st.error(f"This dashboard listens on {address} without sign-in, so it shows no data: serve it on 127.0.0.1, "
+                     "or add an admin (`journeys users add NAME --role admin`) and start it with `journeys serve --team`.")
             _halt()
         who = Principal("local", "admin", "local")
     else:

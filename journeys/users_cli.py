@@ -127,6 +127,11 @@ def cmd_access(args: argparse.Namespace) -> None:
     from journeys.engine.store import Store
 
     infos = Store(read_only=True).datasets()
+    if args.as_user:  # what one person sees on the team server
+        who = users.get_user(args.as_user)
+        if who is None:
+            raise unknown("user", args.as_user, [u.name for u in users.list_users()], error=JourneyError)
+        infos = access.visible(who.name, who.role, infos)
     if args.dataset is None:
         rows = [{"id": d.id, "name": d.name, **_access_dict(access.access_of(d.id))} for d in infos]
         lines = [f"{r['id']}  {r['name']:<24} {access.access_of(r['id']).describe()}" for r in rows] or ["No datasets."]
@@ -214,6 +219,7 @@ def add_commands(sub: Any) -> None:
 
     p = sub.add_parser("access", help="who sees a dataset: owner, named users, everyone signed in")
     p.add_argument("dataset", nargs="?", help="name or id; without it, list every dataset's access")
+    p.add_argument("--as", dest="as_user", metavar="USER", help="only the datasets this user sees")
     p.add_argument("--owner")
     p.add_argument("--share", metavar="USER,USER", help="share with these users")
     p.add_argument("--unshare", metavar="USER,USER")

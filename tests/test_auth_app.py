@@ -150,3 +150,33 @@ def test_viewers_see_personal_data_in_a_shared_segment_masked(team):
     assert any("a***@example.com" in c for c in captions) and not any("ann@example.com" in c for c in captions)
     captions = plain(visit("ann", ds=team["b"], seg=seg), "caption")  # an analyst reads them as they are
     assert any("ann@example.com" in c for c in captions)
+
+
+def test_sharing_on_the_data_page_makes_a_dataset_visible(team):
+    assert not access.can_see("dee", "viewer", team["a"])
+    users.add_user("dee", "viewer", PW)
+    at = visit("ann", page="screens/data.py")
+    at.selectbox(key="manage_ds").select(team["a"]).run()
+    at.multiselect(key=f"share_{team['a']}_users").select("dee").run()
+    at.button(key=f"share_{team['a']}_save").click().run()
+    assert not at.exception
+    assert plain(at, "success") == ["Saved: owner ann; shared with dee"]
+    assert visit("dee").selectbox(key="sb_dataset").options == ["A data · 12 events"]
+    assert audit.entries(action="access_changed", limit=1)[0].user == "ann"
+    access.set_access(team["a"], remove=["dee"])
+
+
+def test_served_beyond_this_machine_without_sign_in_shows_nothing(team, monkeypatch: pytest.MonkeyPatch):
+    from streamlit import config
+
+    monkeypatch.delenv("JOURNEYS_TEAM")
+    old = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = visit()
+    finally:
+        config.set_option("server.address", old)
+    assert plain(at, "error") == [("This dashboard listens on 0.0.0.0 without sign-in, so it shows no data: serve it "
+                                  "on 127.0.0.1, or add an admin (`journeys users add NAME --role admin`) and start it "
+                                  "with `journeys serve --team`.")]
+    assert not at.selectbox and not at.get("plotly_chart")

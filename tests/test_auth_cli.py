@@ -110,6 +110,10 @@ def test_access_command_shares_and_lists(capsys, homes: Path):
     assert code == 2 and "Unknown user 'bbo'. Did you mean 'bob'?" in err
     code, out, _ = run(capsys, "access", "--format", "json")
     assert json.loads(out) == {"datasets": [{"id": ds, "name": "shop", "owner": "ann", "everyone": False, "users": ["bob"]}]}
+    assert json.loads(run(capsys, "access", "--as", "bob", "--format", "json")[1])["datasets"][0]["name"] == "shop"
+    users.add_user("dee", "viewer", PW)
+    assert run(capsys, "access", "--as", "dee")[1] == "No datasets.\n"
+    assert run(capsys, "access", "--as", "nobody")[0] == 2
     assert run(capsys, "access", "shop", "--unshare", "bob", "--everyone")[1] == (
         "shop: owner ann; shared with everyone signed in\n")
     code, out, _ = run(capsys, "audit", "--action", "access_changed", "--format", "csv")
