@@ -239,3 +239,17 @@ def _holdout(key: tuple[Any, ...], query: Any, weeks: float, _view: ViewState, _
 def holdout(view: ViewState, segment: Segment, query: Any, weeks: float) -> Any:
     pv = _customers_view(view)
     return _holdout(_key(pv, segment), query, weeks, pv, segment)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _emotion_curve(key: tuple[Any, ...], stages: tuple[tuple[str, str], ...], scale: str, _view: ViewState,
+                   _segment: Segment) -> Any:
+    from journeys.analyses.voice import compute_curve, voice_journeys
+
+    events = filter_dates(store().table(_view.dataset or ""), _view.date_from, _view.date_to)
+    return compute_curve(voice_journeys(events, _view.shaping, _segment), stages, scale)
+
+
+def emotion_curve(view: ViewState, segment: Segment, stages: tuple[tuple[str, str], ...]) -> Any:
+    """Average sentiment and score by stage (a frame like ``VoiceResult.curve``)."""
+    return _emotion_curve(_key(_customers_view(view), segment), stages, view.voice.scale, view, segment)

@@ -8,7 +8,7 @@ import streamlit as st
 from app import state
 from app.tables import MAP_COLUMNS
 from app.ui import chart, echo, empty_state, run, stop, table, view
-from journeys import charts
+from journeys import charts, charts_voice
 from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
 
 st.title("Journey map")
@@ -53,6 +53,12 @@ for col, stage in zip(columns, present, strict=True):
         box.text("\n".join(lines))
         if r.pain_point:
             box.markdown(f":red[**Pain point** · {r.drop_offs:,} journeys end here unconverted]")
+curve = run("Reading how customers felt…", lambda: state.emotion_curve(v, v.segment, stages))
+curve = curve[curve.stage.isin(present)]
+if (curve.texts > 0).any() or (curve.responses > 0).any():  # the emotion curve under the stage columns
+    st.caption("Emotion curve: average sentiment of texts (left) and average score (right) by stage; stages with "
+               "fewer than 30 texts or responses are gaps. More on the Voice of the customer page.")
+    chart(charts_voice.emotion_curve_figure(curve, height=260), name="emotion_curve", key="jm_curve")
 st.subheader("Where to act", anchor=False)
 st.caption("Each touchpoint by how many journeys reach it and " + ("how many convert after it" if v.shaping.goal else
            "how many end there") + ". Big bubbles low on the chart are the costly ones; red rings mark pain points.")

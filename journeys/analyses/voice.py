@@ -325,3 +325,16 @@ class VoicePage:
                             "it is detected instead.")
             scale = "auto"
         return cls(touchpoint=one("vtp") or None, scale=scale), problems
+
+
+def compute_curve(events: ir.Table, stages: tuple[tuple[str, str], ...], scale: str = "auto") -> pd.DataFrame:
+    """Only the emotion curve (what the journey map draws under its stage columns): the same figures as
+    :attr:`VoiceResult.curve`, without the explorer and the comparisons."""
+    stage_of = dict(stages)
+    per = _by_touchpoint(events, stage_of)
+    try:
+        scores = compute_scores(events, ScoresQuery(scale=scale, stages=stages))
+    except QueryError:
+        scores = None
+    order = [s for s in STAGE_ORDER if s in set(stage_of.values()) | set(per.stage)]
+    return _curve(per, scores, order)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
+
+import numpy as np
+import pytest
 
 from tests.app.conftest import ROOT, app, texts
 
@@ -53,3 +57,18 @@ def test_bad_scale_in_link_is_reported(sample_id):
     at = app(PAGE, ds=sample_id, vsc="five")
     assert not at.exception
     assert at.selectbox(key="voice_scale").value == "auto"
+
+
+def test_journey_map_draws_the_same_emotion_curve(home, sample_id):
+    at = app("screens/journey_map.py", ds=sample_id)
+    assert not at.exception
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    curve = next(s for s in specs if any(t.get("name") == "average sentiment" for t in s["data"]))
+    trace = next(t for t in curve["data"] if t.get("name") == "average sentiment")
+    cli = {r["stage"].capitalize(): r for r in _cli(home, sample_id)["curve"]}
+    y = trace["y"]
+    if isinstance(y, dict):  # plotly sends numbers as a typed array
+        y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
+    values = dict(zip(trace["x"], y, strict=True))
+    assert values["Retention"] == pytest.approx(cli["Retention"]["avg_sentiment"])
+    assert all(x in cli for x in trace["x"])
