@@ -269,6 +269,9 @@ def main() -> None:
             bench_analyses(home, dataset, label, names)
         if os.environ.get("BENCH_BROWSER", "1") != "0":
             bench_browser(*stores[labels[-1]])
+        from benchmarks.sentiment import main as bench_sentiment
+
+        bench_sentiment()  # issue 13: sentiment r and sign agreement against human ratings; its cost on 1M texts
         if os.environ.get("BENCH_100M") == "1":
             bench_100m()
         print(f"\nload average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")

@@ -2,6 +2,7 @@
 
     journeys sentiment reviews.txt --format csv        # one text per line (``-`` or nothing: stdin)
     echo "Waited 40 minutes on hold" | journeys sentiment --format json
+    journeys sentiment --dataset "Call logs"            # score what a load of > 100,000 distinct texts left
     journeys voice "Sample shop" --goal purchase --format json
     journeys voice "Sample shop" --touchpoint chat --churn-touchpoints account_closed --format csv
 
@@ -16,6 +17,7 @@ import csv
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from journeys.analyses.base import known_touchpoints, timer
 from journeys.analyses.voice import compute_voice, default_query, voice_journeys
 from journeys.analysis_cli import add_common, segment_from, shaping_from
 from journeys.errors import InputError, QueryError
-from journeys.io.sentiment import SentimentScorer, load_user_lexicons
+from journeys.io.sentiment import SentimentScorer, backfill_sentiment, load_user_lexicons
 from journeys.outcomes import add_outcome_args, outcomes_from
 from journeys.shaping import apply_node, apply_rules
 
@@ -52,6 +54,9 @@ def cmd_sentiment(args: argparse.Namespace) -> None:
         if lex.rejected:
             print(f"lexicon {lex.sentence(lang)}", file=sys.stderr)
     scorer = SentimentScorer({lang: lex.terms for lang, lex in lexicons.items()}, domain=not args.no_domain)
+    if args.dataset:
+        _backfill(args.dataset, scorer, args.format)
+        return
     if args.file in (None, "-"):
         lines = sys.stdin.read().splitlines()
     else:
@@ -71,6 +76,32 @@ def cmd_sentiment(args: argparse.Namespace) -> None:
     writer.writeheader()
     writer.writerows({**r, "sentiment": "" if r["sentiment"] is None else r["sentiment"],
                       "band": r["band"] or ""} for r in rows)
+
+
+def _backfill(dataset: str, scorer: SentimentScorer, fmt: str) -> None:
+    """Score the texts a big load left pending (needs the store to itself, like ingest)."""
+    from journeys.engine.store import Store
+
+    store = Store()
+    info = store.get(dataset)
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        print(f"scored {done:,} of {total:,} distinct texts", file=sys.stderr, flush=True)
+
+    cur = store.cursor()
+    try:
+        cur.execute("BEGIN TRANSACTION")
+        n = backfill_sentiment(cur, info.table_name, scorer, progress=progress)
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    elapsed = round(time.perf_counter() - started, 3)
+    if fmt == "json":
+        print(json.dumps({"dataset": info.id, "scored_distinct_texts": n, "elapsed_s": elapsed}))
+    else:
+        print(f"dataset,scored_distinct_texts,elapsed_s\n{info.id},{n},{elapsed}")
 
 
 def cmd_voice(args: argparse.Namespace) -> None:
@@ -111,6 +142,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--lexicon", action="append", default=[], metavar="LANGUAGE=FILE",
                    help="extra terms for a language, a CSV term,score (-4..4)")
     p.add_argument("--no-domain", action="store_true", help="plain VADER for English, without the service supplement")
+    p.add_argument("--dataset", help="instead: score the texts a big load of this dataset left pending")
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.set_defaults(func=cmd_sentiment)
 

@@ -23,6 +23,7 @@ from journeys.io.sentiment import (
     Coverage,
     SentimentScorer,
     add_sentiment,
+    backfill_sentiment,
     band,
     read_lexicon,
     with_sentiment,
@@ -122,12 +123,29 @@ def test_ingest_hook_equals_scoring_each_row(scorer, rows):
     con = duckdb.connect()
     con.register("src", pd.DataFrame({"id": range(len(texts)), "text": pd.Series(texts, dtype=object)}))
     con.execute("CREATE TABLE ev AS SELECT * FROM src")
-    distinct = add_sentiment(con, "ev", scorer)
+    done, distinct, covered = add_sentiment(con, "ev", scorer)
     got = con.execute("SELECT id, sentiment, sentiment_band, language FROM ev ORDER BY id").fetchall()
-    assert distinct == len({t for t in texts if t is not None})
+    assert done == distinct == len({t for t in texts if t is not None}) and covered == 1.0
     for (_i, value, b, lang), text in zip(got, texts, strict=True):
         want = scorer.score(text) if text is not None else (None, None, None)
         assert (lang, value, b) == (want[0], want[1], want[2])
+
+
+def test_load_beyond_the_inline_limit_leaves_the_rare_texts_pending_then_backfills(scorer):
+    texts = ["Great service"] * 5 + ["Still not resolved"] * 3 + ["Friendly agent", "Waited 40 minutes on hold"]
+    con = duckdb.connect()
+    con.register("src", pd.DataFrame({"id": range(len(texts)), "text": texts}))
+    con.execute("CREATE TABLE ev AS SELECT * FROM src")
+    assert add_sentiment(con, "ev", scorer, limit=2) == (2, 4, 0.8)  # the two most frequent: 8 of 10 texts
+    pending = con.execute("SELECT text FROM ev WHERE language = 'pending' ORDER BY text").fetchall()
+    assert [p[0] for p in pending] == ["Friendly agent", "Waited 40 minutes on hold"]
+    seen: list[tuple[int, int]] = []
+    assert backfill_sentiment(con, "ev", scorer, progress=lambda d, t: seen.append((d, t))) == 2
+    assert seen == [(2, 2)]
+    got = con.execute("SELECT text, sentiment, language FROM ev").fetchall()
+    assert all((lang, value) == scorer.score(text)[:2] for text, value, lang in got)
+    langs = pd.DataFrame({"language": ["en", "pending"], "texts": [8, 2], "scored": [8, 0]})
+    assert Coverage(10, 8, langs).sentence().endswith("; 20% not scored yet (journeys sentiment --dataset NAME scores them).")
 
 
 def test_with_sentiment_scores_a_table_without_the_columns(scorer):

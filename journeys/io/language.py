@@ -91,7 +91,7 @@ LANGUAGE_NAMES = {
     "ru": "Russian", "uk": "Ukrainian", "bg": "Bulgarian", "hr": "Croatian", "sl": "Slovenian", "et": "Estonian",
     "lv": "Latvian", "lt": "Lithuanian", "ar": "Arabic", "he": "Hebrew", "fa": "Persian", "hi": "Hindi",
     "bn": "Bengali", "ja": "Japanese", "zh": "Chinese", "ko": "Korean", "th": "Thai", "vi": "Vietnamese",
-    "id": "Indonesian", "ms": "Malay", UNDETERMINED: "no letters (emoji, symbols)",
+    "id": "Indonesian", "ms": "Malay", UNDETERMINED: "no letters (emoji, symbols)", "pending": "not scored yet",
 }
 
 

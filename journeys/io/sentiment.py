@@ -18,7 +18,7 @@ import io
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -215,32 +215,73 @@ def default_scorer() -> SentimentScorer:
     return _default_scorer(str(folder), _signature(folder))
 
 
+#: distinct texts scored inside a load (~0.3 ms each on one core: about 30 s); the rest wait for a backfill
+INLINE_DISTINCT = 100_000
+PENDING = "pending"  # the language of a text the load left for the backfill
+BACKFILL_CHUNK = 20_000
+
+
 def sentiment_transform(con: Any, staged: Any) -> None:
     """Ingest hook (``journeys.engine.ingest.transform_staged``): the sentiment columns on ``_staged``, kept
-    in the stored table as attributes."""
-    add_sentiment(con, "_staged")
+    in the stored table as attributes. Beyond :data:`INLINE_DISTINCT` distinct texts, the most frequent ones
+    are scored now and the load report says how to score the rest (``journeys sentiment --dataset``)."""
+    done, distinct, covered = add_sentiment(con, "_staged", limit=INLINE_DISTINCT)
     staged.attributes.extend(c for c in SENTIMENT_COLUMNS if c not in staged.attributes)
+    if done < distinct:
+        staged.warnings.append(
+            f"Sentiment was scored at load for the {done:,} most frequent of {distinct:,} distinct texts "
+            f"({covered:.0%} of all texts); score the rest with: journeys sentiment --dataset NAME.")
 
 
-def add_sentiment(con: Any, table: str, scorer: SentimentScorer | None = None) -> int:
-    """Add ``sentiment``, ``sentiment_band`` and ``language`` to a DuckDB table with a ``text`` column,
-    scoring each distinct text once. Returns the number of distinct texts scored."""
-    t = '"' + table.replace('"', '""') + '"'
-    con.execute(f"ALTER TABLE {t} ADD COLUMN sentiment DOUBLE")
-    con.execute(f"ALTER TABLE {t} ADD COLUMN sentiment_band VARCHAR")
-    con.execute(f"ALTER TABLE {t} ADD COLUMN language VARCHAR")
-    texts = con.sql(f"SELECT DISTINCT text FROM {t} WHERE text IS NOT NULL").to_arrow_table()
-    if texts.num_rows == 0:
-        return 0
-    scored = pa.Table.from_pandas((scorer or default_scorer()).frame(texts.column("text").to_pylist()),
-                                  preserve_index=False)
+def _quote(table: str) -> str:
+    return '"' + table.replace('"', '""') + '"'
+
+
+def _update(con: Any, t: str, texts: list[str], scorer: SentimentScorer) -> None:
+    scored = pa.Table.from_pandas(scorer.frame(texts), preserve_index=False)
     con.register("_journeys_sentiment", scored)
     try:
         con.execute(f"UPDATE {t} SET sentiment = s.sentiment, sentiment_band = s.sentiment_band, "
                     f"language = s.language FROM _journeys_sentiment s WHERE {t}.text = s.text")
     finally:
         con.unregister("_journeys_sentiment")
-    return int(texts.num_rows)
+
+
+def add_sentiment(con: Any, table: str, scorer: SentimentScorer | None = None, *,
+                  limit: int | None = None) -> tuple[int, int, float]:
+    """Add ``sentiment``, ``sentiment_band`` and ``language`` to a DuckDB table with a ``text`` column,
+    scoring each distinct text once (the ``limit`` most frequent ones; the others get language ``pending``).
+    Returns (distinct texts scored, distinct texts, share of all texts scored)."""
+    t = _quote(table)
+    con.execute(f"ALTER TABLE {t} ADD COLUMN sentiment DOUBLE")
+    con.execute(f"ALTER TABLE {t} ADD COLUMN sentiment_band VARCHAR")
+    con.execute(f"ALTER TABLE {t} ADD COLUMN language VARCHAR")
+    counts = con.sql(f"SELECT text, count(*) AS n FROM {t} WHERE text IS NOT NULL GROUP BY text "
+                     "ORDER BY n DESC, text").to_arrow_table()
+    distinct = counts.num_rows
+    if distinct == 0:
+        return 0, 0, 1.0
+    take = distinct if limit is None else min(limit, distinct)
+    _update(con, t, counts.column("text").slice(0, take).to_pylist(), scorer or default_scorer())
+    n = counts.column("n").to_pylist()
+    if take < distinct:
+        con.execute(f"UPDATE {t} SET language = '{PENDING}' WHERE text IS NOT NULL AND language IS NULL")
+    return take, distinct, sum(n[:take]) / sum(n)
+
+
+def backfill_sentiment(con: Any, table: str, scorer: SentimentScorer | None = None, *,
+                       progress: Callable[[int, int], None] | None = None) -> int:
+    """Score the texts a load left ``pending``, in chunks, reporting (done, total) distinct texts.
+    Returns how many distinct texts were scored."""
+    t = _quote(table)
+    texts = con.sql(f"SELECT DISTINCT text FROM {t} WHERE language = '{PENDING}' ORDER BY text").to_arrow_table()
+    total = texts.num_rows
+    scorer = scorer or default_scorer()
+    for start in range(0, total, BACKFILL_CHUNK):
+        _update(con, t, texts.column("text").slice(start, BACKFILL_CHUNK).to_pylist(), scorer)
+        if progress:
+            progress(min(total, start + BACKFILL_CHUNK), total)
+    return int(total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,11 +302,15 @@ class Coverage:
             return "No event has a text, so there is no sentiment to report."
         parts = [f"{language_name(str(r.language))} {r.scored / self.texts:.0%}"
                  for r in self.languages.itertuples() if r.scored]
-        missing = self.texts - self.scored
+        rows = list(self.languages.itertuples())
+        pending = sum(int(r.texts) for r in rows if r.language == PENDING)
+        missing = self.texts - self.scored - pending
         tail = ""
         if missing:
-            names = [language_name(str(r.language)) for r in self.languages.itertuples() if r.scored < r.texts]
+            names = [language_name(str(r.language)) for r in rows if r.scored < r.texts and r.language != PENDING]
             tail = f"; {missing / self.texts:.0%} in languages without a lexicon ({', '.join(names[:5])})"
+        if pending:
+            tail += f"; {pending / self.texts:.0%} not scored yet (journeys sentiment --dataset NAME scores them)"
         return (f"Sentiment scored for {self.share:.0%} of {self.texts:,} texts"
                 + (f" ({', '.join(parts)})" if parts else "") + tail + ".")
 
