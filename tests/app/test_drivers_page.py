@@ -73,3 +73,14 @@ def test_bad_goal_and_bad_window_are_sentences(sample_id):
     assert not at.exception
     assert any("drivers window could not be used" in t for t in texts(at, "text"))
     assert at.selectbox(key="d_window").value == "30"
+
+
+def test_a_driver_feeds_compare(sample_id):
+    at = app("screens/drivers.py", ds=sample_id, goal="purchase", dk="attribute")
+    picks = at.selectbox(key="d_pick")
+    picks.set_value(next(i for i, o in enumerate(picks.options) if str(o).startswith("device = mobile"))).run()
+    at.button(key="d_compare").click().run()
+    assert not at.exception
+    assert at.title[0].value == "Compare segments"
+    assert Segment.from_param(at.query_params["seg"]) == Segment((Filter("attribute", ("mobile",), column="device"),))
+    assert "segb" not in at.query_params  # B is everyone else
