@@ -15,6 +15,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from journeys.act_view import URL_KEYS as ACT_KEYS
+from journeys.act_view import ActPage
 from journeys.analyses.attribution import URL_KEYS as ATTRIBUTION_KEYS
 from journeys.analyses.attribution import AttributionQuery
 from journeys.analyses.drivers import URL_KEYS as DRIVERS_KEYS
@@ -63,6 +65,7 @@ class ViewState:
     attribution: AttributionQuery = field(default_factory=AttributionQuery)  # its goals come from ``outcomes``
     retention: RetentionPage = field(default_factory=RetentionPage)  # returns and churn come from ``outcomes``
     voice: VoicePage = field(default_factory=VoicePage)  # its goals and churn come from ``outcomes``
+    act: ActPage = field(default_factory=ActPage)  # predict, act and customer pages; outcomes from ``outcomes``
 
     def funnel(self) -> FunnelQuery | None:
         if not self.funnel_steps:
@@ -116,6 +119,7 @@ class ViewState:
         out.update(self.attribution.to_params())
         out.update(self.retention.to_params())
         out.update(self.voice.to_params())
+        out.update(self.act.to_params())
         return out
 
     @classmethod
@@ -125,7 +129,7 @@ class ViewState:
         known = {"ds", "from", "to", "seg", "segb", "scope", "gap", "collapse", "goal", "cut", "node", "rule", "excl",
                  "anchor", "start", "end", "depth", "top", "ms", "pct", "steps", "window", "order", "fx", "sw", "bd", "trend",
                  "minw", "topk", "cmp", *OUTCOME_KEYS, *DRIVERS_KEYS, *ATTRIBUTION_KEYS,
-                 *RETENTION_KEYS, *VOICE_KEYS}
+                 *RETENTION_KEYS, *VOICE_KEYS, *ACT_KEYS}
         for key in params:
             if key not in known:
                 problems.append(f"The link parameter '{_echo(key)}' is not known and was ignored.{did_you_mean(key, known)}")
@@ -217,6 +221,9 @@ class ViewState:
         voice, voice_problems = VoicePage.from_params(params)
         view = replace(view, voice=voice)
         problems += voice_problems
+        act, act_problems = ActPage.from_params(params)
+        view = replace(view, act=act)
+        problems += act_problems
         problems += outcome_problems
         if view.date_from and view.date_to and view.date_from > view.date_to:
             problems.append(f"The date range in the link ends ({view.date_to}) before it starts ({view.date_from}), "
