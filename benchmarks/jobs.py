@@ -96,6 +96,10 @@ def sankey_counts(flows: list[tuple[int, str, str | None, int]], variants: list[
 
 #: jobs only journeys computes (no peer has them): name -> (label, target seconds from their issue)
 OWN_JOBS: dict[str, tuple[str, float]] = {"drivers": ("drivers, all touchpoints", 1.0)}
+# issue 10: retention, lifecycle and churn as the Retention page runs them by default, and the BG/NBD fit
+OWN_JOBS |= {"retention": ("retention, weekly cohorts", 0.5), "lifecycle": ("lifecycle, weekly", 0.5),
+             "churn": ("churn, default inactivity + paths", 0.5), "bgnbd": ("BG/NBD fit, 1.5M customers", 10.0)}
+BGNBD_CUSTOMERS = 1_500_000
 
 
 def own_job(table: Any, job: str) -> Any:
@@ -111,7 +115,53 @@ def own_job(table: Any, job: str) -> Any:
                                            DriversQuery(outcomes=Outcomes(goals=(GOAL,)), kinds=("touchpoint",)),
                                            reuse=table.get_name()),
     }
+    if job in ("retention", "lifecycle", "churn", "bgnbd"):
+        return retention_job(table, job)
     return jobs[job]()
+
+
+def retention_job(table: Any, job: str) -> Any:
+    """Issue 10's jobs; the fit runs on 1.5M customers drawn from the BG/NBD process (the bench data has fewer buyers)."""
+    from journeys.analyses.base import journeys_for
+    from journeys.analyses.churn import ChurnQuery, compute_churn
+    from journeys.analyses.lifecycle import compute_lifecycle
+    from journeys.analyses.palive import fit_bgnbd
+    from journeys.analyses.retention import compute_retention
+    from journeys.outcomes import Outcomes
+    from journeys.shaping import Shaping
+
+    if job == "bgnbd":
+        return fit_bgnbd(*bgnbd_customers())
+    j = journeys_for(table, Shaping(goal=GOAL))
+    if job == "retention":
+        return compute_retention(j)
+    if job == "lifecycle":
+        return compute_lifecycle(j)
+    return compute_churn(j, ChurnQuery(outcomes=Outcomes(goals=(GOAL,))))
+
+
+_DRAWN: list[Any] = []
+
+
+def bgnbd_customers(n: int = BGNBD_CUSTOMERS, seed: int = 3) -> Any:
+    """(frequency, recency, T) in weeks for ``n`` customers simulated from BG/NBD with CDNOW's published parameters,
+    observed 39 weeks at daily resolution; drawn once per process."""
+    if not _DRAWN:
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        rate = rng.gamma(0.243, 1 / 4.414, n)
+        drop = rng.beta(0.793, 2.426, n)
+        age = rng.integers(1, 39 * 7, n) / 7
+        x, last = np.zeros(n), np.zeros(n)
+        alive, now = np.ones(n, bool), np.zeros(n)
+        while alive.any():
+            now = np.where(alive, now + rng.exponential(1 / np.maximum(rate, 1e-9)), now)
+            bought = alive & (now < age)
+            x, last = np.where(bought, x + 1, x), np.where(bought, now, last)
+            alive = bought & (rng.random(n) >= drop)
+        _DRAWN.append((x, np.floor(last * 7) / 7, age))
+    return _DRAWN[0]
 
 
 def compare(ours_counts: Any, peer_counts: Any, where: str) -> list[str]:
