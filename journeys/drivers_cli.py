@@ -64,7 +64,7 @@ def cmd_drivers(args: argparse.Namespace) -> None:
         table[COLUMNS].to_csv(sys.stdout, index=False)
         return
     data: dict[str, Any] = {
-        "outcome": q.outcome, "window_days": q.window_days, "customers": r.customers, "with_outcome": r.with_outcome,
+        "outcome": q.outcome, "outcome_rule": r.describe_outcome(), "window_days": q.window_days, "customers": r.customers, "with_outcome": r.with_outcome,
         "tested": r.tested, "held_back": r.held_back, "skew_warning": r.skew_warning(),
         "skipped_attributes": [{"column": c, "values": n} for c, n in r.skipped_attributes],
         "drivers": _records(table[[*COLUMNS, "label"]]), "elapsed_s": t[0]}

@@ -44,14 +44,15 @@ if not kinds:
 with explained():
     query.validate(state.touchpoints(v))
 result = run("Testing every candidate…", lambda: state.drivers(v, v.segment, query))
-what = f"reached {' or '.join(goals)}" if outcome == "conversion" else query.outcomes.describe()
+what = result.describe_outcome()
+lead = f"Outcome: {what}." if outcome == "conversion" or not what.endswith(".") else what
 a, b, c = st.columns(3)
 a.metric("Customers", f"{result.customers:,}")
 b.metric("With the outcome", f"{result.with_outcome:,}", f"{result.with_outcome / result.customers:.1%}",
          delta_color="off", delta_arrow="off")
 c.metric("Candidates tested", f"{result.tested:,}", f"{result.held_back:,} held back (too few customers)",
          delta_color="off", delta_arrow="off")
-st.caption(md(f"Outcome: {what}. Customers are observed {'over their whole journey' if window == 'all' else f'for {window} days from their first event'}, "
+st.caption(md(f"{lead} Customers are observed {'over their whole journey' if window == 'all' else f'for {window} days from their first event'}, "
               "and only before their first outcome event, so nothing after the outcome leaks in. A candidate needs "
               f"{MIN_EXPOSED} exposed customers and {MIN_CELL} in every cell of its 2x2 table to be ranked; "
               "q-values are Benjamini-Hochberg over the candidates ranked."))

@@ -140,6 +140,14 @@ class DriversResult:
     customers: int
     with_outcome: int
     skipped_attributes: tuple[tuple[str, int], ...] = ()
+    outcome_sentence: str = ""
+
+    def describe_outcome(self) -> str:
+        """``reached purchase`` or the churn rule (with the inactivity threshold that was used)."""
+        q = self.query
+        if q.outcome == "conversion":
+            return f"reached {' or '.join(q.outcomes.goals)}"
+        return self.outcome_sentence or q.outcomes.describe()
 
     @property
     def tested(self) -> int:
@@ -268,7 +276,7 @@ def compute_drivers(journeys: ir.Table, query: DriversQuery, *, end: datetime | 
                               reuse=reuse)
     counts = _excluded(counts, query.outcome_touchpoints)
     table = score(counts, pop.customers, pop.with_outcome)
-    return DriversResult(query, table, pop.customers, pop.with_outcome, tuple(skipped))
+    return DriversResult(query, table, pop.customers, pop.with_outcome, tuple(skipped), pop.outcome_sentence)
 
 
 def key_touchpoints(journeys: ir.Table, query: DriversQuery, *, k: int = LAST_K) -> DriversResult:

@@ -21,7 +21,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from journeys.analyses.base import materialize, to_frame
-from journeys.outcomes import CHURNED, Outcomes, churn_status
+from journeys.outcomes import CHURNED, Outcomes, churn_status, inactivity_threshold
 from journeys.schema import RESERVED
 
 #: columns that are never attributes: engine bookkeeping and precomputed per-event values
@@ -43,6 +43,7 @@ class Population:
     per: ir.Table
     customers: int
     with_outcome: int
+    outcome_sentence: str = ""  # for churn by inactivity: the threshold used and where it came from
 
 
 def attribute_columns(journeys: ir.Table) -> list[str]:
@@ -54,7 +55,13 @@ def population(journeys: ir.Table, outcome: str, outcomes: Outcomes, window_days
                end: datetime | None = None, inactivity_days: int | None = None) -> Population:
     """Who had the outcome (conversion: a goal; churn: the Outcomes spec) and where their observation stops."""
     j = journeys
+    sentence = ""
     if outcome == "churn" and outcomes.churn_mode == "inactivity":
+        if inactivity_days is None:
+            found = inactivity_threshold(j, outcomes, end=end)
+            inactivity_days, sentence = found.days, found.sentence()
+        else:
+            sentence = f"Churned means no event for {inactivity_days} days."
         status = churn_status(j, outcomes, end=end, inactivity_days=inactivity_days)
         per = status.select("customer_id", entry=status.first_ts,
                             outcome=(status.status == CHURNED).cast("int64"), cut=ibis.null("int64"))
@@ -72,7 +79,7 @@ def population(journeys: ir.Table, outcome: str, outcomes: Outcomes, window_days
     totals = to_frame(per.aggregate(n=per.count(), k=per.outcome.sum()))
     n = int(totals.n.iloc[0])
     k = 0 if n == 0 or pd.isna(totals.k.iloc[0]) else int(totals.k.iloc[0])
-    return Population(per, n, k)
+    return Population(per, n, k, sentence)
 
 
 def observed(journeys: ir.Table, pop: Population, columns: Sequence[str]) -> ir.Table:

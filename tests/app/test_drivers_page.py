@@ -84,3 +84,14 @@ def test_a_driver_feeds_compare(sample_id):
     assert at.title[0].value == "Compare segments"
     assert Segment.from_param(at.query_params["seg"]) == Segment((Filter("attribute", ("mobile",), column="device"),))
     assert "segb" not in at.query_params  # B is everyone else
+
+
+def test_churn_by_inactivity_says_its_threshold(sample_id):
+    at = app("screens/drivers.py", ds=sample_id, goal="purchase", dout="churn", cin="45", dk="touchpoint")
+    assert not at.exception
+    assert any("Churned means no event for 45 days (chosen)." in t for t in texts(at, "caption"))
+    data = json.loads(_cli(sample_id, "--churn", "--inactive", "45d", "--kinds", "touchpoint", "--format", "json",
+                           "--no-extras"))
+    assert data["outcome_rule"] == "Churned means no event for 45 days (chosen)."
+    assert {m.label: m.value for m in at.metric}["With the outcome"].startswith(f"{data['with_outcome']:,}")
+    assert list(_drivers_table(at)["odds ratio"].round(9)) == [round(d["odds_ratio"], 9) for d in data["drivers"]]
