@@ -167,7 +167,7 @@ def test_rules_equal_a_plain_python_reference(duck, rows, lookback) -> None:
                          lookback=None if lookback is None else timedelta(minutes=lookback),
                          half_life=timedelta(minutes=10), bootstrap=0)
     try:
-        r = compute_attribution(journeys_for(duck.table(df), Shaping()), q)
+        r = compute_attribution(journeys_for(duck.table(df), Shaping()), q, span=timedelta(days=365))
     except QueryError:
         credited = {c for m in ref.values() for c, k in m.items() if k}
         assert len(credited) < 2  # nobody converted, or only one channel to credit

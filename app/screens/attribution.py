@@ -19,7 +19,8 @@ SHAPES = {"U": "U-shaped 40/20/40", "J": "J-shaped 20/20/60", "inverse_J": "inve
 SHOWN = ["model", "item", "conversions", "ci_low", "ci_high", "share", "value", "value_ci_low", "value_ci_high",
          "removal_effect", "value_removal_effect"]
 NAMES = {"ci_low": "95% band low", "ci_high": "95% band high", "value_ci_low": "value band low",
-         "value_ci_high": "value band high", "removal_effect": "removal effect", "value_removal_effect": "value removal effect"}
+         "value_ci_high": "value band high", "removal_effect": "removal effect", "value_removal_effect": "value removal effect",
+         "share": "% of conversions"}
 
 st.title("Attribution")
 v = view()
@@ -100,7 +101,7 @@ with st.expander(f"Every (model, {by}) row with bands ({len(result.credits):,} r
 st.subheader("The Markov chain", anchor=False)
 st.caption("Transition probabilities between the states, weighted by journeys (ChannelAttribution's conventions: "
            "consecutive repeats merged, converting and non-converting journeys as weights).")
-table(transition_matrix(result), name="markov_transitions", key="chain")
+table(transition_matrix(result), name="markov_transitions", key="chain", names={"journeys": "journeys (weight)"})
 if by in ("channel", "touchpoint") and st.button(f"Open the transition graph by {by}", key="a_graph",
                                                     icon=":material/hub:"):
     set_view(replace(v, shaping=replace(v.shaping, node=by)))

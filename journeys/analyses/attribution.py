@@ -202,7 +202,9 @@ def _aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, 
     touches = materialize(touches)
     real = touches.filter(touches.item.notnull())
     paths = materialize(real.group_by("journey_id").aggregate(
-        path=real.item.collect(order_by=real.step), converted=real.converted.max(), cvalue=real.cvalue.max()))
+        # (step, item) pairs sorted by step: an ordered collect that Spark can run too (no ORDER BY in aggregates)
+        path=ibis.struct({"s": real.step, "i": real.item}).collect().sort().map(lambda x: x.i),
+        converted=real.converted.max(), cvalue=real.cvalue.max()))
     table = paths.group_by("path").aggregate(
         conversions=paths.converted.sum(), nulls=(1 - paths.converted).sum(),
         value=ibis.ifelse(paths.converted == 1, paths.cvalue.fill_null(0.0), 0.0).sum())

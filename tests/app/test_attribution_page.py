@@ -93,8 +93,8 @@ def test_default_goal_and_no_model(sample_id):
 
 def test_the_chain_opens_in_the_transition_graph(sample_id):
     at = app(PAGE, ds=sample_id, og="purchase", abs="0", am="markov")
-    chain = _frame(at, "probability")
-    assert set(chain.groupby("from").probability.sum().round(9)) == {1.0}
+    chain = _frame(at, "journeys (weight)")
+    assert set(chain.groupby("from")["P(next)"].sum().round(9)) == {100.0}  # shown in percent
     assert {"(start)", "web"} <= set(chain["from"]) and "(conversion)" in set(chain["to"])
     at.button(key="a_graph").click().run()
     assert not at.exception
