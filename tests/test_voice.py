@@ -122,3 +122,12 @@ def test_page_state_round_trip():
     page, problems = VoicePage.from_params({"vtp": ["chat"], "vsc": ["0-10"]})
     assert page == VoicePage("chat", "0-10") and not problems
     assert page.to_params() == {"vtp": "chat", "vsc": "0-10"} and VoicePage().to_params() == {}
+
+
+def test_no_text_and_no_score_is_an_explicit_empty_result():
+    frame = _log().drop(columns=["text", "score"])
+    r = compute_voice(voice_journeys(ibis.memtable(frame), Shaping()), default_query(["chat"], None))
+    assert not r.has_text and r.scores is None
+    assert r.coverage.sentence() == "No event has a text, so there is no sentiment to report."
+    assert r.snippets.empty and r.terms.empty and r.touchpoints.empty and r.behaviour.empty
+    assert r.churn.startswith("churn is not compared (The inactivity threshold (30 days) is longer")

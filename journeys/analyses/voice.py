@@ -223,8 +223,11 @@ def _behaviour(events: ir.Table, outcomes: Outcomes, scores: ScoresResult | None
         c = events.filter(events.touchpoint.isin(list(outcomes.churn_touchpoints)))
         extra["churn"] = c.group_by("customer_id").aggregate(last=c.step.max())
     else:
-        st = churn_status(events, outcomes)
-        extra["churn"] = st.filter(st.status == CHURNED).select("customer_id", last=ibis.literal(10**12))
+        try:
+            st = churn_status(events, outcomes)
+            extra["churn"] = st.filter(st.status == CHURNED).select("customer_id", last=ibis.literal(10**12))
+        except QueryError:
+            pass  # churn by inactivity cannot be seen in this data: compute_voice says so in ``churn``
     rows = []
     for signal, lo, hi in signals:
         first = _first_rated(events, signal, lo, hi)
@@ -268,16 +271,24 @@ def compute_voice(events: ir.Table, query: VoiceQuery = VoiceQuery()) -> VoiceRe
     snippets = _snippets(events, query.touchpoint)
     terms, capped = _terms(events, query.touchpoint)
     behaviour = _behaviour(events, query.outcomes, scores)
+    churn = query.outcomes.describe()
+    if "churn" not in set(behaviour.outcome):
+        try:
+            churn_status(events, query.outcomes)
+        except QueryError as err:
+            churn = f"churn is not compared ({err.message})"
     return VoiceResult(query=query, coverage=cov, touchpoints=_ranked(per), curve=_curve(per, scores, stages),
                        snippets=snippets, terms=terms, terms_texts_capped=capped, behaviour=behaviour,
-                       scores=scores, churn=query.outcomes.describe())
+                       scores=scores, churn=churn)
 
 
 def voice_journeys(events: ir.Table, shaping: Shaping, segment: Segment | None = None) -> ir.Table:
     """The journeys the voice view reads: whole customers (person scope, every event, not cut at the goal),
     with the sentiment columns, after the cleaning rules and node level of ``shaping``."""
     person = replace(shaping, scope="person", collapse_repeats=False, cut_at_goal=False)
-    return journeys_for(with_sentiment(events), person, segment)
+    missing = {c: ibis.null(kind) for c, kind in (("text", "string"), ("score", "float64"), ("channel", "string"))
+               if c not in events.columns}  # optional roles a connected table may lack
+    return journeys_for(with_sentiment(events.mutate(**missing) if missing else events), person, segment)
 
 
 def default_query(touchpoints: list[str], goal: str | None, *, outcomes: Outcomes | None = None,
