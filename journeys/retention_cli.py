@@ -74,7 +74,13 @@ def _names(text: str | None) -> tuple[str, ...]:
     return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 
 
+def _customers(args: argparse.Namespace) -> None:
+    """These views follow customers: person scope, whole journeys, every event (cleaning rules still apply)."""
+    args.scope, args.cut_at_goal, args.collapse = "person", False, False
+
+
 def cmd_retention(args: argparse.Namespace) -> None:
+    _customers(args)
     outcomes = outcomes_from(args)
     q = RetentionQuery(cohort=args.cohort, period=args.period, periods=args.periods, calendar=args.calendar,
                        mode=args.mode.replace("-", "_"), start=args.start, returns=outcomes.returns,
@@ -99,6 +105,7 @@ def cmd_retention(args: argparse.Namespace) -> None:
 
 
 def cmd_lifecycle(args: argparse.Namespace) -> None:
+    _customers(args)
     q = LifecycleQuery(interval=args.interval, returns=outcomes_from(args).returns)
     run = _journeys(args)
     with timer() as t:
@@ -111,6 +118,7 @@ def cmd_lifecycle(args: argparse.Namespace) -> None:
 
 
 def cmd_churn(args: argparse.Namespace) -> None:
+    _customers(args)
     q = ChurnQuery(outcomes=outcomes_from(args), interval=args.interval, last_k=args.last_k, breakdown=args.breakdown)
     run = _journeys(args)
     with timer() as t:
@@ -141,7 +149,7 @@ def cmd_palive(args: argparse.Namespace) -> None:
             raise QueryError(f"--until expects a date like 2025-06-30, not '{args.until}'.") from None
     q = PAliveQuery(purchases=_names(args.purchase) or PAliveQuery().purchases, until=until,
                     horizon_weeks=weeks(args.horizon))
-    args.scope, args.cut_at_goal, args.collapse = "person", False, False  # every purchase of every customer
+    _customers(args)  # every purchase of every customer
     run = _journeys(args)
     if q.until is None:
         q = replace(q, until=data_end(run.events).date())  # a segment is judged at the dataset's end

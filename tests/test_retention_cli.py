@@ -101,3 +101,21 @@ def test_bad_input_is_one_sentence(home, args, sentence):
     out = cli(home, *args)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert sentence in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_stored_steps_give_what_ordering_by_ts_and_seq_gives(events):
+    """Retention and churn read the stored step numbers when they can: the same numbers as without them."""
+    from journeys.analyses.base import journeys_for, one_journey_per_customer
+    from journeys.shaping import Shaping
+
+    shaped = journeys_for(events, Shaping(goal="purchase"))
+    assert "step" in shaped.columns and one_journey_per_customer(shaped)
+    bare = events.drop("step", "next_touchpoint", "next_ts")
+    for q in (RetentionQuery(breakdown="device"), RetentionQuery(mode="on_or_after", calendar=True)):
+        a, b = compute_retention(shaped, q), compute_retention(bare, q)
+        pd.testing.assert_frame_equal(a.table, b.table)
+    for o in (Outcomes(goals=("purchase",)), Outcomes(churn_touchpoints=("account_closed",))):
+        a, b = compute_churn(shaped, ChurnQuery(outcomes=o)), compute_churn(bare, ChurnQuery(outcomes=o))
+        pd.testing.assert_frame_equal(a.links, b.links)
+        pd.testing.assert_frame_equal(a.overrepresented, b.overrepresented)
+        pd.testing.assert_frame_equal(a.paths, b.paths)

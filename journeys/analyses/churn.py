@@ -24,7 +24,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from journeys.analyses import periods
-from journeys.analyses.base import OTHER, known_touchpoints, materialize, to_frame
+from journeys.analyses.base import OTHER, known_touchpoints, materialize, one_journey_per_customer, to_frame
 from journeys.analyses.periods import PERIODS, Period
 from journeys.analyses.retention import first_values
 from journeys.errors import QueryError, unknown
@@ -39,6 +39,8 @@ MIN_EXPOSED, MIN_CELL = 30, 5
 CHURNED_NODE, ACTIVE_NODE = "CHURNED", "STILL ACTIVE"
 GROUPS_SHOWN = 20
 PATHS_SHOWN = 20
+#: up to this many touchpoints, exposure is counted as one wide aggregate
+WIDE_MAX = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,8 @@ def compute_churn(events: ir.Table, query: ChurnQuery | None = None, *, end: dat
     segment: censoring is relative to it)."""
     q = query or ChurnQuery()
     q.validate()
-    q.outcomes.validate(known_touchpoints(events))
+    o = q.outcomes
+    q.outcomes.validate(known_touchpoints(events) if o.goals or o.churn_touchpoints or o.returns else None)
     if q.breakdown and q.breakdown not in events.columns:
         raise unknown("column", q.breakdown, [c for c in events.columns if c not in {"ts", "seq", "customer_id"}])
     end = end or data_end(events)
@@ -200,8 +203,11 @@ def _revenue_lost(events: ir.Table, status: ir.Table) -> tuple[float | None, int
 def last_touchpoints(events: ir.Table, status: ir.Table, q: ChurnQuery) -> ir.Table:
     """Per customer their last K events before churn (``back`` 1 = the last), with ``status``. For explicit churn
     the history ends before the first churn touchpoint; otherwise it is every event (by ``(ts, seq)``)."""
-    w = ibis.window(group_by="customer_id", order_by=["ts", "seq"])
-    ev = events.select("customer_id", "touchpoint", pos=ibis.row_number().over(w) + 1)
+    if "step" in events.columns and one_journey_per_customer(events):
+        ev = events.select("customer_id", "touchpoint", pos=events.step)  # stored: 1-based by (ts, seq), contiguous
+    else:
+        w = ibis.window(group_by="customer_id", order_by=["ts", "seq"])
+        ev = events.select("customer_id", "touchpoint", pos=ibis.row_number().over(w) + 1)
     if q.outcomes.churn_mode == "explicit":
         hit = ev.touchpoint.isin(list(q.outcomes.churn_touchpoints))
         per = ev.group_by("customer_id").aggregate(n=ev.pos.max(), cp=ibis.cases((hit, ev.pos)).min())
@@ -219,34 +225,59 @@ def churn_paths(events: ir.Table, status: ir.Table,
     """Sankey links (``source, target, status, customers``; nodes are ``-b · touchpoint``, step-indexed, the top
     NODES_PER_STEP per step and Other), the over-representation table, how many churned customers had no
     event before churning, and the most common whole last-K paths of churned customers (:func:`top_paths`)."""
-    tail = materialize(last_touchpoints(events, status, q))
-    nodes = to_frame(tail.group_by(["back", "touchpoint", "status"]).aggregate(n=tail.count()))
-    a, b = tail.view(), tail.view()
-    pairs = a.join(b, [a.customer_id == b.customer_id, a.back == b.back + 1])
-    steps = to_frame(pairs.group_by(back=pairs.back, src=pairs.touchpoint, dst=pairs.touchpoint_right,
-                                    status=pairs.status).aggregate(n=pairs.count()))
-    has = tail.select("customer_id", "touchpoint", "status").distinct()
-    exposed = to_frame(has.group_by(["touchpoint", "status"]).aggregate(n=has.count()))
-    lasts = tail.filter(tail.back == 1)
-    with_history = to_frame(lasts.group_by("status").aggregate(n=lasts.count()))
+    tail = last_touchpoints(events, status, q)
+    k = q.last_k
+    # one row per customer with a history: status and the touchpoints t1 (the last) ... tK; every count below
+    # reads this small table instead of pairing events
+    cols = {f"t{b}": ibis.cases((tail.back == b, tail.touchpoint)).max() for b in range(1, k + 1)}
+    per = materialize(tail.group_by(["customer_id", "status"]).aggregate(**cols))
+    nodes = to_frame(ibis.union(*[_count_at(per, b, touchpoint=f"t{b}") for b in range(1, k + 1)], distinct=False))
+    step_parts = [_count_at(per, b, src=f"t{b}", dst=f"t{b - 1}") for b in range(2, k + 1)]
+    steps = to_frame(ibis.union(*step_parts, distinct=False)) if step_parts else \
+        pd.DataFrame(columns=["status", "src", "dst", "n", "back"])
+    exposed = _exposed(per, k, sorted(set(nodes.touchpoint.astype(str))))
+    with_history = to_frame(per.group_by("status").aggregate(n=per.count()))
     everyone = to_frame(status.group_by("status").aggregate(n=status.count()))
     churned_all = int(everyone.loc[everyone.status == CHURNED, "n"].sum())
     churned_hist = int(with_history.loc[with_history.status == CHURNED, "n"].sum())
     return (_links(nodes, steps), overrepresentation(exposed, with_history), churned_all - churned_hist,
-            top_paths(tail, q.last_k))
+            top_paths(per, k))
 
 
-def top_paths(tail: ir.Table, k: int, limit: int = PATHS_SHOWN) -> pd.DataFrame:
+def _exposed(per: ir.Table, k: int, touchpoints: list[str]) -> pd.DataFrame:
+    """``touchpoint, status, n``: customers with the touchpoint anywhere among their last K, in one scan of
+    ``per`` (a column of sums per touchpoint; past WIDE_MAX touchpoints, a distinct over the unpivoted columns)."""
+    if len(touchpoints) > WIDE_MAX:
+        has = ibis.union(*[per.select("customer_id", "status", touchpoint=per[f"t{b}"]) for b in range(1, k + 1)],
+                         distinct=True)
+        has = has.filter(has.touchpoint.notnull())
+        return to_frame(has.group_by(["touchpoint", "status"]).aggregate(n=has.count()))
+    sums = {f"e{i}": ibis.or_(*[per[f"t{b}"] == tp for b in range(1, k + 1)]).fill_null(False).cast("int64").sum()
+            for i, tp in enumerate(touchpoints)}
+    wide = to_frame(per.group_by("status").aggregate(**sums)) if sums else pd.DataFrame()
+    rows = [(tp, str(r["status"]), int(r[f"e{i}"])) for _, r in wide.iterrows() for i, tp in enumerate(touchpoints)]
+    out = pd.DataFrame(rows, columns=["touchpoint", "status", "n"])
+    return out[out.n > 0].reset_index(drop=True)
+
+
+def _count_at(per: ir.Table, back: int, **columns: str) -> ir.Table:
+    """Customers per status and the named columns (all present), tagged with ``back``."""
+    rows = per.filter(ibis.and_(*[per[c].notnull() for c in columns.values()]))
+    keys = [rows.status, *[rows[c].name(name) for name, c in columns.items()]]
+    return rows.group_by(keys).aggregate(n=rows.count()).mutate(back=ibis.literal(back, type="int64"))
+
+
+def top_paths(per: ir.Table, k: int, limit: int = PATHS_SHOWN) -> pd.DataFrame:
     """The ``limit`` most common last-K paths among churned customers (``path`` oldest first, a tuple), with how
-    many churned and still-active customers ended exactly so, and the churn rate on the path."""
-    cols = {f"t{b}": ibis.cases((tail.back == b, tail.touchpoint)).max() for b in range(1, k + 1)}
-    per = tail.group_by(["customer_id", "status"]).aggregate(**cols)
+    many churned and still-active customers ended exactly so, and the churn rate on the path. ``per`` has one
+    row per customer: ``status`` and ``t1`` (the last touchpoint) ... ``tK``."""
+    cols = [f"t{b}" for b in range(1, k + 1)]
     churned = (per.status == CHURNED).cast("int64")
-    paths = per.group_by(list(cols)).aggregate(churned=churned.sum(), active=(1 - churned).sum())
+    paths = per.group_by(cols).aggregate(churned=churned.sum(), active=(1 - churned).sum())
     top = to_frame(paths.order_by([ibis.desc("churned"), ibis.desc("active"), *cols]).limit(limit))
     out = pd.DataFrame({
         "path": [tuple(str(v) for v in reversed(row) if v is not None and not pd.isna(v))
-                 for row in top[list(cols)].itertuples(index=False)],
+                 for row in top[cols].itertuples(index=False)],
         "churned": top["churned"].astype("int64"), "active": top["active"].astype("int64")})
     out["rate"] = out.churned / (out.churned + out.active)
     return out[out.churned > 0].reset_index(drop=True)

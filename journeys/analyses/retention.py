@@ -21,10 +21,9 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from journeys.analyses import periods
-from journeys.analyses.base import check_touchpoints, known_touchpoints, to_frame
+from journeys.analyses.base import check_touchpoints, known_touchpoints, one_journey_per_customer, to_frame
 from journeys.analyses.periods import PERIODS, Period
 from journeys.errors import QueryError, unknown
-from journeys.outcomes import data_end
 
 Mode = Literal["on", "on_or_after"]
 MODES: tuple[Mode, ...] = ("on", "on_or_after")
@@ -96,23 +95,26 @@ def compute_retention(events: ir.Table, query: RetentionQuery | None = None, *,
     event of ``events``; pass the dataset's end when ``events`` is a segment)."""
     q = query or RetentionQuery()
     q.validate()
-    check_touchpoints([q.start, *q.returns], known_touchpoints(events))
+    if q.start or q.returns:
+        check_touchpoints([q.start, *q.returns], known_touchpoints(events))
     if q.breakdown and q.breakdown not in events.columns:
         internal = {"customer_id", "ts", "seq", "step", "next_touchpoint", "next_ts", "journey_id"}
         raise unknown("column", q.breakdown, [c for c in events.columns if c not in internal])
-    end = end or data_end(events)
-    _check_span(events, q, end)
+    span = to_frame(events.aggregate(first=events.ts.min(), last=events.ts.max(),
+                                     values=events.value.count() if "value" in events.columns else ibis.literal(0)))
+    if pd.isna(span["first"].iloc[0]):
+        raise QueryError("The data has no events.")
+    end = end or pd.Timestamp(span["last"].iloc[0]).to_pydatetime()
+    _check_span(pd.Timestamp(span["first"].iloc[0]).to_pydatetime(), q, end)
     anchors = _anchors(events, q)
-    counts, sizes, revenue = _aggregates(events, anchors, q)
+    counts, sizes, revenue = _aggregates(events, anchors, q, has_values=int(span["values"].iloc[0]) > 0)
     table, hidden = _shape(counts, sizes, revenue, q, end)
     has_revenue = revenue is not None
     return RetentionResult(query=q, table=table, average=weighted_average(table), customers=int(sizes["size"].sum()),
                            end=end, has_revenue=has_revenue, hidden_groups=hidden)
 
 
-def _check_span(events: ir.Table, q: RetentionQuery, end: datetime) -> None:
-    first = to_frame(events.aggregate(first=events.ts.min()))["first"].iloc[0]
-    start = pd.Timestamp(first).to_pydatetime()
+def _check_span(start: datetime, q: RetentionQuery, end: datetime) -> None:
     # with less, not even the first customer's period k = 1 has ended: nobody could be seen to come back
     if q.calendar:
         short = end < periods.start_moment(periods.index_of(start, q.period) + 2, q.period)
@@ -125,6 +127,13 @@ def _check_span(events: ir.Table, q: RetentionQuery, end: datetime) -> None:
 
 def _anchors(events: ir.Table, q: RetentionQuery) -> ir.Table:
     """One row per customer: start second, start timestamp, cohort number and breakdown group."""
+    if q.start is None and "step" in events.columns and one_journey_per_customer(events):
+        # a stored (or reshaped, person-scope) table numbers each customer's events: the first is step 1
+        first = events.filter(events.step == 1)
+        group = first[q.breakdown].cast("string").fill_null(NONE) if q.breakdown else ibis.literal(ALL)
+        per = first.select("customer_id", a_ts=first.ts, group=group)
+        return per.mutate(a_sec=periods.seconds(per.a_ts), cohort=periods.index(per.a_ts, q.cohort),
+                          a_idx=periods.index(per.a_ts, q.period))
     rows = events.filter(events.touchpoint == q.start) if q.start else events
     if q.breakdown:
         per = first_values(rows, q.breakdown)
@@ -148,30 +157,28 @@ def _k(ev: ir.Table, q: RetentionQuery) -> ir.IntegerValue:
     return ((periods.seconds(ev.ts) - ev.a_sec) // periods.SECONDS[q.period]).cast("int64")
 
 
-def _aggregates(events: ir.Table, anchors: ir.Table,
-                q: RetentionQuery) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+def _aggregates(events: ir.Table, anchors: ir.Table, q: RetentionQuery, *,
+                has_values: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """Cohort sizes, customers retained per (group, cohort, k) and, with values, revenue per k. In "on" mode one
+    pass over the events joined to their customer's start gives both the returns and the revenue."""
     keys = ["group", "cohort"]
     sizes = to_frame(anchors.group_by(keys).aggregate(size=anchors.count(), last_a=anchors.a_ts.max()))
-    back = events.filter(events.touchpoint.isin(list(q.returns))) if q.returns else events
-    back = back.select("customer_id", "ts").join(anchors, "customer_id")
-    back = back.filter(back.ts >= back.a_ts)
-    back = back.mutate(k=_k(back, q))
+    value = events.value if has_values else ibis.null("float64")
+    ev = events.select("customer_id", "ts", value=value,
+                       back=events.touchpoint.isin(list(q.returns)) if q.returns else ibis.literal(True))
+    ev = ev.join(anchors, "customer_id")
+    ev = ev.filter(ev.ts >= ev.a_ts)
+    ev = ev.mutate(k=_k(ev, q))
+    early = ev.filter(ev.k <= q.periods)
+    per = early.group_by(["customer_id", *keys, "k"]).aggregate(hit=early.back.cast("int64").max(),
+                                                                  paid=early.value.sum())
+    cells = to_frame(per.group_by([*keys, "k"]).aggregate(retained=per.hit.sum(), revenue=per.paid.sum()))
+    revenue = cells[[*keys, "k", "revenue"]].fillna({"revenue": 0.0}) if has_values else None
     if q.mode == "on":
-        hits = back.filter(back.k <= q.periods).select("customer_id", "group", "cohort", "k").distinct()
-        counts = hits.group_by([*keys, "k"]).aggregate(retained=hits.count())
-    else:
-        per = back.group_by(["customer_id", *keys]).aggregate(top=back.k.max())
-        counts = per.group_by([*keys, "top"]).aggregate(retained=per.count())
-    revenue = None
-    if "value" in events.columns:
-        paid = events.filter(events.value.notnull()).select("customer_id", "ts", "value").join(anchors, "customer_id")
-        paid = paid.filter(paid.ts >= paid.a_ts)
-        paid = paid.mutate(k=_k(paid, q))
-        paid = paid.filter(paid.k <= q.periods)
-        revenue_frame = to_frame(paid.group_by([*keys, "k"]).aggregate(revenue=paid.value.sum()))
-        has_any = to_frame(events.aggregate(n=events.value.count()))["n"].iloc[0]
-        revenue = revenue_frame if int(has_any) > 0 else None
-    return to_frame(counts), sizes, revenue
+        return cells[[*keys, "k", "retained"]], sizes, revenue
+    back = ev.filter(ev.back)
+    tops = back.group_by(["customer_id", *keys]).aggregate(top=back.k.max())
+    return to_frame(tops.group_by([*keys, "top"]).aggregate(retained=tops.count())), sizes, revenue
 
 
 def _observed_until(last_anchor: datetime, k: int, q: RetentionQuery) -> datetime:
