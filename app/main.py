@@ -43,6 +43,7 @@ pages = [
     st.Page(here / "attribution.py", title="Attribution", icon=":material/pie_chart:"),
     st.Page(here / "retention.py", title="Retention", icon=":material/event_repeat:"),
     st.Page(here / "voice.py", title="Voice of the customer", icon=":material/sentiment_satisfied:"),
+    *[st.Page(here / f"{n}.py", title=t, icon=i) for n, t, i in (("predict", "Predict", ":material/online_prediction:"), ("act", "Act", ":material/campaign:"), ("customer", "Customer", ":material/person:"))],
     st.Page(here / "report.py", title="Report", icon=":material/description:"),
     st.Page(here / "data.py", title="Data", icon=":material/database:"),
     *([st.Page(here / "admin.py", title="Admin", icon=":material/admin_panel_settings:")] if auth.allowed("manage_users") else []),

@@ -253,3 +253,48 @@ def _emotion_curve(key: tuple[Any, ...], stages: tuple[tuple[str, str], ...], sc
 def emotion_curve(view: ViewState, segment: Segment, stages: tuple[tuple[str, str], ...]) -> Any:
     """Average sentiment and score by stage (a frame like ``VoiceResult.curve``)."""
     return _emotion_curve(_key(_customers_view(view), segment), stages, view.voice.scale, view, segment)
+
+
+# ---- predict, next best action, a customer's timeline (issue 12) -------------------------------------------
+
+def _segment_events(view: ViewState, segment: Segment) -> Any:
+    from journeys.analyses.predict import segment_events
+
+    events = filter_dates(store().table(view.dataset or ""), view.date_from, view.date_to)
+    return segment_events(events, segment, view.shaping.goal)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _predict(key: tuple[Any, ...], query: Any, _view: ViewState, _segment: Segment) -> Any:
+    from journeys.analyses.predict import compute_predict
+
+    return compute_predict(_segment_events(_view, _segment), query)
+
+
+def predict(view: ViewState, segment: Segment, query: Any) -> Any:
+    """``PredictResult`` of a ``PredictQuery`` on the segment's customers."""
+    return _predict(_key(view, segment), query, view, segment)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _nba(key: tuple[Any, ...], query: Any, as_of: Any, _view: ViewState, _segment: Segment) -> Any:
+    from journeys.analyses.nba import compute_nba
+
+    return compute_nba(_segment_events(_view, _segment), query, as_of=as_of)
+
+
+def nba(view: ViewState, segment: Segment, query: Any, as_of: Any = None) -> Any:
+    """``NBAResult`` of an ``NBAQuery`` on the segment's customers."""
+    return _nba(_key(view, segment), query, as_of, view, segment)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _timeline(fingerprint: str, customer: str, _view: ViewState) -> Any:
+    from journeys.analyses.predict import customer_timeline
+
+    return customer_timeline(store().table(_view.dataset or ""), customer)
+
+
+def timeline(view: ViewState, customer: str) -> Any:
+    """(the customer's last 500 events, their number of events)."""
+    return _timeline(store().get(view.dataset or "").fingerprint, customer, view)

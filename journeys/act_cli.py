@@ -34,6 +34,7 @@ from journeys.analyses.predict import (
     VALIDATION_COLUMNS,
     PredictQuery,
     compute_predict,
+    segment_events,
 )
 from journeys.analysis_cli import add_common, segment_from
 from journeys.audiences import CONTROL_SHARE, AudienceError, Audiences
@@ -41,7 +42,6 @@ from journeys.durations import parse_duration
 from journeys.errors import QueryError
 from journeys.export import safe_csv
 from journeys.outcomes import add_outcome_args, outcomes_from
-from journeys.segments import matching_customers
 
 
 def _clean(value: Any) -> Any:
@@ -56,10 +56,7 @@ def _events(args: argparse.Namespace) -> tuple[Any, date]:
     end = pd.Timestamp(to_frame(table.aggregate(last=table.ts.max()))["last"].iloc[0])
     if pd.isna(end):
         raise QueryError("The dataset has no events.")
-    segment = segment_from(args)
-    if not segment.is_empty:
-        table = table.semi_join(matching_customers(table, segment, goal=args.goal), "customer_id")
-    return table, end.date()
+    return segment_events(table, segment_from(args), args.goal), end.date()
 
 
 def _target(args: argparse.Namespace) -> str:
@@ -124,8 +121,10 @@ def cmd_audience_save(args: argparse.Namespace) -> None:
 
     store = Store(read_only=True)
     info = store.get(args.dataset)
+    segment = segment_from(args)
+    scope = {"seg": "" if segment.is_empty else segment.to_param(), "goal": args.goal}
     if args.from_nba:
-        definition: dict[str, Any] = {"nba": nba_query(args).to_dict()}
+        definition: dict[str, Any] = {"nba": nba_query(args).to_dict(), **scope}
         kind = "nba"
         from journeys.analyses.nba import nba_members as build
     elif args.score_band:
@@ -134,11 +133,10 @@ def cmd_audience_save(args: argparse.Namespace) -> None:
             lo, hi = float(low), float(high) if sep else 1.0
         except ValueError as err:
             raise QueryError(f"--score-band expects LOW:HIGH between 0 and 1, got '{args.score_band}'.") from err
-        kind, definition = "score_band", {"predict": predict_query(args).to_dict(), "low": lo, "high": hi}
+        kind, definition = "score_band", {"predict": predict_query(args).to_dict(), "low": lo, "high": hi, **scope}
         from journeys.analyses.predict import score_band_members as build
     else:
-        segment = segment_from(args)
-        kind, definition = "segment", {"seg": "" if segment.is_empty else segment.to_param(), "goal": args.goal}
+        kind, definition = "segment", scope
         from journeys.audiences import segment_members as build
     members = build(store, info.id, definition, args.control, args.seed)
     a = Audiences().save(args.name, info.id, kind, definition, members, share=args.control, seed=args.seed)  # type: ignore[arg-type]

@@ -170,10 +170,11 @@ def recommend(chain: StateChain, options: pd.DataFrame, now: pd.DataFrame, q: NB
 def nba_members(store: Any, dataset: str, definition: dict[str, Any], share: float, seed: int) -> pd.DataFrame:
     """Audience members of an action list: ``definition`` = {"nba": NBAQuery.to_dict()}; customers without a
     supported action are left out."""
+    from journeys.analyses.predict import definition_events
     from journeys.audiences import members_frame
 
     q = NBAQuery.from_dict(definition["nba"])
-    r = compute_nba(store.table(dataset), q)
+    r = compute_nba(definition_events(store, dataset, definition), q)
     rows = r.customers[r.customers["action"] != NO_RECOMMENDATION]
     reason = [f"after {s}: {a} {u:+.1%} (95% {lo:+.1%} to {hi:+.1%}; {n:,} customers)"
               for s, a, u, lo, hi, n in rows[["state", "action", "uplift", "ci_low", "ci_high", "support"]]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -275,11 +276,12 @@ def band(scores: pd.DataFrame, low: float, high: float) -> pd.DataFrame:
 
 
 def score_band_members(store: Any, dataset: str, definition: dict[str, Any], share: float, seed: int) -> pd.DataFrame:
-    """Audience members of a score band: ``definition`` = {"predict": PredictQuery.to_dict(), "low", "high"}."""
+    """Audience members of a score band: ``definition`` = {"predict": PredictQuery.to_dict(), "low", "high"} and
+    optionally the segment (``seg``, ``goal``) it was drawn from."""
     from journeys.audiences import members_frame
 
-    query = replace(PredictQuery.from_dict(definition["predict"]))
-    r = compute_predict(store.table(dataset), query)
+    query = PredictQuery.from_dict(definition["predict"])
+    r = compute_predict(definition_events(store, dataset, definition), query)
     if r.offered is None:
         raise QueryError(r.message)
     rows = band(r.scores, float(definition.get("low", 0.0)), float(definition.get("high", 1.0)))
@@ -289,3 +291,34 @@ def score_band_members(store: Any, dataset: str, definition: dict[str, Any], sha
 def plan_of(events: ir.Table, order: int = ORDER_DEFAULT) -> FeaturePlan:
     """The feature plan a dataset gets (for the bench and tests)."""
     return plan_features(events, order)
+
+
+def definition_events(store: Any, dataset: str, definition: dict[str, Any]) -> ir.Table:
+    """The events an audience definition covers: its segment's customers (``seg``), all without one."""
+    from journeys.segments import Segment
+
+    seg = Segment.from_param(definition["seg"]) if definition.get("seg") else None
+    return segment_events(store.table(dataset), seg, definition.get("goal"))
+
+
+def segment_events(events: ir.Table, segment: Any, goal: str | None = None) -> ir.Table:
+    """The events of the segment's customers (all of them for an empty segment): what predict and NBA read."""
+    from journeys.segments import matching_customers
+
+    if segment is None or segment.is_empty:
+        return events
+    return events.semi_join(matching_customers(events, segment, goal=goal), "customer_id")
+
+
+TIMELINE_ROWS = 500
+TIMELINE_COLUMNS = ["ts", "touchpoint", "channel", "value", "score", "text"]
+
+
+def customer_timeline(events: ir.Table, customer_id: str, *, limit: int = TIMELINE_ROWS) -> tuple[pd.DataFrame, int]:
+    """One customer's events in ``(ts, seq)`` order (the last ``limit`` of them) and how many there are in all."""
+    mine = events.filter(events.customer_id == customer_id)
+    total = int(to_frame(mine.aggregate(n=mine.count()))["n"].iloc[0])
+    cols = [c for c in TIMELINE_COLUMNS if c in events.columns]
+    last = mine.order_by([ibis.desc(mine.ts), ibis.desc(mine.seq)]).limit(limit).select(*cols, "seq")
+    frame = to_frame(last).sort_values(["ts", "seq"], kind="stable").drop(columns="seq").reset_index(drop=True)
+    return frame, total

@@ -1,0 +1,52 @@
+"""What the Predict, Act and Customer pages share: customer lists that open a customer's own page."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pandas as pd
+import streamlit as st
+
+from app.ui import set_view, view
+from journeys.export import TABLE_ROWS, safe_csv
+
+CUSTOMER_PAGE = Path(__file__).parent / "screens" / "customer.py"
+
+
+def customer_link(customer_id: str) -> str:
+    """A relative link to the customer's page that keeps the rest of the view (never a secret in it)."""
+    return "customer?" + urlencode({**view().to_params(), "cust": customer_id}, doseq=True)
+
+
+def customer_table(frame: pd.DataFrame, *, name: str, key: str, names: dict[str, str] | None = None,
+                   percent: tuple[str, ...] = ()) -> None:
+    """Customers with an "open" link each (first 400 rows on screen), a CSV of every row (formula-safe), and a
+    picker that opens one customer's page in this tab."""
+    if len(frame) > TABLE_ROWS:
+        st.caption(f"Showing the first {TABLE_ROWS:,} of {len(frame):,} customers; the download has them all.")
+    shown = frame.head(TABLE_ROWS).copy()
+    shown.insert(1, "open", [customer_link(str(c)) for c in shown["customer_id"]])
+    config = {"open": st.column_config.LinkColumn("timeline", display_text="open")}
+    for col in shown.columns:
+        label = (names or {}).get(col, col.replace("_", " "))
+        if col in percent:
+            config[col] = st.column_config.NumberColumn(label, format="percent")
+        elif col != "open":
+            config[col] = st.column_config.Column(label)
+    st.dataframe(shown, hide_index=True, key=f"df_{key}", column_config=config)
+    row = st.container(horizontal=True)
+    row.download_button("Download CSV", data=lambda: safe_csv(frame, limit=max(1, len(frame))), file_name=f"{name}.csv",
+                        mime="text/csv", key=f"dl_{key}", icon=":material/download:")
+    ids = [str(c) for c in shown["customer_id"]]
+    pick = row.selectbox("Customer", ids, index=None, key=f"pick_{key}", placeholder="open a customer…",
+                         label_visibility="collapsed")
+    if row.button("Open timeline", key=f"open_{key}", icon=":material/person:", disabled=pick is None) and pick:
+        open_customer(pick)
+
+
+def open_customer(customer_id: str) -> None:
+    v = view()
+    set_view(replace(v, act=replace(v.act, customer=customer_id)))
+    st.switch_page(CUSTOMER_PAGE)

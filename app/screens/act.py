@@ -1,0 +1,106 @@
+"""Act: next best action per open journey, saved audiences (size, refresh, push, export, preview), and the
+measurement of an action list against its control group."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+import streamlit as st
+
+from app import state
+from app.act_ui import customer_table
+from app.ui import chart, empty_state, md, run, seed, set_view, stop, view
+from journeys import charts_predict as charts
+from journeys.analyses.nba import NO_RECOMMENDATION, NBAQuery, measure, nba_members
+from journeys.audiences import Audiences
+from journeys.errors import JourneyError
+from journeys.export import safe_csv
+from journeys.webhook import SECRET_ENV
+
+st.title("Act")
+v = view()
+tps = state.touchpoints(v)
+book = Audiences(state.store().home)
+
+st.header("Next best action", anchor=False)
+c1, c2, c3 = st.columns([3, 2, 1])
+seed("act_actions", list(v.act.actions), tps, what="action touchpoint")
+actions = c1.multiselect("Actions the company can trigger", tps, key="act_actions", placeholder="e.g. email_open, chat")
+goal_default = list(v.outcomes.goals) or ([v.shaping.goal] if v.shaping.goal else [])
+seed("act_goal", goal_default, tps, what="goal touchpoint")
+goals = tuple(c2.multiselect("Goal", tps, key="act_goal"))
+seed("act_order", v.act.order)
+order = c3.selectbox("History (touchpoints)", [1, 2, 3, 4], key="act_order")
+set_view(replace(v, outcomes=replace(v.outcomes, goals=goals), act=replace(v.act, actions=tuple(actions), order=order)))
+v = view()
+if actions and goals:
+    q = NBAQuery(actions=tuple(actions), outcomes=v.outcomes, order=order)
+    r = run("Ranking actions…", lambda: state.nba(v, v.segment, q))
+    c = r.customers
+    st.caption(md(f"{r.recommended:,} of {len(c):,} open journeys get an action (support of 30+ customers and a "
+                  f"positive uplift); {int(c.control.sum()):,} are in the seeded 10% control group. Observational "
+                  "evidence, not proof: measure it against the control group below."))
+    chart(charts.uplift_figure(r.options), name="nba_uplift", key="act_uplift")
+    customer_table(c[c.action != NO_RECOMMENDATION], name="next_best_actions", key="act_nba",
+                   percent=("p_now", "p_after", "uplift", "ci_low", "ci_high"))
+    with st.form("act_save"):
+        name = st.text_input("Save the action list as audience", key="act_aud_name", placeholder="e.g. Store invite")
+        if st.form_submit_button("Save", icon=":material/group_add:") and name.strip():
+            definition = {"nba": q.to_dict(), "seg": "" if v.segment.is_empty else v.segment.to_param(),
+                          "goal": v.shaping.goal}
+            with st.spinner("Saving…"):
+                members = nba_members(state.store(), v.dataset or "", definition, q.control_share, q.seed)
+                a = book.save(name, v.dataset or "", "nba", definition, members, share=q.control_share, seed=q.seed)
+            st.success(md(f"Saved '{a.name}': {a.size:,} members, {a.control:,} in the control group."))
+else:
+    empty_state("Pick the actions the company can trigger and the goal they should lead to.")
+
+st.header("Audiences", anchor=False)
+every = book.list()
+if not every:
+    empty_state("No audience yet: save a score band on the Predict page or an action list above.")
+    stop()
+st.dataframe([{"audience": a.name, "kind": a.kind, "members": a.size, "control": a.control,
+               "refreshed": a.refreshed, "last push": a.last_push or "never"} for a in every],
+             hide_index=True, key="act_list")
+names = [a.name for a in every]
+seed("act_aud", v.act.audience or names[0], names, what="audience", fallback=names[0])
+chosen = st.selectbox("Audience", names, key="act_aud")
+set_view(replace(view(), act=replace(view().act, audience=chosen)))
+a = book.get(chosen)
+members = book.members(a)
+row = st.container(horizontal=True)
+row.download_button("CSV", data=lambda: safe_csv(members, limit=max(1, len(members))), file_name=f"{a.name}.csv",
+                    mime="text/csv", key="act_csv", icon=":material/download:")
+row.download_button("Parquet", data=lambda: members.to_parquet(index=False), file_name=f"{a.name}.parquet",
+                    key="act_parquet", icon=":material/download:")
+if row.button("Refresh", key="act_refresh", icon=":material/refresh:"):
+    try:
+        with st.spinner("Recomputing…"):
+            a = book.refresh(a.name, state.store())
+        members = book.members(a)
+        st.success(md(f"Refreshed: {a.size:,} members."))
+    except JourneyError as err:
+        st.error(md(str(err)))
+with st.expander("Push to a webhook"):
+    st.caption(md(f"Mixpanel-style cohort sync: all members first, then additions and removals. The signing "
+                  f"secret comes from ${SECRET_ENV} or the store, never from the link."))
+    url = st.text_input("Webhook URL", key="act_url", placeholder="https://example.com/hooks/audiences")
+    if st.button("Push", key="act_push", icon=":material/send:", disabled=not url):
+        try:
+            st.success(book.push(a.name, url).sentence())
+        except JourneyError as err:
+            st.error(md(str(err)))
+customer_table(members, name=f"audience_{a.id}", key="act_members")
+
+st.header("Measure an action", anchor=False)
+m1, m2 = st.columns(2)
+seed("act_mgoal", list(goals), tps)
+mgoals = tuple(m1.multiselect("Goal", tps, key="act_mgoal"))
+since = m2.date_input("Since", value=datetime.fromisoformat(a.refreshed).date(), key="act_since")
+if mgoals:
+    m = run("Measuring…", lambda: measure(state.store().table(a.dataset), members, mgoals,
+                                          datetime.combine(since, datetime.min.time())))
+    st.metric("Actioned minus control", f"{m.difference * 100:+.1f} pp" if m.control and m.actioned else "—")
+    st.caption(md(m.sentence()))

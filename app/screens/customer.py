@@ -1,0 +1,69 @@
+"""One customer: their own journey as a timeline, their score with its reasons, and their next best action.
+Opened from any customer list (``?cust=ID``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import streamlit as st
+
+from app import state
+from app.ui import empty_state, md, run, seed, set_view, stop, table, view
+from journeys.analyses.nba import NO_RECOMMENDATION, NBAQuery
+from journeys.analyses.predict import TIMELINE_ROWS
+from journeys.segments import Segment
+
+st.title("Customer")
+v = view()
+seed("cu_id", v.act.customer or "")
+customer = st.text_input("Customer id", key="cu_id", placeholder="paste an id, or open one from a list").strip()
+set_view(replace(v, act=replace(v.act, customer=customer or None)))
+v = view()
+if not customer:
+    empty_state("Open a customer from a list (Predict, Act, Funnels), or paste their id.")
+    stop()
+events, total = run("Reading the journey…", lambda: state.timeline(v, customer))
+if not total:
+    empty_state(f"No customer '{customer}' in this dataset.")
+    stop()
+first, last = pd.Timestamp(events.ts.iloc[0]), pd.Timestamp(events.ts.iloc[-1])
+st.subheader(md(customer), anchor=False)
+c1, c2, c3 = st.columns(3)
+c1.metric("Events", f"{total:,}")
+c2.metric("First seen", f"{first:%Y-%m-%d}" if total <= TIMELINE_ROWS else "—")
+c3.metric("Last seen", f"{last:%Y-%m-%d}")
+
+q = v.act.predict_query(v.outcomes)
+if q.target == "conversion" and not q.outcomes.goals:
+    st.caption("Pick a goal on the Predict page to see this customer's conversion score.")
+else:
+    r = run("Scoring…", lambda: state.predict(v, Segment(), q))
+    mine = r.scores[r.scores.customer_id == customer]
+    if r.offered is None:
+        st.caption(md(r.message))
+    elif mine.empty:
+        st.info(md(f"Not scored: on {r.scoring_cutoff.date()} this journey is not open (churned, or silent for "
+                   f"more than {r.inactivity_days} days)."))
+    else:
+        s = mine.iloc[0]
+        rank = int(mine.index[0]) + 1
+        st.metric(f"P({r.what})", f"{s.score:.1%}", help=f"{r.offered}; rank {rank:,} of {len(r.scores):,}")
+        for reason in [p for p in str(s.reasons).split("; ") if p]:
+            st.text("• " + reason)  # plain text: touchpoint names are user data
+if v.act.actions and v.outcomes.goals:
+    n = run("Next best action…", lambda: state.nba(v, Segment(), NBAQuery(actions=v.act.actions, outcomes=v.outcomes,
+                                                                           order=v.act.order)))
+    row = n.customers[n.customers.customer_id == customer]
+    if not row.empty and row.iloc[0].action != NO_RECOMMENDATION:
+        b = row.iloc[0]
+        group = " (control group: do not act)" if b.control else ""
+        st.text(f"Next best action: {b.action}{group}: {b.uplift:+.1%} (95% {b.ci_low:+.1%} to {b.ci_high:+.1%}; "
+                f"{int(b.support):,} customers took it from {b.state})")
+    else:
+        st.caption("No supported next best action for this journey.")
+
+st.subheader("Timeline", anchor=False)
+if total > TIMELINE_ROWS:
+    st.caption(f"The last {TIMELINE_ROWS:,} of {total:,} events.")
+table(events, name=f"customer_{customer}", key="cu_events")
