@@ -269,6 +269,9 @@ def main() -> None:
             bench_analyses(home, dataset, label, names)
         if os.environ.get("BENCH_BROWSER", "1") != "0":
             bench_browser(*stores[labels[-1]])
+        from benchmarks.append import bench_append
+
+        bench_append(*stores[labels[-1]])  # issue 9: 100k events appended to the stored dataset
         from benchmarks.sentiment import main as bench_sentiment
 
         bench_sentiment()  # issue 13: sentiment r and sign agreement against human ratings; its cost on 1M texts

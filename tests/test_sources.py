@@ -65,6 +65,7 @@ def test_dedupe_channel_and_remove(store, parts, write):
     ds = store.ingest(parts / "a.csv").dataset_id
     again = store.ingest(parts / "a.csv", into=ds, dedupe="exact", as_source="again")
     assert again.rejected == {"already stored": 1800} and again.rows_stored == 0
+    assert again.examples == {"already stored": [1, 2, 3, 4, 5]}
     by_id = store.ingest(parts / "whole.csv", into=ds, dedupe="customer_id,timestamp,touchpoint")
     assert by_id.rejected == {"already stored": 1800} and by_id.rows_stored == 1200
     calls = write("calls.csv", "phone,when,what\nC0000001,2025-06-01 10:00,call_centre\n")

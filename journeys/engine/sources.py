@@ -17,7 +17,7 @@ All of it runs inside the caller's transaction.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,20 +110,26 @@ def claim_source(cur: duckdb.DuckDBPyConnection, dataset_id: str, wanted: str, *
 
 
 def stage_new_rows(cur: duckdb.DuckDBPyConnection, staged: Staged, *, source_no: int, next_pos: int, source: str,
-                   channel: str | None) -> int:
-    """Temp table ``_new``: the accepted staged rows with their source, raw id and dataset-wide seq.
-    Returns the positions the file used (the next load of the same source continues after them)."""
+                   channel: str | None, view: bool = False) -> int:
+    """Temp table ``_new`` (a view for a new dataset: no copy of a big file): the accepted staged rows with
+    their source, raw id and dataset-wide seq. Returns the positions the file used (the next load of the
+    same source continues after them)."""
     cols = columns_of_temp(cur, "_staged")
     alias = "alias_id" if "alias_id" in cols else "CAST(NULL AS VARCHAR)"
     attrs = "".join(f", {q(a)}" for a in staged.attributes)
     cur.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _new AS
+        CREATE OR REPLACE TEMP {"VIEW" if view else "TABLE"} _new AS
         SELECT customer_id AS raw_id, ts, CAST(seq + {source_no * SEQ_STRIDE + next_pos} AS BIGINT) AS seq, touchpoint,
-               coalesce(channel, ?) AS channel, session_id, value, score, text, CAST(? AS VARCHAR) AS source,
+               coalesce(channel, {_literal(channel)}) AS channel, session_id, value, score, text, CAST({_literal(source)} AS VARCHAR) AS source,
                {alias} AS alias_id{attrs}
-        FROM _staged WHERE _reject IS NULL""", [channel, source])
+        FROM _staged WHERE _reject IS NULL""")
     (used,) = one(cur.execute("SELECT coalesce(max(seq) + 1, 0) FROM _staged")) or (0,)
     return int(used)
+
+
+def _literal(text: str | None) -> str:
+    """A SQL string literal (views take no parameters)."""
+    return "NULL" if text is None else "'" + text.replace("'", "''") + "'"
 
 
 def columns_of_temp(cur: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -131,17 +137,20 @@ def columns_of_temp(cur: duckdb.DuckDBPyConnection, table: str) -> list[str]:
                                       "ORDER BY column_index", [table]).fetchall()]
 
 
-def dedupe_new_rows(cur: duckdb.DuckDBPyConnection, table: str, keys: list[str]) -> int:
-    """Drop rows of ``_new`` that the events table already holds (equal on ``keys``); returns how many."""
+def dedupe_new_rows(cur: duckdb.DuckDBPyConnection, table: str, keys: list[str], offset: int) -> tuple[int, list[int]]:
+    """Drop rows of ``_new`` that the events table already holds (equal on ``keys``); returns how many, and
+    the first few as 1-based row numbers of the file (``offset`` = the seq of its first row)."""
     present = set(columns_of(cur, table))
     missing = [k for k in keys if k not in present]
     if missing:
         raise unknown("--dedupe column", missing[0], sorted(present - set(DERIVED)), error=InputError)
     cond = " AND ".join(f"e.{q(k)} IS NOT DISTINCT FROM n.{q(k)}" for k in keys)
-    (before,) = one(cur.execute("SELECT count(*) FROM _new")) or (0,)
-    cur.execute(f"DELETE FROM _new n WHERE EXISTS (SELECT 1 FROM {q(table)} e WHERE {cond})")
-    (after,) = one(cur.execute("SELECT count(*) FROM _new")) or (0,)
-    return int(before) - int(after)
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT n.seq FROM _new n WHERE EXISTS "
+                f"(SELECT 1 FROM {q(table)} e WHERE {cond})")
+    (count, first) = one(cur.execute(f"SELECT count(*), list(seq - {offset} + 1 ORDER BY seq)[1:5] FROM _dups")) or (0, [])
+    cur.execute("DELETE FROM _new WHERE seq IN (SELECT seq FROM _dups)")
+    cur.execute("DROP TABLE _dups")
+    return int(count), [int(x) for x in first or []]
 
 
 def dedupe_keys(spec: str, mapping_roles: dict[str, str], attributes: list[str]) -> list[str]:
@@ -158,9 +167,10 @@ def dedupe_keys(spec: str, mapping_roles: dict[str, str], attributes: list[str])
 
 
 def refresh(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str, *, new_rows: bool, drop_source: str | None,
-            persons_changed: bool) -> None:
+            persons_changed: bool) -> int:
     """Re-insert the affected persons' events (with ``_new`` if ``new_rows``, without ``drop_source``'s)
-    under their current person ids, with fresh step and next-event columns."""
+    under their current person ids, with fresh step and next-event columns. Returns the change in the
+    number of persons (so the dataset's count needs no pass over every event)."""
     pt = q(idt.persons_table(dataset_id))
     idt.ensure_links(cur, dataset_id)
     if not persons_changed:
@@ -184,23 +194,29 @@ def refresh(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str, *, new_
     keep = [c for c in stored if c not in DERIVED and c != "customer_id"]
     new_cols = set(columns_of_temp(cur, "_new")) if new_rows else set()
     sel_old = ", ".join(q(c) for c in keep)
-    drop_filter = "AND source IS DISTINCT FROM $drop" if drop_source is not None else ""
     union = ""
     if new_rows:
         sel_new = ", ".join(f"TRY_CAST({q(c)} AS {stored[c]}) AS {q(c)}" if c in new_cols else f"NULL AS {q(c)}"
                             for c in keep)
-        union = f"UNION ALL SELECT {sel_new} FROM _new"
+        union = f"UNION ALL SELECT {sel_new}, NULL, false FROM _new"
+    dropped = "source IS NOT DISTINCT FROM $drop" if drop_source is not None else "false"
     cur.execute(f"""CREATE OR REPLACE TEMP TABLE _redo AS
-        SELECT {sel_old} FROM {q(table)} WHERE customer_id IN (SELECT customer_id FROM _affected) {drop_filter}
+        SELECT {sel_old}, customer_id AS _old_cid, {dropped} AS _dropped FROM {q(table)}
+        WHERE customer_id IN (SELECT customer_id FROM _affected)
         {union}""", params)
     cur.execute(f"DELETE FROM {q(table)} WHERE customer_id IN (SELECT customer_id FROM _affected)")
     cur.execute(f"""INSERT INTO {q(table)} BY NAME
-        SELECT r.*, coalesce(p.person, r.raw_id) AS customer_id, CAST(row_number() OVER w AS BIGINT) AS step,
+        SELECT r.* EXCLUDE (_old_cid, _dropped), coalesce(p.person, r.raw_id) AS customer_id,
+               CAST(row_number() OVER w AS BIGINT) AS step,
                lead(r.touchpoint) OVER w AS next_touchpoint, lead(r.ts) OVER w AS next_ts
-        FROM _redo r LEFT JOIN {pt} p ON p.id = r.raw_id
+        FROM _redo r LEFT JOIN {pt} p ON p.id = r.raw_id WHERE NOT r._dropped
         WINDOW w AS (PARTITION BY coalesce(p.person, r.raw_id) ORDER BY r.ts, r.seq)""")
+    (before, after) = one(cur.execute(f"""SELECT count(DISTINCT _old_cid),
+        count(DISTINCT coalesce(p.person, r.raw_id)) FILTER (WHERE NOT r._dropped)
+        FROM _redo r LEFT JOIN {pt} p ON p.id = r.raw_id""")) or (0, 0)
     for tmp in ("_redo", "_affected", "_touched", "_changed", "_old_persons"):
         cur.execute(f"DROP TABLE IF EXISTS {tmp}")
+    return int(after) - int(before)
 
 
 def create_events(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str, attributes: list[str]) -> None:
@@ -240,30 +256,27 @@ def source_summary(cur: duckdb.DuckDBPyConnection, attributes: list[str]) -> dic
             "tied_timestamps": int(ties), "duplicates": int(dups)}
 
 
-def record_load(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str, source_no: int, *, used: int,
-                report: dict[str, Any], fingerprint: str | None, file: str) -> None:
-    """Append the load's report to its source and refresh the source's rows, customers and span."""
-    (reports,) = one(cur.execute("SELECT reports FROM sources WHERE dataset_id = ? AND source_no = ?",
-                             [dataset_id, source_no])) or ("[]",)
-    name = one(cur.execute("SELECT name FROM sources WHERE dataset_id = ? AND source_no = ?",
-                       [dataset_id, source_no]))[0]  # type: ignore[index]
-    rows, customers, start, end = one(cur.execute(
-        f"SELECT count(*), count(DISTINCT raw_id), min(ts), max(ts) FROM {q(table)} WHERE source = ?", [name]
-    )) or (0, 0, None, None)
-    cur.execute('UPDATE sources SET reports = ?, next_pos = next_pos + ?, rows = ?, customers = ?, start = ?, "end" = ? '
-                "WHERE dataset_id = ? AND source_no = ?",
-                [json.dumps([*json.loads(reports), report]), used, rows, customers,
-                 start.isoformat(sep=" ") if start else None, end.isoformat(sep=" ") if end else None,
-                 dataset_id, source_no])
+def record_load(cur: duckdb.DuckDBPyConnection, dataset_id: str, source_no: int, *, used: int,
+                report: dict[str, Any], ids_added: int, fingerprint: str | None, file: str) -> None:
+    """Append the load's report to its source and add its rows, new ids and time span to the source's."""
+    (reports, start, end) = one(cur.execute('SELECT reports, start, "end" FROM sources WHERE dataset_id = ? '
+                                            "AND source_no = ?", [dataset_id, source_no])) or ("[]", None, None)
+    spans = [x for x in (start, report.get("start")) if x], [x for x in (end, report.get("end")) if x]
+    cur.execute('UPDATE sources SET reports = ?, next_pos = next_pos + ?, rows = rows + ?, customers = customers + ?, '
+                'start = ?, "end" = ? WHERE dataset_id = ? AND source_no = ?',
+                [json.dumps([*json.loads(reports), report]), used, report["rows_stored"], ids_added,
+                 min(spans[0]) if spans[0] else None, max(spans[1]) if spans[1] else None, dataset_id, source_no])
     if fingerprint:
         cur.execute("INSERT INTO loaded_files VALUES (?, ?, ?, ?, ?)",
                     [dataset_id, fingerprint, file, source_no, datetime.now(UTC).replace(tzinfo=None)])
 
 
-def dataset_summary(cur: duckdb.DuckDBPyConnection, table: str) -> dict[str, object]:
-    """The whole dataset's counts after a change (customers are persons)."""
-    row = one(cur.execute(f"SELECT count(*), count(DISTINCT customer_id), count(DISTINCT touchpoint), min(ts), max(ts), "
-                      f"count(*) FILTER (WHERE next_ts = ts) FROM {q(table)}"))
+def dataset_summary(cur: duckdb.DuckDBPyConnection, table: str, customers: int | None = None) -> dict[str, object]:
+    """The whole dataset's counts after a change (customers are persons; pass them when known, since
+    counting distinct ids is the one expensive pass over a big table)."""
+    persons = "count(DISTINCT customer_id)" if customers is None else str(int(customers))
+    row = one(cur.execute(f"SELECT count(*), {persons}, count(DISTINCT touchpoint), min(ts), max(ts), "
+                          f"count(*) FILTER (WHERE next_ts = ts) FROM {q(table)}"))
     stored, customers, touchpoints, start, end, ties = row or (0, 0, 0, None, None, 0)
     return {"rows_stored": int(stored), "customers": int(customers), "touchpoints": int(touchpoints),
             "start": start.isoformat(sep=" ") if start else None, "end": end.isoformat(sep=" ") if end else None,
@@ -282,6 +295,9 @@ class Loaded:
     deduplicated: int
     links_added: int
     attributes_added: tuple[str, ...]
+    persons_delta: int = 0
+    source_ids_added: int = 0
+    dedupe_examples: list[int] = field(default_factory=list)
 
 
 def load_events(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str, staged: Staged, *, new: bool,
@@ -296,30 +312,39 @@ def load_events(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str, sta
         upgrade_events(cur, table, first_source or "source 1")
         if first_source is not None and not list_sources(cur, dataset_id):
             claim_source(cur, dataset_id, first_source, kind="events", explicit=False, channel=None, mapping=None)
-            (rows, pos) = one(cur.execute(f"SELECT count(*), coalesce(max(seq) + 1, 0) FROM {q(table)}")) or (0, 0)
-            cur.execute("UPDATE sources SET rows = ?, next_pos = ? WHERE dataset_id = ?", [rows, pos, dataset_id])
+            (rows, pos, ids, lo, hi) = one(cur.execute(
+                f"SELECT count(*), coalesce(max(seq) + 1, 0), count(DISTINCT raw_id), min(ts), max(ts) FROM {q(table)}"
+            )) or (0, 0, 0, None, None)
+            cur.execute('UPDATE sources SET rows = ?, next_pos = ?, customers = ?, start = ?, "end" = ? WHERE dataset_id = ?',
+                        [rows, pos, ids, lo.isoformat(sep=" ") if lo else None, hi.isoformat(sep=" ") if hi else None,
+                         dataset_id])
     no, pos, name = claim_source(cur, dataset_id, source, kind="events", explicit=explicit, channel=channel,
                                  mapping=mapping_json)
-    used = stage_new_rows(cur, staged, source_no=no, next_pos=pos, source=name, channel=channel)
-    dropped = 0
+    used = stage_new_rows(cur, staged, source_no=no, next_pos=pos, source=name, channel=channel, view=new)
+    dropped, examples = 0, list[int]()
     if dedupe and not new:
         roles = json.loads(mapping_json).items() if mapping_json else []
         keys = dedupe_keys(dedupe, {r: c for r, c in roles if isinstance(c, str)}, staged.attributes)
-        dropped = dedupe_new_rows(cur, table, keys)
+        dropped, examples = dedupe_new_rows(cur, table, keys, no * SEQ_STRIDE + pos)
     links = idt.add_alias_links(cur, dataset_id, no)
     if links:
         idt.recompute_persons(cur, dataset_id)
     added: list[str] = []
+    delta, ids_added = 0, 0
     if new:
         create_events(cur, dataset_id, table, staged.attributes)
     else:
+        # ids this load adds to its source (counted before the rows go in: no pass over the whole table)
+        (ids_added,) = one(cur.execute(f"""SELECT count(DISTINCT raw_id) FROM _new n WHERE NOT EXISTS
+            (SELECT 1 FROM {q(table)} e WHERE e.source = ? AND e.raw_id = n.raw_id)""", [name])) or (0,)
         added = add_attribute_columns(cur, table, staged.attributes)
-        refresh(cur, dataset_id, table, new_rows=True, drop_source=None, persons_changed=bool(links))
-    return Loaded(no, name, used, dropped, links, tuple(added))
+        delta = refresh(cur, dataset_id, table, new_rows=True, drop_source=None, persons_changed=bool(links))
+    return Loaded(no, name, used, dropped, links, tuple(added), delta, int(ids_added), examples)
 
 
-def remove_source(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str, name: str) -> SourceInfo:
-    """Delete a source's events (or identity links) and re-stitch the persons it touched."""
+def remove_source(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str, name: str) -> tuple[SourceInfo, int]:
+    """Delete a source's events (or identity links) and re-stitch the persons it touched; returns the source
+    and the change in the number of persons."""
     found = {s.name: s for s in list_sources(cur, dataset_id)}
     if name not in found:
         raise unknown("source", name, found, error=InputError)
@@ -332,12 +357,17 @@ def remove_source(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str, n
     if links:
         cur.execute(f"DELETE FROM {lt} WHERE source_no = ?", [src.source_no])
         idt.recompute_persons(cur, dataset_id)
-    refresh(cur, dataset_id, table, new_rows=False, drop_source=name if src.kind == "events" else None,
-            persons_changed=bool(links))
-    cur.execute(f"DELETE FROM {q(table)} WHERE source = ?", [name]) if src.kind == "events" else None
+    delta = refresh(cur, dataset_id, table, new_rows=False, drop_source=name if src.kind == "events" else None,
+                    persons_changed=bool(links))
     cur.execute("DELETE FROM sources WHERE dataset_id = ? AND source_no = ?", [dataset_id, src.source_no])
     cur.execute("DELETE FROM loaded_files WHERE dataset_id = ? AND source_no = ?", [dataset_id, src.source_no])
-    return src
+    return src, delta
+
+
+def drop_new_rows(cur: duckdb.DuckDBPyConnection) -> None:
+    """Remove ``_new`` (before the staged rows it reads from)."""
+    for (kind,) in cur.execute("SELECT table_type FROM information_schema.tables WHERE table_name = '_new'").fetchall():
+        cur.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS _new")
 
 
 def already_loaded(cur: duckdb.DuckDBPyConnection, dataset_id: str, fingerprint: str) -> bool:

@@ -357,6 +357,13 @@ class Store:
         if target is not None and target.connection:
             raise InputError(f"'{target.name}' is connected read-only to another engine: nothing can be appended to it.",
                              hint="Load the file as a dataset of its own, or append to its source system.")
+        if target is not None and as_source and mapping is None and not preset and not overrides:
+            # another file of an existing source: the source's own mapping, unless told otherwise
+            known = {s.name: s for s in self.sources(target.id) if s.kind == "events"}
+            if as_source in known:
+                stored_mapping = known[as_source].mapping
+                mapping = ColumnMapping.from_json(stored_mapping) if stored_mapping else None
+                channel = channel or known[as_source].channel
         step(0.05, "Inspecting the file")
         src = inspect_file(path, name=source_name)
         dataset_id = target.id if target else secrets.token_hex(8)
@@ -391,7 +398,8 @@ class Store:
                 renamed = [_renamed(wanted, final)] if target is None and final != wanted else []
                 report = LoadReport(
                     dataset_id=dataset_id, name=final, source=src.name,
-                    rows_read=staged.rows_read, rejected=rejected, examples=staged.examples,
+                    rows_read=staged.rows_read, rejected=rejected,
+                    examples=staged.examples | ({srcs.ALREADY_STORED: loaded.dedupe_examples} if loaded.deduplicated else {}),
                     coerced=staged.coerced,
                     warnings=staged.warnings + ing.time_warnings(summary["start"], summary["end"]) + renamed,  # type: ignore[arg-type]
                     elapsed_s=round(time.perf_counter() - started, 3), **summary,  # type: ignore[arg-type]
@@ -400,8 +408,13 @@ class Store:
                 fingerprint = hashlib.blake2b(
                     ((target.fingerprint if target else "") + file_fp + (resolved.to_json() if resolved else "paths")
                      + tz + loaded.source + str(channel) + str(dedupe)).encode(), digest_size=16).hexdigest()
-                srcs.record_load(cur, dataset_id, table, loaded.source_no, used=loaded.used_positions,
-                                 report=report.to_dict(), fingerprint=file_fp, file=src.name)
+                if target is None:  # one source: its ids are the dataset's customers unless aliases joined some
+                    ids = int(report.customers) if not loaded.links_added else int(
+                        (ing.one(cur.execute(f"SELECT count(DISTINCT raw_id) FROM {table}")) or (0,))[0])
+                else:
+                    ids = loaded.source_ids_added
+                srcs.record_load(cur, dataset_id, loaded.source_no, used=loaded.used_positions,
+                                 report=report.to_dict(), ids_added=ids, fingerprint=file_fp, file=src.name)
                 if target is None:
                     cur.execute(
                         "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
@@ -410,9 +423,11 @@ class Store:
                          json.dumps(staged.attributes)],
                     )
                 else:
-                    self._update_dataset(cur, target, report.to_dict(), fingerprint, list(loaded.attributes_added))
+                    self._update_dataset(cur, target, report.to_dict(), fingerprint, list(loaded.attributes_added),
+                                         loaded.persons_delta)
                 if loaded.links_added:
                     idt.stitch_report(cur, dataset_id, table)
+                srcs.drop_new_rows(cur)
                 ing.drop_staging(cur)
                 cur.execute("COMMIT")
             except BaseException as err:
@@ -426,11 +441,11 @@ class Store:
         return report
 
     def _update_dataset(self, cur: duckdb.DuckDBPyConnection, info: DatasetInfo, load: dict[str, Any],
-                        fingerprint: str, attributes_added: list[str]) -> None:
+                        fingerprint: str, attributes_added: list[str], persons_delta: int) -> None:
         """The dataset's catalogue row after a source was added, appended to or removed."""
         table = info.table_name
         n_sources = sum(s.kind == "events" for s in srcs.list_sources(cur, info.id))
-        report = srcs.merged_report(info.report.to_dict(), load, srcs.dataset_summary(cur, table), sources=n_sources)
+        report = srcs.merged_report(info.report.to_dict(), load, srcs.dataset_summary(cur, table, info.report.customers + persons_delta), sources=n_sources)
         cur.execute("UPDATE datasets SET report = ?, fingerprint = ?, rows = ?, attributes = ?, source = ? WHERE id = ?",
                     [json.dumps(report), fingerprint, report["rows_stored"],
                      json.dumps([*info.attributes, *attributes_added]), report["source"], info.id])
@@ -453,9 +468,9 @@ class Store:
         with self._changing(info) as cur:
             if not srcs.list_sources(cur, info.id):
                 raise InputError(f"'{info.name}' has a single source: delete the dataset instead.")
-            removed = srcs.remove_source(cur, info.id, info.table_name, source)
+            removed, delta = srcs.remove_source(cur, info.id, info.table_name, source)
             fp = hashlib.blake2b(f"{info.fingerprint}-{source}".encode(), digest_size=16).hexdigest()
-            self._update_dataset(cur, info, {}, fp, [])
+            self._update_dataset(cur, info, {}, fp, [], delta)
             idt.stitch_report(cur, info.id, info.table_name)
         return removed
 
@@ -478,13 +493,13 @@ class Store:
             if exclude is not None:
                 idt.set_exclusions(cur, info.id, exclude)
             idt.recompute_persons(cur, info.id)
-            srcs.refresh(cur, info.id, info.table_name, new_rows=False, drop_source=None, persons_changed=True)
+            delta = srcs.refresh(cur, info.id, info.table_name, new_rows=False, drop_source=None, persons_changed=True)
             report = idt.stitch_report(cur, info.id, info.table_name)
             cur.execute("UPDATE sources SET reports = ?, rows = ? WHERE dataset_id = ? AND source_no = ?",
                         [json.dumps([{"rows_read": rows, "links": links, "ids_matched": matched, "source": src.name}]),
                          rows, info.id, no])
             fp = hashlib.blake2b((info.fingerprint + file_fingerprint(Path(path))).encode(), digest_size=16).hexdigest()
-            self._update_dataset(cur, info, {}, fp, [])
+            self._update_dataset(cur, info, {}, fp, [], delta)
         return report
 
     def exclude_ids(self, key: str, ids: list[str]) -> StitchReport:
@@ -495,10 +510,10 @@ class Store:
             srcs.upgrade_events(cur, info.table_name, Path(info.source.split(":")[-1]).stem)
             idt.set_exclusions(cur, info.id, ids)
             idt.recompute_persons(cur, info.id)
-            srcs.refresh(cur, info.id, info.table_name, new_rows=False, drop_source=None, persons_changed=True)
+            delta = srcs.refresh(cur, info.id, info.table_name, new_rows=False, drop_source=None, persons_changed=True)
             report = idt.stitch_report(cur, info.id, info.table_name)
             fp = hashlib.blake2b((info.fingerprint + "|".join(sorted(ids))).encode(), digest_size=16).hexdigest()
-            self._update_dataset(cur, info, {}, fp, [])
+            self._update_dataset(cur, info, {}, fp, [], delta)
         return report
 
     def stitching(self, key: str) -> StitchReport | None:
