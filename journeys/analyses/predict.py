@@ -174,11 +174,27 @@ def compute_predict(events: ir.Table, query: PredictQuery | None = None) -> Pred
     scikit-learn runs on one thread: its OpenMP pool spins against the engine and other work on a shared
     2-core machine (a 60-tree fit took 2.8 s on one thread and 30 s on two under load)."""
     with threadpool_limits(limits=1):
-        return _compute_predict(events, query)
+        return score_predict(train_predict(events, query))
 
 
-def _compute_predict(events: ir.Table, query: PredictQuery | None) -> PredictResult:
-    q = query or PredictQuery()
+@dataclass(frozen=True, slots=True)
+class Trained:
+    """The validated models, before scoring: ``result`` holds everything but the scores; ``model`` is the
+    offered learned model refitted with the validation labels (None when the baseline is offered)."""
+
+    result: PredictResult
+    model: Model | None
+    plan: FeaturePlan
+    events: ir.Table
+
+
+def train_predict(events: ir.Table, query: PredictQuery | None = None) -> Trained:
+    """Features, labels, both models and their validation; the offered model refitted for scoring."""
+    with threadpool_limits(limits=1):
+        return _train(events, query or PredictQuery())
+
+
+def _train(events: ir.Table, q: PredictQuery) -> Trained:
     q.validate(known_touchpoints(events))
     span = to_frame(events.aggregate(first=events.ts.min(), last=events.ts.max())).iloc[0]
     if pd.isna(span["last"]):
@@ -191,24 +207,26 @@ def _compute_predict(events: ir.Table, query: PredictQuery | None) -> PredictRes
     inactivity = inactivity_threshold(known, replace(q.outcomes, churn_touchpoints=()), end=scoring).days
     plan = plan_features(known, q.order)
 
-    def snap(cut: datetime, label: bool) -> pd.DataFrame:
-        return fetch(labelled(known, plan, cut, q.horizon, q.target, q.outcomes, inactivity, with_label=label))
+    def snap(cut: datetime) -> pd.DataFrame:
+        return fetch(labelled(known, plan, cut, q.horizon, q.target, q.outcomes, inactivity, with_label=True))
 
-    train = pd.concat([snap(c, True) for c in training_cuts], ignore_index=True)
-    valid = snap(validation_cut, True)
+    train = pd.concat([snap(c) for c in training_cuts], ignore_index=True)
+    valid = snap(validation_cut)
     y_train = train["label"].to_numpy("int64") if len(train) else np.zeros(0, dtype="int64")
     pos, neg = int(y_train.sum()), int(len(y_train) - y_train.sum())
-    base = {"query": q, "scoring_cutoff": scoring, "validation_cutoff": validation_cut, "training_cutoffs": tuple(training_cuts),
-                "training_positive": pos, "training_negative": neg, "inactivity_days": inactivity, "features": len(plan.features)}
+    base: dict[str, Any] = {"query": q, "scoring_cutoff": scoring, "validation_cutoff": validation_cut,
+            "training_cutoffs": tuple(training_cuts), "training_positive": pos, "training_negative": neg,
+            "inactivity_days": inactivity, "features": len(plan.features)}
     if pos < MIN_OUTCOMES or neg < MIN_OUTCOMES:
         which = "positive" if pos < MIN_OUTCOMES else "negative"
         message = (f"No model: the training periods hold {pos:,} customers with {q.target} within "
                    f"{q.horizon.days} days and {neg:,} without; at least {MIN_OUTCOMES} of each are needed "
                    f"(too few {which} outcomes).")
-        empty = pd.DataFrame(columns=SCORE_COLUMNS)
-        return PredictResult(offered=None, learned=None, message=message, metrics={},
-                             validation=pd.DataFrame(columns=VALIDATION_COLUMNS), scores=empty, **base)  # type: ignore[arg-type]
-    x_train, features = to_matrix(train, plan)
+        result = PredictResult(offered=None, learned=None, message=message, metrics={},
+                               validation=pd.DataFrame(columns=VALIDATION_COLUMNS),
+                               scores=pd.DataFrame(columns=SCORE_COLUMNS), **base)
+        return Trained(result, None, plan, known)
+    x_train, _ = to_matrix(train, plan)
     x_valid, _ = to_matrix(valid, plan)
     y_valid = valid["label"].to_numpy("int64")
     chain_v = _chain(known, validation_cut, q, inactivity)
@@ -241,26 +259,38 @@ def _compute_predict(events: ir.Table, query: PredictQuery | None) -> PredictRes
                    f"{b_auc:.3f}), so the baseline scores the customers.")
     validation = pd.DataFrame({"customer_id": valid["customer_id"].astype(str), "score_baseline": s_base,
                                "score_model": scored[2 if better else 1], "actual": y_valid})
-    # final scores: refit with the validation period's labels and score every open journey
-    now = snap(scoring, False)
-    x_now, _ = to_matrix(now, plan)
-    chain_now = _chain(known, scoring, q, inactivity)
-    s_now = _chain_scores(chain_now, now, q.order)
-    state_text = [STATE_SEP.join(s) for s in states(now, q.order)]
-    if offered == BASELINE:
-        score = np.nan_to_num(s_now, nan=0.0)
-        words = [_chain_reason(chain_now, s, p) for s, p in zip(states(now, q.order), score, strict=True)]
-    else:
-        x_all = np.vstack([x_train, x_valid])
-        y_all = np.concatenate([y_train, y_valid])
-        final: Model = BoostedModel(x_all, y_all) if better else LogisticModel(x_all, y_all)
-        score, lo, pp = final.contributions(x_now)
-        words = reasons(x_now, lo, pp, features)
-    scores = pd.DataFrame({"customer_id": now["customer_id"].astype(str), "score": score, "model": offered,
-                           "reasons": words, "score_baseline": s_now, "state": state_text})
+    final: Model | None = None
+    if offered != BASELINE:  # refit with the validation period's labels too: the latest behaviour counts most
+        x_all, y_all = np.vstack([x_train, x_valid]), np.concatenate([y_train, y_valid])
+        final = BoostedModel(x_all, y_all) if better else LogisticModel(x_all, y_all)
+    result = PredictResult(offered=offered, learned=learned_name, message=message, metrics=metrics,
+                           validation=validation, scores=pd.DataFrame(columns=SCORE_COLUMNS), **base)
+    return Trained(result, final, plan, known)
+
+
+def score_predict(trained: Trained) -> PredictResult:
+    """Score every journey open at the scoring cutoff with the offered model, with reasons in words."""
+    r, q = trained.result, trained.result.query
+    if r.offered is None:
+        return r
+    with threadpool_limits(limits=1):
+        now = fetch(labelled(trained.events, trained.plan, r.scoring_cutoff, q.horizon, q.target, q.outcomes,
+                             r.inactivity_days, with_label=False))
+        x_now, features = to_matrix(now, trained.plan)
+        chain_now = _chain(trained.events, r.scoring_cutoff, q, r.inactivity_days)
+        s_now = _chain_scores(chain_now, now, q.order)
+        now_states = states(now, q.order)
+        if trained.model is None:
+            score = np.nan_to_num(s_now, nan=0.0)
+            words = [_chain_reason(chain_now, s, p) for s, p in zip(now_states, score, strict=True)]
+        else:
+            score, lo, pp = trained.model.contributions(x_now)
+            words = reasons(x_now, lo, pp, features)
+    scores = pd.DataFrame({"customer_id": now["customer_id"].astype(str), "score": score, "model": r.offered,
+                           "reasons": words, "score_baseline": s_now,
+                           "state": [STATE_SEP.join(s) for s in now_states]})
     scores = scores.sort_values(["score", "customer_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
-    return PredictResult(offered=offered, learned=learned_name, message=message, metrics=metrics,
-                         validation=validation, scores=scores, **base)  # type: ignore[arg-type]
+    return replace(r, scores=scores)
 
 
 def _chain_reason(chain: StateChain, state: tuple[str, ...], p: float) -> str:
