@@ -38,8 +38,17 @@ class Principal:
     mode: Mode
 
 
+def _auth_secrets() -> dict[str, object]:
+    """The ``[auth]`` section of Streamlit's secrets (any file Streamlit reads), or nothing."""
+    try:
+        found = st.secrets.get("auth")
+    except Exception:  # no secrets file at all: Streamlit raises its own not-found error
+        return {}
+    return dict(found) if hasattr(found, "keys") else {}
+
+
 def mode() -> Mode:
-    if oidc_configured():
+    if _auth_secrets() or oidc_configured():
         return "oidc"
     return "team" if os.environ.get("JOURNEYS_TEAM") == "1" else "local"
 
@@ -47,7 +56,10 @@ def mode() -> Mode:
 def current() -> Principal:
     """The person this run is for (set by :func:`gate`)."""
     found = st.session_state.get("principal")
-    return found if isinstance(found, Principal) else Principal("local", "admin", "local")
+    if isinstance(found, Principal):
+        return found
+    how = mode()  # before the gate has run: every right locally, none on a team server
+    return Principal("local", "admin", "local") if how == "local" else Principal("", "", how)
 
 
 def allowed(right: Right) -> bool:
@@ -70,7 +82,9 @@ def gate() -> Principal:
     act_as(who.name)
     if how != "local":
         box = st.sidebar.container(horizontal=True, vertical_alignment="center")
-        box.caption(f"Signed in as {who.name} ({who.role})")
+        from app.ui import md  # app.ui imports this module; by now both are loaded
+
+        box.caption(md(f"Signed in as {who.name} ({who.role})"))  # a name is user text
         if box.button("Sign out", key="sign_out", icon=":material/logout:"):
             _sign_out(how)
     return who
@@ -123,7 +137,7 @@ def _halt() -> NoReturn:
 def _oidc() -> Principal:
     if not st.user.is_logged_in:
         st.title("Sign in to journeys")
-        providers = [k for k, v in st.secrets.get("auth", {}).items() if hasattr(v, "keys")] or [None]
+        providers = [k for k, v in _auth_secrets().items() if hasattr(v, "keys")] or [None]
         for provider in providers:
             st.button(f"Sign in with {provider}" if provider else "Sign in", type="primary", key=f"login_{provider}",
                       on_click=st.login, args=(provider,) if provider else ())
@@ -131,8 +145,10 @@ def _oidc() -> Principal:
     email = str(st.user.get("email") or st.user.get("name") or "")
     user = users.get_user(email) if email else None
     if user is None:
-        st.error(f"You are signed in as {email or 'someone without an e-mail address'}, but this server has given you "
-                 "no role: ask an admin to run `journeys users add EMAIL --role viewer --no-password`.")
+        from app.ui import md
+
+        st.error(md(f"You are signed in as {email or 'someone without an e-mail address'}, but this server has given "
+                    "you no role: ask an admin to run ") + "`journeys users add EMAIL --role viewer --no-password`.")
         st.button("Sign out", on_click=st.logout, key="oidc_out")
         _halt()
     if st.session_state.get("oidc_recorded") != user.name:

@@ -180,3 +180,32 @@ def test_served_beyond_this_machine_without_sign_in_shows_nothing(team, monkeypa
                                   "on 127.0.0.1, or add an admin (`journeys users add NAME --role admin`) and start it "
                                   "with `journeys serve --team`.")]
     assert not at.selectbox and not at.get("plotly_chart")
+
+
+OIDC = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32, "client_id": "id",
+        "client_secret": "secret", "server_metadata_url": "https://idp.example.com/.well-known/openid-configuration"}
+
+
+def oidc_visit(user: dict[str, object], **params: str) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.secrets["auth"] = OIDC
+    at.user = user
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def test_identity_provider_sign_in(team):
+    at = oidc_visit({"is_logged_in": False}, ds=team["b"])
+    assert plain(at, "title") == ["Sign in to journeys"] and [b.label for b in at.button] == ["Sign in"]
+    assert not at.selectbox and not at.text_input  # no password form with a provider
+    users.add_user("eve@example.com", "viewer")
+    access.set_access(team["b"], add=["eve@example.com"])
+    at = oidc_visit({"is_logged_in": True, "email": "eve@example.com", "name": "Eve"}, ds=team["b"])
+    assert not at.exception
+    assert at.selectbox(key="sb_dataset").options == ["B data · 12 events"]
+    assert "Signed in as eve@example.com (viewer)" in plain(at, "caption")
+    at = oidc_visit({"is_logged_in": True, "email": "mallory@example.com"})
+    assert plain(at, "error") == [("You are signed in as mallory@example.com, but this server has given you no role: "
+                                  "ask an admin to run `journeys users add EMAIL --role viewer --no-password`.")]
+    assert not at.selectbox
