@@ -100,6 +100,8 @@ OWN_JOBS: dict[str, tuple[str, float]] = {"drivers": ("drivers, all touchpoints"
 OWN_JOBS |= {"retention": ("retention, weekly cohorts", 0.5), "lifecycle": ("lifecycle, weekly", 0.5),
              "churn": ("churn, default inactivity + paths", 0.5), "bgnbd": ("BG/NBD fit, 1.5M customers", 10.0)}
 BGNBD_CUSTOMERS = 1_500_000
+# issue 11: attribution by channel, every rule model and order-1 Markov, without and with 200 bootstrap resamples
+OWN_JOBS |= {"attribution": ("attribution, rules + Markov", 1.0), "attribution_bands": ("attribution, 200 bootstraps", 10.0)}
 
 
 def own_job(table: Any, job: str) -> Any:
@@ -117,6 +119,11 @@ def own_job(table: Any, job: str) -> Any:
     }
     if job in ("retention", "lifecycle", "churn", "bgnbd"):
         return retention_job(table, job)
+    if job.startswith("attribution"):
+        from journeys.analyses.attribution import AttributionQuery, compute_attribution
+
+        return compute_attribution(journeys_for(table, Shaping()), AttributionQuery(
+            goals=(GOAL,), bootstrap=200 if job == "attribution_bands" else 0))
     return jobs[job]()
 
 

@@ -128,27 +128,35 @@ class PathTable:
 
 @dataclass(frozen=True, slots=True)
 class ChainDesign:
-    """A path table's chain structure, computed once: the states and, per path, its transitions.
+    """A path table's chain structure, computed once: the states, the distinct transitions (``edge_from`` ->
+    ``edge_to``; ``from`` = number of states is ``(start)``) and how often each path takes each (``inner``).
 
     Re-weighting paths (a bootstrap resample) only changes ``conversions`` / ``nulls`` / ``values``:
-    :meth:`chain` turns any such weights into a fitted :class:`Chain` with sparse products.
+    :func:`fit_chain` turns any such weights into a fitted :class:`Chain` with one sparse product.
     """
 
     order: int
     states: tuple[tuple[str, ...], ...]
     channels: tuple[str, ...]
-    inner: sp.csr_matrix  # paths x (n+1)^2 flattened (from, to) counts; from index n is (start)
-    last: np.ndarray  # the last state of each path
+    edge_from: np.ndarray
+    edge_to: np.ndarray
+    inner: sp.csr_matrix  # paths x edges: times the path takes the transition
+    last: np.ndarray  # the last state of each path (-1 for an empty path)
     contains: np.ndarray = field(repr=False)  # channels x states: does the state contain the channel
+
+    def transition_weights(self, weights: np.ndarray) -> np.ndarray:
+        """Per edge: the total weight of the paths taking it (with repeats)."""
+        return np.asarray(self.inner.T @ weights, dtype=float)
 
 
 @dataclass(frozen=True, slots=True)
 class Chain:
-    """A fitted absorbing chain: ``q`` transient -> transient, ``conv`` / ``null`` exit probabilities,
-    ``start`` initial distribution, ``value`` the mean conversion value when leaving from each state."""
+    """A fitted absorbing chain: ``q`` transient -> transient (dense up to DENSE_LIMIT states, else sparse),
+    ``conv`` / ``null`` exit probabilities, ``start`` initial distribution, ``value`` the mean conversion value
+    when leaving from each state."""
 
     design: ChainDesign
-    q: sp.csr_matrix
+    q: Matrix
     conv: np.ndarray
     null: np.ndarray
     start: np.ndarray
@@ -162,24 +170,19 @@ def design_chain(table: PathTable, order: int = 1) -> ChainDesign:
     if not 1 <= order <= MAX_ORDER:
         raise ValueError(f"The Markov order must be between 1 and {MAX_ORDER}, not {order}.")
     index: dict[tuple[str, ...], int] = {}
-    walks: list[list[int]] = []
-    for path in table.paths:
-        walk = []
-        for state in chain_states(path, order):
-            walk.append(index.setdefault(state, len(index)))
-        walks.append(walk)
+    walks = [[index.setdefault(state, len(index)) for state in chain_states(path, order)] for path in table.paths]
     n = len(index)
-    width = n + 1
-    rows, cols, data = [], [], []
+    edges: dict[tuple[int, int], int] = {}
+    rows, cols = [], []
     for i, walk in enumerate(walks):
         prev = n
         for j in walk:
             rows.append(i)
-            cols.append(prev * width + j)
-            data.append(1.0)
+            cols.append(edges.setdefault((prev, j), len(edges)))
             prev = j
-    inner = sp.csr_matrix((data, (rows, cols)), shape=(len(walks), width * width))
+    inner = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(walks), len(edges)))
     inner.sum_duplicates()
+    pairs = np.array(list(edges), dtype=np.int64).reshape(-1, 2)
     states = tuple(index)
     channels = tuple(sorted({c for s in states for c in s}))
     pos = {c: i for i, c in enumerate(channels)}
@@ -188,34 +191,38 @@ def design_chain(table: PathTable, order: int = 1) -> ChainDesign:
         for c in s:
             contains[pos[c], j] = True
     last = np.array([w[-1] if w else -1 for w in walks], dtype=np.int64)
-    return ChainDesign(order, states, channels, inner, last, contains)
+    return ChainDesign(order, states, channels, pairs[:, 0], pairs[:, 1], inner, last, contains)
 
 
 def fit_chain(design: ChainDesign, conversions: np.ndarray, nulls: np.ndarray, values: np.ndarray) -> Chain:
     """Transition probabilities from path weights (ChannelAttribution: conversions and nulls as weights)."""
     n = len(design.states)
-    width = n + 1
     keep = design.last >= 0
     conversions = np.where(keep, conversions, 0.0)
     nulls = np.where(keep, nulls, 0.0)
-    counts = np.asarray(design.inner.T @ (conversions + nulls)).reshape(width, width)
-    conv_n = np.bincount(design.last[keep], weights=conversions[keep], minlength=n).astype(float)
-    null_n = np.bincount(design.last[keep], weights=nulls[keep], minlength=n).astype(float)
-    value_n = np.bincount(design.last[keep], weights=np.where(keep, values, 0.0)[keep], minlength=n).astype(float)
-    inner = counts[:n, :n]
-    out = inner.sum(axis=1) + conv_n + null_n
+    values = np.where(keep, values, 0.0)
+    weight = design.transition_weights(conversions + nulls)
+    last = design.last[keep]
+    conv_n = np.bincount(last, weights=conversions[keep], minlength=n).astype(float)
+    null_n = np.bincount(last, weights=nulls[keep], minlength=n).astype(float)
+    value_n = np.bincount(last, weights=values[keep], minlength=n).astype(float)
+    from_start = design.edge_from == n
+    start = np.bincount(design.edge_to[from_start], weights=weight[from_start], minlength=n).astype(float)
+    f, t, w = design.edge_from[~from_start], design.edge_to[~from_start], weight[~from_start]
+    out = np.bincount(f, weights=w, minlength=n) + conv_n + null_n
     safe = np.where(out > 0, out, 1.0)
-    start = counts[n, :n]
+    p = w / safe[f]
+    if n <= DENSE_LIMIT:
+        q: Matrix = np.zeros((n, n))
+        q[f, t] = p  # each (from, to) edge appears once
+    else:
+        q = sp.csr_matrix((p, (f, t)), shape=(n, n))
     total_start = start.sum()
     return Chain(
-        design=design,
-        q=sp.csr_matrix(inner / safe[:, None]),
-        conv=conv_n / safe,
-        null=null_n / safe,
+        design=design, q=q, conv=conv_n / safe, null=null_n / safe,
         start=start / total_start if total_start > 0 else start,
         value=np.divide(value_n, conv_n, out=np.zeros(n), where=conv_n > 0),
-        conversions=float(conversions.sum()),
-        total_value=float(np.where(keep, values, 0.0).sum()),
+        conversions=float(conversions.sum()), total_value=float(values.sum()),
     )
 
 
@@ -231,7 +238,7 @@ def conversion_outcome(chain: Chain, removed: np.ndarray | None = None) -> tuple
     if not keep.any():
         return 0.0, 0.0
     idx = np.flatnonzero(keep)
-    q = chain.q[idx][:, idx]
+    q = chain.q[np.ix_(idx, idx)] if isinstance(chain.q, np.ndarray) else chain.q[idx][:, idx]
     y = expected_visits(q, chain.start[idx])
     p = float(y @ chain.conv[idx])
     v = float(y @ (chain.conv[idx] * chain.value[idx]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -92,7 +93,8 @@ def test_bands_are_seeded_and_hold_the_estimate(duck) -> None:
     events = duck.table(frame(rows))
     a = run(events, bootstrap=50, seed=3)
     b = run(events, bootstrap=50, seed=3)
-    assert a.credits.equals(b.credits)
+    # the same draws: equal up to the order the engine adds floats in
+    pd.testing.assert_frame_equal(a.credits, b.credits, check_exact=False, rtol=1e-12, atol=1e-12)
     c = a.credits
     assert (c.ci_low <= c.conversions + 1e-9).all() and (c.conversions <= c.ci_high + 1e-9).all()
     assert (c.ci_high > c.ci_low).any()

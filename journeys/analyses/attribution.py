@@ -174,37 +174,37 @@ class AttributionResult:
         return table[[m for m in self.query.models if m in table.columns]]
 
 
-def _touches(journeys: ir.Table, q: AttributionQuery) -> tuple[ir.Table, ir.Table]:
-    """Per journey: ``converted`` and the first goal event's value ``cvalue``; and the touches in the window
-    (journey_id, step, item (None when missing), age_s before the conversion or journey end, converted, cvalue)."""
+def _journey_touches(journeys: ir.Table, q: AttributionQuery) -> ir.Table:
+    """One row per journey in one pass over the events: ``converted``, ``cvalue`` (the first goal event's
+    value), ``end`` (epoch s of that goal event, else of the last event) and ``touches``: the (step, epoch s,
+    item) of its non-goal events strictly before the first goal and within the lookback, sorted by step
+    (the item is null where the event has no ``by`` value)."""
     j = journeys
     is_goal = j.touchpoint.isin(list(q.goals))
     per = j.group_by("journey_id").aggregate(
-        goal_step=ibis.cases((is_goal, j.step), else_=ibis.null("int64")).min(), last_ts=j.ts.max())
-    goal_ev = j.filter(is_goal).select(g_id="journey_id", g_step="step", g_ts="ts", g_value="value")
-    per = per.left_join(goal_ev, (per.journey_id == goal_ev.g_id) & (per.goal_step == goal_ev.g_step))
-    per = per.select("journey_id", "goal_step", converted=per.goal_step.notnull().cast("int64"),
-                     end_ts=ibis.coalesce(per.g_ts, per.last_ts), cvalue=per.g_value.cast("float64"))
-    e = j.select(t_id="journey_id", step="step", ts="ts", touchpoint="touchpoint", item=j[q.by].cast("string"))
-    e = e.join(per, e.t_id == per.journey_id)
-    keep = (e.goal_step.isnull() | (e.step < e.goal_step)) & ~e.touchpoint.isin(list(q.goals))
-    if q.lookback is not None:
-        keep &= e.ts >= e.end_ts - ibis.interval(seconds=int(q.lookback.total_seconds()))
-    e = e.filter(keep)
-    touches = e.select("journey_id", "step", "item", "converted", "cvalue",
-                       age_s=(e.end_ts.epoch_seconds() - e.ts.epoch_seconds()).cast("float64"))
-    return per, touches
+        goal_step=ibis.cases((is_goal, j.step), else_=ibis.null("int64")).min(),
+        last_ts=j.ts.max().epoch_seconds(),
+        # collected unordered (Spark has no ordered aggregates) and sorted by step below
+        events=ibis.struct({"s": j.step, "t": j.ts.epoch_seconds(), "i": j[q.by].cast("string")}).collect(where=~is_goal),
+    )
+    goal = j.filter(is_goal).select(g_id="journey_id", g_step="step", g_ts="ts", g_value="value")
+    per = per.left_join(goal, (per.journey_id == goal.g_id) & (per.goal_step == goal.g_step))
+    per = per.mutate(end=ibis.coalesce(per.g_ts.epoch_seconds(), per.last_ts))
+    before = per.goal_step.isnull()
+    if q.lookback is None:
+        kept = per.events.filter(lambda x: before | (x.s < per.goal_step))
+    else:
+        since = per.end - int(q.lookback.total_seconds())
+        kept = per.events.filter(lambda x: (before | (x.s < per.goal_step)) & (x.t >= since))
+    return per.select("journey_id", "end", converted=per.goal_step.notnull().cast("int64"),
+                      cvalue=per.g_value.cast("float64"), touches=kept.sort())
 
 
 def _aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Distinct paths, time-decay credit per (path, item) of converters, and overall counts."""
-    per, touches = _touches(journeys, q)
-    touches = materialize(touches)
-    real = touches.filter(touches.item.notnull())
-    paths = materialize(real.group_by("journey_id").aggregate(
-        # (step, item) pairs sorted by step: an ordered collect that Spark can run too (no ORDER BY in aggregates)
-        path=ibis.struct({"s": real.step, "i": real.item}).collect().sort().map(lambda x: x.i),
-        converted=real.converted.max(), cvalue=real.cvalue.max()))
+    per = materialize(_journey_touches(journeys, q))
+    per = per.mutate(path=per.touches.filter(lambda x: x.i.notnull()).map(lambda x: x.i))
+    paths = per.filter(per.path.length() > 0)
     table = paths.group_by("path").aggregate(
         conversions=paths.converted.sum(), nulls=(1 - paths.converted).sum(),
         value=ibis.ifelse(paths.converted == 1, paths.cvalue.fill_null(0.0), 0.0).sum())
@@ -212,21 +212,22 @@ def _aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, 
         journeys=per.count(), conversions=per.converted.sum(),
         valued=((per.converted == 1) & per.cvalue.notnull()).cast("int64").sum(),
         value=ibis.ifelse(per.converted == 1, per.cvalue.fill_null(0.0), 0.0).sum(),
-    ).mutate(missing=touches.filter(touches.item.isnull()).count(),
-             credited=paths.filter(paths.converted == 1).count())
+        missing=(per.touches.length() - per.path.length()).sum(),
+        credited=((per.converted == 1) & (per.path.length() > 0)).cast("int64").sum(),
+    )
     decay = pd.DataFrame({"path": [], "item": [], "credit": [], "value": []})
     if "time_decay" in q.models:
-        conv = real.filter(real.converted == 1)
+        conv = paths.filter(paths.converted == 1)
+        conv = conv.select("journey_id", "path", "cvalue", "end", x=conv.touches.unnest())
+        conv = conv.filter(conv.x.i.notnull())
+        age = (conv.end - conv.x.t).cast("float64")
         per_journey = ibis.window(group_by=conv.journey_id)
         # weights relative to the journey's latest touch: the same shares, and no underflow for old touches
-        rel = conv.age_s - conv.age_s.min().over(per_journey)
-        wt = conv.mutate(w=(rel * (-np.log(2) / q.half_life.total_seconds())).exp())
-        wt = wt.mutate(wsum=wt.w.sum().over(ibis.window(group_by=wt.journey_id)))
-        pp = paths.select(p_id="journey_id", path="path")
-        wt = wt.join(pp, wt.journey_id == pp.p_id)
-        share = wt.w / wt.wsum
-        decay = to_frame(wt.group_by(["path", "item"]).aggregate(
-            credit=share.sum(), value=(share * wt.cvalue.fill_null(0.0)).sum()))
+        conv = conv.mutate(item=conv.x.i, w=((age - age.min().over(per_journey)) * (-np.log(2) / q.half_life.total_seconds())).exp())
+        share = conv.w / conv.w.sum().over(ibis.window(group_by=conv.journey_id))
+        conv = conv.mutate(share=share)
+        decay = to_frame(conv.group_by(["path", "item"]).aggregate(
+            credit=conv.share.sum(), value=(conv.share * conv.cvalue.fill_null(0.0)).sum()))
     return to_frame(table), decay, {k: float(v or 0) for k, v in to_frame(counts).iloc[0].to_dict().items()}
 
 
@@ -401,9 +402,8 @@ def _warnings(q: AttributionQuery, pt: PathTable, counts: dict[str, float], effe
             out.append("Every removal effect is about 0: no channel changes the chance of converting in this chain, "
                        "so the Markov credit says nothing here.")
         design = design_chain(pt, q.order)
-        width = len(design.states) + 1
-        weights = pt.conversions + pt.nulls
-        visits = np.asarray(design.inner.T @ weights).reshape(width, width)[:, : width - 1].sum(axis=0)
+        entered = design.transition_weights(pt.conversions + pt.nulls)
+        visits = np.bincount(design.edge_to, weights=entered, minlength=len(design.states))
         thin = int((visits < THIN_STATE).sum())
         if visits.size and thin / visits.size > THIN_SHARE:
             out.append(f"{thin:,} of the {visits.size:,} order-{q.order} states are entered fewer than {THIN_STATE} "
@@ -418,11 +418,11 @@ def transition_matrix(result: AttributionResult) -> pd.DataFrame:
     pt = PathTable(tuple(tuple(p) for p in result.paths.path), result.paths.conversions.to_numpy(float),
                    result.paths.nulls.to_numpy(float), result.paths.value.to_numpy(float))
     design = design_chain(pt, result.query.order)
-    n, width = len(design.states), len(design.states) + 1
-    counts = np.asarray(design.inner.T @ (pt.conversions + pt.nulls)).reshape(width, width)
-    last = design.last
+    n = len(design.states)
     names = [" > ".join(s) for s in design.states] + [START]
-    rows = [(names[i], names[j], counts[i, j]) for i, j in zip(*np.nonzero(counts), strict=True)]
+    weight = design.transition_weights(pt.conversions + pt.nulls)
+    rows = [(names[f], names[t], w) for f, t, w in zip(design.edge_from, design.edge_to, weight, strict=True) if w > 0]
+    last = design.last
     conv = np.bincount(last, weights=pt.conversions, minlength=n)
     null = np.bincount(last, weights=pt.nulls, minlength=n)
     rows += [(names[i], CONVERSION, conv[i]) for i in np.flatnonzero(conv)]
