@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from journeys.analyses.predict import BASELINE, PredictQuery, compute_predict, cutoffs
 from journeys.analyses.predict_features import fetch, labelled, plan_features, snapshot, states, to_matrix
-from journeys.analyses.predict_validation import auc, calibration, top_decile
+from journeys.analyses.predict_validation import auc, calibration, cap_rows, delong, top_decile
 from journeys.analyses.state_chain import MIN_ROW, build_chain, transitions
 from journeys.errors import QueryError
 from journeys.outcomes import Outcomes
@@ -263,3 +263,37 @@ def test_cli_predict_json_csv_and_validation_csv_match_the_function(tmp_path: Pa
     assert list(csv.customer_id[:20]) == list(r.scores.customer_id[:20])
     bad = cli("predict", "planted", "--churn-touchpoints", "acount_closed", "--format", "json")
     assert bad.returncode == 2 and "Did you mean 'account_closed'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.booleans()), min_size=4, max_size=40))
+def test_delong_covariance_matches_the_pairwise_definition(rows):
+    actual = np.array([int(r[2]) for r in rows])
+    if not 2 <= actual.sum() <= len(actual) - 2:
+        return
+    a, b = np.array([r[0] for r in rows], float), np.array([r[1] for r in rows], float)
+    aucs, cov = delong([a, b], actual)
+
+    def psi(x, y):
+        return 1.0 if x > y else 0.5 if x == y else 0.0
+
+    comps = []
+    for s in (a, b):
+        pos, neg = s[actual == 1], s[actual == 0]
+        comps.append(([np.mean([psi(x, y) for y in neg]) for x in pos], [np.mean([psi(x, y) for x in pos]) for y in neg]))
+    m, n = int(actual.sum()), int(len(actual) - actual.sum())
+    for i in range(2):
+        assert aucs[i] == pytest.approx(np.mean(comps[i][0]))
+        for j in range(2):
+            expect = np.cov(comps[i][0], comps[j][0])[0, 1] / m + np.cov(comps[i][1], comps[j][1])[0, 1] / n
+            assert cov[i, j] == pytest.approx(expect, abs=1e-12)
+
+
+def test_capped_training_rows_keep_every_positive_and_reweight_the_negatives():
+    y = np.array([1] * 50 + [0] * 950)
+    x = np.arange(1000, dtype=float)[:, None]
+    xs, ys, w = cap_rows(x, y, limit=250)
+    assert xs[:, 0].tolist() == sorted(xs[:, 0].tolist()[:50]) + xs[50:, 0].tolist()  # positives first, in order
+    assert len(ys) == 250 and ys.sum() == 50 and w is not None
+    assert w[ys == 1].tolist() == [1.0] * 50 and w[ys == 0].sum() == pytest.approx(950)
+    assert cap_rows(x, y, limit=1000)[2] is None

@@ -14,7 +14,10 @@ or after ``as_of``):
   offered only when its validation AUC beats the baseline's, else the baseline is offered and the result says so;
 - with fewer than 200 positive or 200 negative training rows there is no model, and one sentence says why;
 - the offered model is refitted with the validation period's labels added before it scores every customer
-  whose journey is open at the scoring cutoff.
+  whose journey is open at the scoring cutoff;
+- above 300,000 training rows the models see every positive and a seeded sample of the negatives, weighted up
+  by the inverse of the sampled share (:func:`journeys.analyses.predict_validation.cap_rows`); validation and
+  scoring always use every customer.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ from journeys.analyses.predict_validation import (
     LogisticModel,
     Metrics,
     Model,
+    cap_rows,
+    measurably_better,
     metrics_for,
     reasons,
 )
@@ -231,13 +236,13 @@ def _train(events: ir.Table, q: PredictQuery) -> Trained:
     y_valid = valid["label"].to_numpy("int64")
     chain_v = _chain(known, validation_cut, q, inactivity)
     s_base = np.nan_to_num(_chain_scores(chain_v, valid, q.order), nan=0.0)
-    lr = LogisticModel(x_train, y_train)
-    gb = BoostedModel(x_train, y_train)
+    x_fit, y_fit, w_fit = cap_rows(x_train, y_train)
+    lr = LogisticModel(x_fit, y_fit, w_fit)
+    gb = BoostedModel(x_fit, y_fit, w_fit)
     scored = [s_base, lr.score(x_valid), gb.score(x_valid)]
     if 0 < y_valid.sum() < len(y_valid):
-        found, boot = metrics_for(scored, y_valid)
-        diff = boot[:, 2] - boot[:, 1]
-        better = bool(np.isfinite(diff).any() and np.nanpercentile(diff, 2.5) > 0)
+        found, cov = metrics_for(scored, y_valid)
+        better = measurably_better(found, cov, 2, 1)
     else:
         found, better = [], False
     learned_name: ModelName = "gradient boosting" if better else "logistic regression"
@@ -261,8 +266,8 @@ def _train(events: ir.Table, q: PredictQuery) -> Trained:
                                "score_model": scored[2 if better else 1], "actual": y_valid})
     final: Model | None = None
     if offered != BASELINE:  # refit with the validation period's labels too: the latest behaviour counts most
-        x_all, y_all = np.vstack([x_train, x_valid]), np.concatenate([y_train, y_valid])
-        final = BoostedModel(x_all, y_all) if better else LogisticModel(x_all, y_all)
+        x_all, y_all, w_all = cap_rows(np.vstack([x_train, x_valid]), np.concatenate([y_train, y_valid]))
+        final = BoostedModel(x_all, y_all, w_all) if better else LogisticModel(x_all, y_all, w_all)
     result = PredictResult(offered=offered, learned=learned_name, message=message, metrics=metrics,
                            validation=validation, scores=pd.DataFrame(columns=SCORE_COLUMNS), **base)
     return Trained(result, final, plan, known)

@@ -2,13 +2,13 @@
 
 Everything here works on the per-customer matrices the engine produced; nothing touches events.
 
-- :func:`metrics`: AUC, precision and lift in the top decile (the 10% highest scores, ties broken by customer
+- :func:`metrics_for`: AUC with its 95% DeLong interval, precision and lift in the top decile (the 10% highest scores, ties broken by customer
   order), and a calibration curve of ten equal-width score bins;
 - :class:`LogisticModel`: median imputation, standardisation, L2 logistic regression (scikit-learn). Its reasons
   are the standardised contributions ``beta_j * z_j``, said in percentage points: how far that one value moves
   the score of an average customer (every feature at its training mean);
 - :class:`BoostedModel`: scikit-learn's histogram gradient boosting, offered only when it beats the logistic
-  regression on the validation AUC by more than the 95% paired-bootstrap noise. Its reasons use the same
+  regression on the validation AUC beyond the 95% paired DeLong interval (:func:`measurably_better`). Its reasons use the same
   for the most important features (by occlusion on a sample): how much lower this customer's log-odds and score
   would be with that one value as a typical customer without the outcome has it (the median of the training
   negatives; a mean would sit on the same side of a tree's split as most values and say nothing). It needs no
@@ -23,11 +23,13 @@ from typing import Any, Protocol
 
 import numpy as np
 from scipy.special import expit
+from scipy.stats import rankdata
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from journeys.analyses.predict_features import Feature
+from journeys.stats import Z95
 
 CALIBRATION_BINS = 10
 TOP_SHARE = 0.10
@@ -36,7 +38,6 @@ REASON_FLOOR_PP = 0.5  # under half a percentage point, the odds ratio says the 
 REASON_FLOOR_LOG_ODDS = 0.05  # odds x1.05: smaller pushes are not worth a sentence
 OCCLUSION_FEATURES = 12
 OCCLUSION_SAMPLE = 500
-BOOTSTRAP = 200
 SEED = 0
 
 
@@ -92,32 +93,65 @@ def auc(score: np.ndarray, actual: np.ndarray) -> float:
     return float(roc_auc_score(actual, score)) if 0 < actual.sum() < len(actual) else float("nan")
 
 
-def _bootstrap_auc(scores: list[np.ndarray], actual: np.ndarray) -> np.ndarray:
-    """BOOTSTRAP x len(scores) AUCs of the same resampled customers (paired)."""
-    rng = np.random.default_rng(SEED)
-    n = len(actual)
-    out = np.full((BOOTSTRAP, len(scores)), np.nan)
-    for b in range(BOOTSTRAP):
-        pick = rng.integers(0, n, n)
-        y = actual[pick]
-        if 0 < y.sum() < n:
-            out[b] = [roc_auc_score(y, s[pick]) for s in scores]
-    return out
+def _midrank(x: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their mean rank."""
+    return np.asarray(rankdata(x, method="average"), dtype="float64")
+
+
+def delong(scores: list[np.ndarray], actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AUCs and their covariance matrix by DeLong, DeLong & Clarke-Pearson (1988), in the O(n log n) form of
+    Sun & Xu (2014): exact for ties, no resampling, and paired across scores of the same customers."""
+    pos, neg = actual == 1, actual == 0
+    m, n = int(pos.sum()), int(neg.sum())
+    aucs, v10, v01 = [], [], []
+    for s in scores:
+        tx, ty, tz = _midrank(s[pos]), _midrank(s[neg]), _midrank(s)
+        rx, ry = tz[pos], tz[neg]
+        aucs.append((rx.sum() / m - (m + 1) / 2) / n)
+        v10.append((rx - tx) / n)  # per positive: the share of negatives it beats
+        v01.append(1 - (ry - ty) / m)  # per negative: the share of positives that beat it
+    a10, a01 = np.vstack(v10), np.vstack(v01)
+    cov = np.atleast_2d(np.cov(a10)) / m + np.atleast_2d(np.cov(a01)) / n
+    return np.asarray(aucs), cov
 
 
 def metrics_for(scores: list[np.ndarray], actual: np.ndarray) -> tuple[list[Metrics], np.ndarray]:
-    """Metrics of each score on the same validation customers, and the paired bootstrap AUCs."""
-    boot = _bootstrap_auc(scores, actual)
+    """Metrics of each score on the same validation customers, and the DeLong covariance of their AUCs."""
+    aucs, cov = delong(scores, actual)
     out = []
     for i, s in enumerate(scores):
         precision, lift = top_decile(s, actual)
-        low, high = (np.nanpercentile(boot[:, i], [2.5, 97.5]) if np.isfinite(boot[:, i]).any()
-                     else (np.nan, np.nan))
-        out.append(Metrics(auc=auc(s, actual), auc_low=float(low), auc_high=float(high),
+        half = Z95 * float(np.sqrt(max(cov[i, i], 0.0)))
+        out.append(Metrics(auc=float(aucs[i]), auc_low=max(0.0, float(aucs[i]) - half),
+                           auc_high=min(1.0, float(aucs[i]) + half),
                            top_decile_precision=precision, top_decile_lift=lift, base_rate=float(actual.mean()),
                            n_positive=int(actual.sum()), n_negative=int(len(actual) - actual.sum()),
                            calibration=calibration(s, actual)))
-    return out, boot
+    return out, cov
+
+
+def measurably_better(metrics: list[Metrics], cov: np.ndarray, a: int, b: int) -> bool:
+    """Score ``a`` beats score ``b``: the lower end of the 95% DeLong interval of their AUC difference is above 0."""
+    diff = metrics[a].auc - metrics[b].auc
+    se = float(np.sqrt(max(cov[a, a] + cov[b, b] - 2 * cov[a, b], 0.0)))
+    return diff - Z95 * se > 0
+
+
+TRAIN_ROWS_MAX = 300_000
+
+
+def cap_rows(x: np.ndarray, y: np.ndarray, limit: int = TRAIN_ROWS_MAX) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """At most ``limit`` training rows: every positive, and a seeded random share of the negatives weighted up by
+    the inverse of that share (so scores stay calibrated). Below the limit nothing is sampled (weights None)."""
+    if len(y) <= limit:
+        return x, y, None
+    pos = np.flatnonzero(y == 1)
+    neg = np.flatnonzero(y == 0)
+    keep = max(limit - len(pos), 1)
+    picked = np.sort(np.random.default_rng(SEED).choice(neg, size=min(keep, len(neg)), replace=False))
+    rows = np.concatenate([pos, picked])
+    w = np.concatenate([np.ones(len(pos)), np.full(len(picked), len(neg) / len(picked))])
+    return x[rows], y[rows], w
 
 
 class Model(Protocol):
@@ -133,7 +167,7 @@ class LogisticModel:
 
     kind = "logistic regression"
 
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> None:
         with warnings.catch_warnings():  # an all-missing column (no scores yet) has no median: use 0
             warnings.simplefilter("ignore", RuntimeWarning)
             median = np.nanmedian(x, axis=0) if len(x) else np.zeros(x.shape[1])
@@ -142,7 +176,7 @@ class LogisticModel:
         self.mean = filled.mean(axis=0)
         sd = filled.std(axis=0)
         self.sd = np.where(sd > 0, sd, 1.0)
-        self.fit = LogisticRegression(C=1.0, max_iter=2000).fit((filled - self.mean) / self.sd, y)
+        self.fit = LogisticRegression(C=1.0, max_iter=2000).fit((filled - self.mean) / self.sd, y, sample_weight=w)
         self.coef = self.fit.coef_[0]
         self.intercept = float(self.fit.intercept_[0])
 
@@ -167,10 +201,10 @@ class BoostedModel:
 
     kind = "gradient boosting"
 
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> None:
         self.fit = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, early_stopping=True,
                                                   validation_fraction=0.1, n_iter_no_change=10,
-                                                  random_state=SEED).fit(x, y)
+                                                  random_state=SEED).fit(x, y, sample_weight=w)
         with warnings.catch_warnings():  # the reference: a typical customer without the outcome
             warnings.simplefilter("ignore", RuntimeWarning)
             ref = np.nanmedian(x[y == 0], axis=0) if (y == 0).any() else np.zeros(x.shape[1])
