@@ -225,3 +225,16 @@ def test_kept_occurrences_give_the_same_answers(duck):
     compute_drivers(j, q, reuse="b")
     compute_drivers(j, q, reuse="c")
     assert len(kept) == 2  # the oldest is dropped
+
+
+def test_attribute_candidates_include_sentiment_bands_and_skip_wide_columns(duck):
+    df = planted(120)
+    n = len(df)
+    df["sentiment_band"] = ["negative" if i % 3 == 0 else "positive" for i in range(n)]
+    df["sentiment"] = [i / n for i in range(n)]  # per-event numbers: never a yes/no candidate
+    df["language"] = "en"
+    df["order_id"] = [f"o{i % 60}" for i in range(n)]  # 60 values: too many to test one by one
+    r = compute_drivers(journeys_for(duck.table(df), Shaping()),
+                        DriversQuery(outcomes=Outcomes(goals=("purchase",)), kinds=("attribute",)))
+    assert set(r.table.x) == {"sentiment_band"}
+    assert r.skipped_attributes == (("order_id", 60),)

@@ -24,8 +24,10 @@ from journeys.analyses.base import materialize, to_frame
 from journeys.outcomes import CHURNED, Outcomes, churn_status, inactivity_threshold
 from journeys.schema import RESERVED
 
-#: columns that are never attributes: engine bookkeeping and precomputed per-event values
-NOT_ATTRIBUTES = frozenset({*RESERVED, "journey_id", "source", "raw_id", "sentiment", "language", "_repeat"})
+#: columns that are never attributes: engine bookkeeping and precomputed per-event values; the sentiment band
+#: (negative / neutral / positive, from voice of the customer) is a yes/no candidate like any attribute value
+NOT_ATTRIBUTES = frozenset({*RESERVED, "journey_id", "source", "raw_id", "sentiment", "language", "_repeat"}
+                           - {"sentiment_band"})
 #: an attribute with more distinct values than this is not a yes/no candidate set (ids, free text, amounts)
 ATTRIBUTE_VALUES_MAX = 50
 #: occurrences kept per customer and touchpoint (``did X at least k times`` needs k up to this), and how many
