@@ -13,9 +13,9 @@ A server reachable from the network without sign-in shows nothing but how to con
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -24,7 +24,6 @@ from journeys import privacy
 from journeys.auth import access, audit, users
 from journeys.auth.acting import act_as
 from journeys.auth.roles import Right, can
-from journeys.export import safe_csv
 from journeys.users_cli import LOOPBACK, oidc_configured
 
 T = TypeVar("T")
@@ -44,7 +43,7 @@ def _auth_secrets() -> dict[str, object]:
         found = st.secrets.get("auth")
     except Exception:  # no secrets file at all: Streamlit raises its own not-found error
         return {}
-    return dict(found) if hasattr(found, "keys") else {}
+    return {str(k): v for k, v in found.items()} if found is not None and hasattr(found, "keys") else {}
 
 
 def mode() -> Mode:
@@ -137,7 +136,7 @@ def _halt() -> NoReturn:
 def _oidc() -> Principal:
     if not st.user.is_logged_in:
         st.title("Sign in to journeys")
-        providers = [k for k, v in _auth_secrets().items() if hasattr(v, "keys")] or [None]
+        providers: list[str | None] = [k for k, v in _auth_secrets().items() if hasattr(v, "keys")] or [None]
         for provider in providers:
             st.button(f"Sign in with {provider}" if provider else "Sign in", type="primary", key=f"login_{provider}",
                       on_click=st.login, args=(provider,) if provider else ())
@@ -214,13 +213,6 @@ def exported(frame: pd.DataFrame, restricted: bool) -> pd.DataFrame:
     return privacy.hash_frame(frame, privacy.pii_in_frame(frame)) if restricted else frame
 
 
-def customer_csv(ids: list[str], name: str, dataset: str | None, who: Principal) -> bytes:
-    """The customer-list CSV, recorded in the audit log. Called when the button is clicked, outside the
-    script run, so the person is passed in."""
-    audit.record("download_customers", name, user=who.name, detail={"rows": len(ids), "dataset": dataset})
-    return safe_csv(pd.DataFrame({"customer_id": ids}))
-
-
 def no_upload() -> None:
     """Instead of the uploader, for a role that cannot load data."""
     st.caption(f"Your role ({current().role}) cannot load data; an analyst or admin can.")
@@ -245,3 +237,24 @@ def sharing(dataset: str) -> None:
         audit.record("access_changed", dataset, user=who.name,
                      detail={"everyone": after.everyone, "users": list(after.users)})
         st.success("Saved: " + after.describe())
+
+
+def customer_download(where: Any, label: str, data: Callable[[], bytes], *, file_name: str, key: str,
+                      mime: str = "text/csv", rows: int | None = None, **kw: Any) -> None:
+    """A download button for anything that lists customers (member lists, scored customers), for the pages
+    that build their own files: viewers get a sentence instead, and each click is in the audit log.
+
+    ``where`` is ``st`` or a container; ``data`` makes the file when clicked. Example::
+
+        auth.customer_download(row, "CSV", lambda: safe_csv(members), file_name="a.csv", key="act_csv", rows=len(members))
+    """
+    if not allowed("download_customers"):
+        where.caption(f"Your role ({current().role}) cannot download customer lists.")
+        return
+    who, dataset = current(), st.session_state.get("view") and getattr(st.session_state["view"], "dataset", None)
+
+    def audited() -> bytes:
+        audit.record("download_customers", file_name, user=who.name, detail={"rows": rows, "dataset": dataset})
+        return data()
+
+    where.download_button(label, data=audited, file_name=file_name, mime=mime, key=key, **kw)

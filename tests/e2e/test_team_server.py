@@ -12,11 +12,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from journeys.auth import access, users
+from journeys.auth import access, audit, users
 from journeys.auth.access import NO_ACCESS
 from journeys.engine.store import Store
 from tests.e2e.conftest import ROOT, _free_port
@@ -61,7 +62,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     else:
         os.killpg(proc.pid, signal.SIGTERM)
         pytest.fail("journeys serve --team did not start within 60 s")
-    yield {"url": url, "a": a, "b": b}
+    yield {"url": url, "a": a, "b": b, "home": env["JOURNEYS_HOME"]}
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(10)
 
@@ -123,9 +124,17 @@ def test_viewer_has_no_customer_list_download(page: Page, team):
     page.wait_for_selector(".sankey .sankey-node", timeout=60_000)
     expect(page.get_by_text("Your role (viewer) cannot download customer lists.")).to_be_visible(timeout=30_000)
     assert page.get_by_test_id("stDownloadButton").filter(has_text="customer ids").count() == 0
-    page.goto(f"{team['url']}/?ds={team['b']}")  # an analyst has it
+    page.goto(f"{team['url']}/?ds={team['b']}")  # an analyst has it, and the download is in the audit log
     sign_in(page, "ann", PW)
-    expect(page.get_by_test_id("stDownloadButton").filter(has_text="customer ids")).to_be_visible(timeout=60_000)
+    button = page.get_by_test_id("stDownloadButton").filter(has_text="customer ids")
+    expect(button).to_be_visible(timeout=60_000)
+    page.wait_for_selector(DONE, timeout=60_000)
+    with page.expect_download(timeout=60_000) as saved:
+        button.first.click()
+    rows = Path(saved.value.path()).read_text().splitlines()
+    assert rows[0] == "customer_id" and len(rows) > 1
+    entry = audit.entries(user="ann", action="download_customers", home=team["home"])[0]
+    assert entry.detail == {"rows": len(rows) - 1, "dataset": team["b"]} and entry.target.endswith(".csv")
 
 
 def test_repeated_wrong_passwords_are_slowed_down(page: Page, team):
