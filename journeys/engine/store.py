@@ -20,8 +20,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,8 +32,9 @@ import ibis
 from journeys.engine import identities as idt
 from journeys.engine import ingest as ing
 from journeys.engine import sources as srcs
-from journeys.engine.identities import StitchReport, unstitched
-from journeys.engine.sharing import is_lock_error, lock_holder, open_snapshot, serve
+from journeys.engine.identities import unstitched
+from journeys.engine.sharing import is_lock_error, lock_holder, open_snapshot
+from journeys.engine.store_sources import SourcesMixin
 from journeys.errors import (
     AmbiguousDataset,
     DatasetNotFound,
@@ -96,7 +96,7 @@ class DatasetInfo:
         return f"ev_{self.id}"
 
 
-class Store:
+class Store(SourcesMixin):
     """Open (creating if needed) the store in ``home``. Safe to share across threads: each thread reads
     through its own cursor.
 
@@ -184,31 +184,6 @@ class Store:
             be = ibis.duckdb.from_connection(self.cursor())
             self._local.backend = be
         return be
-
-    def serve_inbox(self) -> None:
-        """Take loads from other processes (``journeys watch``, ``journeys ingest --into``) while this one holds
-        the store: each runs here in its own short transaction (see :mod:`journeys.engine.sharing`)."""
-        if self.read_only or getattr(self, "_inbox", None) is not None:
-            return
-        self._inbox = threading.Event()
-        worker = threading.Thread(target=serve, args=(self.home, self.run_job, self._inbox), daemon=True,
-                                  name="journeys-inbox")
-        worker.start()
-
-    def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
-        """One load handed over by another process; the answer says what happened, never raises."""
-        try:
-            kwargs = dict(job.get("ingest") or {})
-            path = Path(kwargs.pop("path"))
-            if job.get("once") and kwargs.get("into"):
-                info = self.get(kwargs["into"])
-                if srcs.already_loaded(self.cursor(), info.id, file_fingerprint(path)):
-                    return {"ok": True, "skipped": True}
-            return {"ok": True, "report": self.ingest(path, **kwargs).to_dict()}
-        except JourneyError as err:
-            return {"ok": False, "error": str(err), "code": err.code}
-        except Exception as err:  # the serving thread must survive any one bad job
-            return {"ok": False, "error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}", "code": "failed"}
 
     def __enter__(self) -> Store:
         return self
@@ -439,106 +414,6 @@ class Store:
                 cur.close()
         step(1.0, "Done")
         return report
-
-    def _update_dataset(self, cur: duckdb.DuckDBPyConnection, info: DatasetInfo, load: dict[str, Any],
-                        fingerprint: str, attributes_added: list[str], persons_delta: int) -> None:
-        """The dataset's catalogue row after a source was added, appended to or removed."""
-        table = info.table_name
-        n_sources = sum(s.kind == "events" for s in srcs.list_sources(cur, info.id))
-        report = srcs.merged_report(info.report.to_dict(), load, srcs.dataset_summary(cur, table, info.report.customers + persons_delta), sources=n_sources)
-        cur.execute("UPDATE datasets SET report = ?, fingerprint = ?, rows = ?, attributes = ?, source = ? WHERE id = ?",
-                    [json.dumps(report), fingerprint, report["rows_stored"],
-                     json.dumps([*info.attributes, *attributes_added]), report["source"], info.id])
-
-    # ---- sources and persons -------------------------------------------------------------------
-    def sources(self, key: str) -> list[srcs.SourceInfo]:
-        """The dataset's sources in the order they were added (ties break in this order)."""
-        info = self.get(key)
-        found = srcs.list_sources(self.cursor(), info.id)
-        if found or info.connection:
-            return found
-        r = info.report  # a dataset from before sources: its one file
-        return [srcs.SourceInfo(info.id, 0, Path(info.source.split(":")[-1]).stem, "events", None, info.created,
-                                info.mapping.to_json() if info.mapping else None, (r.to_dict(),), info.rows,
-                                r.customers, r.start, r.end)]
-
-    def remove_source(self, key: str, source: str) -> srcs.SourceInfo:
-        """Remove one source (its events or its identity links) atomically; the persons it touched are re-stitched."""
-        info = self.get(key)
-        with self._changing(info) as cur:
-            if not srcs.list_sources(cur, info.id):
-                raise InputError(f"'{info.name}' has a single source: delete the dataset instead.")
-            removed, delta = srcs.remove_source(cur, info.id, info.table_name, source)
-            fp = hashlib.blake2b(f"{info.fingerprint}-{source}".encode(), digest_size=16).hexdigest()
-            self._update_dataset(cur, info, {}, fp, [], delta)
-            idt.stitch_report(cur, info.id, info.table_name)
-        return removed
-
-    def add_identities(self, key: str, path: str | Path, ids: list[str], *, exclude: list[str] | None = None,
-                       as_source: str | None = None) -> StitchReport:
-        """Load an identity file (each row links its non-empty ``ids`` columns) and re-stitch persons."""
-        info = self.get(key)
-        src = inspect_file(Path(path))
-        with self._changing(info) as cur:
-            stem = (as_source or "").strip() or Path(src.name).stem
-            srcs.upgrade_events(cur, info.table_name, Path(info.source.split(":")[-1]).stem)
-            if not srcs.list_sources(cur, info.id):
-                srcs.claim_source(cur, info.id, Path(info.source.split(":")[-1]).stem, kind="events", explicit=False,
-                                  channel=None, mapping=info.mapping.to_json() if info.mapping else None)
-            no, _pos, _name = srcs.claim_source(cur, info.id, stem, kind="identities", explicit=False, channel=None,
-                                                mapping=json.dumps({"ids": ids}))
-            rel = relation(cur, src)
-            rows, links, matched = idt.add_identity_links(cur, info.id, no, info.table_name, src.name,
-                                                                 rel.sql_query().join(["(", ")"]) + " AS _f", list(rel.columns), ids)
-            if exclude is not None:
-                idt.set_exclusions(cur, info.id, exclude)
-            idt.recompute_persons(cur, info.id)
-            delta = srcs.refresh(cur, info.id, info.table_name, new_rows=False, drop_source=None, persons_changed=True)
-            report = idt.stitch_report(cur, info.id, info.table_name)
-            cur.execute("UPDATE sources SET reports = ?, rows = ? WHERE dataset_id = ? AND source_no = ?",
-                        [json.dumps([{"rows_read": rows, "links": links, "ids_matched": matched, "source": src.name}]),
-                         rows, info.id, no])
-            fp = hashlib.blake2b((info.fingerprint + file_fingerprint(Path(path))).encode(), digest_size=16).hexdigest()
-            self._update_dataset(cur, info, {}, fp, [], delta)
-        return report
-
-    def exclude_ids(self, key: str, ids: list[str]) -> StitchReport:
-        """Ids that must link nothing; persons are recomputed without them."""
-        info = self.get(key)
-        with self._changing(info) as cur:
-            idt.ensure_links(cur, info.id)
-            srcs.upgrade_events(cur, info.table_name, Path(info.source.split(":")[-1]).stem)
-            idt.set_exclusions(cur, info.id, ids)
-            idt.recompute_persons(cur, info.id)
-            delta = srcs.refresh(cur, info.id, info.table_name, new_rows=False, drop_source=None, persons_changed=True)
-            report = idt.stitch_report(cur, info.id, info.table_name)
-            fp = hashlib.blake2b((info.fingerprint + "|".join(sorted(ids))).encode(), digest_size=16).hexdigest()
-            self._update_dataset(cur, info, {}, fp, [], delta)
-        return report
-
-    def stitching(self, key: str) -> StitchReport | None:
-        """The dataset's stitching report, or None when nothing links its ids (stitching is off)."""
-        return idt.stored_stitch_report(self.cursor(), self.get(key).id)
-
-    @contextmanager
-    def _changing(self, info: DatasetInfo) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction on a stored dataset; rolled back whole on any failure."""
-        self._writable()
-        if info.connection:
-            raise InputError(f"'{info.name}' is connected read-only to another engine: it cannot be changed here.")
-        cur = self._con.cursor()
-        cur.execute("SET TimeZone='UTC'")
-        with self._write_lock:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                yield cur
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
-
 
 def _renamed(wanted: str, final: str) -> str:
     return f"A dataset named '{wanted}' already exists, so this one is named '{final}'."
