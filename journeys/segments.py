@@ -19,10 +19,11 @@ import ibis.expr.types as ir
 from journeys.errors import QueryError, unknown
 
 FilterKind = Literal["attribute", "did", "did_not", "then", "at_least", "at_step", "converted", "not_converted", "entered",
-                     "ends_with", "felt"]
+                     "ends_with", "felt", "alive"]
 AttrOp = Literal["in", "not_in", "contains", "range"]
+ALIVE_BANDS = ("likely lost", "at risk", "active")  # journeys.analyses.palive.BANDS, without importing the fit
 KINDS: tuple[str, ...] = ("attribute", "did", "did_not", "then", "at_least", "at_step", "converted", "not_converted",
-                          "entered", "ends_with", "felt")
+                          "entered", "ends_with", "felt", "alive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class Filter:
     - ``converted`` / ``not_converted``: did the goal (``values[0]`` or the shaping goal)
     - ``entered``: first event on or after ``values[0]`` and before ``values[1]`` (ISO dates, either may be empty)
     - ``ends_with``: the customer's last touchpoints are exactly ``values`` (a churn path), in ``(ts, seq)`` order
+    - ``alive``: in the P(alive) band ``values[0]`` (likely lost, at risk, active; BG/NBD at the data's end);
+      ``values[1:]`` are the purchase touchpoints (default purchase)
     - ``felt``: had a text of sentiment band ``values[0]`` (negative / neutral / positive) at any of ``values[1:]``
       (any touchpoint when none): "had a negative call"
     """
@@ -59,6 +62,8 @@ class Filter:
             raise QueryError("A 'did X then Y' filter needs exactly two touchpoints.")
         if self.kind in ("did", "did_not", "at_least", "at_step", "ends_with") and not self.values:
             raise QueryError(f"A '{self.kind.replace('_', ' ')}' filter needs at least one touchpoint.")
+        if self.kind == "alive" and (not self.values or self.values[0] not in ALIVE_BANDS):
+            raise QueryError(f"A P(alive) filter starts with a band: {', '.join(ALIVE_BANDS)}.")
         if self.kind == "felt" and (not self.values or self.values[0] not in ("negative", "neutral", "positive")):
             raise QueryError("A sentiment filter starts with a band: negative, neutral or positive.")
         if self.kind == "entered":
@@ -94,6 +99,8 @@ class Filter:
             return f"did {vals} at least {self.times} times"
         if self.kind == "ends_with":
             return f"ended with {' > '.join(self.values)}"
+        if self.kind == "alive":
+            return f"are {self.values[0]} by P(alive)"
         if self.kind == "felt":
             return f"had a {self.values[0]} {' or '.join(self.values[1:]) or 'interaction'}"
         if self.kind == "at_step":
@@ -236,6 +243,10 @@ def _leaf(t: ir.Table, leaf: Filter, goal: str | None, everyone: ir.Table) -> ir
         return counted.filter(counted._n >= leaf.times).select("customer_id")
     if leaf.kind == "ends_with":
         return _ends_with(t, leaf.values)
+    if leaf.kind == "alive":
+        from journeys.analyses.palive import customers_in_band  # fits BG/NBD: only loaded when a segment asks
+
+        return customers_in_band(t, leaf.values[0], leaf.values[1:] or ("purchase",))
     if leaf.kind == "felt":
         felt = t.sentiment_band == leaf.values[0]
         return _customers(t.filter(felt & t.touchpoint.isin(list(leaf.values[1:])) if leaf.values[1:] else felt))

@@ -95,3 +95,21 @@ def test_expected_purchases_at_a_huge_a_equals_lifetimes():
     ours = expected_purchases(BGNBDParams(0.0063, 0.1247, 15792.7, 6.33e-05), 39, x, tx, age)
     assert np.isfinite(ours).all()
     np.testing.assert_allclose(ours, theirs, rtol=1e-9)
+
+
+def test_segment_filter_on_a_p_alive_band(duck):
+    from journeys.analyses.base import journeys_for
+    from journeys.analyses.palive import BANDS, band_of, compute_palive
+    from journeys.segments import Filter, Segment
+    from journeys.shaping import Shaping
+
+    t = duck.table(generated_log(700))
+    scored = compute_palive(t).customers
+    for band in BANDS:
+        seg = Segment((Filter("alive", (band, "purchase")),))
+        got = sorted(journeys_for(t, Shaping(), seg).select("customer_id").distinct().to_pandas().customer_id)
+        assert got == sorted(scored.customer_id[band_of(scored.p_alive) == band]), band
+        assert got  # every band has customers on this log
+    assert Segment((Filter("alive", ("at risk",)),)).describe() == "customers who are at risk by P(alive)"
+    with pytest.raises(QueryError, match="A P\\(alive\\) filter starts with a band"):
+        Segment((Filter("alive", ("half",)),)).validate()

@@ -216,7 +216,13 @@ if pa is not None:
     band = st.radio("Customers in band", BANDS, key="rt_pb", horizontal=True)
     set_view(replace(v, retention=replace(page, band=band)))
     in_band = pa.customers[pd.Series(band_of(pa.customers.p_alive)) == band]
-    customer_list(list(in_band.customer_id), name=f"palive_{band.replace(' ', '_')}", key="rt_band_ids")
+    left, right = st.columns(2)
+    with left:
+        customer_list(list(in_band.customer_id), name=f"palive_{band.replace(' ', '_')}", key="rt_band_ids")
+    if right.button(f"Use '{band}' as segment", key="rt_band_seg", icon=":material/filter_alt:"):
+        rule = Filter("alive", (band, *pp))
+        set_view(replace(view(), segment=Segment((rule,)) if v.segment.is_empty else Segment((v.segment, rule))))
+        st.rerun()
     table(in_band, name=f"palive_{band.replace(' ', '_')}", key="rt_band")
     st.subheader("How far to trust it: predicted against actual in a hold-out", anchor=False)
     check = guarded("Refitting without the last weeks…", lambda: state.holdout(v, v.segment, page.palive, float(pho)))

@@ -10,6 +10,7 @@ cannot speak about.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
@@ -374,3 +376,19 @@ def fit_warnings(result: PAliveResult) -> list[str]:
         out.append(f"Only {repeat:,} of {result.customers_modelled:,} buyers ({repeat / result.customers_modelled:.1%}) "
                    "bought on two different days: the model has little repeat behaviour to learn from.")
     return out
+
+
+def customers_in_band(events: ir.Table, band: str, purchases: tuple[str, ...] = PURCHASES_DEFAULT) -> ir.Table:
+    """The segment filter on P(alive): buyers in ``band`` (:data:`BANDS`) at the data's last day, as a table of
+    ``customer_id`` in the events' own engine (the fit runs once on every buyer in ``events``)."""
+    result = compute_palive(events, PAliveQuery(purchases=purchases))
+    ids = result.customers.loc[band_of(result.customers.p_alive) == band, ["customer_id"]].reset_index(drop=True)
+    backend = events.get_backend()
+    name = f"_journeys_alive_{uuid.uuid4().hex}"
+    if backend.name == "duckdb":  # a real temp table: segment queries are also run as raw SQL (materialize)
+        con = backend.con
+        con.register(f"{name}_src", pa.Table.from_pandas(ids, preserve_index=False))
+        con.execute(f'CREATE TEMP TABLE "{name}" AS SELECT CAST(customer_id AS VARCHAR) AS customer_id FROM "{name}_src"')
+        con.unregister(f"{name}_src")
+        return backend.table(name)
+    return ibis.memtable(ids, name=name)

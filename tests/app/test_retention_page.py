@@ -96,3 +96,16 @@ def test_too_few_buyers_is_said_in_its_section_only(sample_id):
     assert not at.exception
     assert any("P(alive) needs at least 500 customers with a purchase" in t for t in texts(at, "warning"))
     assert {m.label for m in at.metric} >= {"Customers", "Churned", "Quick ratio"}  # the other sections still show
+
+
+def test_a_p_alive_band_becomes_a_segment(sample_id):
+    at = app(PAGE, ds=sample_id, pb="likely lost")
+    assert not at.exception
+    palive = compute_palive(_events(sample_id), PAliveQuery())
+    label = next(b.label for b in at.get("download_button") if b.key == "cust_rt_band_ids")
+    assert label == f"Download {palive.bands['likely lost']:,} customer ids"
+    at.button(key="rt_band_seg").click().run()
+    assert not at.exception
+    assert Segment.from_param(at.query_params["seg"]) == Segment((Filter("alive", ("likely lost", "purchase")),))
+    # the segment's customers are the band's: the churn section now counts exactly them
+    assert {m.label: m.value for m in at.metric}["Customers"] == f"{palive.bands['likely lost']:,}"
