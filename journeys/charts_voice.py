@@ -12,7 +12,8 @@ from journeys.charts import _plain, _short
 NEGATIVE, POSITIVE, SCORE = "#e15759", "#59a14f", "#4e79a7"
 
 
-def emotion_curve_figure(curve: pd.DataFrame, *, score_name: str = "score", height: int = 320) -> go.Figure:
+def emotion_curve_figure(curve: pd.DataFrame, *, score_name: str = "score", score_range: tuple[int, int] | None = None,
+                         height: int = 320) -> go.Figure:
     """Average sentiment (-1..1, left axis) and average score (right axis) by stage, in journey order.
     Stages below the floor are gaps in the line, not zeros."""
     stages = [_plain(str(s)).capitalize() for s in curve.stage]
@@ -30,7 +31,8 @@ def emotion_curve_figure(curve: pd.DataFrame, *, score_name: str = "score", heig
     fig.update_layout(
         height=height, template="plotly_white", margin={"l": 50, "r": 50, "t": 20, "b": 40}, hovermode="x unified",
         yaxis={"title": "sentiment", "range": [-1, 1], "zeroline": False},
-        yaxis2={"title": score_name, "overlaying": "y", "side": "right", "showgrid": False},
+        yaxis2={"title": score_name, "overlaying": "y", "side": "right", "showgrid": False,
+                **({"range": list(score_range)} if score_range else {})},
         legend={"orientation": "h", "y": -0.2})
     return fig
 

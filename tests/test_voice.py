@@ -131,3 +131,18 @@ def test_no_text_and_no_score_is_an_explicit_empty_result():
     assert r.coverage.sentence() == "No event has a text, so there is no sentiment to report."
     assert r.snippets.empty and r.terms.empty and r.touchpoints.empty and r.behaviour.empty
     assert r.churn.startswith("churn is not compared (The inactivity threshold (30 days) is longer")
+
+
+def test_figures_show_only_ranked_touchpoints_and_escape_names():
+    from journeys.charts_voice import emotion_curve_figure, negative_share_figure
+
+    tps = pd.DataFrame({"touchpoint": ["<b>chat</b>", "call"], "stage": ["retention"] * 2, "texts": [40, 10],
+                        "negative": [10, 5], "neutral": [0, 0], "positive": [30, 5], "negative_share": [0.25, None],
+                        "avg_sentiment": [0.3, None], "shown": [True, False]})
+    bar = negative_share_figure(tps).data[0]
+    assert list(bar.y) == ["&lt;b&gt;chat&lt;/b&gt;"] and list(bar.x) == [0.25]
+    curve = pd.DataFrame({"stage": ["purchase", "retention"], "texts": [0, 40], "avg_sentiment": [math.nan, 0.3],
+                          "negative_share": [math.nan, 0.25], "responses": [0, 35], "avg_score": [math.nan, 3.5]})
+    fig = emotion_curve_figure(curve, score_name="CSAT 1-5", score_range=(1, 5))
+    assert [t.name for t in fig.data] == ["average sentiment", "average CSAT 1-5"]
+    assert list(fig.layout.yaxis2.range) == [1, 5] and list(fig.data[0].x) == ["Purchase", "Retention"]
