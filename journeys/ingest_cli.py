@@ -22,12 +22,10 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     cli = _cli()
     options = {"preset": args.preset, "overrides": cli._parse_maps(args.map or []), "tz": args.tz,
                "as_source": args.source, "channel": args.channel, "dedupe": args.dedupe}
-    if args.into:  # while the dashboard holds the store, it runs the append for us
-        from journeys.watch import load
+    from journeys.watch import load
 
-        report = load(None, Path(args.file), into=args.into, **options)
-    else:
-        report = cli._store().ingest(args.file, name=args.name, **options)
+    # while the dashboard holds the store, it runs the load for us (one short write transaction there)
+    report = load(None, Path(args.file), into=args.into, name=None if args.into else args.name, **options)
     assert report is not None
     cli._emit(report.to_dict(), args.format, report.lines())
 

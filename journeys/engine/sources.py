@@ -334,9 +334,10 @@ def load_events(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str, sta
     if new:
         create_events(cur, dataset_id, table, staged.attributes)
     else:
-        # ids this load adds to its source (counted before the rows go in: no pass over the whole table)
-        (ids_added,) = one(cur.execute(f"""SELECT count(DISTINCT raw_id) FROM _new n WHERE NOT EXISTS
-            (SELECT 1 FROM {q(table)} e WHERE e.source = ? AND e.raw_id = n.raw_id)""", [name])) or (0,)
+        # ids this load adds to its source (counted before the rows go in; a new source has only these)
+        known = "" if pos == 0 else (f"WHERE NOT EXISTS (SELECT 1 FROM {q(table)} e WHERE e.source = "
+                                     f"{_literal(name)} AND e.raw_id = n.raw_id)")
+        (ids_added,) = one(cur.execute(f"SELECT count(DISTINCT raw_id) FROM _new n {known}")) or (0,)
         added = add_attribute_columns(cur, table, staged.attributes)
         delta = refresh(cur, dataset_id, table, new_rows=True, drop_source=None, persons_changed=bool(links))
     return Loaded(no, name, used, dropped, links, tuple(added), delta, int(ids_added), examples)
