@@ -27,7 +27,7 @@ from journeys.analyses.base import known_touchpoints, timer
 from journeys.analyses.voice import compute_voice, default_query, voice_journeys
 from journeys.analysis_cli import add_common, segment_from, shaping_from
 from journeys.errors import InputError, QueryError
-from journeys.io.sentiment import SentimentScorer, backfill_sentiment, load_user_lexicons
+from journeys.io.sentiment import SentimentScorer, backfill_dataset, load_user_lexicons
 from journeys.outcomes import add_outcome_args, outcomes_from
 from journeys.shaping import apply_node, apply_rules
 
@@ -89,14 +89,7 @@ def _backfill(dataset: str, scorer: SentimentScorer, fmt: str) -> None:
     def progress(done: int, total: int) -> None:
         print(f"scored {done:,} of {total:,} distinct texts", file=sys.stderr, flush=True)
 
-    cur = store.cursor()
-    try:
-        cur.execute("BEGIN TRANSACTION")
-        n = backfill_sentiment(cur, info.table_name, scorer, progress=progress)
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
+    n = backfill_dataset(store, info.id, scorer, progress=progress)
     elapsed = round(time.perf_counter() - started, 3)
     if fmt == "json":
         print(json.dumps({"dataset": info.id, "scored_distinct_texts": n, "elapsed_s": elapsed}))

@@ -171,6 +171,30 @@ def test_ingest_stores_sentiment_columns(tmp_path):
     store.close()
 
 
+def test_big_load_leaves_rare_texts_pending_until_the_dataset_backfill(tmp_path, monkeypatch):
+    import journeys.io.sentiment as sentiment
+    from journeys.engine.store import Store
+
+    monkeypatch.setattr(sentiment, "INLINE_DISTINCT", 2)
+    csv = tmp_path / "e.csv"
+    texts = ["Great service"] * 3 + ["Still not resolved"] * 2 + ["Friendly agent", "Waited 40 minutes on hold"]
+    csv.write_text("customer,time,event,comment\n" + "".join(
+        f"c{i},2025-01-01T00:00:{i:02d}Z,chat,{t}\n" for i, t in enumerate(texts)), encoding="utf-8")
+    store = Store(tmp_path / "home")
+    report = store.ingest(csv, overrides={"customer": "customer", "timestamp": "time", "touchpoint": "event",
+                                          "text": "comment"})
+    assert any("scored at load for the 2 most frequent of 4 distinct texts (71% of all texts)" in w
+               for w in report.warnings)
+    got = store.table(report.dataset_id).to_pandas()
+    assert sorted(got.text[got.language == "pending"]) == ["Friendly agent", "Waited 40 minutes on hold"]
+    assert sentiment.backfill_dataset(store, report.dataset_id) == 2
+    got = store.table(report.dataset_id).to_pandas()
+    assert got.sentiment.notna().all() and (got.language == "en").all()
+    store.close()
+    with pytest.raises(InputError, match="reading only"):
+        sentiment.backfill_dataset(Store(tmp_path / "home", read_only=True), report.dataset_id)
+
+
 def test_cli_sentiment_csv_and_json(tmp_path):
     lex = tmp_path / "es.csv"
     lex.write_text("term,score\nmalo,-2.5\n", encoding="utf-8")

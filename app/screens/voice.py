@@ -8,10 +8,10 @@ from dataclasses import replace
 import streamlit as st
 
 from app import state
-from app.ui import chart, empty_state, md, run, seed, set_view, stop, table, view
+from app.ui import chart, empty_state, explained, md, run, seed, set_view, stop, table, view
 from journeys import charts_voice
 from journeys.analyses.voice import TEXT_FLOOR, VoicePage, default_query
-from journeys.io.sentiment import BAND_CUT
+from journeys.io.sentiment import BAND_CUT, PENDING, backfill_dataset
 
 st.title("Voice of the customer")
 v = view()
@@ -35,6 +35,14 @@ if not result.has_text and result.scores is None:
                 "to the 'text' role (and a CSAT or NPS column to 'score'); on the command line: journeys ingest FILE "
                 "--map text=COLUMN --map score=COLUMN. Sentiment is scored when the file is loaded.")
     stop()
+pending = int(result.coverage.languages.texts[result.coverage.languages.language == PENDING].sum())
+if pending and st.button(f"Score the {pending:,} texts the load left for later", key="voice_backfill"):
+    bar = st.progress(0.0, text="Scoring texts…")
+    with explained():
+        backfill_dataset(state.store(), info.id,
+                         progress=lambda d, t: bar.progress(d / t, text=f"{d:,} of {t:,} distinct texts"))
+    state.forget_results()
+    st.rerun()
 st.caption(md(result.coverage.sentence()) + f" Bands follow VADER: compound ≥ {BAND_CUT} positive, ≤ -{BAND_CUT} "
            f"negative. Touchpoints and stages with fewer than {TEXT_FLOOR} texts get no average or rank.")
 

@@ -284,6 +284,24 @@ def backfill_sentiment(con: Any, table: str, scorer: SentimentScorer | None = No
     return int(total)
 
 
+def backfill_dataset(store: Any, dataset: str, scorer: SentimentScorer | None = None, *,
+                     progress: Callable[[int, int], None] | None = None) -> int:
+    """:func:`backfill_sentiment` on a stored dataset (``journeys.engine.store.Store``), in one transaction."""
+    if getattr(store, "read_only", False):
+        raise InputError("The store is open for reading only: score the pending texts where it is writable "
+                         "(stop the dashboard, then run journeys sentiment --dataset NAME).")
+    table = store.get(dataset).table_name
+    cur = store.cursor()
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        n = backfill_sentiment(cur, table, scorer, progress=progress)
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
+    return n
+
+
 @dataclass(frozen=True, slots=True)
 class Coverage:
     """How many texts got a score, by language. ``languages``: language, texts, scored."""
