@@ -150,3 +150,31 @@ def test_pseudonymising_from_the_environment(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("JOURNEYS_PSEUDONYMIZE", "1")
     store, ds = _load(tmp_path, "env", False)  # the server-wide setting wins over the block's default
     assert "c-3" not in set(store.table(ds).customer_id.execute())
+
+
+def test_stitching_still_works_on_pseudonymised_sources_and_identity_files(tmp_path: Path):
+    web = tmp_path / "web.csv"
+    web.write_text("cookie,timestamp,event\nck1,2026-01-01 10:00,view\nck1,2026-01-01 10:05,cart\n"
+                   "ck2,2026-01-02 10:00,view\n")
+    mail = tmp_path / "mail.csv"
+    mail.write_text("email,timestamp,event\nann@example.com,2026-01-01 11:00,buy\nbob@example.org,2026-01-03 09:00,open\n")
+    ids = tmp_path / "crm.csv"
+    ids.write_text("cookie,email\nck1,ann@example.com\nck2,bob@example.org\n")
+
+    def load(name: str, on: bool) -> tuple[Store, str]:
+        store = Store(tmp_path / name)
+        with privacy.pseudonymizing(on):
+            ds = store.ingest(web, overrides={"customer": "cookie", "timestamp": "timestamp", "touchpoint": "event"},
+                              name="shop").dataset_id
+            store.ingest(mail, overrides={"customer": "email", "timestamp": "timestamp", "touchpoint": "event"},
+                         into=ds)
+            store.add_identities(ds, ids, ["cookie", "email"])
+        return store, ds
+
+    plain, a = load("plain", False)
+    hidden, b = load("hidden", True)
+    assert plain.table(a).customer_id.nunique().execute() == hidden.table(b).customer_id.nunique().execute() == 2
+    x = compute_transitions(journeys_for(plain.table(a), Shaping(goal="buy"))).edges
+    y = compute_transitions(journeys_for(hidden.table(b), Shaping(goal="buy"))).edges
+    pd.testing.assert_frame_equal(x.reset_index(drop=True), y.reset_index(drop=True))
+    assert "ann@example.com" not in set(hidden.table(b).to_pandas().astype(str).stack())
