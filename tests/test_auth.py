@@ -210,3 +210,24 @@ def test_connection_urls_keep_no_clear_password(monkeypatch: pytest.MonkeyPatch)
         vault.reveal_url(ref)
     for plain in ("duckdb:///warehouse.db", "trino://ann@host/catalog"):
         assert vault.protect_url(plain) == plain == vault.reveal_url(plain) == vault.redact_url(plain)
+
+
+def test_error_messages_lose_the_password():
+    url = "postgres://ann:s3cret-pw@db/shop"
+    stored = vault.protect_url(url)
+    said = "could not connect to postgres://ann:s3cret-pw@db/shop (password s3cret-pw rejected)"
+    assert vault.scrub(said, url) == vault.scrub(said, stored) == (
+        "could not connect to postgres://ann:***@db/shop (password *** rejected)")
+    assert vault.scrub("no password here", "duckdb:///x.db") == "no password here"
+
+
+def test_a_failed_connection_names_the_host_only(monkeypatch: pytest.MonkeyPatch):
+    from journeys.engine import connect
+
+    def refuse(url: str) -> None:
+        raise RuntimeError(f"connection to {url} failed")
+
+    monkeypatch.setattr(connect.ibis, "connect", refuse)
+    with pytest.raises(JourneyError) as err:
+        connect.connect_url(vault.protect_url("postgres://ann:Very-Secret-1@db.example.com/shop"))
+    assert "Very-Secret-1" not in str(err.value) and "db.example.com/shop" in str(err.value)

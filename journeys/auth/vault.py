@@ -16,6 +16,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from urllib.parse import SplitResult, urlsplit, urlunsplit
@@ -106,3 +107,16 @@ def redact_url(url: str) -> str:
     if password is None or _ENV_REF.match(password):
         return url
     return _with_password(parts, "***")
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error message) without the password of ``url``, stored or revealed form."""
+    _parts, password = _split(url)
+    if not password:
+        return text
+    secrets = {password}
+    with contextlib.suppress(JourneyError):  # an unset ${VAR} or another key: nothing more to hide
+        secrets.add(_split(reveal_url(url))[1] or "")
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

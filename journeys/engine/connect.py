@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import ibis.expr.types as ir
 
-from journeys.auth.vault import protect_url, redact_url, reveal_url
+from journeys.auth.vault import protect_url, redact_url, reveal_url, scrub
 from journeys.errors import InputError, did_you_mean
 from journeys.io.report import LoadReport
 from journeys.schema import CANONICAL, RESERVED, ColumnMapping
@@ -37,7 +37,8 @@ def connect_url(url: str) -> Any:
         try:
             cache[url] = ibis.connect(reveal_url(url))  # the stored URL holds no clear password
         except Exception as err:  # backends raise their own types; the person needs one sentence
-            raise InputError(f"Could not connect to '{url.split('@')[-1]}': {str(err).splitlines()[0][:200]}",
+            said = scrub(str(err).splitlines()[0] if str(err) else type(err).__name__, url)  # a driver may echo the URL
+            raise InputError(f"Could not connect to '{url.split('@')[-1]}': {said[:200]}",
                              hint="Check the URL and that the backend's Ibis extra is installed.") from err
     return cache[url]
 
