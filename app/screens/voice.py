@@ -12,6 +12,7 @@ from app.ui import chart, empty_state, explained, md, run, seed, set_view, stop,
 from journeys import charts_voice
 from journeys.analyses.voice import TEXT_FLOOR, VoicePage, default_query
 from journeys.io.sentiment import BAND_CUT, PENDING, backfill_dataset
+from journeys.segments import Filter, Segment
 
 st.title("Voice of the customer")
 v = view()
@@ -73,6 +74,15 @@ if result.has_text:
     if result.touchpoints.shown.any():
         chart(charts_voice.negative_share_figure(result.touchpoints), name="negative_share", key="neg")
     table(result.touchpoints, name="voice_touchpoints", key="tpt")
+    felt = Segment((Filter("felt", ("negative", *([focus] if focus else []))),))
+    seg_row = st.container(horizontal=True)
+    seg_row.text("Segment: " + felt.describe())  # user data: plain text
+    if seg_row.button("Open as segment", key="voice_seg", icon=":material/filter_alt:"):
+        set_view(replace(v, segment=felt))
+        st.rerun()
+    if seg_row.button("Compare with everyone else", key="voice_cmp", icon=":material/compare:"):
+        set_view(replace(v, segment=felt, segment_b=Segment(), compare="funnel"))
+        st.switch_page("screens/compare.py")
     st.subheader("Text explorer" + (f": {md(focus)}" if focus else ""), anchor=False)
     left, right = st.columns(2)
     with left:
