@@ -46,7 +46,7 @@ if actions and goals:
                    percent=("p_now", "p_after", "uplift", "ci_low", "ci_high"))
     with st.form("act_save"):
         name = st.text_input("Save the action list as audience", key="act_aud_name", placeholder="e.g. Store invite")
-        if st.form_submit_button("Save", icon=":material/group_add:") and name.strip():
+        if st.form_submit_button("Save", icon=":material/group_add:", key="act_save_btn") and name.strip():
             definition = {"nba": q.to_dict(), "seg": "" if v.segment.is_empty else v.segment.to_param(),
                           "goal": v.shaping.goal}
             with st.spinner("Saving…"):

@@ -1,0 +1,94 @@
+"""Act page: next best action equals the core's, an action list saved as an audience, pushed to a local webhook
+and measured against its control group; the Predict page's band saved as an audience too."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from journeys.analyses.nba import NBAQuery, compute_nba
+from journeys.audiences import Audiences
+from journeys.outcomes import Outcomes
+from tests.app.conftest import app, texts
+
+ACTIONS = ["store_visit", "chat", "email_open"]
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    got: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
+    server.shutdown()
+    server.server_close()
+
+
+def _frame(at, column: str):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def test_nba_save_push_and_measure(home, sample_id, hook):
+    from app import state
+
+    at = app("screens/act.py", ds=sample_id, acts=",".join(ACTIONS), og="purchase")
+    assert not at.exception, at.exception
+    expected = compute_nba(state.store().table(sample_id), NBAQuery(actions=tuple(ACTIONS), outcomes=Outcomes(goals=("purchase",))))
+    shown = _frame(at, "uplift")
+    rec = expected.customers[expected.customers.action != ""]
+    assert len(shown) == min(400, len(rec)) and list(shown.customer_id[:20]) == list(rec.customer_id[:20])
+    assert shown.uplift.to_numpy()[:20] == pytest.approx(rec.uplift.to_numpy()[:20])
+    assert set(shown.action) <= set(ACTIONS) and (shown.support >= 30).all()
+    assert at.get("plotly_chart")
+    at.text_input(key="act_aud_name").set_value("Store invite")
+    at.button(key="act_save_btn").click().run()
+    assert not at.exception
+    assert any("Saved 'Store invite'" in s for s in texts(at, "success"))
+    a = Audiences(home).get("Store invite")
+    assert a.size == len(rec) and a.control == int(rec.control.sum()) and a.kind == "nba"
+    url, got = hook
+    at.text_input(key="act_url").set_value(url).run()
+    at.button(key="act_push").click().run()
+    assert not at.exception
+    assert any(s.startswith(f"Pushed {a.size - a.control:,} members") for s in texts(at, "success"))
+    assert got and got[0]["action"] == "members" and got[0]["parameters"]["audience_name"] == "Store invite"
+    assert Audiences(home).get("Store invite").last_push
+    at.multiselect(key="act_mgoal").set_value(["purchase"]).run()
+    assert not at.exception
+    assert any("actioned customers did purchase" in c for c in texts(at, "caption"))
+
+
+def test_a_bad_webhook_is_a_sentence(home, sample_id):
+    Audiences(home).list() or pytest.skip("needs an audience from the previous test")
+    at = app("screens/act.py", ds=sample_id)
+    at.text_input(key="act_url").set_value("ftp://nowhere").run()
+    at.button(key="act_push").click().run()
+    assert not at.exception
+    assert any("must start with http:// or https://" in e for e in texts(at, "error"))
+
+
+def test_predict_band_saved_as_audience(home, sample_id):
+    at = app("screens/predict.py", ds=sample_id, band="0.9:1")
+    shown = _frame(at, "reasons")
+    at.text_input(key="pr_aud_name").set_value("Churn risk")
+    at.button(key="pr_save_btn").click().run()
+    assert not at.exception
+    a = Audiences(home).get("Churn risk")
+    members = Audiences(home).members(a)
+    assert a.kind == "score_band" and a.definition["low"] == 0.9 and a.size >= len(shown)
+    assert members.score.min() >= 0.9 and (members.reason != "").all()
