@@ -61,7 +61,7 @@ def test_hand_worked_figures_and_findings(store, write):
             f["funnel.gap_best_value"], f["funnel.gap_best_rate"]) == ("device", "mobile", 0.25, "desktop", 0.75)
     assert f["journey_map.pain_points"] == ["add_to_cart"]
     rules = {x.rule: x for x in report.findings}
-    assert set(rules) == {"segment_gap", "biggest_drop", "pain_point"}
+    assert set(rules) == {"segment_gap", "biggest_drop", "pain_point", "negative_driver"}
     # one day of data counts as one month: (75% - 25%) x 40 mobile journeys at the cart = 20 a month
     assert rules["segment_gap"].figures["more_per_month"] == pytest.approx(20.0)
     assert "about 20 more journeys a month" in rules["segment_gap"].recommendation
@@ -69,7 +69,10 @@ def test_hand_worked_figures_and_findings(store, write):
     assert rules["biggest_drop"].figures["per_point"] == pytest.approx(0.8)
     assert rules["pain_point"].figures == {"drop_offs": 40, "rate": 0.5}
     assert "halving these endings keeps 20 more journeys going" in rules["pain_point"].recommendation
-    assert [p.current for p in report.plan] == ["25.0%", "50.0%", "50.0%"]
+    # mobile: 10 of 40 convert against 30 of 40 others: odds ratio (10/30)/(30/10) = 1/9; 40 x 50 points = 20 a month
+    assert rules["negative_driver"].figures == pytest.approx({"odds_ratio": 1 / 9, "more_per_month": 20.0})
+    assert "device = mobile" in rules["negative_driver"].title
+    assert [p.current for p in report.plan] == ["25.0%", "50.0%", "50.0%", "25.0%"]
     assert "bd=device" in (rules["segment_gap"].link or "") and "steps=product_view%2Cadd_to_cart%2Cpurchase" in (
         rules["segment_gap"].link or "")
 
@@ -136,3 +139,22 @@ def test_cli_report_quotes_the_figures_of_the_funnel_and_paths_commands(write, t
     assert (tmp_path / "r.pdf").read_bytes()[:5] == b"%PDF-"
     bad = cli("report", "shop", "--where", "device=martian", "--out", str(tmp_path / "x.html"), home=home)
     assert bad.returncode == 2 and "Nothing to report" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_samples_planted_effects_become_findings(store, tmp_path):
+    """The bundled generator plants: e-mail acquisition converts, mobile checkout fails, bad service churns."""
+    from journeys import sample
+
+    path = tmp_path / "shop.parquet"
+    sample.write(sample.generate_chunks(40_000, seed=7), path)
+    info = store.get(store.ingest(path, name="shop").dataset_id)
+    report = build_report(store.table(info.id), info, view_of(info, goal="purchase"))
+    rules = {f.rule: f for f in report.findings}
+    gap = report.figures()
+    assert (gap["funnel.breakdown"], gap["funnel.gap_worst_value"], gap["funnel.gap_best_value"]) == (
+        "acquisition_channel", "ads", "email")
+    assert "device = mobile" in gap["drivers.top_negative"]
+    assert "call_centre" in rules["negative_voice"].title and "churn" in rules["negative_voice"].evidence
+    assert rules["negative_voice"].figures["odds_ratio"] > 2
+    for f in report.findings:  # every finding and recommendation carries a number
+        assert any(ch.isdigit() for ch in f.evidence) and any(ch.isdigit() for ch in f.recommendation)

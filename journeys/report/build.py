@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 from journeys.engine.store import DatasetInfo
 from journeys.errors import QueryError
 from journeys.report import findings as rules
-from journeys.report import sections
+from journeys.report import sections, why
 from journeys.report.context import DEFAULT_LINK_BASE, ReportContext
 from journeys.report.model import Report, Section
 from journeys.segment_advice import explain_no_match
@@ -25,6 +25,9 @@ SECTIONS: tuple[SectionBuilder, ...] = (
     sections.journey_map_section,
     sections.paths_section,
     sections.funnel_section,
+    why.drivers_section,
+    why.retention_section,
+    why.voice_section,
 )
 
 

@@ -11,6 +11,7 @@ from journeys.report.context import ReportContext
 from journeys.report.model import Finding, PlanRow
 
 DAYS_PER_MONTH = 30.44
+Q_SIGNIFICANT = 0.05
 Rule = Callable[[ReportContext], tuple[Finding, PlanRow] | None]
 
 
@@ -99,7 +100,119 @@ def pain_point(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
                    {"drop_offs": int(p.drop_offs), "rate": float(p.drop_off_rate)}), plan
 
 
-RULES: tuple[Rule, ...] = (segment_gap, biggest_drop, pain_point)
+def negative_driver(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
+    """The ranked driver with the lowest odds ratio among q < 0.05: what the outcome loses to it."""
+    r = ctx.cache.get("drivers")
+    if r is None or r.query.outcome != "conversion":
+        return None
+    t = r.top("negative")
+    t = t[t.q_value < Q_SIGNIFICANT]
+    if t.empty:
+        return None
+    d = t.sort_values(["odds_ratio", "label"]).iloc[0]
+    exposed = int(d.exposed_converted + d.exposed_not)
+    lost = exposed * (float(d.rate_without) - float(d.rate_with)) / months(ctx)
+    evidence = (f"Customers who {d.label}: {d.rate_with:.1%} convert against {d.rate_without:.1%} of the others "
+                f"(odds ratio {d.odds_ratio:.2f}, 95% CI {d.ci_low:.2f}-{d.ci_high:.2f}, q {d.q_value:.2g}; "
+                f"{exposed:,} customers).")
+    rec = (f"Find out what holds back customers who {d.label}: at the others' rate they would bring about "
+           f"{lost:,.0f} more conversions a month (an association, so test a fix before counting on it).")
+    plan = PlanRow(f"Fix the experience of customers who {d.label}", f"conversion of customers who {d.label}",
+                   f"{d.rate_with:.1%}", f"{d.rate_without:.1%} (as the others)", f"customers who {d.label}")
+    return Finding("negative_driver", f"Negative driver: {d.label}", evidence, rec, ctx.link("drivers"),
+                   {"odds_ratio": float(d.odds_ratio), "more_per_month": lost}), plan
+
+
+def undervalued_channel(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
+    """The item whose exact Markov credit most exceeds its last-touch credit: last-touch reports undervalue it."""
+    r = ctx.cache.get("attribution")
+    if r is None or r.conversions == 0:
+        return None
+    c = r.credits
+    wide = c.pivot_table(index="item", columns="model", values="conversions", aggfunc="sum")
+    if not {"markov", "last"} <= set(wide.columns):
+        return None
+    diff = (wide["markov"] - wide["last"]).sort_values(ascending=False, kind="stable")
+    item, gap = str(diff.index[0]), float(diff.iloc[0])
+    if gap < 1:
+        return None
+    markov, last = float(wide.loc[item, "markov"]), float(wide.loc[item, "last"])
+    by = r.query.by
+    evidence = (f"{by} {item} gets {last:,.1f} of {r.conversions:,} conversions by last touch but {markov:,.1f} by its "
+                f"exact Markov removal effect ({gap:,.1f} more).")
+    rec = (f"Judge {item} by its Markov credit, not last touch: last-touch reporting undervalues it by about "
+           f"{gap / months(ctx):,.1f} conversions a month.")
+    plan = PlanRow(f"Re-weigh the budget of {item} by Markov credit", f"Markov conversions credited to {item}",
+                   f"{markov:,.1f}", f"at least {markov:,.1f} after any budget change",
+                   f"customers who touched {item} before converting")
+    return Finding("undervalued_channel", f"Undervalued by last touch: {item}", evidence, rec,
+                   ctx.link("attribution"), {"markov": markov, "last": last}), plan
+
+
+def churn_signal(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
+    """The touchpoint most over-represented just before churn (ranked, q < 0.05, odds ratio > 1)."""
+    ch = ctx.cache.get("churn")
+    if ch is None or ch.overrepresented.empty:
+        return None
+    o = ch.overrepresented
+    o = o[o.ranked & (o.q_value < Q_SIGNIFICANT) & (o.odds_ratio > 1)]
+    if o.empty:
+        return None
+    x = o.sort_values(["odds_ratio", "touchpoint"], ascending=[False, True]).iloc[0]
+    k = ch.query.last_k
+    evidence = (f"{x.touchpoint} is in the last {k} touchpoints of {x.churned_share:.1%} of churned customers against "
+                f"{x.active_share:.1%} of active ones (odds ratio {x.odds_ratio:.2f}, 95% CI {x.ci_low:.2f}-"
+                f"{x.ci_high:.2f}; {int(x.churned_with):,} churned customers).")
+    rec = (f"Step in after {x.touchpoint}: {int(x.churned_with):,} customers churned with it among their last {k} "
+           f"touchpoints ({int(x.churned_with) / months(ctx):,.1f} a month); contact the active customers who just had it.")
+    plan = PlanRow(f"Follow up every {x.touchpoint} within days", f"churn of customers after {x.touchpoint}",
+                   f"{x.rate_with:.1%}", f"{x.rate_without:.1%} (as the others)",
+                   f"active customers whose last {k} touchpoints include {x.touchpoint}")
+    return Finding("churn_signal", f"Churn signal: {x.touchpoint}", evidence, rec, ctx.link("retention"),
+                   {"odds_ratio": float(x.odds_ratio), "churned_with": int(x.churned_with)}), plan
+
+
+def at_risk_value(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
+    """High-value customers the BG/NBD model calls at risk: a win-back list with its value."""
+    found, pa = ctx.cache.get("at_risk"), ctx.cache.get("palive")
+    if not found or pa is None or found[0].empty:
+        return None
+    risky, floor = found
+    value = float(risky["value"].sum()) if "value" in risky.columns else float("nan")
+    evidence = (f"{len(risky):,} customers worth at least {floor:,.2f} each are at risk (P(alive) 0.3-0.7 at "
+                f"{pa.until}); together they brought in {value:,.2f}.")
+    rec = f"Win back these {len(risky):,} customers now, before they are likely lost: {value:,.2f} of past revenue is at stake."
+    plan = PlanRow("Win-back campaign for at-risk, high-value customers", "P(alive) of the list",
+                   f"{len(risky):,} at risk", "half of them active again", "the at-risk, high-value list (Retention page)")
+    return Finding("at_risk_value", "High-value customers at risk", evidence, rec, ctx.link("retention"),
+                   {"customers": len(risky), "value": value}), plan
+
+
+def negative_voice(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
+    """A negative interaction after which more customers churn (the interval above 1), the strongest first."""
+    r = ctx.cache.get("voice")
+    if r is None or r.behaviour.empty:
+        return None
+    b = r.behaviour
+    b = b[b.shown & (b.ci_low > 1) & (b.outcome == "churn")]
+    if b.empty:
+        return None
+    x = b.sort_values(["odds_ratio", "touchpoint"], ascending=[False, True]).iloc[0]
+    from journeys.analyses.voice import finding_sentence
+
+    sentence = finding_sentence(x)
+    evidence = sentence[:1].upper() + sentence[1:] + "."  # the Voice page's own sentence
+    extra = int(x.exposed) * (float(x.exposed_rate) - float(x.baseline_rate))
+    rec = (f"Fix what goes wrong at {x.touchpoint}: at the better rate, about {extra:,.0f} fewer of these customers "
+           f"would have churned ({extra / months(ctx):,.1f} a month).")
+    plan = PlanRow(f"Service recovery after a {x.signal} at {x.touchpoint}", f"{x.outcome} after a {x.signal}",
+                   f"{x.exposed_rate:.1%}", f"{x.baseline_rate:.1%}", f"customers with a {x.signal} at {x.touchpoint}")
+    return Finding("negative_voice", f"Voice of the customer: {x.signal} at {x.touchpoint}", evidence, rec,
+                   ctx.link("voice"), {"odds_ratio": float(x.odds_ratio), "extra": extra}), plan
+
+
+RULES: tuple[Rule, ...] = (segment_gap, biggest_drop, pain_point, negative_driver, undervalued_channel, churn_signal,
+                           at_risk_value, negative_voice)
 
 
 def derive(ctx: ReportContext, rules: tuple[Rule, ...] = RULES) -> tuple[tuple[Finding, ...], tuple[PlanRow, ...]]:

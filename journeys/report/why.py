@@ -1,0 +1,178 @@
+"""Report sections 5-7: drivers and attribution, retention and churn with the customers at risk, and the voice
+of the customer. Each calls the analysis with the spec its page builds from the same view, so the report
+quotes what the Drivers, Attribution, Retention and Voice pages show. A section whose analysis cannot run on
+this view (no goal, no purchases, no text) says why in one sentence instead."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from journeys.analyses.base import journeys_for
+from journeys.errors import JourneyError
+from journeys.outcomes import data_end
+from journeys.report.context import ReportContext
+from journeys.report.model import Section, Table
+from journeys.views import ViewState
+
+TOP = 5
+
+
+def guarded(key: str, title: str, build: Callable[[], Section]) -> Section:
+    try:
+        return build()
+    except JourneyError as err:
+        return Section(key, title, missing=err.message)
+
+
+def goals(view: ViewState) -> tuple[str, ...]:
+    """The pages' rule: the view's own outcome goals, else the sidebar's goal touchpoint."""
+    return view.outcomes.goals or ((view.shaping.goal,) if view.shaping.goal else ())
+
+
+def customers_journeys(ctx: ReportContext) -> object:
+    """Drivers, retention and churn describe customers: person scope, whole journeys, every event."""
+    if "customers" not in ctx.cache:
+        sh = replace(ctx.view.shaping, scope="person", cut_at_goal=False, collapse_repeats=False)
+        ctx.cache["customers"] = journeys_for(ctx.events, sh, ctx.view.segment)
+    return ctx.cache["customers"]
+
+
+def drivers_section(ctx: ReportContext) -> Section:
+    def build() -> Section:
+        from journeys.analyses.drivers import compute_drivers
+
+        v = ctx.view
+        query = replace(v.drivers, outcomes=replace(v.outcomes, goals=goals(v)))
+        if query.outcome == "conversion" and not query.outcomes.goals:
+            return Section("drivers", "Drivers and attribution",
+                           missing="No goal is set, so there is no conversion to explain (set a goal touchpoint).")
+        r = compute_drivers(customers_journeys(ctx), query,  # type: ignore[arg-type]
+                            end=data_end(ctx.events) if query.outcome == "churn" else None)
+        ctx.cache["drivers"] = r
+        pos, neg = r.top("positive", TOP), r.top("negative", TOP)
+        paragraphs = [(f"Outcome: {r.describe_outcome()}. {r.with_outcome:,} of {r.customers:,} customers had it; "
+                      f"{r.tested:,} candidates were ranked and {r.held_back:,} held back for too few customers. "
+                      "Odds ratios come with 95% intervals and Benjamini-Hochberg q-values; they are associations, "
+                      "not proof of cause.")]
+        if r.skew_warning():
+            paragraphs.append(r.skew_warning() or "")
+        cols = {"label": "Driver", "rate_with": "Rate with", "rate_without": "Rate without", "odds_ratio": "Odds ratio",
+                "ci_low": "95% CI low", "ci_high": "95% CI high", "q_value": "q"}
+        fmts = {"rate_with": "{:.1%}", "rate_without": "{:.1%}", "odds_ratio": "{:.2f}", "ci_low": "{:.2f}",
+                "ci_high": "{:.2f}", "q_value": "{:.2g}"}
+        tables = [Table("Strongest positive drivers", pos, cols, fmts), Table("Strongest negative drivers", neg, cols, fmts)]
+        figures: dict[str, object] = {"customers": r.customers, "with_outcome": r.with_outcome, "tested": r.tested,
+                                      "top_negative": list(neg.label), "top_positive": list(pos.label)}
+        attribution = _attribution(ctx)
+        if attribution is not None:
+            credits, note, attr_figures = attribution
+            tables += credits
+            paragraphs.append(note)
+            figures |= attr_figures
+        return Section("drivers", "Drivers and attribution", tuple(paragraphs), tables=tuple(tables),
+                       figures=figures, link=ctx.link("drivers"))
+    return guarded("drivers", "Drivers and attribution", build)
+
+
+def _attribution(ctx: ReportContext) -> tuple[list[Table], str, dict[str, object]] | None:
+    from journeys.analyses.attribution import compute_attribution
+
+    v = ctx.view
+    g = goals(v)
+    if not g:
+        return None
+    try:
+        r = compute_attribution(ctx.journeys, replace(v.attribution, goals=g), known=ctx.touchpoints)
+    except JourneyError as err:
+        return [], f"Attribution: {err.message}", {}
+    ctx.cache["attribution"] = r
+    wide = r.credits.pivot_table(index="item", columns="model", values="conversions", aggfunc="sum").reset_index()
+    models = [m for m in r.query.models if m in wide.columns]
+    cols = {"item": v.attribution.by.capitalize()} | {m: m.replace("_", " ") for m in models}
+    note = (f"Attribution of {r.conversions:,} conversions by {v.attribution.by}, models side by side "
+            f"(lookback {'whole journey' if r.query.lookback is None else f'{r.query.lookback.days} days'}; Markov: "
+            f"exact removal effects, order {r.query.order}).")
+    if r.warnings:
+        note += " " + " ".join(r.warnings)
+    figures = {"attribution_conversions": r.conversions,
+               "attribution": {m: dict(zip(wide["item"], wide[m].astype(float), strict=True)) for m in models}}
+    table = Table(f"Conversions credited to each {v.attribution.by} by model", wide, cols, dict.fromkeys(models, "{:,.1f}"))
+    return [table], note, figures
+
+
+def retention_section(ctx: ReportContext) -> Section:
+    def build() -> Section:
+        from journeys.analyses import churn, palive
+
+        v = ctx.view
+        o = v.outcomes if v.outcomes.goals or not v.shaping.goal else replace(v.outcomes, goals=(v.shaping.goal,))
+        _rq, _lq, cq, pq = v.retention.queries(o)
+        end = data_end(ctx.events)
+        j = customers_journeys(ctx)
+        ch = churn.compute_churn(j, cq, end=end)  # type: ignore[arg-type]
+        ctx.cache["churn"] = ch
+        rule = (f"no event for {ch.inactivity.days} days" if ch.inactivity else
+                f"doing {' or '.join(cq.outcomes.churn_touchpoints)}")
+        paragraphs = [(f"Churn means {rule}. Of {ch.customers:,} customers, {ch.churned:,} churned "
+                      f"({ch.churned / max(ch.customers, 1):.1%}); {ch.active:,} are active or not yet known.")]
+        if ch.revenue_lost is not None:
+            paragraphs.append(f"Revenue lost: churned customers brought in {ch.revenue_lost:,.2f} in the period before "
+                              "they left.")
+        over = ch.overrepresented[ch.overrepresented.ranked].head(TOP) if len(ch.overrepresented) else ch.overrepresented
+        tables = [Table(f"Touchpoints over-represented in the last {cq.last_k} before churn", over,
+                        {"touchpoint": "Touchpoint", "churned_with": "Churned with", "churned_share": "Share of churned",
+                         "active_share": "Share of active", "odds_ratio": "Odds ratio", "q_value": "q"},
+                        {"churned_share": "{:.1%}", "active_share": "{:.1%}", "odds_ratio": "{:.2f}", "q_value": "{:.2g}"})]
+        figures: dict[str, object] = {"customers": ch.customers, "churned": ch.churned, "revenue_lost": ch.revenue_lost}
+        try:
+            pa = palive.compute_palive(j, replace(pq, until=pq.until or end.date()))  # type: ignore[arg-type]
+        except JourneyError as err:
+            paragraphs.append(f"P(alive): {err.message}")
+        else:
+            ctx.cache["palive"] = pa
+            values = palive.customer_value(j, pa.purchases, pa.until)  # type: ignore[arg-type]
+            risky, floor = palive.at_risk_high_value(pa, values)
+            ctx.cache["at_risk"] = (risky, floor)
+            bands = "; ".join(f"{b}: {n:,}" for b, n in pa.bands.items())
+            paragraphs.append(f"P(alive) (BG/NBD, {pa.customers_modelled:,} buyers, at {pa.until}): {bands}. "
+                              f"{len(risky):,} at-risk customers are of high value (at least {floor:,.2f} each).")
+            figures |= {"palive_bands": dict(pa.bands), "at_risk_high_value": len(risky)}
+        return Section("retention", "Retention, churn and customers at risk", tuple(paragraphs), tables=tuple(tables),
+                       figures=figures, link=ctx.link("retention"))
+    return guarded("retention", "Retention, churn and customers at risk", build)
+
+
+def voice_section(ctx: ReportContext) -> Section:
+    def build() -> Section:
+        from journeys.analyses.voice import compute_voice, default_query, voice_journeys
+
+        v = ctx.view
+        query = default_query(ctx.touchpoints, v.shaping.goal, outcomes=v.outcomes, stages=v.shaping.stages,
+                              touchpoint=v.voice.touchpoint, scale=v.voice.scale)
+        r = compute_voice(voice_journeys(ctx.events, v.shaping, v.segment), query)
+        ctx.cache["voice"] = r
+        if not r.has_text and r.scores is None:
+            return Section("voice", "The voice of the customer",
+                           missing="The dataset has no text and no score column: map one to the 'text' or 'score' role.")
+        paragraphs = [r.coverage.sentence()]
+        tps = r.touchpoints[r.touchpoints.shown].sort_values("negative_share", ascending=False).head(TOP)
+        tables = [Table("Emotion curve by stage", r.curve,
+                        {"stage": "Stage", "texts": "Texts", "avg_sentiment": "Avg sentiment",
+                         "negative_share": "Negative", "avg_score": "Avg score"},
+                        {"avg_sentiment": "{:+.2f}", "negative_share": "{:.1%}", "avg_score": "{:.2f}"}),
+                  Table("Touchpoints by negative share", tps,
+                        {"touchpoint": "Touchpoint", "texts": "Texts", "negative_share": "Negative",
+                         "avg_sentiment": "Avg sentiment"}, {"negative_share": "{:.1%}", "avg_sentiment": "{:+.2f}"})]
+        b = r.behaviour[r.behaviour.shown] if len(r.behaviour) else r.behaviour
+        if len(b):
+            tables.append(Table("Outcomes after a negative against a positive interaction", b.head(TOP * 2),
+                                {"touchpoint": "Touchpoint", "signal": "Signal", "outcome": "Outcome",
+                                 "exposed_rate": "Rate after it", "baseline_rate": "Rate otherwise",
+                                 "odds_ratio": "Odds ratio", "ci_low": "CI low", "ci_high": "CI high"},
+                                {"exposed_rate": "{:.1%}", "baseline_rate": "{:.1%}", "odds_ratio": "{:.2f}",
+                                 "ci_low": "{:.2f}", "ci_high": "{:.2f}"}))
+        return Section("voice", "The voice of the customer", tuple(paragraphs), tables=tuple(tables),
+                       figures={"most_negative": list(tps.touchpoint)}, link=ctx.link("voice"))
+    return guarded("voice", "The voice of the customer", build)
+
