@@ -47,7 +47,7 @@ def drivers_section(ctx: ReportContext) -> Section:
         if query.outcome == "conversion" and not query.outcomes.goals:
             return Section("drivers", "Drivers and attribution",
                            missing="No goal is set, so there is no conversion to explain (set a goal touchpoint).")
-        r = compute_drivers(customers_journeys(ctx), query,  # type: ignore[arg-type]
+        r = compute_drivers(customers_journeys(ctx), query,
                             end=data_end(ctx.events) if query.outcome == "churn" else None)
         ctx.cache["drivers"] = r
         pos, neg = r.top("positive", TOP), r.top("negative", TOP)
@@ -110,7 +110,7 @@ def retention_section(ctx: ReportContext) -> Section:
         _rq, _lq, cq, pq = v.retention.queries(o)
         end = data_end(ctx.events)
         j = customers_journeys(ctx)
-        ch = churn.compute_churn(j, cq, end=end)  # type: ignore[arg-type]
+        ch = churn.compute_churn(j, cq, end=end)
         ctx.cache["churn"] = ch
         rule = (f"no event for {ch.inactivity.days} days" if ch.inactivity else
                 f"doing {' or '.join(cq.outcomes.churn_touchpoints)}")
@@ -126,12 +126,12 @@ def retention_section(ctx: ReportContext) -> Section:
                         {"churned_share": "{:.1%}", "active_share": "{:.1%}", "odds_ratio": "{:.2f}", "q_value": "{:.2g}"})]
         figures: dict[str, object] = {"customers": ch.customers, "churned": ch.churned, "revenue_lost": ch.revenue_lost}
         try:
-            pa = palive.compute_palive(j, replace(pq, until=pq.until or end.date()))  # type: ignore[arg-type]
+            pa = palive.compute_palive(j, replace(pq, until=pq.until or end.date()))
         except JourneyError as err:
             paragraphs.append(f"P(alive): {err.message}")
         else:
             ctx.cache["palive"] = pa
-            values = palive.customer_value(j, pa.purchases, pa.until)  # type: ignore[arg-type]
+            values = palive.customer_value(j, pa.purchases, pa.until)
             risky, floor = palive.at_risk_high_value(pa, values)
             ctx.cache["at_risk"] = (risky, floor)
             bands = "; ".join(f"{b}: {n:,}" for b, n in pa.bands.items())
