@@ -35,22 +35,24 @@ def cmd_identities(args: argparse.Namespace) -> None:
     ids = [c.strip() for c in args.ids.split(",") if c.strip()]
     exclude = [c.strip() for c in args.exclude.split(",")] if args.exclude is not None else None
     started = time.perf_counter()
-    report = cli._store().add_identities(args.into, args.file, ids, exclude=exclude, as_source=args.source)
+    with cli._store() as store:
+        report = store.add_identities(args.into, args.file, ids, exclude=exclude, as_source=args.source)
     elapsed = round(time.perf_counter() - started, 3)
     cli._emit(report.to_dict() | {"elapsed_s": elapsed}, args.format, [*report.lines(), f"Elapsed: {elapsed} s"])
 
 
 def cmd_exclude(args: argparse.Namespace) -> None:
     cli = _cli()
-    report = cli._store().exclude_ids(args.dataset, [c for c in args.ids.split(",") if c.strip()])
+    with cli._store() as store:
+        report = store.exclude_ids(args.dataset, [c for c in args.ids.split(",") if c.strip()])
     cli._emit(report.to_dict(), args.format, report.lines())
 
 
 def cmd_sources(args: argparse.Namespace) -> None:
     cli = _cli()
-    store = cli._store(read_only=True)
-    found = store.sources(args.dataset)
-    stitch = store.stitching(args.dataset)
+    with cli._store(read_only=True) as store:  # closed at once: a later load in this process may write
+        found = store.sources(args.dataset)
+        stitch = store.stitching(args.dataset)
     rows = [{"no": s.source_no + 1, "name": s.name, "kind": s.kind, "channel": s.channel, "rows": s.rows,
              "customers": s.customers, "start": s.start, "end": s.end, "loads": len(s.reports)} for s in found]
     lines = [f"{r['no']:>3}  {r['name']:<24} {r['kind']:<10} {r['rows']:>12,} rows {r['customers']:>10,} ids  "
@@ -63,7 +65,8 @@ def cmd_sources(args: argparse.Namespace) -> None:
 
 def cmd_remove_source(args: argparse.Namespace) -> None:
     cli = _cli()
-    removed = cli._store().remove_source(args.dataset, args.source)
+    with cli._store() as store:
+        removed = store.remove_source(args.dataset, args.source)
     cli._emit({"removed": removed.name, "rows": removed.rows}, args.format,
               [f"Removed source '{removed.name}' ({removed.rows:,} rows) from '{args.dataset}'."])
 
