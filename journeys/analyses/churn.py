@@ -203,17 +203,24 @@ def _revenue_lost(events: ir.Table, status: ir.Table) -> tuple[float | None, int
 def last_touchpoints(events: ir.Table, status: ir.Table, q: ChurnQuery) -> ir.Table:
     """Per customer their last K events before churn (``back`` 1 = the last), with ``status``. For explicit churn
     the history ends before the first churn touchpoint; otherwise it is every event (by ``(ts, seq)``)."""
-    if "step" in events.columns and one_journey_per_customer(events):
-        ev = events.select("customer_id", "touchpoint", pos=events.step)  # stored: 1-based by (ts, seq), contiguous
+    stored = {"step", "next_touchpoint"} <= set(events.columns) and one_journey_per_customer(events)
+    if stored:
+        # stored steps are 1-based by (ts, seq) and contiguous; the last event is the one without a next: its
+        # step is the customer's event count, found by a filter instead of a group-by over every event
+        ev = events.select("customer_id", "touchpoint", pos=events.step)
+        lasts = events.filter(events.next_touchpoint.isnull())
+        counts = lasts.select("customer_id", n=lasts.step)
     else:
         w = ibis.window(group_by="customer_id", order_by=["ts", "seq"])
         ev = events.select("customer_id", "touchpoint", pos=ibis.row_number().over(w) + 1)
+        counts = ev.group_by("customer_id").aggregate(n=ev.pos.max())
     if q.outcomes.churn_mode == "explicit":
-        hit = ev.touchpoint.isin(list(q.outcomes.churn_touchpoints))
-        per = ev.group_by("customer_id").aggregate(n=ev.pos.max(), cp=ibis.cases((hit, ev.pos)).min())
-        per = per.select("customer_id", hist=per.cp.fill_null(per.n + 1) - 1)
+        hits = ev.filter(ev.touchpoint.isin(list(q.outcomes.churn_touchpoints)))
+        first_hit = hits.group_by("customer_id").aggregate(cp=hits.pos.min())
+        joined = counts.left_join(first_hit, "customer_id")
+        per = joined.select(customer_id=joined.customer_id, hist=joined.cp.fill_null(joined.n + 1) - 1)
     else:
-        per = ev.group_by("customer_id").aggregate(hist=ev.pos.max())
+        per = counts.select("customer_id", hist=counts.n)
     per = per.join(status.select("customer_id", "status"), "customer_id")
     tail = ev.join(per, "customer_id")
     tail = tail.mutate(back=tail.hist - tail.pos + 1)
