@@ -153,17 +153,25 @@ def serve(home: Path, run: Callable[[dict[str, Any]], dict[str, Any]], stop: thr
     beat = folder / HEARTBEAT
     last = 0.0
     while not stop.is_set():
-        if time.time() - last > HEARTBEAT_S:
-            beat.write_text(json.dumps({"pid": os.getpid()}))
-            last = time.time()
-        for job in sorted(folder.glob("*.job")):
-            try:
-                data = json.loads(job.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            job.unlink(missing_ok=True)
-            answer = run(data)
-            tmp = folder / f".{job.stem}.done.tmp"
-            tmp.write_text(json.dumps(answer, default=str))
-            tmp.rename(folder / f"{job.stem}.done")
+        try:
+            if time.time() - last > HEARTBEAT_S:
+                beat.write_text(json.dumps({"pid": os.getpid()}))
+                last = time.time()
+            _serve_jobs(folder, run)
+        except OSError:  # the store's folder went away (a test's temp home, a deleted store): stop serving
+            return
         stop.wait(POLL_S)
+
+
+def _serve_jobs(folder: Path, run: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Answer every waiting job, oldest first."""
+    for job in sorted(folder.glob("*.job")):
+        try:
+            data = json.loads(job.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        job.unlink(missing_ok=True)
+        answer = run(data)
+        tmp = folder / f".{job.stem}.done.tmp"
+        tmp.write_text(json.dumps(answer, default=str))
+        tmp.rename(folder / f"{job.stem}.done")
