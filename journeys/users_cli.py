@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib.util
 import json
 import os
 import sys
@@ -53,6 +54,9 @@ def serve_command(port: int, *, team: bool, address: str | None, app: Path) -> t
     if team:
         if not sign_in_configured(app.parent.parent):
             raise JourneyError(NOT_CONFIGURED)
+        if oidc_configured(app.parent.parent) and importlib.util.find_spec("authlib") is None:
+            raise JourneyError("Sign-in through the identity provider in .streamlit/secrets.toml needs Authlib: "
+                               "run `pip install -e '.[oidc]'`.")
         env["JOURNEYS_TEAM"] = "1"
     else:
         env.pop("JOURNEYS_TEAM", None)

@@ -149,3 +149,10 @@ def test_make_run_stays_local_and_serve_team_is_the_explicit_way_out():
     recipe = lambda target: text.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
     assert "--server.address 127.0.0.1" in recipe("run") and "0.0.0.0" not in recipe("run")
     assert "journeys serve --team" in recipe("serve-team")
+
+
+def test_identity_provider_sign_in_needs_authlib(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(users_cli, "oidc_configured", lambda root=None: True)
+    monkeypatch.setattr(users_cli.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(cli.JourneyError, match=r"needs Authlib: run `pip install -e '\.\[oidc\]'`"):
+        users_cli.serve_command(8501, team=True, address=None, app=APP)
