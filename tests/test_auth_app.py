@@ -209,3 +209,21 @@ def test_identity_provider_sign_in(team):
     assert plain(at, "error") == [("You are signed in as mallory@example.com, but this server has given you no role: "
                                   "ask an admin to run `journeys users add EMAIL --role viewer --no-password`.")]
     assert not at.selectbox
+
+
+def test_an_upload_belongs_to_its_loader_and_a_deletion_is_audited(team):
+    at = visit("ann", page="screens/data.py")
+    at.file_uploader(key="upload_0").set_value(("mine.csv", LOG.encode(), "text/csv")).run()
+    at.button(key="up_load").click().run()
+    assert not at.exception
+    mine = next(d for d in Store(read_only=True).datasets() if d.name.startswith("mine"))
+    assert access.access_of(mine.id).owner == "ann"
+    assert visit("bob").selectbox(key="sb_dataset").options == ["B data · 12 events"]  # not shared with bob
+    at = visit("ann", page="screens/data.py")
+    at.selectbox(key="manage_ds").select(mine.id).run()
+    at.checkbox(key="manage_confirm").check().run()
+    at.button(key="manage_delete").click().run()
+    assert not at.exception
+    entry = audit.entries(action="delete_dataset", limit=1)[0]
+    assert (entry.user, entry.target, entry.detail) == ("ann", mine.id, {"name": mine.name})
+    assert access.access_of(mine.id).owner is None
