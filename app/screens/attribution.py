@@ -9,8 +9,13 @@ import streamlit as st
 
 from app import state
 from app.ui import chart, empty_state, explained, md, run, seed, set_view, stop, table, view
-from journeys.analyses.attribution import MODEL_NAMES, MODELS, transition_matrix
-from journeys.analyses.attribution_rules import POSITION_PRESETS, format_position, normalised
+from journeys.analyses.attribution import MODEL_NAMES, MODELS
+from journeys.analyses.attribution_rules import (
+    POSITION_PRESETS,
+    format_position,
+    normalised,
+    transition_matrix,
+)
 from journeys.analyses.base import check_touchpoints
 from journeys.charts_attribution import attribution_figure
 

@@ -34,15 +34,13 @@ from journeys.analyses.attribution_rules import (
     credit_matrix,
     format_position,
     parse_position,
+    warnings_for,
 )
 from journeys.analyses.base import materialize, to_frame
 from journeys.durations import format_duration, parse_duration
 from journeys.errors import QueryError, unknown
 from journeys.markov import (
-    CONVERSION,
     MAX_ORDER,
-    NULL,
-    START,
     PathTable,
     design_chain,
     fit_chain,
@@ -58,10 +56,6 @@ HALF_LIFE_DEFAULT = timedelta(days=7)
 BOOTSTRAP_DEFAULT = 200
 BOOTSTRAP_MAX = 2000
 LEVEL = 0.95
-FEW_CONVERSIONS = 100  # below this, every credit is shaky (DESIGN floors)
-THIN_STATE = 5  # a Markov state seen in fewer journeys than this is estimated from too little
-THIN_SHARE = 0.2  # warn when more than this share of states is thin
-ZERO_EFFECT = 1e-6
 CREDIT_COLUMNS = ["model", "item", "conversions", "value", "removal_effect", "ci_low", "ci_high",
                   "value_removal_effect", "value_ci_low", "value_ci_high", "share"]
 
@@ -307,7 +301,7 @@ def _fit(q: AttributionQuery, pt: PathTable, decay: pd.DataFrame, counts: dict[s
         uncredited=int(counts["conversions"] - counts["credited"]),
         value=float(counts["value"]) if has_value else None, touches_without_item=int(counts["missing"]),
         p_conversion=fx if "markov" in q.models else None,
-        warnings=tuple(_warnings(q, pt, counts, effects, converting)),
+        warnings=tuple(warnings_for(q, pt, counts, effects, converting)),
     )
 
 
@@ -378,55 +372,3 @@ def _bands(q: AttributionQuery, conv: np.ndarray, nulls: np.ndarray, per_conv: n
     lo_c, hi_c = np.percentile(np.stack(draws_c), [tail, 100 - tail], axis=0)
     lo_v, hi_v = np.percentile(np.stack(draws_v), [tail, 100 - tail], axis=0)
     return [lo_c, hi_c, lo_v, hi_v]
-
-
-def _warnings(q: AttributionQuery, pt: PathTable, counts: dict[str, float], effects: dict[str, float],
-              converting: set[str]) -> list[str]:
-    out = []
-    credited = int(pt.conversions.sum())
-    if credited < FEW_CONVERSIONS:
-        out.append(f"Only {credited:,} conversions can be credited: with fewer than {FEW_CONVERSIONS} every "
-                   "credit (and its band) rests on few journeys.")
-    if counts["conversions"] > counts["credited"]:
-        gone = int(counts["conversions"] - counts["credited"])
-        out.append(f"{gone:,} conversions had no touch with a {q.by} in the lookback window and are not credited.")
-    if counts["missing"]:
-        out.append(f"{int(counts['missing']):,} touches have no {q.by} value and are left out of the paths.")
-    if "markov" in q.models:
-        conv_paths = [p for p, k in zip(pt.paths, pt.conversions, strict=True) if k > 0]
-        everywhere = sorted(c for c in converting if all(c in p for p in conv_paths))
-        for c in everywhere:
-            out.append(f"'{c}' is on every converting path: its removal effect is 1 whatever it does, so the Markov "
-                       "model cannot tell its part from the conversion itself.")
-        if effects and max(effects.values()) < ZERO_EFFECT:
-            out.append("Every removal effect is about 0: no channel changes the chance of converting in this chain, "
-                       "so the Markov credit says nothing here.")
-        design = design_chain(pt, q.order)
-        entered = design.transition_weights(pt.conversions + pt.nulls)
-        visits = np.bincount(design.edge_to, weights=entered, minlength=len(design.states))
-        thin = int((visits < THIN_STATE).sum())
-        if visits.size and thin / visits.size > THIN_SHARE:
-            out.append(f"{thin:,} of the {visits.size:,} order-{q.order} states are entered fewer than {THIN_STATE} "
-                       f"times: order {q.order} is too high for this much data"
-                       + (f"; try order {q.order - 1}." if q.order > 1 else "."))
-    return out
-
-
-def transition_matrix(result: AttributionResult) -> pd.DataFrame:
-    """The fitted Markov chain as rows ``from``, ``to``, ``probability``, ``journeys`` (weight of the transition),
-    with ``(start)``, ``(conversion)`` and ``(null)``; states of order > 1 read ``a > b``."""
-    pt = PathTable(tuple(tuple(p) for p in result.paths.path), result.paths.conversions.to_numpy(float),
-                   result.paths.nulls.to_numpy(float), result.paths.value.to_numpy(float))
-    design = design_chain(pt, result.query.order)
-    n = len(design.states)
-    names = [" > ".join(s) for s in design.states] + [START]
-    weight = design.transition_weights(pt.conversions + pt.nulls)
-    rows = [(names[f], names[t], w) for f, t, w in zip(design.edge_from, design.edge_to, weight, strict=True) if w > 0]
-    last = design.last
-    conv = np.bincount(last, weights=pt.conversions, minlength=n)
-    null = np.bincount(last, weights=pt.nulls, minlength=n)
-    rows += [(names[i], CONVERSION, conv[i]) for i in np.flatnonzero(conv)]
-    rows += [(names[i], NULL, null[i]) for i in np.flatnonzero(null)]
-    frame = pd.DataFrame(rows, columns=["from", "to", "journeys"])
-    frame["probability"] = frame.journeys / frame.groupby("from").journeys.transform("sum")
-    return frame.sort_values(["from", "probability"], ascending=[True, False]).reset_index(drop=True)

@@ -1,4 +1,5 @@
-"""Rule-based attribution weights, and credit matrices over distinct paths for the bootstrap.
+"""Credit arithmetic outside the engine: rule weights, credit matrices over distinct paths (for the
+bootstrap), the warnings a path table calls for, and the fitted chain as a transition table.
 
 A rule gives each touch of a converting path a share of the conversion (shares sum to 1):
 
@@ -14,16 +15,26 @@ A rule gives each touch of a converting path a share of the conversion (shares s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from journeys.errors import QueryError
+from journeys.markov import CONVERSION, NULL, START, PathTable, design_chain
+
+if TYPE_CHECKING:
+    from journeys.analyses.attribution import AttributionQuery, AttributionResult
 
 POSITION_PRESETS: dict[str, tuple[float, float, float]] = {
     "U": (0.4, 0.2, 0.4), "J": (0.2, 0.2, 0.6), "inverse_J": (0.6, 0.2, 0.2),
 }
 PATH_MODELS = ("first", "last", "linear", "position")
+FEW_CONVERSIONS = 100  # below this, every credit is shaky (DESIGN floors)
+THIN_STATE = 5  # a Markov state seen in fewer journeys than this is estimated from too little
+THIN_SHARE = 0.2  # warn when more than this share of states is thin
+ZERO_EFFECT = 1e-6
 
 
 def normalised(weights: Sequence[float]) -> tuple[float, float, float]:
@@ -106,3 +117,55 @@ def credit_matrix(paths: Sequence[Sequence[str]], items: Sequence[str], model: s
     m = sp.csr_matrix((data, (rows, cols)), shape=(len(paths), len(items)))
     m.sum_duplicates()
     return m
+
+
+def warnings_for(q: AttributionQuery, pt: PathTable, counts: dict[str, float], effects: dict[str, float],
+              converting: set[str]) -> list[str]:
+    out = []
+    credited = int(pt.conversions.sum())
+    if credited < FEW_CONVERSIONS:
+        out.append(f"Only {credited:,} conversions can be credited: with fewer than {FEW_CONVERSIONS} every "
+                   "credit (and its band) rests on few journeys.")
+    if counts["conversions"] > counts["credited"]:
+        gone = int(counts["conversions"] - counts["credited"])
+        out.append(f"{gone:,} conversions had no touch with a {q.by} in the lookback window and are not credited.")
+    if counts["missing"]:
+        out.append(f"{int(counts['missing']):,} touches have no {q.by} value and are left out of the paths.")
+    if "markov" in q.models:
+        conv_paths = [p for p, k in zip(pt.paths, pt.conversions, strict=True) if k > 0]
+        everywhere = sorted(c for c in converting if all(c in p for p in conv_paths))
+        for c in everywhere:
+            out.append(f"'{c}' is on every converting path: its removal effect is 1 whatever it does, so the Markov "
+                       "model cannot tell its part from the conversion itself.")
+        if effects and max(effects.values()) < ZERO_EFFECT:
+            out.append("Every removal effect is about 0: no channel changes the chance of converting in this chain, "
+                       "so the Markov credit says nothing here.")
+        design = design_chain(pt, q.order)
+        entered = design.transition_weights(pt.conversions + pt.nulls)
+        visits = np.bincount(design.edge_to, weights=entered, minlength=len(design.states))
+        thin = int((visits < THIN_STATE).sum())
+        if visits.size and thin / visits.size > THIN_SHARE:
+            out.append(f"{thin:,} of the {visits.size:,} order-{q.order} states are entered fewer than {THIN_STATE} "
+                       f"times: order {q.order} is too high for this much data"
+                       + (f"; try order {q.order - 1}." if q.order > 1 else "."))
+    return out
+
+
+def transition_matrix(result: AttributionResult) -> pd.DataFrame:
+    """The fitted Markov chain as rows ``from``, ``to``, ``probability``, ``journeys`` (weight of the transition),
+    with ``(start)``, ``(conversion)`` and ``(null)``; states of order > 1 read ``a > b``."""
+    pt = PathTable(tuple(tuple(p) for p in result.paths.path), result.paths.conversions.to_numpy(float),
+                   result.paths.nulls.to_numpy(float), result.paths.value.to_numpy(float))
+    design = design_chain(pt, result.query.order)
+    n = len(design.states)
+    names = [" > ".join(s) for s in design.states] + [START]
+    weight = design.transition_weights(pt.conversions + pt.nulls)
+    rows = [(names[f], names[t], w) for f, t, w in zip(design.edge_from, design.edge_to, weight, strict=True) if w > 0]
+    last = design.last
+    conv = np.bincount(last, weights=pt.conversions, minlength=n)
+    null = np.bincount(last, weights=pt.nulls, minlength=n)
+    rows += [(names[i], CONVERSION, conv[i]) for i in np.flatnonzero(conv)]
+    rows += [(names[i], NULL, null[i]) for i in np.flatnonzero(null)]
+    frame = pd.DataFrame(rows, columns=["from", "to", "journeys"])
+    frame["probability"] = frame.journeys / frame.groupby("from").journeys.transform("sum")
+    return frame.sort_values(["from", "probability"], ascending=[True, False]).reset_index(drop=True)
