@@ -202,7 +202,7 @@ def refresh(cur: duckdb.DuckDBPyConnection, dataset_id: str, table: str, *, new_
     dropped = "source IS NOT DISTINCT FROM $drop" if drop_source is not None else "false"
     cur.execute(f"""CREATE OR REPLACE TEMP TABLE _redo AS
         SELECT {sel_old}, customer_id AS _old_cid, {dropped} AS _dropped FROM {q(table)}
-        WHERE customer_id IN (SELECT customer_id FROM _affected)
+        SEMI JOIN _affected USING (customer_id)
         {union}""", params)
     cur.execute(f"DELETE FROM {q(table)} WHERE customer_id IN (SELECT customer_id FROM _affected)")
     cur.execute(f"""INSERT INTO {q(table)} BY NAME
