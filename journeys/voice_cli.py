@@ -115,7 +115,7 @@ def cmd_voice(args: argparse.Namespace) -> None:
                          "languages": _records(r.coverage.languages)},
             "touchpoints": _records(r.touchpoints), "curve": _records(r.curve), "snippets": _records(r.snippets),
             "terms": _records(r.terms), "behaviour": _records(r.behaviour), "findings": r.findings(),
-            "churn": r.churn, "elapsed_s": t[0],
+            "churn": r.churn, "scores_problem": r.scores_problem or None, "elapsed_s": t[0],
             "scores": None if s is None else {
                 "scale": s.name, "detected": s.detected, "responses": s.responses, "out_of_scale": s.out_of_scale,
                 "average": s.average, "top2_share": s.top2_share, "nps": s.nps, "notes": s.sentences(),

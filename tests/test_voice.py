@@ -146,3 +146,16 @@ def test_figures_show_only_ranked_touchpoints_and_escape_names():
     fig = emotion_curve_figure(curve, score_name="CSAT 1-5", score_range=(1, 5))
     assert [t.name for t in fig.data] == ["average sentiment", "average CSAT 1-5"]
     assert list(fig.layout.yaxis2.range) == [1, 5] and list(fig.data[0].x) == ["Purchase", "Retention"]
+
+
+def test_scores_on_an_unknown_scale_wait_for_confirmation():
+    frame = _log()
+    frame["score"] = frame.score.map({1.0: 20.0, 5.0: 95.0})  # a 0-100 satisfaction score
+    events = ibis.memtable(frame)
+    r = compute_voice(voice_journeys(events, Shaping()), default_query(sorted(frame.touchpoint.unique()), None))
+    assert r.scores is None and r.scores_problem.startswith("Scores run from 20 to 95 and fit no known scale")
+    assert r.has_text and not r.touchpoints.empty  # the texts are still read
+    confirmed = compute_voice(voice_journeys(events, Shaping()),
+                              default_query(sorted(frame.touchpoint.unique()), None, scale="0-100"))
+    assert confirmed.scores is not None and confirmed.scores.name == "scores 0-100"
+    assert confirmed.scores.average == pytest.approx((44 * 20 + 41 * 95) / 85)

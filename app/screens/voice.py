@@ -10,6 +10,7 @@ import streamlit as st
 from app import state
 from app.ui import chart, empty_state, explained, md, run, seed, set_view, stop, table, view
 from journeys import charts_voice
+from journeys.analyses.scores import parse_scale
 from journeys.analyses.voice import TEXT_FLOOR, VoicePage, default_query
 from journeys.io.sentiment import BAND_CUT, PENDING, backfill_dataset
 from journeys.segments import Filter, Segment
@@ -97,6 +98,15 @@ if result.has_text:
             st.caption("Read from the 200,000 most frequent distinct texts.")
         table(result.terms, name="negative_terms", key="terms")
 
+if result.scores_problem:
+    st.warning(md(result.scores_problem), icon=":material/straighten:")
+    custom = st.text_input("Confirm the score scale (LO-HI)", key="voice_custom", placeholder="e.g. 1-10")
+    if custom and st.button("Use this scale", key="voice_custom_go"):
+        with explained():
+            parse_scale(custom)
+        set_view(replace(v, voice=VoicePage(touchpoint=v.voice.touchpoint, scale=custom.strip())))
+        st.session_state.pop("voice_scale", None)
+        st.rerun()
 if result.scores is not None:
     s = result.scores
     st.subheader(f"Scores ({s.name})", anchor=False)

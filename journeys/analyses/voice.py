@@ -75,6 +75,7 @@ class VoiceResult:
     behaviour: pd.DataFrame
     scores: ScoresResult | None
     churn: str
+    scores_problem: str = ""  # why there are no score figures although scores exist (a scale to confirm)
 
     @property
     def has_text(self) -> bool:
@@ -261,12 +262,13 @@ def compute_voice(events: ir.Table, query: VoiceQuery = VoiceQuery()) -> VoiceRe
     query.outcomes.validate(known)
     stage_of = dict(query.stages)
     per = _by_touchpoint(events, stage_of)
+    problem = ""
     try:
         scores = compute_scores(events, ScoresQuery(scale=query.scale, stages=query.stages))
-    except QueryError:
+    except QueryError as err:
         if query.scale != "auto":
             raise
-        scores = None  # an unknown scale leaves the score figures out; the scores view says why
+        scores, problem = None, str(err)  # an unknown scale: no score figures until one is confirmed
     stages = [s for s in STAGE_ORDER if s in set(stage_of.values()) | set(per.stage)]
     snippets = _snippets(events, query.touchpoint)
     terms, capped = _terms(events, query.touchpoint)
@@ -279,7 +281,7 @@ def compute_voice(events: ir.Table, query: VoiceQuery = VoiceQuery()) -> VoiceRe
             churn = f"churn is not compared ({err.message})"
     return VoiceResult(query=query, coverage=cov, touchpoints=_ranked(per), curve=_curve(per, scores, stages),
                        snippets=snippets, terms=terms, terms_texts_capped=capped, behaviour=behaviour,
-                       scores=scores, churn=churn)
+                       scores=scores, churn=churn, scores_problem=problem)
 
 
 def voice_journeys(events: ir.Table, shaping: Shaping, segment: Segment | None = None) -> ir.Table:
