@@ -169,8 +169,9 @@ def snapshot(events: ir.Table, plan: FeaturePlan, cutoff: datetime) -> ir.Table:
         aggs[f"_a:{col}"] = e[col].max()
     per = e.group_by("customer_id").aggregate(**aggs)
     cut = _ts(cutoff)
-    return per.mutate(recency=(cut.epoch_seconds() - per._last_ts.epoch_seconds()) / 86400.0,
-                      tenure=(cut.epoch_seconds() - per._first_ts.epoch_seconds()) / 86400.0)
+    day = ibis.literal(86400.0, type="float64")  # a double on every engine (Spark typed the division float32)
+    return per.mutate(recency=(cut.epoch_seconds() - per._last_ts.epoch_seconds()).cast("float64") / day,
+                      tenure=(cut.epoch_seconds() - per._first_ts.epoch_seconds()).cast("float64") / day)
 
 
 _NEEDED = {"customer_id", "ts", "seq", "touchpoint", "channel", "value", "score", "sentiment"}
@@ -187,7 +188,7 @@ def labelled(events: ir.Table, plan: FeaturePlan, cutoff: datetime, horizon: tim
     # longer is gone in all but name, even where churn is an explicit touchpoint)
     recent = status.last_ts > _ts(cutoff - timedelta(days=inactivity_days))
     open_ = status.filter((status.status == ACTIVE) & recent).select("customer_id")
-    snap = snapshot(events, plan, cutoff).semi_join(open_, "customer_id")
+    snap = snapshot(events.semi_join(open_, "customer_id"), plan, cutoff)  # only open customers' events
     if not with_label:
         return snap
     window = events.filter((events.ts >= _ts(cutoff)) & (events.ts < _ts(cutoff + horizon)))
