@@ -153,7 +153,7 @@ def test_a_second_export_becomes_a_source_then_an_identity_file_stitches_it(samp
     assert not at.exception
     assert [(s.name, s.rows) for s in _store().sources(mine.id)] == [("crm", 2), ("calls", 1)]
     at.selectbox(key="manage_ds").set_value(mine.id).run()
-    assert texts(at, "info")[-1].startswith("Stitching is off")
+    assert texts(at.main, "info")[-1].startswith("Stitching is off")
     ids = "login;phone\n001;+4400\n"
     at.file_uploader(key="id_upload_0").set_value(("people.csv", ids.encode(), "text/csv")).run()
     at.multiselect(key="id_cols").set_value(["login", "phone"]).run()
