@@ -1,0 +1,47 @@
+"""Audiences: a segment saved with its definition refreshes from the store as the data changes; listing,
+redefining and deleting; names that cannot name a file are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from journeys.audiences import AudienceError, Audiences, members_frame, segment_members
+from journeys.segments import Filter, Segment
+
+
+def test_segment_audience_refreshes_from_its_definition(store, write):
+    path = write("e.csv", "customer_id,timestamp,touchpoint\nA,2025-01-01T10:00:00Z,cart\nB,2025-01-01T11:00:00Z,home\n"
+                          "C,2025-01-02T10:00:00Z,cart\n")
+    ds = store.ingest(path, name="shop").dataset_id
+    book = Audiences(store.home)
+    definition = {"seg": Segment((Filter("did", ("cart",)),)).to_param(), "goal": None}
+    members = segment_members(store, ds, definition, 0.0, 1)
+    a = book.save("Carts", ds, "segment", definition, members, share=0.0)
+    assert a.size == 2 and list(book.members(a).customer_id) == ["A", "C"]
+    more = write("f.csv", "customer_id,timestamp,touchpoint\nD,2025-01-03T10:00:00Z,cart\n")
+    store.ingest(more, into=ds, as_source="e")  # appended to the same source
+    refreshed = book.refresh("Carts", store)
+    assert refreshed.size == 3 and refreshed.id == a.id and refreshed.created == a.created
+    assert list(book.members("Carts").customer_id) == ["A", "C", "D"]
+
+
+def test_list_redefine_and_delete(tmp_path: Path):
+    book = Audiences(tmp_path)
+    book.save("b second", "ds", "segment", {"seg": ""}, members_frame(["1"], share=0.0))
+    first = book.save("A first", "ds", "segment", {"seg": ""}, members_frame(["1", "2"], share=0.0))
+    assert [a.name for a in book.list()] == ["A first", "b second"]
+    again = book.save("A first", "ds", "segment", {"seg": ""}, members_frame(["3"], share=0.0))
+    assert again.id == first.id and again.size == 1
+    with pytest.raises(AudienceError, match="exists already"):
+        book.save("A first", "ds", "segment", {"seg": ""}, members_frame([], share=0.0), replace_existing=False)
+    book.delete("A first")
+    assert [a.name for a in book.list()] == ["b second"]
+    assert not (tmp_path / "audiences" / first.id).exists()
+
+
+@pytest.mark.parametrize("name", ["", "../../etc", "a/b", "x" * 81])
+def test_names_that_cannot_name_an_audience(tmp_path: Path, name: str):
+    with pytest.raises(AudienceError, match="cannot name an audience"):
+        Audiences(tmp_path).save(name, "ds", "segment", {"seg": ""}, members_frame(["1"], share=0.0))
