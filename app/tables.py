@@ -15,6 +15,9 @@ from journeys.durations import humanize_seconds
 
 PERCENT = {"conversion_from_start", "conversion_from_previous", "share", "probability", "entry_rate", "exit_rate", "top_next_share",
            "p_goal", "reach", "conversion_onward", "drop_off_rate", "conversion_rate", "pct_of_start", "pct_of_prev"}
+# the Retention page's rates and shares (its tables name customers as customers)
+PERCENT |= {"pct", "rate", "rate_low", "rate_high", "churned_share", "active_share", "churn_rate_with",
+            "churn_rate_without", "p_alive"}
 NAMES = {
     "customers": "journeys", "next_touchpoint": "did next", "conversion_from_start": "% of entered", "entered": "journeys entered",
     "conversion_from_previous": "% of previous step", "drop_off": "dropped off", "median_s": "median time",

@@ -41,10 +41,13 @@ def retention_heatmap(result: RetentionResult, group: str, measure: Measure = "p
     z = [[None if v is None or pd.isna(v) else float(v) for v in top]]
     z += [[None if pd.isna(v) else float(v) for v in row] for row in wide.to_numpy()]
     text = [[_cell(v, measure) for v in row] for row in z]
+    # colours spread over the returns (k >= 1), so 100% at k = 0 does not wash every later cell out
+    later = [v for row in z for v in row[1:] if v is not None]
+    zmax = max(later) if later and max(later) > 0 else None
     hover = "%{y}<br>period %{x}: %{text}<extra></extra>"
     fig = go.Figure(go.Heatmap(z=z, x=[f"k={k}" for k in wide.columns], y=labels, text=text, texttemplate="%{text}",
                                colorscale="Blues", hovertemplate=hover, showscale=False, xgap=1, ygap=1,
-                               zmin=0, zmax=1 if measure == "pct" else None))
+                               zmin=0, zmax=zmax))
     fig.update_layout(height=max(260, 60 + 24 * len(labels)), margin=MARGIN, yaxis={"autorange": "reversed"},
                       xaxis={"side": "top"})
     return fig

@@ -34,9 +34,20 @@ def guarded(label: str, fn: Callable[[], Any]) -> Any:
         return None
 
 
+PEOPLE = {"customers": "customers", "pct": "% of cohort", "rate": "churn rate", "rate_low": "95% CI low",
+          "rate_high": "95% CI high", "churn_rate_with": "churn rate with", "churn_rate_without": "churn rate without",
+          "odds_ratio": "odds ratio", "p_value": "p", "q_value": "q (BH)", "k": "period k", "p_alive": "P(alive)",
+          "T": "T (weeks)", "recency": "recency (weeks)"}
+
+
 def plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Nullable counts and rates as floats (NaN shows as an empty cell in the tables)."""
-    return frame.astype({c: "float64" for c, t in frame.dtypes.items() if str(t) in ("Int64", "Float64")})
+    """For the tables: nullable counts and rates as floats (NaN is an empty cell), days as dates."""
+    out = frame.astype({c: "float64" for c, t in frame.dtypes.items() if str(t) in ("Int64", "Float64")})
+    out = out.rename(columns={"rate_with": "churn_rate_with", "rate_without": "churn_rate_without"})
+    for c in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[c]):
+            out[c] = out[c].dt.date
+    return out
 
 
 def outcomes() -> Outcomes:
@@ -106,7 +117,7 @@ if res is not None:
     chart(charts.retention_curves(res), name="retention_curves", key="rt_curves")
     if res.hidden_groups:
         st.caption(f"{res.hidden_groups:,} smaller {md(rbd)} values are shown together as Other.")
-    table(plain(res.table), name="retention_cohorts", key="rt_table")
+    table(plain(res.table), names=PEOPLE, name="retention_cohorts", key="rt_table")
 
 st.header("Lifecycle", anchor=False)
 seed("rt_li", page.lifecycle_interval)
@@ -121,7 +132,7 @@ if life is not None:
                "dormant (below zero): active in the previous period, not in this one. Faded bars: the period had not "
                "ended when the data ends.")
     chart(charts.lifecycle_figure(life), name="lifecycle", key="rt_life")
-    table(plain(life.periods), name="lifecycle", key="rt_life_t")
+    table(plain(life.periods), names=PEOPLE, name="lifecycle", key="rt_life_t")
 
 st.header("Churn", anchor=False)
 c = st.columns(3)
@@ -149,21 +160,21 @@ if ch is not None:
     left, right = st.columns(2)
     with left:
         st.subheader("By first-seen cohort", anchor=False)
-        table(plain(ch.by_cohort), name="churn_by_cohort", key="rt_ch_coh")
+        table(plain(ch.by_cohort), names=PEOPLE, name="churn_by_cohort", key="rt_ch_coh")
     with right:
         st.subheader("Time to churn", anchor=False)
         chart(charts.time_to_churn_figure(ch), name="time_to_churn", key="rt_ttc")
     if ch.by_group is not None:
         st.subheader("By " + md(chbd), anchor=False)
-        table(plain(ch.by_group), name="churn_by_group", key="rt_ch_grp")
+        table(plain(ch.by_group), names=PEOPLE, name="churn_by_group", key="rt_ch_grp")
     st.subheader(f"The last {int(chk)} touchpoints before churn", anchor=False)
-    only = st.toggle("Churned customers only", key="rt_ch_only")
-    chart(charts.churn_sankey(ch, churned_only=only), name="churn_paths", key="rt_sankey")
+    both = st.toggle("Also show still-active customers' last touchpoints", key="rt_ch_both")
+    chart(charts.churn_sankey(ch, churned_only=not both), name="churn_paths", key="rt_sankey")
     if ch.no_history:
         st.caption(f"{ch.no_history:,} churned customers had no event before churning and are not drawn.")
     st.caption(f"Over-represented before churn: share of churned vs still-active customers with the touchpoint among "
                f"their last {int(chk)}. Rows below 30 customers or with a cell under 5 are not ranked.")
-    table(plain(ch.overrepresented), name="churn_overrepresented", key="rt_over")
+    table(plain(ch.overrepresented), names=PEOPLE, name="churn_overrepresented", key="rt_over")
     if not ch.paths.empty:
         paths = list(ch.paths.path)
         pick = st.selectbox("A likely churn path", range(len(paths)), key="rt_path",
@@ -211,7 +222,7 @@ if pa is not None:
     st.subheader("At risk, high value", anchor=False)
     st.caption(f"At risk and with purchase value of at least {threshold:,.2f} (the top quarter of buyers): "
                f"{len(risky):,} customers.")
-    table(risky, name="at_risk_high_value", key="rt_risky")
+    table(plain(risky), names=PEOPLE, name="at_risk_high_value", key="rt_risky")
     seed("rt_pb", page.band, list(BANDS))
     band = st.radio("Customers in band", BANDS, key="rt_pb", horizontal=True)
     set_view(replace(v, retention=replace(page, band=band)))
@@ -223,7 +234,7 @@ if pa is not None:
         rule = Filter("alive", (band, *pp))
         set_view(replace(view(), segment=Segment((rule,)) if v.segment.is_empty else Segment((v.segment, rule))))
         st.rerun()
-    table(in_band, name=f"palive_{band.replace(' ', '_')}", key="rt_band")
+    table(plain(in_band), names=PEOPLE, name=f"palive_{band.replace(' ', '_')}", key="rt_band")
     st.subheader("How far to trust it: predicted against actual in a hold-out", anchor=False)
     check = guarded("Refitting without the last weeks…", lambda: state.holdout(v, v.segment, page.palive, float(pho)))
     if check is not None:

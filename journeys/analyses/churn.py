@@ -316,18 +316,20 @@ def _links(nodes: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
     cols = ["source", "target", "status", "customers"]
     if nodes.empty:
         return pd.DataFrame(columns=cols)
-    totals = nodes.groupby(["back", "touchpoint"], as_index=False)["n"].sum()
-    totals = totals.sort_values(["back", "n", "touchpoint"], ascending=[True, False, True])
-    top = {(int(r.back), str(r.touchpoint)) for r in totals.groupby("back").head(NODES_PER_STEP).itertuples()}
+    # each group keeps its own most common touchpoints per step: churned paths are not drowned by the active ones
+    totals = nodes.assign(churned=nodes.status == CHURNED).groupby(["churned", "back", "touchpoint"], as_index=False)["n"].sum()
+    totals = totals.sort_values(["churned", "back", "n", "touchpoint"], ascending=[True, True, False, True])
+    top = {(bool(r.churned), int(r.back), str(r.touchpoint))
+           for r in totals.groupby(["churned", "back"]).head(NODES_PER_STEP).itertuples()}
 
-    def name(back: int, tp: str) -> str:
-        return _label(back, tp if (back, tp) in top else OTHER)
+    def name(status: str, back: int, tp: str) -> str:
+        return _label(back, tp if (status == CHURNED, back, tp) in top else OTHER)
 
     final = nodes[nodes.back == 1]
-    rows = [(name(1, str(r.touchpoint)), CHURNED_NODE if r.status == CHURNED else ACTIVE_NODE, str(r.status), int(r.n))
-            for r in final.itertuples()]
-    rows += [(name(int(r.back), str(r.src)), name(int(r.back) - 1, str(r.dst)), str(r.status), int(r.n))
-             for r in steps.itertuples()]
+    rows = [(name(str(r.status), 1, str(r.touchpoint)), CHURNED_NODE if r.status == CHURNED else ACTIVE_NODE,
+             str(r.status), int(r.n)) for r in final.itertuples()]
+    rows += [(name(str(r.status), int(r.back), str(r.src)), name(str(r.status), int(r.back) - 1, str(r.dst)),
+              str(r.status), int(r.n)) for r in steps.itertuples()]
     out = pd.DataFrame(rows, columns=cols).groupby(["source", "target", "status"], as_index=False)["customers"].sum()
     return out.sort_values(["customers", "source", "target", "status"], ascending=[False, True, True, True],
                            ignore_index=True)
