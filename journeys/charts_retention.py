@@ -160,6 +160,6 @@ def holdout_figure(check: HoldoutCheck) -> go.Figure:
                     customdata=t.customers, hovertemplate="%{x}: %{y:.2f} (%{customdata:,} buyers)<extra>actual</extra>")
     fig.add_scatter(x=labels, y=t.predicted, mode="lines+markers", name="predicted",
                     line={"color": PALETTE[1], "dash": "dash"}, hovertemplate="%{x}: %{y:.2f}<extra>predicted</extra>")
-    fig.update_layout(height=300, margin=MARGIN, xaxis_title="repeat purchase days before the hold-out",
+    fig.update_layout(height=300, margin=MARGIN, xaxis_title="repeat purchase days before the hold-out", xaxis_type="category",
                       yaxis_title="mean purchase days in the hold-out", legend={"orientation": "h", "y": 1.1})
     return fig

@@ -65,6 +65,7 @@ def test_churn_paths_end_at_churned_and_leave_out_the_churn_event(events):
     assert over.loc["chat", "churned_share"] == 0.5 and over.loc["chat", "lift"] == 1.0
     assert math.isinf(over.loc["call_centre", "lift"])
     assert not over.ranked.any()  # four customers are far below the floors: badges, not ranks
+    assert over.badge.str.startswith("too few customers to rank").all()
 
 
 def test_inactivity_churn_is_censored(events):

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import state
-from app.ui import chart, customer_list, md, seed, set_view, table, view
+from app.ui import chart, customer_list, empty_state, md, seed, set_view, table, view
 from journeys import charts_retention as charts
 from journeys.analyses.palive import BANDS, at_risk_high_value, band_of, fit_warnings
 from journeys.analyses.periods import PERIODS
@@ -222,7 +222,10 @@ if pa is not None:
     st.subheader("At risk, high value", anchor=False)
     st.caption(f"At risk and with purchase value of at least {threshold:,.2f} (the top quarter of buyers): "
                f"{len(risky):,} customers.")
-    table(plain(risky), names=PEOPLE, name="at_risk_high_value", key="rt_risky")
+    if risky.empty:
+        empty_state("No buyer is both at risk and in the top quarter by purchase value.")
+    else:
+        table(plain(risky), names=PEOPLE, name="at_risk_high_value", key="rt_risky")
     seed("rt_pb", page.band, list(BANDS))
     band = st.radio("Customers in band", BANDS, key="rt_pb", horizontal=True)
     set_view(replace(v, retention=replace(page, band=band)))
@@ -234,7 +237,10 @@ if pa is not None:
         rule = Filter("alive", (band, *pp))
         set_view(replace(view(), segment=Segment((rule,)) if v.segment.is_empty else Segment((v.segment, rule))))
         st.rerun()
-    table(plain(in_band), names=PEOPLE, name=f"palive_{band.replace(' ', '_')}", key="rt_band")
+    if in_band.empty:
+        empty_state(f"No buyer is {band} on this data.")
+    else:
+        table(plain(in_band), names=PEOPLE, name=f"palive_{band.replace(' ', '_')}", key="rt_band")
     st.subheader("How far to trust it: predicted against actual in a hold-out", anchor=False)
     check = guarded("Refitting without the last weeks…", lambda: state.holdout(v, v.segment, page.palive, float(pho)))
     if check is not None:

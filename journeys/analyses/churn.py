@@ -339,7 +339,7 @@ def overrepresentation(exposed: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFr
     """Per touchpoint: churned and active customers with it among their last K, the churn rate with and without
     it, lift, odds ratio (95% interval), p and BH q-value; ``ranked`` False below the floors."""
     cols = ["touchpoint", "churned_with", "active_with", "churned_share", "active_share", "rate_with",
-            "rate_without", "lift", "odds_ratio", "ci_low", "ci_high", "p_value", "q_value", "ranked"]
+            "rate_without", "lift", "odds_ratio", "ci_low", "ci_high", "p_value", "q_value", "ranked", "badge"]
     n_churned = int(totals.loc[totals.status == CHURNED, "n"].sum())
     n_active = int(totals.loc[totals.status != CHURNED, "n"].sum())
     if exposed.empty:
@@ -353,7 +353,8 @@ def overrepresentation(exposed: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFr
         t = two_by_two(a, b, n_churned - a, n_active - b)
         ranked = a + b >= MIN_EXPOSED and t.min_cell >= MIN_CELL
         rows.append([str(tp), a, b, a / n_churned if n_churned else math.nan, b / n_active if n_active else math.nan,
-                     t.rate_with, t.rate_without, t.lift, t.odds_ratio, t.ci_low, t.ci_high, t.p_value, 0.0, ranked])
+                     t.rate_with, t.rate_without, t.lift, t.odds_ratio, t.ci_low, t.ci_high, t.p_value, 0.0, ranked,
+                     "" if ranked else f"too few customers to rank (< {MIN_EXPOSED} with it or < {MIN_CELL} in a cell)"])
     out = pd.DataFrame(rows, columns=cols)
     out["q_value"] = bh_qvalues(list(out.p_value))
     out = out.sort_values(["ranked", "lift", "churned_with", "touchpoint"], ascending=[False, False, False, True],
