@@ -66,11 +66,9 @@ def compute_lifecycle(events: ir.Table, query: LifecycleQuery | None = None, *,
     rows = events.filter(events.touchpoint.isin(list(q.returns))) if q.returns else events
     act = rows.select("customer_id", p=periods.index(rows.ts, q.interval)).distinct()
     w = ibis.window(group_by="customer_id", order_by="p")
-    act = act.mutate(prev=act.p.lag().over(w), nxt=act.p.lead().over(w))
+    act = act.mutate(prev=act.p.lag().over(w))
     state = ibis.cases((act.prev.isnull(), "new"), (act.prev == act.p - 1, "returning"), else_="resurrecting")
     counted = to_frame(act.group_by(p=act.p, state=state).aggregate(n=act.count()))
-    gone = act.filter(act.nxt.isnull() | (act.nxt != act.p + 1))
-    dormant = to_frame(gone.group_by(p=gone.p + 1).aggregate(n=gone.count()))
     if counted.empty:
         raise QueryError("No customer did a return event: there is no lifecycle to show.")
     first = int(counted.p.min())
@@ -81,8 +79,10 @@ def compute_lifecycle(events: ir.Table, query: LifecycleQuery | None = None, *,
                          hint="Choose a shorter interval.")
     table = counted.pivot_table(index="p", columns="state", values="n", aggfunc="sum", fill_value=0)
     table = table.reindex(index=range(first, last + 1), columns=list(STATES[:3]), fill_value=0)
-    table["dormant"] = dormant.set_index("p")["n"].reindex(table.index, fill_value=0)
     table = table.fillna(0).astype("int64")
+    # dormant in p: active in p - 1 but not in p, i.e. everyone active in p - 1 except those returning in p
+    active = table.new + table.returning + table.resurrecting
+    table["dormant"] = (active.shift(1, fill_value=0) - table.returning).astype("int64")
     table.columns.name = None
     table["active"] = table.new + table.returning + table.resurrecting
     table["quick_ratio"] = ((table.new + table.resurrecting) / table.dormant.where(table.dormant > 0)).astype("Float64")
