@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
+from app import auth
 from app.ui import set_view, view
 from journeys.export import TABLE_ROWS, safe_csv
 
@@ -26,7 +27,7 @@ def customer_table(frame: pd.DataFrame, *, name: str, key: str, names: dict[str,
     picker that opens one customer's page in this tab."""
     if len(frame) > TABLE_ROWS:
         st.caption(f"Showing the first {TABLE_ROWS:,} of {len(frame):,} customers; the download has them all.")
-    shown = frame.head(TABLE_ROWS).copy()
+    shown = auth.shown(frame.head(TABLE_ROWS)).copy()  # personal data masked for viewers
     shown.insert(1, "open", [customer_link(str(c)) for c in shown["customer_id"]])
     config = {"open": st.column_config.LinkColumn("timeline", display_text="open")}
     for col in shown.columns:
@@ -37,8 +38,8 @@ def customer_table(frame: pd.DataFrame, *, name: str, key: str, names: dict[str,
             config[col] = st.column_config.Column(label)
     st.dataframe(shown, hide_index=True, key=f"df_{key}", column_config=config)
     row = st.container(horizontal=True)
-    row.download_button("Download CSV", data=lambda: safe_csv(frame, limit=max(1, len(frame))), file_name=f"{name}.csv",
-                        mime="text/csv", key=f"dl_{key}", icon=":material/download:")
+    auth.customer_download(row, "Download CSV", lambda: safe_csv(frame, limit=max(1, len(frame))),
+                           file_name=f"{name}.csv", key=f"dl_{key}", rows=len(frame), icon=":material/download:")
     ids = [str(c) for c in shown["customer_id"]]
     pick = row.selectbox("Customer", ids, index=None, key=f"pick_{key}", placeholder="open a customer…",
                          label_visibility="collapsed")

@@ -8,15 +8,16 @@ from datetime import datetime
 
 import streamlit as st
 
-from app import state
+from app import auth, state
 from app.act_ui import customer_table
 from app.ui import chart, empty_state, md, run, seed, set_view, stop, view
 from journeys import charts_predict as charts
 from journeys.analyses.nba import NO_RECOMMENDATION, NBAQuery, measure, nba_members
 from journeys.audiences import Audiences
+from journeys.auth import audit
 from journeys.errors import JourneyError
 from journeys.export import safe_csv
-from journeys.webhook import SECRET_ENV
+from journeys.webhook import SECRET_ENV, destination_label
 
 st.title("Act")
 v = view()
@@ -46,7 +47,8 @@ if actions and goals:
                    percent=("p_now", "p_after", "uplift", "ci_low", "ci_high"))
     with st.form("act_save"):
         name = st.text_input("Save the action list as audience", key="act_aud_name", placeholder="e.g. Store invite")
-        if st.form_submit_button("Save", icon=":material/group_add:", key="act_save_btn") and name.strip():
+        if (st.form_submit_button("Save", icon=":material/group_add:", key="act_save_btn") and name.strip()
+                and auth.allowed("build_audience")):
             definition = {"nba": q.to_dict(), "seg": "" if v.segment.is_empty else v.segment.to_param(),
                           "goal": v.shaping.goal}
             with st.spinner("Saving…"):
@@ -71,10 +73,10 @@ set_view(replace(view(), act=replace(view().act, audience=chosen)))
 a = book.get(chosen)
 members = book.members(a)
 row = st.container(horizontal=True)
-row.download_button("CSV", data=lambda: safe_csv(members, limit=max(1, len(members))), file_name=f"{a.name}.csv",
-                    mime="text/csv", key="act_csv", icon=":material/download:")
-row.download_button("Parquet", data=lambda: members.to_parquet(index=False), file_name=f"{a.name}.parquet",
-                    key="act_parquet", icon=":material/download:")
+auth.customer_download(row, "CSV", lambda: safe_csv(members, limit=max(1, len(members))), file_name=f"{a.name}.csv",
+                       key="act_csv", rows=len(members), icon=":material/download:")
+auth.customer_download(row, "Parquet", lambda: members.to_parquet(index=False), file_name=f"{a.name}.parquet",
+                       key="act_parquet", mime="application/octet-stream", rows=len(members), icon=":material/download:")
 if row.button("Refresh", key="act_refresh", icon=":material/refresh:"):
     try:
         with st.spinner("Recomputing…"):
@@ -87,9 +89,15 @@ with st.expander("Push to a webhook"):
     st.caption(md(f"Mixpanel-style cohort sync: all members first, then additions and removals. The signing "
                   f"secret comes from ${SECRET_ENV} or the store, never from the link."))
     url = st.text_input("Webhook URL", key="act_url", placeholder="https://example.com/hooks/audiences")
-    if st.button("Push", key="act_push", icon=":material/send:", disabled=not url):
+    may_push = auth.allowed("push_audience")
+    if not may_push:
+        st.caption(f"Your role ({auth.current().role}) cannot push audiences.")
+    if st.button("Push", key="act_push", icon=":material/send:", disabled=not url or not may_push):
         try:
-            st.success(book.push(a.name, url).sentence())
+            done = book.push(a.name, url)
+            audit.record("push_audience", a.name, user=auth.current().name,
+                         detail={"destination": destination_label(url), "members": a.size - a.control})
+            st.success(done.sentence())
         except JourneyError as err:
             st.error(md(str(err)))
 customer_table(members, name=f"audience_{a.id}", key="act_members")

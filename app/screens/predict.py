@@ -9,7 +9,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import auth, state
 from app.act_ui import customer_table
 from app.ui import chart, empty_state, md, run, seed, set_view, stop, view
 from journeys import charts_predict as charts
@@ -80,7 +80,8 @@ customer_table(chosen[["customer_id", "score", "reasons", "state", "score_baseli
 with st.form("pr_save", border=True):
     st.caption("Save this band as an audience (10% seeded control group, refreshed from its definition).")
     name = st.text_input("Audience name", key="pr_aud_name", placeholder="e.g. At risk this month")
-    if st.form_submit_button("Save as audience", icon=":material/group_add:", key="pr_save_btn") and name.strip():
+    if (st.form_submit_button("Save as audience", icon=":material/group_add:", key="pr_save_btn") and name.strip()
+            and auth.allowed("build_audience")):
         definition = {"predict": q.to_dict(), "low": float(low), "high": float(high)}
         members = members_frame(chosen["customer_id"], score=chosen["score"], reason=chosen["reasons"])
         saved = Audiences(state.store().home).save(name, v.dataset or "", "score_band", definition, members)
