@@ -102,6 +102,14 @@ def test_bands_are_seeded_and_hold_the_estimate(duck) -> None:
     assert any("'email' is on every converting path" in w for w in a.warnings)
 
 
+def test_thin_states_warn_and_effects_sum_to_at_least_one(events) -> None:
+    r = run(events, models=("markov",), lookback=None, order=2)
+    assert any("order-2 states are entered fewer than 5 times: order 2 is too high for this much data; try order 1."
+               in w for w in r.warnings)
+    effects = r.credits.removal_effect
+    assert effects.sum() >= 1.0 - 1e-12  # RE(k) = P(k visited | conversion): every conversion visits a state
+
+
 def test_missing_values_are_counted(duck) -> None:
     events = duck.table(frame([("A", 0, "ad", None), ("A", 1, "mail", "email"), ("A", 2, "x", "web"),
                                ("A", 3, "purchase", "web"), ("B", 0, "mail", "email")]))

@@ -34,7 +34,6 @@ PATH_MODELS = ("first", "last", "linear", "position")
 FEW_CONVERSIONS = 100  # below this, every credit is shaky (DESIGN floors)
 THIN_STATE = 5  # a Markov state seen in fewer journeys than this is estimated from too little
 THIN_SHARE = 0.2  # warn when more than this share of states is thin
-ZERO_EFFECT = 1e-6
 
 
 def normalised(weights: Sequence[float]) -> tuple[float, float, float]:
@@ -137,9 +136,9 @@ def warnings_for(q: AttributionQuery, pt: PathTable, counts: dict[str, float], e
         for c in everywhere:
             out.append(f"'{c}' is on every converting path: its removal effect is 1 whatever it does, so the Markov "
                        "model cannot tell its part from the conversion itself.")
-        if effects and max(effects.values()) < ZERO_EFFECT:
-            out.append("Every removal effect is about 0: no channel changes the chance of converting in this chain, "
-                       "so the Markov credit says nothing here.")
+        # no "every removal effect is ~0" check: solved exactly, RE(k) = P(a state with k is visited | conversion),
+        # and every conversion visits a state, so the effects sum to at least 1 (near-zero effects everywhere are
+        # an artefact of too few simulated paths in ChannelAttribution)
         design = design_chain(pt, q.order)
         entered = design.transition_weights(pt.conversions + pt.nulls)
         visits = np.bincount(design.edge_to, weights=entered, minlength=len(design.states))
