@@ -95,17 +95,17 @@ class NBAResult:
 
 def compute_nba(events: ir.Table, query: NBAQuery, *, as_of: date | None = None) -> NBAResult:
     """Recommendations for every journey open at the day after ``as_of`` (default: the data's last day)."""
-    from journeys.analyses.predict import PredictQuery, _chain, _midnight
+    from journeys.analyses.predict import PredictQuery, midnight, outcome_chain
 
     known = known_touchpoints(events)
     query.validate(known)
     last = to_frame(events.aggregate(last=events.ts.max()))["last"].iloc[0]
     if pd.isna(last):
         raise QueryError("The data has no events.")
-    scoring = _midnight((as_of or pd.Timestamp(last).date()) + timedelta(days=1))
+    scoring = midnight((as_of or pd.Timestamp(last).date()) + timedelta(days=1))
     seen = events.filter(events.ts < pd.Timestamp(scoring).to_pydatetime())
     pq = PredictQuery(target=query.target, outcomes=query.outcomes, horizon=query.horizon, order=query.order)
-    chain = _chain(seen, scoring, pq, None, actions=query.actions)
+    chain = outcome_chain(seen, scoring, pq, actions=query.actions)
     options = rank_options(chain, query)
     inactivity = inactivity_threshold(seen, Outcomes(goals=query.outcomes.goals), end=scoring).days
     plan = plan_features(seen.select("customer_id", "ts", "seq", "touchpoint"), query.order)

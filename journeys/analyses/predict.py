@@ -137,7 +137,7 @@ class PredictResult:
         return f"{self.query.target} ({detail}) within {self.query.horizon.days} days"
 
 
-def _midnight(d: date) -> datetime:
+def midnight(d: date) -> datetime:
     return datetime.combine(d, time())
 
 
@@ -154,8 +154,9 @@ def cutoffs(first: datetime, scoring: datetime, query: PredictQuery) -> tuple[da
     return validation, training
 
 
-def _chain(events: ir.Table, cutoff: datetime, query: PredictQuery, inactivity: int | None,
-           actions: tuple[str, ...] = ()) -> StateChain:
+def outcome_chain(events: ir.Table, cutoff: datetime, query: PredictQuery, inactivity: int | None = None,
+                  actions: tuple[str, ...] = ()) -> StateChain:
+    """The order-k chain of the query's outcome from the events before ``cutoff`` (baseline and NBA)."""
     o = query.outcomes
     if query.target == "conversion":
         success, failure, end_is = o.goals, o.churn_touchpoints, "failure"
@@ -205,7 +206,7 @@ def _train(events: ir.Table, q: PredictQuery) -> Trained:
     if pd.isna(span["last"]):
         raise QueryError("The data has no events.")
     first = pd.Timestamp(span["first"]).to_pydatetime()
-    scoring = _midnight((q.as_of or pd.Timestamp(span["last"]).date()) + timedelta(days=1))
+    scoring = midnight((q.as_of or pd.Timestamp(span["last"]).date()) + timedelta(days=1))
     validation_cut, training_cuts = cutoffs(first, scoring, q)
     known = events.filter(events.ts < pd.Timestamp(scoring).to_pydatetime())
     # the inactivity threshold also bounds who is "open": seen within it (explicit churn included)
@@ -234,7 +235,7 @@ def _train(events: ir.Table, q: PredictQuery) -> Trained:
     x_train, _ = to_matrix(train, plan)
     x_valid, _ = to_matrix(valid, plan)
     y_valid = valid["label"].to_numpy("int64")
-    chain_v = _chain(known, validation_cut, q, inactivity)
+    chain_v = outcome_chain(known, validation_cut, q, inactivity)
     s_base = np.nan_to_num(_chain_scores(chain_v, valid, q.order), nan=0.0)
     x_fit, y_fit, w_fit = cap_rows(x_train, y_train)
     lr = LogisticModel(x_fit, y_fit, w_fit)
@@ -282,7 +283,7 @@ def score_predict(trained: Trained) -> PredictResult:
         now = fetch(labelled(trained.events, trained.plan, r.scoring_cutoff, q.horizon, q.target, q.outcomes,
                              r.inactivity_days, with_label=False))
         x_now, features = to_matrix(now, trained.plan)
-        chain_now = _chain(trained.events, r.scoring_cutoff, q, r.inactivity_days)
+        chain_now = outcome_chain(trained.events, r.scoring_cutoff, q, r.inactivity_days)
         s_now = _chain_scores(chain_now, now, q.order)
         now_states = states(now, q.order)
         if trained.model is None:
@@ -321,11 +322,6 @@ def score_band_members(store: Any, dataset: str, definition: dict[str, Any], sha
         raise QueryError(r.message)
     rows = band(r.scores, float(definition.get("low", 0.0)), float(definition.get("high", 1.0)))
     return members_frame(rows["customer_id"], score=rows["score"], reason=rows["reasons"], share=share, seed=seed)
-
-
-def plan_of(events: ir.Table, order: int = ORDER_DEFAULT) -> FeaturePlan:
-    """The feature plan a dataset gets (for the bench and tests)."""
-    return plan_features(events, order)
 
 
 def definition_events(store: Any, dataset: str, definition: dict[str, Any]) -> ir.Table:
