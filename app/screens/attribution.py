@@ -98,7 +98,7 @@ what = st.radio("Show", ["conversions", "value"], key="a_what", horizontal=True,
                 disabled=result.value is None, format_func=lambda x: f"{x} credited")
 chart(attribution_figure(result, what if result.value is not None else "conversions"), name="attribution", key="bars")
 st.subheader(f"Conversions credited per {by} and model", anchor=False)
-wide = result.wide("conversions").rename(columns=MODEL_NAMES).reset_index()
+wide = result.wide("conversions").rename(columns=MODEL_NAMES).reset_index().rename(columns={"item": by})
 table(wide, name="attribution_by_model", key="wide")
 with st.expander(f"Every (model, {by}) row with bands ({len(result.credits):,} rows)"):
     table(result.credits.assign(model=result.credits.model.map(MODEL_NAMES)), name="attribution", key="long",

@@ -166,5 +166,7 @@ def transition_matrix(result: AttributionResult) -> pd.DataFrame:
     rows += [(names[i], CONVERSION, conv[i]) for i in np.flatnonzero(conv)]
     rows += [(names[i], NULL, null[i]) for i in np.flatnonzero(null)]
     frame = pd.DataFrame(rows, columns=["from", "to", "journeys"])
+    if (frame.journeys % 1 == 0).all():  # journeys, not fractions (path tables may carry weights)
+        frame["journeys"] = frame.journeys.astype("int64")
     frame["probability"] = frame.journeys / frame.groupby("from").journeys.transform("sum")
     return frame.sort_values(["from", "probability"], ascending=[True, False]).reset_index(drop=True)

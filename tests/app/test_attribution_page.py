@@ -43,7 +43,7 @@ def test_page_equals_cli(sample_id):
     assert list(long["95% band high"].round(9)) == list(csv.ci_high.round(9))
     wide = _frame(at, "Markov removal effect")
     markov = csv[csv.model == "markov"].set_index("item").conversions
-    assert dict(zip(wide["item"], wide["Markov removal effect"].round(9), strict=True)) == markov.round(9).to_dict()
+    assert dict(zip(wide["channel"], wide["Markov removal effect"].round(9), strict=True)) == markov.round(9).to_dict()
     # every model shares out the same conversions
     assert (csv.groupby("model").conversions.sum().round(6) == doc["conversions"] - doc["uncredited"]).all()
     spec = at.get("plotly_chart")[0].proto.spec
