@@ -289,11 +289,15 @@ def test_delong_covariance_matches_the_pairwise_definition(rows):
             assert cov[i, j] == pytest.approx(expect, abs=1e-12)
 
 
-def test_capped_training_rows_keep_every_positive_and_reweight_the_negatives():
+def test_capped_training_rows_keep_the_rarer_class_and_reweight_the_other():
     y = np.array([1] * 50 + [0] * 950)
     x = np.arange(1000, dtype=float)[:, None]
     xs, ys, w = cap_rows(x, y, limit=250)
-    assert xs[:, 0].tolist() == sorted(xs[:, 0].tolist()[:50]) + xs[50:, 0].tolist()  # positives first, in order
     assert len(ys) == 250 and ys.sum() == 50 and w is not None
+    assert xs[:50, 0].tolist() == list(range(50))  # every positive, first
     assert w[ys == 1].tolist() == [1.0] * 50 and w[ys == 0].sum() == pytest.approx(950)
     assert cap_rows(x, y, limit=1000)[2] is None
+    _, ys, w = cap_rows(x, 1 - y, limit=250)  # the rarer class may be the negatives
+    assert (ys == 0).sum() == 50 and len(ys) == 250 and w[ys == 1].sum() == pytest.approx(950)
+    _, ys, w = cap_rows(np.zeros((1000, 1)), np.array([1, 0] * 500), limit=100)  # both common: half each
+    assert (ys == 1).sum() == 50 and w.sum() == pytest.approx(1000)

@@ -141,17 +141,23 @@ TRAIN_ROWS_MAX = 300_000
 
 
 def cap_rows(x: np.ndarray, y: np.ndarray, limit: int = TRAIN_ROWS_MAX) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """At most ``limit`` training rows: every positive, and a seeded random share of the negatives weighted up by
-    the inverse of that share (so scores stay calibrated). Below the limit nothing is sampled (weights None)."""
+    """At most ``limit`` training rows: the rarer class whole (up to half the limit), the other class filling the
+    rest, each a seeded random sample weighted up by the inverse of its sampled share (so scores stay calibrated).
+    Below the limit nothing is sampled (weights None)."""
     if len(y) <= limit:
         return x, y, None
-    pos = np.flatnonzero(y == 1)
-    neg = np.flatnonzero(y == 0)
-    keep = max(limit - len(pos), 1)
-    picked = np.sort(np.random.default_rng(SEED).choice(neg, size=min(keep, len(neg)), replace=False))
-    rows = np.concatenate([pos, picked])
-    w = np.concatenate([np.ones(len(pos)), np.full(len(picked), len(neg) / len(picked))])
-    return x[rows], y[rows], w
+    rng = np.random.default_rng(SEED)
+    groups = sorted((np.flatnonzero(y == c) for c in (1, 0)), key=len)  # rarer class first
+    rows, weights = [], []
+    room = limit
+    for i, members in enumerate(groups):
+        take = min(len(members), room if i else max(limit // 2, room - len(groups[1])))
+        picked = np.sort(rng.choice(members, size=take, replace=False)) if take < len(members) else members
+        rows.append(picked)
+        weights.append(np.full(len(picked), len(members) / max(len(picked), 1)))
+        room -= len(picked)
+    order = np.concatenate(rows)
+    return x[order], y[order], np.concatenate(weights)
 
 
 class Model(Protocol):
