@@ -3,7 +3,7 @@
 Cohorts: ``rc`` cohort unit, ``rp`` period unit, ``rn`` periods, ``rcal`` calendar, ``rm`` mode, ``rs`` start
 touchpoint, ``rbd`` breakdown; lifecycle: ``li`` interval; churn: ``chi`` interval, ``chk`` last K, ``chbd``
 breakdown; P(alive): ``pp`` purchases, ``pu`` until, ``ph`` horizon weeks, ``pho`` hold-out weeks, ``pb`` band
-shown. Return events and churn come from the shared Outcomes spec (``ret``, ``ct``, ``cin``).
+shown, ``rme`` heat-map measure, ``chb`` Sankey with still-active customers. Return events and churn come from the shared Outcomes spec (``ret``, ``ct``, ``cin``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from journeys.analyses.retention import MODES, PERIODS_DEFAULT, RetentionQuery
 from journeys.errors import JourneyError
 from journeys.outcomes import Outcomes
 
-URL_KEYS = ("rc", "rp", "rn", "rcal", "rm", "rs", "rbd", "li", "chi", "chk", "chbd", "pp", "pu", "ph", "pho", "pb")
+URL_KEYS = ("rc", "rp", "rn", "rcal", "rm", "rs", "rbd", "rme", "li", "chi", "chk", "chbd", "chb", "pp", "pu", "ph", "pho",
+            "pb")
+MEASURES = ("pct", "retained", "revenue")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,8 @@ class RetentionPage:
     palive: PAliveQuery = field(default_factory=PAliveQuery)
     holdout_weeks: float = HOLDOUT_WEEKS_DEFAULT
     band: str = BANDS[1]
+    measure: str = "pct"  # the heat map shows % of cohort, customers or revenue
+    sankey_active: bool = False  # the churn Sankey also draws still-active customers
 
     def queries(self, outcomes: Outcomes) -> tuple[RetentionQuery, LifecycleQuery, ChurnQuery, PAliveQuery]:
         """The four analysis specs, with the shared outcomes (return events, churn definition) applied."""
@@ -64,7 +68,8 @@ class RetentionPage:
                "pu": p.until.isoformat() if p.until else "",
                "ph": _num(p.horizon_weeks) if p.horizon_weeks != HORIZON_WEEKS_DEFAULT else "",
                "pho": _num(self.holdout_weeks) if self.holdout_weeks != HOLDOUT_WEEKS_DEFAULT else "",
-               "pb": self.band if self.band != BANDS[1] else ""}
+               "pb": self.band if self.band != BANDS[1] else "", "rme": self.measure if self.measure != "pct" else "",
+               "chb": "1" if self.sankey_active else ""}
         return {k: v for k, v in out.items() if v}
 
     @classmethod
@@ -110,6 +115,8 @@ class RetentionPage:
         attempt("ph", "horizon", lambda pg, r: _checked_palive(replace(pg, palive=replace(pg.palive, horizon_weeks=float(r)))))
         attempt("pho", "hold-out", lambda pg, r: replace(pg, holdout_weeks=_positive(float(r))))
         attempt("pb", "P(alive) band", lambda pg, r: replace(pg, band=_one_of(BANDS)(r)))
+        attempt("rme", "heat-map measure", lambda pg, r: replace(pg, measure=_one_of(MEASURES)(r)))
+        attempt("chb", "Sankey setting", lambda pg, r: replace(pg, sankey_active=r == "1"))
         return page, problems
 
 

@@ -163,3 +163,29 @@ def log_of(evs: list[tuple[Any, ...]]) -> pd.DataFrame:
 def test_matches_the_reference_on_duckdb(duck, evs, q):
     df = log_of(evs)
     close(as_dict(compute_retention(duck.table(df), q)), reference(records(df), q))
+
+
+def test_page_settings_round_trip_through_the_link():
+    from dataclasses import replace
+
+    from journeys.analyses.palive import PAliveQuery
+    from journeys.retention_view import RetentionPage
+    from journeys.views import ViewState
+
+    page = RetentionPage(retention=RetentionQuery(cohort="month", period="day", periods=14, calendar=True,
+                                                  mode="on_or_after", start="signup", breakdown="device"),
+                         lifecycle_interval="month", churn_interval="week", last_k=3, churn_breakdown="country",
+                         palive=PAliveQuery(purchases=("order",), until=date(2025, 6, 30), horizon_weeks=13),
+                         holdout_weeks=8, band="active", measure="revenue", sankey_active=True)
+    params = ViewState(retention=page).to_params()
+    assert params == {"rc": "month", "rp": "day", "rn": "14", "rcal": "1", "rm": "on_or_after", "rs": "signup",
+                      "rbd": "device", "li": "month", "chi": "week", "chk": "3", "chbd": "country", "pp": "order",
+                      "pu": "2025-06-30", "ph": "13", "pho": "8", "pb": "active", "rme": "revenue", "chb": "1"}
+    back, problems = ViewState.from_params({k: [v] for k, v in params.items()})
+    assert back.retention == page and problems == []
+    assert ViewState(retention=replace(page, measure="pct")).to_params().get("rme") is None
+    _, problems = ViewState.from_params({"rm": ["after"], "pho": ["-1"]})
+    assert problems == [("The link's retention mode 'after' could not be used (expected one of on, on_or_after); "
+                        "the default applies."),
+                        ("The link's hold-out '-1' could not be used (expected a positive number of weeks); "
+                        "the default applies.")]

@@ -111,8 +111,11 @@ if res is not None:
     g1, g2 = st.columns([1, 3])
     group = g1.selectbox("Group", groups, key="rt_group") if len(groups) > 1 else groups[0]
     measures = ["pct", "retained", *(["revenue"] if res.has_revenue else [])]
+    seed("rt_measure", page.measure, measures)
     measure = g2.radio("Show", measures, key="rt_measure", horizontal=True,
                        format_func={"pct": "% of cohort", "retained": "customers", "revenue": "revenue"}.__getitem__)
+    page = replace(page, measure=measure)
+    set_view(replace(view(), retention=page))
     chart(charts.retention_heatmap(res, group, measure), name="retention_cohorts", key="rt_heat")
     chart(charts.retention_curves(res), name="retention_curves", key="rt_curves")
     if res.hidden_groups:
@@ -168,7 +171,10 @@ if ch is not None:
         st.subheader("By " + md(chbd), anchor=False)
         table(plain(ch.by_group), names=PEOPLE, name="churn_by_group", key="rt_ch_grp")
     st.subheader(f"The last {int(chk)} touchpoints before churn", anchor=False)
+    seed("rt_ch_both", page.sankey_active)
     both = st.toggle("Also show still-active customers' last touchpoints", key="rt_ch_both")
+    page = replace(page, sankey_active=both)
+    set_view(replace(view(), retention=page))
     chart(charts.churn_sankey(ch, churned_only=not both), name="churn_paths", key="rt_sankey")
     if ch.no_history:
         st.caption(f"{ch.no_history:,} churned customers had no event before churning and are not drawn.")

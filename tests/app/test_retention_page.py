@@ -44,7 +44,7 @@ def test_default_page_equals_the_core(sample_id):
 
 def test_settings_come_from_the_link_and_go_back_to_it(sample_id):
     at = app(PAGE, ds=sample_id, rc="month", rp="week", rn="4", rcal="1", rm="on_or_after", ct="account_closed",
-             chk="3", li="month", pb="active")
+             chk="3", li="month", pb="active", rme="retained", chb="1")
     assert not at.exception
     assert at.selectbox(key="rt_rc").value == "month" and at.number_input(key="rt_rn").value == 4
     assert at.toggle(key="rt_rcal").value is True and at.radio(key="rt_cmode").value == "explicit"
@@ -57,9 +57,10 @@ def test_settings_come_from_the_link_and_go_back_to_it(sample_id):
     r = compute_retention(events, RetentionQuery(cohort="month", periods=4, calendar=True, mode="on_or_after"),
                           end=data_end(_store().table(sample_id)))
     first = r.table[r.table.cohort == r.table.cohort.min()]
-    assert heat["z"][1] == [float(x) for x in first.pct]
+    assert heat["z"][1] == [float(x) for x in first.retained]  # rme=retained: customers, not %
+    assert at.radio(key="rt_measure").value == "retained" and at.toggle(key="rt_ch_both").value is True
     for key, value in {"rc": "month", "rn": "4", "rcal": "1", "rm": "on_or_after", "ct": "account_closed",
-                       "chk": "3", "li": "month", "pb": "active"}.items():
+                       "chk": "3", "li": "month", "pb": "active", "rme": "retained", "chb": "1"}.items():
         assert at.query_params[key] == value, key
     assert "rp" not in at.query_params  # the default period is not written
 
