@@ -15,7 +15,7 @@ or after ``as_of``):
 - with fewer than 200 positive or 200 negative training rows there is no model, and one sentence says why;
 - the offered model is refitted with the validation period's labels added before it scores every customer
   whose journey is open at the scoring cutoff;
-- above 300,000 training rows the models see the rarer outcome whole and a seeded sample of the other, weighted
+- above 100,000 training rows the models see the rarer outcome whole and a seeded sample of the other, weighted
   up by the inverse of the sampled share (:func:`journeys.analyses.predict_validation.cap_rows`); validation and
   scoring always use every customer.
 """

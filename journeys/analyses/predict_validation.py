@@ -137,7 +137,7 @@ def measurably_better(metrics: list[Metrics], cov: np.ndarray, a: int, b: int) -
     return diff - Z95 * se > 0
 
 
-TRAIN_ROWS_MAX = 300_000
+TRAIN_ROWS_MAX = 100_000
 
 
 def cap_rows(x: np.ndarray, y: np.ndarray, limit: int = TRAIN_ROWS_MAX) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
