@@ -89,7 +89,7 @@ def test_markov_equals_the_exact_reference(result) -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ChannelAttribution") is None and not os.environ.get("CI"),
-                    reason="channelattribution (GPL, dev extra) is not installed")
+                    reason="channelattribution (GPL, the reference extra: pip install -e .[reference]) is not installed")
 def test_fixture_is_what_the_package_says() -> None:
     import ChannelAttribution as ca
 
