@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from journeys.engine.identities import StitchReport
 from journeys.io.presets import PRESET_NAMES
 from journeys.schema import ROLES
+from journeys.watch import call
 
 
 def _cli() -> Any:
@@ -35,16 +37,15 @@ def cmd_identities(args: argparse.Namespace) -> None:
     ids = [c.strip() for c in args.ids.split(",") if c.strip()]
     exclude = [c.strip() for c in args.exclude.split(",")] if args.exclude is not None else None
     started = time.perf_counter()
-    with cli._store() as store:
-        report = store.add_identities(args.into, args.file, ids, exclude=exclude, as_source=args.source)
+    report = StitchReport.from_dict(call("add_identities", args.into, str(Path(args.file).resolve()), ids,
+                                         exclude=exclude, as_source=args.source))
     elapsed = round(time.perf_counter() - started, 3)
     cli._emit(report.to_dict() | {"elapsed_s": elapsed}, args.format, [*report.lines(), f"Elapsed: {elapsed} s"])
 
 
 def cmd_exclude(args: argparse.Namespace) -> None:
     cli = _cli()
-    with cli._store() as store:
-        report = store.exclude_ids(args.dataset, [c for c in args.ids.split(",") if c.strip()])
+    report = StitchReport.from_dict(call("exclude_ids", args.dataset, [c for c in args.ids.split(",") if c.strip()]))
     cli._emit(report.to_dict(), args.format, report.lines())
 
 
@@ -65,10 +66,9 @@ def cmd_sources(args: argparse.Namespace) -> None:
 
 def cmd_remove_source(args: argparse.Namespace) -> None:
     cli = _cli()
-    with cli._store() as store:
-        removed = store.remove_source(args.dataset, args.source)
-    cli._emit({"removed": removed.name, "rows": removed.rows}, args.format,
-              [f"Removed source '{removed.name}' ({removed.rows:,} rows) from '{args.dataset}'."])
+    removed = call("remove_source", args.dataset, args.source)
+    cli._emit({"removed": removed["name"], "rows": removed["rows"]}, args.format,
+              [f"Removed source '{removed['name']}' ({removed['rows']:,} rows) from '{args.dataset}'."])
 
 
 def cmd_watch(args: argparse.Namespace) -> None:

@@ -129,3 +129,26 @@ def load(home: str | Path | None, path: Path, *, once: bool = False, **kwargs: A
         if once and already_loaded(store.cursor(), store.get(kwargs["into"]).id, file_fingerprint(path)):
             return None
         return store.ingest(path, **kwargs)
+
+
+def call(method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Run a store method that changes a dataset (``add_identities``, ``remove_source``, ``exclude_ids``)
+    directly when the store is free, else in the process that holds it. Returns the method's result as
+    a dict (a stitching report, or the removed source's name and rows)."""
+    from journeys.engine.store import Store, default_home
+
+    where = default_home()
+    try:
+        store = Store(where)
+    except StoreBusy:
+        if inbox_server(where) is None:
+            raise
+        store = None
+    if store is None:
+        answer = submit(where, {"call": method, "args": list(args), "kwargs": kwargs})
+        if not answer.get("ok"):
+            raise JourneyError(str(answer.get("error")))
+        return dict(answer["result"])
+    with store:
+        result = getattr(store, method)(*args, **kwargs)
+        return result.to_dict() if hasattr(result, "to_dict") else {"name": result.name, "rows": result.rows}

@@ -98,6 +98,14 @@ def test_watch_and_cli_appends_beside_the_process_holding_the_store(tmp_path, pi
         assert cli.returncode == 0, cli.stderr
         assert "Rows read: 300; stored: 300" in cli.stdout
         assert holder.get("shop").rows == 1200
+        ids = tmp_path / "ids.csv"
+        ids.write_text("a,b\nC0000001,C0000002\n")
+        for args in (["identities", str(ids), "--into", "shop", "--ids", "a,b"], ["remove-source", "shop", "drop"]):
+            done = subprocess.run([sys.executable, "-m", "journeys", *args], cwd=ROOT, env=env, capture_output=True,
+                                  text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+        assert holder.stitching("shop").links_read == 1  # type: ignore[union-attr]
+        assert holder.get("shop").rows == 900 and [s.name for s in holder.sources("shop")] == ["exports", "ids"]
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)

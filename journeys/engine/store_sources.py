@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from journeys.engine.store import DatasetInfo, Store
 
 
+#: the store methods another process may hand over (besides loads), see :func:`journeys.watch.call`
+HANDED_OVER = ("add_identities", "remove_source", "exclude_ids")
+
+
 class SourcesMixin:
     """Methods of :class:`Store` that change a dataset's sources and persons (each one transaction)."""
 
@@ -51,6 +55,10 @@ class SourcesMixin:
     def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
         """One load handed over by another process; the answer says what happened, never raises."""
         try:
+            if job.get("call") in HANDED_OVER:  # identities, remove-source, exclude-ids from the command line
+                result = getattr(self, job["call"])(*job.get("args", []), **job.get("kwargs", {}))
+                return {"ok": True, "result": result.to_dict() if hasattr(result, "to_dict") else
+                        {"name": result.name, "rows": result.rows}}
             kwargs = dict(job.get("ingest") or {})
             path = Path(kwargs.pop("path"))
             if job.get("once") and kwargs.get("into"):
