@@ -265,14 +265,21 @@ class Audiences:
         path = self.root / SECRETS_FILE
         if not path.exists():
             return None
-        secret = json.loads(path.read_text("utf-8")).get(destination_key(url))
-        return str(secret) if secret else None
+        stored = json.loads(path.read_text("utf-8")).get(destination_key(url))
+        if not stored:
+            return None
+        from journeys.auth import vault
+
+        return vault.decrypt(str(stored))
 
     def remember_secret(self, url: str, secret: str) -> None:
-        """Keep ``secret`` for ``url`` in a file only its owner can read."""
+        """Keep ``secret`` for ``url`` encrypted (with the secrets key outside the store, see
+        :mod:`journeys.auth.vault`) in a file only its owner can read; a ``${VAR}`` reference is kept as is."""
+        from journeys.auth import vault
+
         path = self.root / SECRETS_FILE
         data = json.loads(path.read_text("utf-8")) if path.exists() else {}
-        data[destination_key(url)] = secret
+        data[destination_key(url)] = secret if vault._ENV_REF.match(secret) else vault.encrypt(secret)
         tmp = path.with_name(f".{SECRETS_FILE}.{uuid.uuid4().hex}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -213,8 +213,11 @@ def test_csv_export_is_formula_safe(tmp_path: Path) -> None:
 def test_secret_comes_from_env_or_store_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook: Hook) -> None:
     book = _audience(tmp_path, ["C1"])
     monkeypatch.delenv("JOURNEYS_WEBHOOK_SECRET", raising=False)
+    monkeypatch.setenv("JOURNEYS_KEY_DIR", str(tmp_path / "keys"))
     book.remember_secret(hook.url, "kept")
-    assert (tmp_path / "audiences" / "secrets.json").stat().st_mode & 0o077 == 0
+    stored = tmp_path / "audiences" / "secrets.json"
+    assert stored.stat().st_mode & 0o077 == 0
+    assert "kept" not in stored.read_text("utf-8")  # encrypted with a key outside the store
     book.push("Angry callers", hook.url, **FAST)
     assert hook.headers[0][SIGNATURE_HEADER] == "sha256=" + hmac.new(b"kept", hook.bodies[0], hashlib.sha256).hexdigest()
     monkeypatch.setenv("JOURNEYS_WEBHOOK_SECRET", "env")

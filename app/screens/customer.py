@@ -8,7 +8,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import auth, state
 from app.ui import empty_state, md, run, seed, set_view, stop, table, view
 from journeys.analyses.nba import NO_RECOMMENDATION, NBAQuery
 from journeys.analyses.predict import TIMELINE_ROWS
@@ -25,10 +25,10 @@ if not customer:
     stop()
 events, total = run("Reading the journey…", lambda: state.timeline(v, customer))
 if not total:
-    empty_state(f"No customer '{customer}' in this dataset.")
+    empty_state(f"No customer '{auth.shown_text(customer)}' in this dataset.")
     stop()
 first, last = pd.Timestamp(events.ts.iloc[0]), pd.Timestamp(events.ts.iloc[-1])
-st.subheader(md(customer), anchor=False)
+st.subheader(md(auth.shown_text(customer)), anchor=False)  # an e-mail or phone id is masked for viewers
 c1, c2, c3 = st.columns(3)
 c1.metric("Events", f"{total:,}")
 c2.metric("First seen", f"{first:%Y-%m-%d}" if total <= TIMELINE_ROWS else "—")
