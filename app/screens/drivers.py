@@ -75,9 +75,16 @@ else:
             chart(forest_figure(result), name="drivers_forest", key="forest")
     with right:
         st.subheader("Open a driver as a segment", anchor=False)
-        pick = st.selectbox("Driver", list(range(len(ranked))), key="d_pick",
-                            format_func=lambda i: f"{ranked.label.iloc[i]} (OR {ranked.odds_ratio.iloc[i]:.2f})")
-        seg = segment_for(ranked.iloc[int(pick or 0)].to_dict())
+        shown = [f"{label} (OR {odds:.2f})" for label, odds in zip(ranked.label, ranked.odds_ratio, strict=True)]
+        # a keyed selectbox keeps its state when its options change (another outcome, window or dataset): reseed
+        # it whenever the ranked list changes, on the same driver if it is still ranked, else the first
+        if st.session_state.get("d_pick_for") != shown:
+            before = st.session_state.get("d_pick_label")
+            st.session_state["d_pick"] = list(ranked.label).index(before) if before in set(ranked.label) else 0
+            st.session_state["d_pick_for"] = shown
+        pick = int(st.selectbox("Driver", list(range(len(ranked))), key="d_pick", format_func=shown.__getitem__) or 0)
+        st.session_state["d_pick_label"] = ranked.label.iloc[pick]
+        seg = segment_for(ranked.iloc[pick].to_dict())
         st.text("Segment: " + seg.describe(goals[0] if goals else None))  # user data: plain text
         if st.button("Open as segment", key="d_open", icon=":material/filter_alt:"):
             set_view(replace(v, segment=seg))

@@ -95,3 +95,28 @@ def test_churn_by_inactivity_says_its_threshold(sample_id):
     assert data["outcome_rule"] == "Churned means no event for 45 days (chosen)."
     assert {m.label: m.value for m in at.metric}["With the outcome"].startswith(f"{data['with_outcome']:,}")
     assert list(_drivers_table(at)["odds ratio"].round(9)) == [round(d["odds_ratio"], 9) for d in data["drivers"]]
+
+
+def _picked(at) -> str:
+    picks = at.selectbox(key="d_pick")
+    return str(picks.options[picks.index]).split(" (OR ")[0]
+
+
+def test_the_driver_picker_follows_the_outcome(sample_id):
+    """After switching the outcome the picker shows a driver of the new result, and the one it shows is the one
+    the segment line and the buttons use (the old label used to linger while another driver was applied)."""
+    at = app("screens/drivers.py", ds=sample_id, goal="purchase", dk="attribute")
+    picks = at.selectbox(key="d_pick")
+    picks.set_value(next(i for i, o in enumerate(picks.options) if str(o).startswith("device = mobile"))).run()
+    assert _picked(at) == "device = mobile"
+    before = list(at.selectbox(key="d_pick").options)
+    at.radio(key="d_outcome").set_value("churn").run()
+    assert not at.exception
+    after = at.selectbox(key="d_pick")
+    assert list(after.options) != before and at.session_state["d_pick_for"] == list(after.options)
+    labels = [str(o).split(" (OR ")[0] for o in after.options]
+    assert _picked(at) == ("device = mobile" if "device = mobile" in labels else labels[0])
+    column, value = _picked(at).split(" = ")
+    assert f"Segment: customers who have {column} {value}" in texts(at, "text")
+    at.button(key="d_open").click().run()
+    assert Segment.from_param(at.query_params["seg"]) == Segment((Filter("attribute", (value,), column=column),))
