@@ -227,9 +227,10 @@ def _curve(x0: float, y0: float, x1: float, y1: float, pull: float = 0.35, point
     return xs, ys
 
 
-def graph_figure(result: TransitionsResult) -> go.Figure:
+def graph_figure(result: TransitionsResult, *, cmin: float | None = None, cmax: float | None = None) -> go.Figure:
     """Network of touchpoints on a circle in journey order: chords sized by transitions, node colour =
-    P(reaching the goal), labels outside the circle so edges never hide them."""
+    P(reaching the goal), labels outside the circle so edges never hide them. Pass ``cmin``/``cmax``
+    (e.g. from ``graph_colour_range`` over several results) so figures side by side share one colour scale."""
     edges = result.edges[(result.edges.source != START) & ~result.edges.target.str.startswith("END")]
     nodes = result.nodes
     pos = graph_layout(list(nodes.touchpoint))
@@ -255,8 +256,9 @@ def graph_figure(result: TransitionsResult) -> go.Figure:
     fig.add_trace(go.Scatter(
         x=[pos[t][0] for t in nodes.touchpoint], y=[pos[t][1] for t in nodes.touchpoint], mode="markers",
         hovertext=hover, hoverinfo="text",
-        marker={"size": size, "color": colour if colour is not None else PALETTE[0], "colorscale": "RdYlGn", "cmin": 0,
-                    "cmax": _colour_top(nodes, result.goal), "showscale": colour is not None,
+        marker={"size": size, "color": colour if colour is not None else PALETTE[0], "colorscale": "RdYlGn",
+                    "cmin": 0.0 if cmin is None else cmin,
+                    "cmax": _colour_top(nodes, result.goal) if cmax is None else cmax, "showscale": colour is not None,
                     "colorbar": {"title": "P(goal)"} if colour is not None else None, "line": {"width": 1, "color": "white"}},
         showlegend=False))
     for t in nodes.touchpoint:
@@ -268,6 +270,12 @@ def graph_figure(result: TransitionsResult) -> go.Figure:
                       xaxis={"visible": False, "range": [-1.9, 1.9]},
                       yaxis={"visible": False, "range": [-1.3, 1.3], "scaleanchor": "x"})
     return fig
+
+
+def graph_colour_range(*results: TransitionsResult) -> tuple[float, float]:
+    """One P(goal) colour range covering every result, so the same colour means the same probability
+    in graphs drawn side by side (Compare)."""
+    return 0.0, max((_colour_top(r.nodes, r.goal) for r in results), default=1.0)
 
 
 def _colour_top(nodes: pd.DataFrame, goal: str | None) -> float:

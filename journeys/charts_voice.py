@@ -7,9 +7,41 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from journeys.analyses.scores import SCALES
 from journeys.charts import _plain, _short
 
 NEGATIVE, POSITIVE, SCORE = "#e15759", "#59a14f", "#4e79a7"
+
+
+def score_axis_range(curve: pd.DataFrame, given: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """The score axis: the given scale, else the smallest known scale (CSAT 1-5, 1-7, NPS 0-10) holding
+    every stage average, else whole numbers around them, so ticks read 1, 2, 3 and never 2.496."""
+    if given is not None:
+        return given
+    shown = curve.avg_score.dropna()
+    if shown.empty:
+        return None
+    lo, hi = float(shown.min()), float(shown.max())
+    fits = [b for b in SCALES.values() if b[0] <= lo and hi <= b[1]]
+    return min(fits, key=lambda b: b[1] - b[0]) if fits else (math.floor(lo), max(math.ceil(hi), math.floor(lo) + 1))
+
+
+def stages_with_data(curve: pd.DataFrame) -> list[str]:
+    """Stages that have a point on the curve (enough texts or enough score responses)."""
+    return [str(s) for s, a, b in zip(curve.stage, curve.avg_sentiment, curve.avg_score, strict=True)
+            if pd.notna(a) or pd.notna(b)]
+
+
+def curve_note(curve: pd.DataFrame) -> str:
+    """A sentence when the curve cannot show a change across stages (one stage or none has a point), else ''."""
+    have = stages_with_data(curve)
+    if len(have) > 1:
+        return ""
+    if not have:
+        return "No stage has enough texts or score responses for a point, so the curve is empty."
+    return (f"Only one stage ({have[0].capitalize()}) has enough texts or score responses for a point, so the curve "
+            "shows a single point, not a change across the journey. If the touchpoints that carry feedback belong to "
+            "different stages, give each its own stage and the curve fills in.")
 
 
 def emotion_curve_figure(curve: pd.DataFrame, *, score_name: str = "score", score_range: tuple[int, int] | None = None,
@@ -28,11 +60,13 @@ def emotion_curve_figure(curve: pd.DataFrame, *, score_name: str = "score", scor
             line={"color": SCORE, "dash": "dot"}, customdata=curve.responses,
             hovertemplate="%{x}: %{y:.2f} from %{customdata:,} responses<extra></extra>"))
     fig.add_hline(y=0, line={"color": "#d1d5db", "width": 1})
+    axis = score_axis_range(curve, score_range)
     fig.update_layout(
         height=height, template="plotly_white", margin={"l": 50, "r": 50, "t": 20, "b": 40}, hovermode="x unified",
         yaxis={"title": "sentiment", "range": [-1, 1], "zeroline": False},
         yaxis2={"title": score_name, "overlaying": "y", "side": "right", "showgrid": False,
-                **({"range": list(score_range)} if score_range else {})},
+                **({"range": [axis[0] - 0.1, axis[1] + 0.1], "tick0": axis[0], "dtick": 1, "tickformat": "d"}
+                   if axis else {})},
         legend={"orientation": "h", "y": -0.2})
     return fig
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import state
 from app.ui import chart, empty_state, explained, md, run, seed, set_view, stop, table, view
-from journeys.analyses.attribution import MODEL_NAMES, MODELS
+from journeys.analyses.attribution import MODEL_NAMES, MODELS, STATE_NAMES
 from journeys.analyses.attribution_rules import (
     POSITION_PRESETS,
     format_position,
@@ -106,7 +106,9 @@ with st.expander(f"Every (model, {by}) row with bands ({len(result.credits):,} r
 st.subheader("The Markov chain", anchor=False)
 st.caption("Transition probabilities between the states, weighted by journeys (ChannelAttribution's conventions: "
            "consecutive repeats merged, converting and non-converting journeys as weights).")
-table(transition_matrix(result), name="markov_transitions", key="chain", names={"journeys": "journeys (weight)"})
+chain = transition_matrix(result)
+chain[["from", "to"]] = chain[["from", "to"]].replace(STATE_NAMES)  # absorbing states in words, not "(null)"
+table(chain, name="markov_transitions", key="chain", names={"journeys": "journeys (weight)"})
 if by in ("channel", "touchpoint") and st.button(f"Open the transition graph by {by}", key="a_graph",
                                                     icon=":material/hub:"):
     set_view(replace(v, shaping=replace(v.shaping, node=by)))

@@ -1,4 +1,4 @@
-"""Compare: any analysis for segment A (the sidebar's) and segment B, side by side."""
+"""Compare: any analysis for segment A (the sidebar's) and segment B, side by side (paths: one above the other)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,16 @@ if kind == "funnel" and funnel is None:
     empty_state("This dataset has too few touchpoints for a funnel.")
     stop()
 
-for col, name, seg in zip(st.columns(2), ("A", "B"), (v.segment, segment_b), strict=True):
+segments = (v.segment, segment_b)
+graphs = {}
+colour_range: tuple[float | None, float | None] = (None, None)
+if kind == "graph":
+    # both sides share one P(goal) colour range so a colour means the same probability on each
+    graphs = {name: run("Counting…", lambda seg=seg: state.transitions(v, seg)) for name, seg in zip("AB", segments, strict=True)}
+    colour_range = charts.graph_colour_range(*(g for g in graphs.values() if not g.is_empty))
+# half-width Sankeys crowd their labels at the later steps, so paths stack A above B at full width
+places = [st.container(), st.container()] if kind == "paths" else st.columns(2)
+for col, name, seg in zip(places, ("A", "B"), segments, strict=True):
     with col:
         st.subheader(f"Segment {name}")
         st.caption(md(seg.describe(goal).capitalize()))
@@ -61,10 +70,10 @@ for col, name, seg in zip(st.columns(2), ("A", "B"), (v.segment, segment_b), str
             chart(charts.sankey_figure(p, pct=v.pct, height=480, colours=colours), name=f"paths_{name}", key=f"cp_{name}")
             table(p.variants, name=f"variants_{name}", key=f"cpt_{name}", columns=VARIANT_COLUMNS)
         else:
-            g = run("Counting…", lambda seg=seg: state.transitions(v, seg))
+            g = graphs[name]
             if g.is_empty:
                 empty_state("No journeys in this segment.")
                 continue
             st.caption(f"{g.journeys:,} journeys, {g.transitions:,} transitions")
-            chart(charts.graph_figure(g), name=f"graph_{name}", key=f"cg_{name}")
+            chart(charts.graph_figure(g, cmin=colour_range[0], cmax=colour_range[1]), name=f"graph_{name}", key=f"cg_{name}")
             table(g.nodes, name=f"touchpoints_{name}", key=f"cgt_{name}", columns=NODE_COLUMNS)

@@ -12,7 +12,7 @@ import streamlit as st
 from app import state
 from app.ui import chart, customer_list, empty_state, md, seed, set_view, table, view
 from journeys import charts_retention as charts
-from journeys.analyses.palive import BANDS, at_risk_high_value, band_of, fit_warnings
+from journeys.analyses.palive import BANDS, at_risk_high_value, band_of, fit_warnings, one_time_buyers_note
 from journeys.analyses.periods import PERIODS
 from journeys.analyses.retention import MODES
 from journeys.errors import JourneyError
@@ -83,7 +83,7 @@ v = view()
 
 st.header("Cohorts", anchor=False)
 r = page.retention
-c = st.columns(7)
+c = st.columns(6)
 seed("rt_rc", r.cohort)
 cohort = c[0].selectbox("Cohort by", PERIODS, key="rt_rc", format_func=lambda p: f"first {p}")
 seed("rt_rp", r.period)
@@ -92,12 +92,12 @@ seed("rt_rn", r.periods)
 n = c[2].number_input("Periods", min_value=1, max_value=60, key="rt_rn")
 seed("rt_rm", r.mode)
 rmode = c[3].selectbox("Counted", MODES, key="rt_rm", format_func={"on": "on period k", "on_or_after": "on or after k"}.__getitem__)
-seed("rt_rcal", r.calendar)
-calendar = c[4].toggle("Calendar periods", key="rt_rcal", help="Off: rolling 24-hour multiples from each start")
 seed("rt_rs", r.start or "", ["", *tps], what="start touchpoint")
-start = c[5].selectbox("Start at", ["", *tps], key="rt_rs", format_func=lambda t: t or "first event")
+start = c[4].selectbox("Start at", ["", *tps], key="rt_rs", format_func=lambda t: t or "first event")
 seed("rt_rbd", r.breakdown or "", ["", *info.attributes], what="cohort breakdown")
-rbd = c[6].selectbox("Breakdown", ["", *info.attributes], key="rt_rbd", format_func=lambda t: t or "(none)")
+rbd = c[5].selectbox("Breakdown", ["", *info.attributes], key="rt_rbd", format_func=lambda t: t or "(none)")
+seed("rt_rcal", r.calendar)  # on its own row: a seventh column cut its label to "Calend…"
+calendar = st.toggle("Calendar periods", key="rt_rcal", help="Off: rolling 24-hour multiples from each start")
 page = replace(page, retention=replace(r, cohort=cohort, period=period, periods=int(n), mode=rmode, calendar=calendar,
                                        start=start or None, breakdown=rbd or None))
 set_view(replace(v, retention=page))
@@ -156,7 +156,11 @@ if ch is not None:
     m[1].metric("Churned", f"{ch.churned:,}", f"{ch.rate:.1%}", delta_color="off", delta_arrow="off")
     m[2].metric("Active (not yet known)", f"{ch.active:,}")
     m[3].metric("Revenue lost", "-" if ch.revenue_lost is None else f"{ch.revenue_lost:,.2f}",
-                f"{ch.revenue_customers:,} customers, last 30 days before leaving", delta_color="off", delta_arrow="off")
+                f"{ch.revenue_customers:,} customers", delta_color="off", delta_arrow="off",
+                help="Revenue of churned customers in their last 30 days before leaving.")
+    if ch.revenue_lost is not None:  # the long explanation in a caption: a metric's delta is cut to one short line
+        st.caption(f"Revenue lost: what {ch.revenue_customers:,} churned customers spent in their last 30 days "
+                   "before leaving.")
     st.info(md(ch.inactivity.sentence() if ch.inactivity else f"Churned means doing {' or '.join(cq.outcomes.churn_touchpoints)}.")
             + " A customer seen within that time before the data ends is active (not yet known), never churned.", icon="ℹ️")
     chart(charts.churn_over_time_figure(ch), name="churn_rate", key="rt_churn_t")
@@ -201,9 +205,10 @@ c = st.columns(3)
 seed("rt_pp", list(page.palive.purchases), tps, what="purchase touchpoint", fallback=tps[:1])
 pp = c[0].multiselect("Purchases", tps, key="rt_pp")
 seed("rt_ph", float(page.palive.horizon_weeks))
-ph = c[1].number_input("Expected purchases over (weeks)", min_value=1.0, max_value=520.0, key="rt_ph")
+ph = c[1].number_input("Expected purchases over (weeks)", min_value=1.0, max_value=520.0, step=1.0, format="%g",
+                       key="rt_ph")  # 39, not 39.00
 seed("rt_pho", float(page.holdout_weeks))
-pho = c[2].number_input("Hold-out check (weeks)", min_value=1.0, max_value=260.0, key="rt_pho")
+pho = c[2].number_input("Hold-out check (weeks)", min_value=1.0, max_value=260.0, step=1.0, format="%g", key="rt_pho")
 page = replace(page, palive=replace(page.palive, purchases=tuple(pp), horizon_weeks=float(ph)), holdout_weeks=float(pho))
 set_view(replace(v, retention=page))
 v = view()
@@ -211,12 +216,13 @@ pa = guarded("Fitting BG/NBD…", lambda: state.retention_part(v, v.segment, pag
 if not pp:
     st.info("Pick the purchase touchpoints.", icon="ℹ️")
 if pa is not None:
-    for warning in fit_warnings(pa):
-        st.warning(md(warning), icon="⚠️")
     m = st.columns(3)
     for col, band in zip(m, BANDS, strict=True):
         col.metric(band.capitalize(), f"{pa.bands[band]:,}", f"{pa.bands[band] / pa.customers_modelled:.0%} of buyers",
                    delta_color="off", delta_arrow="off")
+    # right under the bands: what they mean on this data (one-time buyers stay alive) and how far the fit got
+    if cautions := [n for n in (one_time_buyers_note(pa), *fit_warnings(pa)) if n]:
+        st.warning(md(" ".join(cautions)), icon="⚠️")
     p = pa.params
     st.caption(f"BG/NBD (Fader, Hardie & Lee 2005) fitted on {pa.customers_modelled:,} buyers up to {pa.until}: "
                f"r {p.r:.3g}, alpha {p.alpha:.3g}, a {p.a:.3g}, b {p.b:.3g}, log-likelihood {pa.log_likelihood:,.1f}. "

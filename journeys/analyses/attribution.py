@@ -40,7 +40,10 @@ from journeys.analyses.base import materialize, to_frame
 from journeys.durations import format_duration, parse_duration
 from journeys.errors import QueryError, unknown
 from journeys.markov import (
+    CONVERSION,
     MAX_ORDER,
+    NULL,
+    START,
     PathTable,
     design_chain,
     fit_chain,
@@ -51,6 +54,8 @@ Model = Literal["first", "last", "linear", "position", "time_decay", "markov"]
 MODELS: tuple[Model, ...] = ("first", "last", "linear", "position", "time_decay", "markov")
 MODEL_NAMES = {"first": "First touch", "last": "Last touch", "linear": "Linear", "position": "Position-based",
                "time_decay": "Time decay", "markov": "Markov removal effect"}
+#: how the chain's own states read on a page (the raw names stay in the CLI, as ChannelAttribution spells them)
+STATE_NAMES = {START: "(journey start)", CONVERSION: "(converted)", NULL: "(not converted)"}
 LOOKBACK_DEFAULT = timedelta(days=30)
 HALF_LIFE_DEFAULT = timedelta(days=7)
 BOOTSTRAP_DEFAULT = 200

@@ -378,6 +378,23 @@ def fit_warnings(result: PAliveResult) -> list[str]:
     return out
 
 
+def one_time_buyers_note(result: PAliveResult) -> str:
+    """Why most buyers can read as 'active': BG/NBD lets a customer drop out only after a repeat purchase, so a
+    buyer with a single purchase day keeps P(alive) 1.0. '' when every modelled buyer bought on two days or more."""
+    once = int((result.customers["frequency"] == 0).sum())
+    if not once or not result.customers_modelled:
+        return ""
+    repeat = result.customers_modelled - once
+    text = (f"{once:,} of {result.customers_modelled:,} modelled buyers ({once / result.customers_modelled:.0%}) "
+            "made only one purchase day. BG/NBD lets a customer drop out only after a repeat purchase, so it counts "
+            "every one of them as alive (P(alive) 1.0), however long ago they bought; the Churn section above, which "
+            "looks at inactivity, can call the same customers churned.")
+    if repeat < REPEAT_SHARE_WARN * result.customers_modelled:
+        text += (f" With only {repeat:,} repeat buyers the bands say little about who is gone: read them as "
+                 "'bought once' against 'bought again', not as a churn forecast.")
+    return text
+
+
 def customers_in_band(events: ir.Table, band: str, purchases: tuple[str, ...] = PURCHASES_DEFAULT) -> ir.Table:
     """The segment filter on P(alive): buyers in ``band`` (:data:`BANDS`) at the data's last day, as a table of
     ``customer_id`` in the events' own engine (the fit runs once on every buyer in ``events``)."""

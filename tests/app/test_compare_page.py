@@ -46,3 +46,27 @@ def test_compare_with_two_unsegmented_sides_asks_for_a_segment(sample_id):
     assert not at.exception
     assert not at.get("plotly_chart")
     assert any("Both segments are all customers" in i for i in texts(at, "info"))
+
+
+def test_compare_graph_sides_share_one_colour_scale(sample_id):
+    import json
+
+    a = Segment((Filter("attribute", ("mobile",), column="device"),))
+    at = app("screens/compare.py", ds=sample_id, cmp="graph", seg=a.to_param())
+    assert not at.exception
+    ranges = []
+    for c in at.get("plotly_chart"):
+        markers = [t["marker"] for t in json.loads(c.proto.spec)["data"] if t.get("mode") == "markers"]
+        ranges.append((markers[0]["cmin"], markers[0]["cmax"]))
+    assert len(ranges) == 2 and ranges[0] == ranges[1]
+    assert 0 < ranges[0][1] <= 1
+
+
+def test_compare_paths_stack_the_two_sankeys_full_width(sample_id):
+    a = Segment((Filter("attribute", ("mobile",), column="device"),))
+    at = app("screens/compare.py", ds=sample_id, cmp="paths", seg=a.to_param())
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 2
+    side_by_side = app("screens/compare.py", ds=sample_id, cmp="graph", seg=a.to_param())
+    # side-by-side columns would halve each Sankey's width and crowd its labels: paths uses two fewer columns
+    assert len(at.columns) == len(side_by_side.columns) - 2

@@ -36,3 +36,17 @@ def test_without_a_goal_nothing_is_a_pain_point(sample_id):
     assert not at.exception
     assert not [t for t in texts(at, "markdown") if "Pain point" in t]
     assert any("to flag pain points" in i for i in texts(at, "info"))
+
+
+def test_emotion_curve_has_whole_score_ticks_and_explains_a_lone_stage(sample_id):
+    import json
+
+    at = app("screens/journey_map.py", ds=sample_id)
+    assert not at.exception
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    curve = next(s for s in specs if any(t.get("name") == "average sentiment" for t in s["data"]))
+    axis = curve["layout"]["yaxis2"]
+    assert axis["dtick"] == 1 and axis["tickformat"] == "d"  # 1, 2, 3 ... never 2.496
+    assert axis["range"] == [0.9, 5.1]  # the sample's scores sit on the CSAT 1-5 scale
+    # on the sample chat and call_centre are both guessed as retention: one point, said in words
+    assert any("Only one stage (Retention)" in c for c in texts(at, "caption"))

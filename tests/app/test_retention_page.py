@@ -110,3 +110,21 @@ def test_a_p_alive_band_becomes_a_segment(sample_id):
     assert Segment.from_param(at.query_params["seg"]) == Segment((Filter("alive", ("likely lost", "purchase")),))
     # the segment's customers are the band's: the churn section now counts exactly them
     assert {m.label: m.value for m in at.metric}["Customers"] == f"{palive.bands['likely lost']:,}"
+
+
+def test_p_alive_says_one_time_buyers_count_as_alive_beside_the_bands(sample_id):
+    at = app(PAGE, ds=sample_id)
+    assert not at.exception
+    palive = compute_palive(_events(sample_id), PAliveQuery())
+    once = int((palive.customers.frequency == 0).sum())
+    assert once > 0.9 * palive.customers_modelled  # the sample: almost every buyer bought on one day only
+    caution = next(t for t in texts(at, "warning") if "made only one purchase day" in t)
+    assert f"{once:,} of {palive.customers_modelled:,} modelled buyers" in caution
+    assert "counts every one of them as alive" in caution and "the bands say little" in caution
+    if not palive.converged:  # the fit's own state is said in the same box, next to the bands
+        assert "did not converge" in caution
+    # weeks read as whole numbers (39, not 39.00) and the calendar toggle has a row of its own (no "Calend…")
+    assert at.number_input(key="rt_ph").proto.format == "%g" and at.number_input(key="rt_pho").proto.format == "%g"
+    assert at.toggle(key="rt_rcal").label == "Calendar periods"
+    revenue = next(m for m in at.metric if m.label == "Revenue lost")
+    assert revenue.proto.delta.endswith(" customers")  # short enough for a quarter-width metric; the rest is help
