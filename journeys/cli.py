@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from journeys.errors import JourneyError, MappingError, Remedy
 from journeys.schema import ROLES
@@ -26,8 +26,10 @@ REMEDIES: dict[Remedy, str] = {
     "map_columns": f"Map columns with --map ROLE=COLUMN (roles: {', '.join(ROLES)}).",
     "choose_preset": "Use another --preset, or leave it out and map columns with --map ROLE=COLUMN.",
     "list_datasets": "List them with `journeys datasets`.",
-    "free_store": "If it is the dashboard: load the file on its Data page, or stop it and run this again "
-                  "(datasets, info, transitions, paths and funnel work while it runs).",
+    "free_store": "If it is the dashboard: read commands and analyses (datasets, info, sources, paths, funnel, "
+                  "drivers, attribution, retention, report, ...) work while it runs, and ingest, identities, "
+                  "exclude-ids, remove-source and watch hand their work to it; connect and other changes need "
+                  "the store to themselves: stop the dashboard and run this again.",
 }
 
 
@@ -112,8 +114,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
     raise SystemExit(subprocess.call(cmd, cwd=app.parent.parent, env=env))
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options are user errors like any other: one line on stderr (no usage dump), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}. See `{self.prog} --help`.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="journeys", description="Customer journey analytics over event exports.")
+    parser = _Parser(prog="journeys", description="Customer journey analytics over event exports.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from journeys.ingest_cli import add_commands as add_ingest_commands

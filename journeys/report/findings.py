@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 
+from journeys.analyses.funnels import ENDED
 from journeys.report.context import ReportContext
 from journeys.report.model import Finding, PlanRow
 
@@ -63,11 +64,15 @@ def biggest_drop(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
     per_point = prev * 0.01 * onward / months(ctx)
     labels = r.query.labels
     nxt = r.next_after_drop[r.next_after_drop.step == k - 1]
-    instead = f" Most of them went to {nxt.next_touchpoint.iloc[0]} next ({int(nxt.customers.iloc[0]):,})." if len(nxt) else ""
+    instead = ""
+    if len(nxt):
+        top, n = str(nxt.next_touchpoint.iloc[0]), int(nxt.customers.iloc[0])
+        instead = (f" {n:,} of them ended their journey there." if top == ENDED else
+                   f" Most of them went to {top} next ({n:,}).")
     evidence = (f"{labels[k - 2]} > {labels[k - 1]} keeps {float(w.conversion_from_previous):.1%}: "
                 f"{prev - int(w.customers):,} of {prev:,} journeys stop there.{instead}")
     rec = (f"Work on {labels[k - 1]}: each percentage point more going on from {labels[k - 2]} is about "
-           f"{per_point:,.1f} more {labels[-1]} a month (at today's {onward:.1%} onward rate).")
+           f"{per_point:,.1f} more journeys a month reaching {labels[-1]} (at today's {onward:.1%} onward rate).")
     target = min(1.0, float(w.conversion_from_previous) + 0.05)
     plan = PlanRow(f"Reduce the drop-off at {labels[k - 1]}", f"{labels[k - 2]} > {labels[k - 1]} conversion",
                    f"{float(w.conversion_from_previous):.1%}", f"{target:.1%} (+5 points)",

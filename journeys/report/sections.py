@@ -83,7 +83,8 @@ def paths_section(ctx: ReportContext) -> Section:
     return Section(
         "paths", "Key paths", tuple(paragraphs),
         tables=(Table("Top path variants", variants, cols, {"share": "{:.1%}", "conversion_rate": "{:.1%}"}),),
-        charts=(Figure("Path map (Sankey), % of start", charts.sankey_figure(r)),),
+        charts=(Figure("Path map (Sankey), % of start",  # the Paths page's colours: one per touchpoint everywhere
+                       charts.sankey_figure(r, colours=charts.touchpoint_colours(ctx.touchpoints))),),
         figures={"coverage": r.coverage, "journeys_total": r.journeys_total, "journeys_covered": r.journeys_covered,
                  "top_path": None if top is None else str(top.path),
                  "top_path_journeys": None if top is None else int(top.customers)},
