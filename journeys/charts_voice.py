@@ -61,9 +61,11 @@ def emotion_curve_figure(curve: pd.DataFrame, *, score_name: str = "score", scor
             hovertemplate="%{x}: %{y:.2f} from %{customdata:,} responses<extra></extra>"))
     fig.add_hline(y=0, line={"color": "#d1d5db", "width": 1})
     axis = score_axis_range(curve, score_range)
+    pad = 0.2 / (axis[1] - axis[0]) if axis else 0.0
     fig.update_layout(
         height=height, template="plotly_white", margin={"l": 50, "r": 50, "t": 20, "b": 40}, hovermode="x unified",
-        yaxis={"title": "sentiment", "range": [-1, 1], "zeroline": False},
+        # the same padding as the score axis, so sentiment -1 / 1 sit level with the scale's ends
+        yaxis={"title": "sentiment", "range": [-1 - pad, 1 + pad], "zeroline": False},
         yaxis2={"title": score_name, "overlaying": "y", "side": "right", "showgrid": False,
                 **({"range": [axis[0] - 0.1, axis[1] + 0.1], "tick0": axis[0], "dtick": 1, "tickformat": "d"}
                    if axis else {})},

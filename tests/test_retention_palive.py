@@ -113,3 +113,17 @@ def test_segment_filter_on_a_p_alive_band(duck):
     assert Segment((Filter("alive", ("at risk",)),)).describe() == "customers who are at risk by P(alive)"
     with pytest.raises(QueryError, match="A P\\(alive\\) filter starts with a band"):
         Segment((Filter("alive", ("half",)),)).validate()
+
+
+def test_palive_cautions_explain_one_time_buyers_once():
+    from dataclasses import replace as _replace
+
+    from journeys.analyses.palive import palive_cautions
+
+    few = _result([(str(i), 1 if i < 4 else 0, 0.9) for i in range(100)])
+    cautions = palive_cautions(few)
+    assert cautions[0].startswith("96 of 100 modelled buyers (96%) made only one purchase day.")
+    assert "With only 4 repeat buyers the bands say little" in cautions[0]
+    assert not any(c.startswith("Only 4 of 100") for c in cautions)  # the note already counts the repeat buyers
+    stuck = palive_cautions(_replace(few, converged=False, message="The fit ran to the edge of (a, b)."))
+    assert stuck[1] == "The fit did not converge: the fit ran to the edge of (a, b). Treat P(alive) as a rough guide."

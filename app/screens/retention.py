@@ -12,7 +12,7 @@ import streamlit as st
 from app import state
 from app.ui import chart, customer_list, empty_state, md, seed, set_view, table, view
 from journeys import charts_retention as charts
-from journeys.analyses.palive import BANDS, at_risk_high_value, band_of, fit_warnings, one_time_buyers_note
+from journeys.analyses.palive import BANDS, at_risk_high_value, band_of, palive_cautions
 from journeys.analyses.periods import PERIODS
 from journeys.analyses.retention import MODES
 from journeys.errors import JourneyError
@@ -221,7 +221,7 @@ if pa is not None:
         col.metric(band.capitalize(), f"{pa.bands[band]:,}", f"{pa.bands[band] / pa.customers_modelled:.0%} of buyers",
                    delta_color="off", delta_arrow="off")
     # right under the bands: what they mean on this data (one-time buyers stay alive) and how far the fit got
-    if cautions := [n for n in (one_time_buyers_note(pa), *fit_warnings(pa)) if n]:
+    if cautions := palive_cautions(pa):
         st.warning(md(" ".join(cautions)), icon="⚠️")
     p = pa.params
     st.caption(f"BG/NBD (Fader, Hardie & Lee 2005) fitted on {pa.customers_modelled:,} buyers up to {pa.until}: "

@@ -368,14 +368,22 @@ REPEAT_SHARE_WARN = 0.05
 
 def fit_warnings(result: PAliveResult) -> list[str]:
     """Sentences for a fit to read with care: the optimiser did not converge, or few buyers ever bought again."""
-    out = []
-    if not result.converged:
-        out.append(f"The fit did not converge ({result.message}): treat P(alive) as a rough guide.")
+    return [w for w in (_not_converged(result), _thin_repeats(result)) if w]
+
+
+def _not_converged(result: PAliveResult) -> str:
+    if result.converged:
+        return ""
+    reason = result.message.rstrip(".")
+    return f"The fit did not converge: {reason[:1].lower() + reason[1:]}. Treat P(alive) as a rough guide."
+
+
+def _thin_repeats(result: PAliveResult) -> str:
     repeat = int((result.customers["frequency"] > 0).sum())
-    if repeat < REPEAT_SHARE_WARN * result.customers_modelled:
-        out.append(f"Only {repeat:,} of {result.customers_modelled:,} buyers ({repeat / result.customers_modelled:.1%}) "
-                   "bought on two different days: the model has little repeat behaviour to learn from.")
-    return out
+    if repeat >= REPEAT_SHARE_WARN * result.customers_modelled:
+        return ""
+    return (f"Only {repeat:,} of {result.customers_modelled:,} buyers ({repeat / result.customers_modelled:.1%}) "
+            "bought on two different days: the model has little repeat behaviour to learn from.")
 
 
 def one_time_buyers_note(result: PAliveResult) -> str:
@@ -393,6 +401,13 @@ def one_time_buyers_note(result: PAliveResult) -> str:
         text += (f" With only {repeat:,} repeat buyers the bands say little about who is gone: read them as "
                  "'bought once' against 'bought again', not as a churn forecast.")
     return text
+
+
+def palive_cautions(result: PAliveResult) -> list[str]:
+    """What to say beside the bands: why one-time buyers read as alive (the note counts the repeat buyers too),
+    then whether the fit converged; without one-time buyers, :func:`fit_warnings`."""
+    note = one_time_buyers_note(result)
+    return [n for n in (note, _not_converged(result)) if n] if note else fit_warnings(result)
 
 
 def customers_in_band(events: ir.Table, band: str, purchases: tuple[str, ...] = PURCHASES_DEFAULT) -> ir.Table:
