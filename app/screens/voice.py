@@ -52,7 +52,8 @@ st.subheader("Emotion curve", anchor=False)
 score_name = result.scores.name if result.scores is not None else "score"
 score_range = (result.scores.lo, result.scores.hi) if result.scores is not None else None
 if note := charts_voice.curve_note(result.curve):
-    st.caption(note)
+    st.caption(note + " Stages here are guessed from touchpoint names; the Journey map page lets you correct them "
+               "for its own curve.")
 chart(charts_voice.emotion_curve_figure(result.curve, score_name=score_name, score_range=score_range),
       name="emotion_curve", key="curve")
 table(result.curve, name="emotion_curve", key="curvet")

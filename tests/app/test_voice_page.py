@@ -87,3 +87,12 @@ def test_open_had_a_negative_chat_as_segment(sample_id):
     chat = tp[tp["touchpoint"] == "chat"].iloc[0]
     assert int(chat["negative"]) == 177  # the same negative chats as without the segment, now among fewer texts
     assert int(chat["texts"]) < 448
+
+
+def test_a_lone_stage_on_the_curve_is_explained_and_the_score_axis_is_whole(sample_id):
+    at = app(PAGE, ds=sample_id)
+    assert not at.exception
+    assert any("Only one stage (Retention)" in c for c in texts(at, "caption"))
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    curve = next(s for s in specs if any(t.get("name") == "average sentiment" for t in s["data"]))
+    assert curve["layout"]["yaxis2"]["dtick"] == 1 and curve["layout"]["yaxis2"]["tickformat"] == "d"
