@@ -64,10 +64,12 @@ def test_a_second_source_orders_ties_after_the_first_and_touches_only_its_person
 def test_dedupe_channel_and_remove(store, parts, write):
     ds = store.ingest(parts / "a.csv").dataset_id
     again = store.ingest(parts / "a.csv", into=ds, dedupe="exact", as_source="again")
-    assert again.rejected == {"already stored": 1800} and again.rows_stored == 0
+    assert again.rejected == {} and again.already_stored == 1800 and again.rows_stored == 0
     assert again.examples == {"already stored": [1, 2, 3, 4, 5]}
+    assert again.lines()[1] == "Rows read: 1,800; stored: 0; rejected: 0; already stored (skipped): 1,800"
+    assert again.to_dict()["already_stored"] == 1800 and again.to_dict()["rows_rejected"] == 0
     by_id = store.ingest(parts / "whole.csv", into=ds, dedupe="customer_id,timestamp,touchpoint")
-    assert by_id.rejected == {"already stored": 1800} and by_id.rows_stored == 1200
+    assert by_id.rejected == {} and by_id.already_stored == 1800 and by_id.rows_stored == 1200
     calls = write("calls.csv", "phone,when,what\nC0000001,2025-06-01 10:00,call_centre\n")
     r = store.ingest(calls, into=ds, channel="call centre",
                      overrides={"customer": "phone", "timestamp": "when", "touchpoint": "what"})

@@ -10,8 +10,19 @@ from pathlib import Path
 
 import pytest
 
+from journeys.bootstrap import load_sample_sources
+from journeys.engine.store import Store
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.executable).parent.parent
+
+
+def bootstrap_channels_line(home: Path) -> str:
+    """The "2+ channels" line of the sample as ``make run`` loads it for the Data page."""
+    with Store(home) as store:
+        report = store.stitching(load_sample_sources(store).id)
+        assert report is not None
+        return next(line for line in report.lines() if line.startswith("Journeys spanning 2+ channels"))
 
 
 def test_the_multi_source_workflow_runs_as_written(tmp_path):
@@ -22,6 +33,7 @@ def test_the_multi_source_workflow_runs_as_written(tmp_path):
     (block,) = re.findall(r"```bash\n(.*?)```", section[:section.index("\n## ", 1)], flags=re.S)
     assert "journeys watch exports/ --into shop --interval 10s" in block
     block = block.replace("--interval 10s", "--interval 1s --once")
+    assert "cd " not in block  # the store folder follows the working directory: run from the root, like make run
     (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
     (tmp_path / "sample_data_exports").mkdir()
     script = f"set -e\nexport PATH={VENV / 'bin'}:$PATH\n" + block.replace(
@@ -30,6 +42,11 @@ def test_the_multi_source_workflow_runs_as_written(tmp_path):
     out = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "Persons: 15,070 before stitching, 12,885 after" in out.stdout
-    assert "Rows read: 214; stored: 0; rejected: 214" in out.stdout  # the same export again, deduplicated
-    assert "Removed source 'store_purchases' (440 rows)" in out.stdout
+    # the same sources, names and channels as the dashboard's Sample shop: the same stitched figure
+    channels = next(line for line in out.stdout.splitlines() if line.startswith("Journeys spanning 2+ channels"))
+    assert channels == bootstrap_channels_line(tmp_path / "bootstrap")
+    assert channels == "Journeys spanning 2+ channels: 27.6% unstitched, 41.5% stitched"
+    # the same export again, deduplicated: skipped rows are not rejected rows
+    assert "Rows read: 214; stored: 0; rejected: 0; already stored (skipped): 214" in out.stdout
+    assert "Removed source 'store' (440 rows)" in out.stdout
     assert "Watching" in out.stdout

@@ -103,8 +103,11 @@ def test_writes_while_a_writer_holds_the_store_say_what_to_do(holder, home):
     assert out.returncode == 2
     assert out.stderr.strip() == (
         f"journeys: error: The journeys store at {home / 'journeys.duckdb'} is in use by another process "
-        f"(PID {holder.proc.pid}). If it is the dashboard: load the file on its Data page, or stop it and run this "
-        "again (datasets, info, transitions, paths and funnel work while it runs).")
+        f"(PID {holder.proc.pid}). If it is the dashboard: read commands and analyses (datasets, info, sources, "
+        "paths, funnel, drivers, attribution, retention, report, ...) work while it runs, and ingest, identities, "
+        "exclude-ids, remove-source and watch hand their work to it; connect and other changes need the store to "
+        "themselves: stop the dashboard and run this again.")
+    assert "Data page" not in out.stderr  # no file is involved in connect
 
 
 def test_a_reader_sees_each_new_commit(holder, home):

@@ -367,13 +367,12 @@ class Store(SourcesMixin):
                 else:
                     summary = srcs.source_summary(cur, staged.attributes)
                 ing.ensure_rows(staged, int(summary["rows_stored"]) + loaded.deduplicated, src.name)  # type: ignore[call-overload]
-                rejected = staged.rejected | ({srcs.ALREADY_STORED: loaded.deduplicated} if loaded.deduplicated else {})
                 wanted = (name or "").strip() or stem
                 final = target.name if target else self._free_name(cur, wanted)
                 renamed = [_renamed(wanted, final)] if target is None and final != wanted else []
                 report = LoadReport(
                     dataset_id=dataset_id, name=final, source=src.name,
-                    rows_read=staged.rows_read, rejected=rejected,
+                    rows_read=staged.rows_read, rejected=staged.rejected, already_stored=loaded.deduplicated,
                     examples=staged.examples | ({srcs.ALREADY_STORED: loaded.dedupe_examples} if loaded.deduplicated else {}),
                     coerced=staged.coerced,
                     warnings=staged.warnings + ing.time_warnings(summary["start"], summary["end"]) + renamed,  # type: ignore[arg-type]
