@@ -89,10 +89,12 @@ def cmd_predict(args: argparse.Namespace) -> None:
     if args.format == "csv":
         if r.offered is None:
             print(r.message, file=sys.stderr)
+        if r.note:
+            print(r.note, file=sys.stderr)
         sys.stdout.write(safe_csv(r.scores[["customer_id", "score", "model", "reasons"]],
                                   limit=max(1, len(r.scores))).decode("utf-8"))
         return
-    data = {"what": r.what, "offered": r.offered, "learned_model": r.learned, "message": r.message,
+    data = {"what": r.what, "offered": r.offered, "learned_model": r.learned, "message": r.message, "note": r.note,
             "scoring_cutoff": r.scoring_cutoff.isoformat(), "validation_cutoff": r.validation_cutoff.isoformat(),
             "training_cutoffs": [c.isoformat() for c in r.training_cutoffs],
             "training_positive": r.training_positive, "training_negative": r.training_negative,
@@ -198,9 +200,12 @@ def cmd_measure(args: argparse.Namespace) -> None:
         print(json.dumps({"since": m.since.isoformat(), "actioned": m.actioned, "actioned_converted": m.actioned_converted,
                           "control": m.control, "control_converted": m.control_converted,
                           "difference": _clean(m.difference), "ci_low": _clean(m.low), "ci_high": _clean(m.high),
-                          "sentence": m.sentence()}))
+                          "sentence": m.sentence(), "data_end": m.data_end.isoformat() if m.data_end else None,
+                          "note": m.stale()}))
     else:
         print(m.sentence())
+        if m.stale():
+            print(m.stale())
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:

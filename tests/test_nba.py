@@ -98,6 +98,10 @@ def test_measure_actioned_against_control(duck):
     assert (m.actioned, m.actioned_converted, m.control, m.control_converted) == (10, 4, 10, 2)
     assert (m.difference, m.low, m.high) == pytest.approx(newcombe_diff(4, 10, 2, 10))
     assert m.sentence().startswith("Since 2025-03-02, 40.0% of 10 actioned customers did goal against 20.0% of 10")
+    assert m.data_end == BASE + timedelta(days=2) and m.stale() == ""
+    late = measure(duck.table(frame(rows)), members, ("goal",), datetime(2026, 11, 25))  # saved after the data ends
+    assert late.stale() == ("The data ends on 2025-03-03, before 2026-11-25, so nobody can have converted since "
+                            "then yet: load newer events or measure from an earlier date.")
 
 
 # ---- the command line and the audience round trip -------------------------------------------------------
@@ -161,6 +165,9 @@ def test_cli_nba_audience_export_push_and_measure(tmp_path: Path, duck, hook):
     since = (datetime(2025, 3, 1) + timedelta(days=59)).date().isoformat()
     measured = json.loads(cli("measure", "Z push", "--goal", "goal", "--since", since, "--format", "json").stdout)
     assert (measured["actioned_converted"], measured["control_converted"]) == (0, 0)
+    assert measured["note"] == "" and measured["data_end"]
+    default = cli("measure", "Z push", "--goal", "goal")  # from the save date: today, after the data
+    assert default.returncode == 0 and default.stdout.splitlines()[-1].startswith("The data ends on ")
     bad = cli("audience", "push", "Z push", "--url", "ftp://nowhere")
     assert bad.returncode == 2 and "must start with http:// or https://" in bad.stderr
     refreshed = json.loads(cli("audience", "refresh", "Z push").stdout)

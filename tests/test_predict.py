@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -301,3 +302,35 @@ def test_capped_training_rows_keep_the_rarer_class_and_reweight_the_other():
     assert (ys == 0).sum() == 50 and len(ys) == 250 and w[ys == 1].sum() == pytest.approx(950)
     _, ys, w = cap_rows(np.zeros((1000, 1)), np.array([1, 0] * 500), limit=100)  # both common: half each
     assert (ys == 1).sum() == 50 and w.sum() == pytest.approx(1000)
+
+
+def test_reasons_are_percentage_points_at_the_base_rate_and_never_explode():
+    """A rare outcome puts the fitted intercept far out; a huge standardised value used to read as "odds ×3e8".
+    The effect is sigmoid(b0 + contribution) - sigmoid(b0) with b0 = logit(training base rate): at most
+    100 x (1 - base rate) points up."""
+    from scipy.special import expit
+
+    from journeys.analyses.predict_features import Feature
+    from journeys.analyses.predict_validation import LogisticModel, points, reasons
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 2))
+    y = (x[:, 0] + rng.normal(scale=0.3, size=2000) > 1.2).astype(int)  # about 12% positive
+    m = LogisticModel(x, y)
+    assert m.base_rate == pytest.approx(y.mean())
+    far = np.array([[40.0, 0.0], [0.5, 0.0]])
+    _score, lo, pp = m.contributions(far)
+    assert pp[0, 0] == pytest.approx((expit(m.b0 + lo[0, 0]) - expit(m.b0)) * 100)
+    assert 0 < pp[0, 0] <= 100 * (1 - m.base_rate) + 1e-9
+    words = reasons(far, lo, pp, [Feature("recency", "recency"), Feature("tenure", "tenure")])
+    assert words[0].startswith("no event for 40 days: +") and words[0].endswith(" pp") and "odds" not in words[0]
+    assert float(words[0].split(": ")[1].split(" ")[0]) <= 100 * (1 - m.base_rate) + 0.5
+    assert [points(34.4), points(0.44), points(0.01)] == ["+34 pp", "+0.4 pp", "under +0.1 pp"]
+
+
+def test_churn_by_inactivity_carries_a_note_and_explicit_churn_does_not(planted_result):
+    r, _ = planted_result
+    assert r.note == ""  # explicit churn (account_closed)
+    inactive = replace(r, query=replace(r.query, outcomes=Outcomes()))
+    assert inactive.note.startswith(f"Churn here means {r.inactivity_days} days without an event")
+    assert "recency dominates" in inactive.note

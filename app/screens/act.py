@@ -111,4 +111,6 @@ if mgoals:
     m = run("Measuring…", lambda: measure(state.store().table(a.dataset), members, mgoals,
                                           datetime.combine(since, datetime.min.time())))
     st.metric("Actioned minus control", f"{m.difference * 100:+.1f} pp" if m.control and m.actioned else "—")
+    if m.stale():
+        st.warning(md(m.stale()), icon=":material/event_busy:")
     st.caption(md(m.sentence()))

@@ -3,7 +3,9 @@ Opened from any customer list (``?cust=ID``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -12,7 +14,22 @@ from app import auth, state
 from app.ui import empty_state, md, run, seed, set_view, stop, table, view
 from journeys.analyses.nba import NO_RECOMMENDATION, NBAQuery
 from journeys.analyses.predict import TIMELINE_ROWS
+from journeys.errors import JourneyError
 from journeys.segments import Segment
+
+T = TypeVar("T")
+
+
+def soft(label: str, fn: Callable[[], T]) -> T | None:
+    """Like ``run``, but a user error (data too short for the model) is a note and the timeline still shows."""
+    try:
+        with st.spinner(label, show_time=True):
+            return fn()
+    except JourneyError as err:
+        st.info(md(f"No score or next best action here: {err.message} On the Predict page, pick a shorter "
+                   "'Within (days)' or a later 'As of' date."), icon=":material/info:")
+        return None
+
 
 st.title("Customer")
 v = view()
@@ -38,9 +55,11 @@ q = v.act.predict_query(v.outcomes)
 if q.target == "conversion" and not q.outcomes.goals:
     st.caption("Pick a goal on the Predict page to see this customer's conversion score.")
 else:
-    r = run("Scoring…", lambda: state.predict(v, Segment(), q))
-    mine = r.scores[r.scores.customer_id == customer]
-    if r.offered is None:
+    r = soft("Scoring…", lambda: state.predict(v, Segment(), q))
+    mine = r.scores[r.scores.customer_id == customer] if r is not None else pd.DataFrame()
+    if r is None:
+        pass  # said by soft()
+    elif r.offered is None:
         st.caption(md(r.message))
     elif mine.empty:
         st.info(md(f"Not scored: on {r.scoring_cutoff.date()} this journey is not open (churned, or silent for "
@@ -48,14 +67,16 @@ else:
     else:
         s = mine.iloc[0]
         rank = int(mine.index[0]) + 1
-        st.metric(f"P({r.what})", f"{s.score:.1%}", help=f"{r.offered}; rank {rank:,} of {len(r.scores):,}")
+        st.metric(f"P({r.what})", f"{s.score:.1%}" if s.score < 0.999 else "over 99.9%", help=f"{r.offered}; rank {rank:,} of {len(r.scores):,}")
         for reason in [p for p in str(s.reasons).split("; ") if p]:
             st.text("• " + reason)  # plain text: touchpoint names are user data
 if v.act.actions and v.outcomes.goals:
-    n = run("Next best action…", lambda: state.nba(v, Segment(), NBAQuery(actions=v.act.actions, outcomes=v.outcomes,
-                                                                           order=v.act.order)))
-    row = n.customers[n.customers.customer_id == customer]
-    if not row.empty and row.iloc[0].action != NO_RECOMMENDATION:
+    n = soft("Next best action…", lambda: state.nba(v, Segment(), NBAQuery(actions=v.act.actions,
+                                                                            outcomes=v.outcomes, order=v.act.order)))
+    row = n.customers[n.customers.customer_id == customer] if n is not None else pd.DataFrame()
+    if n is None:
+        pass  # said by soft()
+    elif not row.empty and row.iloc[0].action != NO_RECOMMENDATION:
         b = row.iloc[0]
         group = " (control group: do not act)" if b.control else ""
         st.text(f"Next best action: {b.action}{group}: {b.uplift:+.1%} (95% {b.ci_low:+.1%} to {b.ci_high:+.1%}; "

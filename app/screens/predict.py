@@ -55,6 +55,8 @@ if r.offered is None:
     empty_state(r.message)
     stop()
 (st.success if r.offered != BASELINE else st.warning)(md(r.message))
+if r.note:
+    st.info(md(r.note), icon=":material/info:")
 rows = [{"model": name, "offered": "✓" if name == r.offered else "", "AUC": m.auc,
          "AUC 95% interval": f"{m.auc_low:.3f} to {m.auc_high:.3f}", "top-decile precision": m.top_decile_precision,
          "top-decile lift": m.top_decile_lift, "positives": m.n_positive, "negatives": m.n_negative}

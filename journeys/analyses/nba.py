@@ -196,6 +196,14 @@ class Measurement:
     difference: float
     low: float
     high: float
+    data_end: datetime | None = None  # the dataset's last event, to say when ``since`` is after it
+
+    def stale(self) -> str:
+        """A sentence when the measurement starts after the data ends (nothing can have happened yet), else ''."""
+        if self.data_end is None or self.since.replace(tzinfo=None) <= self.data_end:
+            return ""
+        return (f"The data ends on {self.data_end.date()}, before {self.since.date()}, so nobody can have converted "
+                "since then yet: load newer events or measure from an earlier date.")
 
     def sentence(self) -> str:
         if not self.control or not self.actioned:
@@ -220,4 +228,6 @@ def measure(events: ir.Table, members: pd.DataFrame, goals: tuple[str, ...], sin
     n_a, k_a = int((~flags).sum()), int((hit & ~flags).sum())
     n_c, k_c = int(flags.sum()), int((hit & flags).sum())
     diff, low, high = newcombe_diff(k_a, n_a, k_c, n_c)
-    return Measurement(since, goals, n_a, k_a, n_c, k_c, diff, low, high)
+    end = to_frame(events.aggregate(end=events.ts.max()))["end"].iloc[0]
+    data_end = None if pd.isna(end) else pd.Timestamp(end).tz_localize(None).to_pydatetime()
+    return Measurement(since, goals, n_a, k_a, n_c, k_c, diff, low, high, data_end)

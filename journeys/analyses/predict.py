@@ -136,6 +136,14 @@ class PredictResult:
                   else o.describe(self.inactivity_days))
         return f"{self.query.target} ({detail}) within {self.query.horizon.days} days"
 
+    @property
+    def note(self) -> str:
+        """A caveat for churn by inactivity: the label is a silence and recency is a feature, so it is near-circular."""
+        if self.query.target != "churn" or self.query.outcomes.churn_touchpoints:
+            return ""
+        return (f"Churn here means {self.inactivity_days} days without an event, and days since the last event is "
+                "one of the features, so recency dominates the score: read it as who has gone quiet, not why.")
+
 
 def midnight(d: date) -> datetime:
     return datetime.combine(d, time())
@@ -150,7 +158,7 @@ def cutoffs(first: datetime, scoring: datetime, query: PredictQuery) -> tuple[da
         span = (scoring - first).days
         raise QueryError(f"A horizon of {h.days} days needs at least {3 * h.days} days of data before the scoring "
                          f"date (history, training labels, validation labels); this data covers {span} days.",
-                         hint="Choose a shorter horizon or a later --as-of date.")
+                         hint="Choose a shorter horizon or a later as-of date.")
     return validation, training
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, logit
 from scipy.stats import rankdata
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -34,7 +34,7 @@ from journeys.stats import Z95
 CALIBRATION_BINS = 10
 TOP_SHARE = 0.10
 REASONS = 3
-REASON_FLOOR_PP = 0.5  # under half a percentage point, the odds ratio says the size instead
+BASE_RATE_CLIP = 0.001  # the reference rate stays within [0.1%, 99.9%] so its logit is finite
 REASON_FLOOR_LOG_ODDS = 0.05  # odds x1.05: smaller pushes are not worth a sentence
 OCCLUSION_FEATURES = 12
 OCCLUSION_SAMPLE = 500
@@ -185,6 +185,11 @@ class LogisticModel:
         self.fit = LogisticRegression(C=1.0, max_iter=2000).fit((filled - self.mean) / self.sd, y, sample_weight=w)
         self.coef = self.fit.coef_[0]
         self.intercept = float(self.fit.intercept_[0])
+        # reasons are read at the training base rate (not the fitted intercept, which can sit far out on the
+        # logit scale when one class dominates): b0 = logit(base rate)
+        rate = float(np.average(y, weights=w)) if len(y) else 0.5
+        self.base_rate = float(np.clip(rate, BASE_RATE_CLIP, 1 - BASE_RATE_CLIP))
+        self.b0 = float(logit(self.base_rate))
 
     def _fill(self, x: np.ndarray) -> np.ndarray:
         return np.where(np.isnan(x), self.median, x)
@@ -194,12 +199,12 @@ class LogisticModel:
 
     def contributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(score, log-odds, pp) per customer and feature: the standardised contribution ``beta_j z_j`` and how
-        far that one value moves an average customer's score (every feature at its training mean),
-        ``sigmoid(b0 + beta_j z_j) - sigmoid(b0)``, in percentage points."""
+        far that one value moves a customer at the training base rate, ``sigmoid(b0 + beta_j z_j) - sigmoid(b0)``
+        with ``b0 = logit(base rate)``, in percentage points: bounded by the base rate, so it never explodes."""
         z = (self._fill(x) - self.mean) / self.sd
         parts = z * self.coef
         p = expit(parts.sum(axis=1) + self.intercept)
-        return p, parts, (expit(self.intercept + parts) - expit(self.intercept)) * 100
+        return p, parts, (expit(self.b0 + parts) - expit(self.b0)) * 100
 
 
 class BoostedModel:
@@ -245,9 +250,9 @@ class BoostedModel:
 
 
 def reasons(x: np.ndarray, lo: np.ndarray, pp: np.ndarray, features: list[Feature]) -> list[str]:
-    """The top contributions that raise each score (by log-odds), in words: ``3 × call_centre in 7 days: +12 pp``;
-    where the average customer's score is already near 0 or 1 the points vanish, so the odds ratio is said
-    instead (``odds ×3.2``). One-hot features speak only when present."""
+    """The top contributions that raise each score (by log-odds), in words: ``3 × call_centre in 7 days: +12 pp``.
+    The size is always percentage points (``pp``, see the models' ``contributions``), whole points from 1 pp
+    and one decimal below. One-hot features speak only when present."""
     usable = lo.copy()
     indicator = np.array([f.indicator for f in features], dtype=bool)
     usable[:, indicator] = np.where(x[:, indicator] > 0, usable[:, indicator], -np.inf)
@@ -262,7 +267,13 @@ def reasons(x: np.ndarray, lo: np.ndarray, pp: np.ndarray, features: list[Featur
         for j in top[i]:
             if usable[i, j] < REASON_FLOOR_LOG_ODDS:
                 continue
-            size = f"{pp[i, j]:+.0f} pp" if pp[i, j] >= REASON_FLOOR_PP else f"odds ×{np.exp(usable[i, j]):.1f}"
-            parts.append(f"{features[j].words(x[i, j])}: {size}")
+            parts.append(f"{features[j].words(x[i, j])}: {points(pp[i, j])}")
         out.append("; ".join(parts))
     return out
+
+
+def points(pp: float) -> str:
+    """A probability change in words: ``+12 pp``, ``+0.4 pp``, ``under +0.1 pp``."""
+    if pp >= 1:
+        return f"{pp:+.0f} pp"
+    return f"{pp:+.1f} pp" if pp >= 0.1 else "under +0.1 pp"

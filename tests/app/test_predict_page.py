@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -41,6 +42,8 @@ def test_page_shows_both_models_validated_like_the_cli(home, sample_id, predicte
                          capture_output=True, text=True, env=env, check=True)
     data = json.loads(out.stdout)
     assert data["offered"] == predicted.offered
+    assert data["note"] == predicted.note and "recency dominates" in data["note"]  # churn by inactivity
+    assert any("recency dominates" in t for t in texts(at, "info"))
     assert {k: m["auc"] for k, m in data["models"].items()} == pytest.approx(
         {k: m.auc for k, m in predicted.metrics.items()})
     top = frame_with(at, "reasons")
@@ -90,3 +93,22 @@ def test_customer_link_opens_the_timeline(sample_id, predicted):
     assert list(events["touchpoint"]) == list(expected["touchpoint"]) and len(events) == total
     at = app("screens/customer.py", ds=sample_id, cust="nobody")
     assert "No customer 'nobody' in this dataset." in texts(at, "info")
+
+
+def test_reasons_are_readable_percentage_points(predicted):
+    """Reasons used to read "no event for 30 days: odds ×344617621.7"; every one is now a bounded pp effect."""
+    parts = [p for r in predicted.scores.reasons for p in str(r).split("; ") if p]
+    assert parts and not any("odds" in p for p in parts)
+    sizes = [p.rsplit(": ", 1)[1] for p in parts]
+    assert all(re.fullmatch(r"\+\d+(\.\d)? pp|under \+0\.1 pp", s) for s in sizes), sizes[:5]
+    assert max(float(s.split()[0]) for s in sizes if not s.startswith("under")) <= 100
+
+
+def test_customer_on_data_too_short_for_the_model_still_shows_the_timeline(sample_id, predicted):
+    who = predicted.scores.customer_id.iloc[0]
+    at = app("screens/customer.py", ds=sample_id, cust=who, pasof="2025-01-10")
+    assert not at.exception and not texts(at, "error")
+    info = " ".join(texts(at, "info"))
+    assert "A horizon of 28 days needs at least 84 days of data" in info and "'As of' date" in info
+    assert "--as-of" not in " ".join([*texts(at, "caption"), info])
+    assert len(frame_with(at, "touchpoint")) > 0
