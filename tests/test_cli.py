@@ -151,7 +151,7 @@ def test_info_on_a_name_two_datasets_share_asks_for_the_id(loaded):
     assert cli("info", ids[1], home=loaded).returncode == 0
 
 
-MAP_REMEDY = "Map columns with --map ROLE=COLUMN (roles: customer, timestamp, touchpoint, channel, session, value, score, text)."
+MAP_REMEDY = "Map columns with --map ROLE=COLUMN (roles: customer, timestamp, touchpoint, channel, session, value, score, text, alias)."
 SEGMENT_EXAMPLE = 'E.g. {"c":"and","i":[{"k":"did","v":["cart"]}]}.'
 
 
