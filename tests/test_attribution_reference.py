@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -88,7 +87,7 @@ def test_markov_equals_the_exact_reference(result) -> None:
         assert _ours(result[1], "markov", "removal_effect")[channel] == pytest.approx(float(1 - pk / p_ref), abs=1e-12)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ChannelAttribution") is None and not os.environ.get("CI"),
+@pytest.mark.skipif(importlib.util.find_spec("ChannelAttribution") is None,
                     reason="channelattribution (GPL, the reference extra: pip install -e .[reference]) is not installed")
 def test_fixture_is_what_the_package_says() -> None:
     import ChannelAttribution as ca
