@@ -20,6 +20,12 @@ from journeys.engine.store import DatasetInfo
 from journeys.io.readers import preview
 from journeys.io.report import LoadReport
 
+#: counts with thousands separators (the numbers stay numbers, so the tables still sort by them)
+COUNTS = {col: st.column_config.NumberColumn(col, format="localized")
+          for col in ("events", "customers", "rows", "ids", "loads")}
+#: the from / to of something without events (an identity file, an empty dataset)
+NO_TIME = "–"
+
 
 def saved_upload(upload: object) -> Path:
     """One copy of an uploaded file per upload (reruns reuse it)."""
@@ -45,8 +51,11 @@ def render(info: DatasetInfo) -> None:
     st.caption(md(f"'{info.name}': events of several exports, ordered by time, then by the order the sources "
                   "were added, then by row."))
     frame = pd.DataFrame([{"order": s.source_no + 1, "source": s.name, "holds": s.kind, "rows": s.rows,
-                           "ids": s.customers, "from": s.start, "to": s.end, "loads": len(s.reports)} for s in sources])
-    st.dataframe(frame, hide_index=True, key="sources_table")
+                           "ids": s.customers, "from": s.start or NO_TIME, "to": s.end or NO_TIME,
+                           "loads": len(s.reports)} for s in sources])
+    st.dataframe(frame, hide_index=True, key="sources_table", column_config=COUNTS)
+    if any(s.start is None and s.kind == "identities" for s in sources):
+        st.caption("An identity file holds links between ids, no events: it has no time span.")
     for s in sources:
         with st.expander(f"Load report: {s.name}", expanded=False):
             for i, report in enumerate(s.reports):

@@ -118,3 +118,15 @@ def test_cli_ingest_into_sources_and_remove(tmp_path, parts, monkeypatch, capsys
     assert "Did you mean 'shop'" in capsys.readouterr().err
     assert run(["remove-source", "shop", "b"]) == 0
     assert "Removed source 'b' (1,200 rows)" in capsys.readouterr().out
+
+
+def test_a_report_stored_before_skipped_rows_had_their_own_count_reads_them_as_skipped():
+    from journeys.io.report import LoadReport
+
+    old = {"dataset_id": "d", "name": "shop", "source": "calls.csv", "rows_read": 214, "rows_stored": 0,
+           "rejected": {"already stored": 214}, "examples": {"already stored": [1, 2]}, "duplicates": 0,
+           "tied_timestamps": 0, "customers": 0, "touchpoints": 0, "start": None, "end": None, "rows_rejected": 214}
+    report = LoadReport.from_json(json.dumps(old))
+    assert (report.rejected, report.already_stored, report.rows_rejected) == ({}, 214, 0)
+    assert report.lines()[1:3] == ["Rows read: 214; stored: 0; rejected: 0; already stored (skipped): 214",
+                                   "  skipped, already in the dataset: 214 (e.g. row 1, 2)"]

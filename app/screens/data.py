@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, sources_panel, state
+from app.sources_panel import NO_TIME
 from app.ui import explained, md, set_view, view
 from journeys.errors import JourneyError
 from journeys.io.presets import PRESET_NAMES, PRESETS, detect_mapping, path_table_columns, preset_mapping
@@ -136,10 +137,16 @@ if last:  # its name as it is now (a rename after the load shows)
 
 st.subheader("Stored datasets")
 frame = pd.DataFrame([{"id": d.id, "name": d.name, "events": d.rows, "customers": d.report.customers,
-                       "from": d.report.start, "to": d.report.end, "source": d.source} for d in infos])
-st.dataframe(frame, hide_index=True, key="datasets_table")
+                       "from": d.report.start or NO_TIME, "to": d.report.end or NO_TIME, "source": d.source}
+                      for d in infos])
+st.dataframe(frame, hide_index=True, key="datasets_table", column_config=sources_panel.COUNTS)
 managed = [d for d in infos if auth.can_manage(d.id)]  # owner or admin
 if managed:
+    # the picker follows the dataset chosen elsewhere (the sidebar, a load just made); a pick here stays
+    chosen = view().dataset
+    if chosen in {d.id for d in managed} and st.session_state.get("manage_follows") != chosen:
+        st.session_state["manage_ds"] = chosen
+    st.session_state["manage_follows"] = chosen
     target = st.selectbox("Dataset", [d.id for d in managed], format_func=lambda i: next(d.name for d in infos if d.id == i),
                           key="manage_ds")
     left, right = st.columns(2)

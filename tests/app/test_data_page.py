@@ -169,3 +169,31 @@ def test_a_second_export_becomes_a_source_then_an_identity_file_stitches_it(samp
     assert [s.name for s in _store().sources(mine.id)] == ["crm", "calls"]
     assert _store().table(mine.id).customer_id.nunique().execute() == 2
     _store().delete(mine.id)
+
+
+def test_after_a_load_the_page_shows_the_new_dataset_not_the_sample(sample_id):
+    at = app("screens/data.py", ds=sample_id)
+    assert at.selectbox(key="manage_ds").value == sample_id
+    at = load_crm(at)
+    mine = next(d for d in _store().datasets() if d.name.startswith("crm "))
+    # the page's own picker, Sources and Identity stitching follow the dataset the load switched to
+    assert at.selectbox(key="manage_ds").value == mine.id
+    assert list(at.dataframe[1].value.source) == ["crm"]
+    assert texts(at.main, "info")[-1].startswith("Stitching is off")
+    at.selectbox(key="manage_ds").set_value(sample_id).run()  # a pick on the page stays
+    assert at.selectbox(key="manage_ds").value == sample_id
+    assert texts(at, "success")[0].startswith("Stitching is on")
+    _store().delete(mine.id)
+
+
+def test_counts_have_thousands_separators_and_an_identity_file_has_no_time_span(sample_id):
+    at = app("screens/data.py", ds=sample_id)
+    assert not at.exception
+    for table, counts in ((at.dataframe[0], {"events", "customers"}), (at.dataframe[1], {"rows", "ids"})):
+        config = json.loads(table.proto.columns)
+        assert {c for c, v in config.items() if v.get("type_config", {}).get("format") == "localized"} >= counts
+    sources = at.dataframe[1].value
+    crm = sources[sources.source == "CRM"].iloc[0]
+    assert (crm["from"], crm["to"]) == ("–", "–")
+    assert "None" not in sources.astype(str).to_numpy().ravel().tolist()
+    assert any("identity file holds links between ids, no events" in c for c in texts(at.main, "caption"))
