@@ -32,7 +32,8 @@ def test_upload_a_csv_and_map_its_columns(page: Page, base_url: str, tmp_path: P
                       "0042;2024-05-01 09:00:00;newsletter;north\n0042;2024-05-01 09:03:00;visit;north\n"
                       "0043;2024-05-02 10:00:00;visit;south\n0043;later;buy;south\n")
     open_page(page, f"{base_url}/data")
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(export))
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(  # the event export (then the identity file)
+        str(export))
     settle(page)
     for role, column in (("customer", "contact"), ("timestamp", "event_time"), ("touchpoint", "action")):
         page.get_by_role("combobox", name=re.compile(f"^{role}")).click()
@@ -40,7 +41,7 @@ def test_upload_a_csv_and_map_its_columns(page: Page, base_url: str, tmp_path: P
         settle(page)
     page.get_by_role("button", name="Load dataset").click()
     settle(page)
-    report = page.get_by_test_id("stText").inner_text()
+    report = page.get_by_test_id("stText").filter(has_text="Rows read").first.inner_text()  # this load's report
     assert "Rows read: 4; stored: 3; rejected: 1" in report
     assert "unparseable timestamp: 1 (e.g. row 4)" in report
 
