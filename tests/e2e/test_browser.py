@@ -41,8 +41,10 @@ def test_upload_a_csv_and_map_its_columns(page: Page, base_url: str, tmp_path: P
         settle(page)
     page.get_by_role("button", name="Load dataset").click()
     settle(page)
-    report = page.get_by_test_id("stText").filter(has_text="Rows read").first.inner_text()  # this load's report
-    assert "Rows read: 4; stored: 3; rejected: 1" in report
+    # this load's report (earlier loads' reports sit in collapsed expanders)
+    shown = page.get_by_test_id("stText").filter(has_text="Rows read: 4; stored: 3; rejected: 1").first
+    expect(shown).to_be_visible(timeout=20_000)
+    report = shown.inner_text()
     assert "unparseable timestamp: 1 (e.g. row 4)" in report
 
 
