@@ -145,7 +145,9 @@ def test_figures_show_only_ranked_touchpoints_and_escape_names():
                           "negative_share": [math.nan, 0.25], "responses": [0, 35], "avg_score": [math.nan, 3.5]})
     fig = emotion_curve_figure(curve, score_name="CSAT 1-5", score_range=(1, 5))
     assert [t.name for t in fig.data] == ["average sentiment", "average CSAT 1-5"]
-    assert list(fig.layout.yaxis2.range) == [1, 5] and list(fig.data[0].x) == ["Purchase", "Retention"]
+    # the CSAT axis spans the scale with a little room at the ends, and ticks on whole numbers
+    assert list(fig.layout.yaxis2.range) == pytest.approx([0.9, 5.1]) and fig.layout.yaxis2.dtick == 1
+    assert list(fig.data[0].x) == ["Purchase", "Retention"]
 
 
 def test_scores_on_an_unknown_scale_wait_for_confirmation():
