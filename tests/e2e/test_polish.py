@@ -69,6 +69,7 @@ def hostile_dataset(browser, base_url: str, tmp_path_factory: pytest.TempPathFac
         str(path))
     settle(page)
     name = page.get_by_label("Dataset name")
+    expect(name).to_be_visible(timeout=90_000)  # reading and mapping the upload is slow on a loaded machine
     name.fill(NAME)
     name.press("Enter")
     settle(page)
