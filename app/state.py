@@ -203,7 +203,7 @@ def voice(view: ViewState, segment: Segment, query: Any) -> Any:
 # ---- retention, lifecycle, churn, P(alive): customers' whole journeys; the dataset's end censors a segment too
 @st.cache_data(max_entries=64, show_spinner=False)
 def _retention_part(key: tuple[Any, ...], query: Any, what: str, _view: ViewState, _segment: Segment) -> Any:
-    from journeys.analyses import churn, lifecycle, palive, retention
+    from journeys.analyses import churn, lifecycle, palive, palive_product, retention
 
     events = filter_dates(store().table(_view.dataset or ""), _view.date_from, _view.date_to)
     j = _journeys(_view, _segment)
@@ -218,7 +218,7 @@ def _retention_part(key: tuple[Any, ...], query: Any, what: str, _view: ViewStat
     query = replace(query, until=query.until or data_end(events).date())
     if what == "palive":
         return palive.compute_palive(j, query)
-    return palive.customer_value(j, query.purchases, query.until)
+    return palive_product.customer_value(j, query.purchases, query.until)
 
 
 def retention_part(view: ViewState, segment: Segment, query: Any, what: str) -> Any:
@@ -229,7 +229,7 @@ def retention_part(view: ViewState, segment: Segment, query: Any, what: str) -> 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _holdout(key: tuple[Any, ...], query: Any, weeks: float, _view: ViewState, _segment: Segment) -> Any:
-    from journeys.analyses.palive import holdout_check
+    from journeys.analyses.palive_product import holdout_check
 
     events = filter_dates(store().table(_view.dataset or ""), _view.date_from, _view.date_to)
     query = replace(query, until=query.until or data_end(events).date())

@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 
 from journeys.analyses.churn import ACTIVE_NODE, CHURNED_NODE, ChurnResult
 from journeys.analyses.lifecycle import LifecycleResult
-from journeys.analyses.palive import ACTIVE_ABOVE, LIKELY_LOST_BELOW, HoldoutCheck, PAliveResult
+from journeys.analyses.palive import ACTIVE_ABOVE, LIKELY_LOST_BELOW, PAliveResult
+from journeys.analyses.palive_product import HoldoutCheck
 from journeys.analyses.retention import RetentionResult
 from journeys.charts import GREY, PALETTE, _plain, _short
 

@@ -30,12 +30,9 @@ from journeys.analyses.palive import (
     CUSTOMER_COLUMNS,
     HORIZON_WEEKS_DEFAULT,
     PAliveQuery,
-    at_risk_high_value,
     compute_palive,
-    customer_value,
-    fit_warnings,
-    holdout_check,
 )
+from journeys.analyses.palive_product import at_risk_high_value, customer_value, fit_warnings, holdout_check
 from journeys.analyses.periods import PERIODS
 from journeys.analyses.retention import ALL, PERIODS_DEFAULT, RetentionQuery, compute_retention
 from journeys.analysis_cli import _journeys, add_common

@@ -15,13 +15,8 @@ from typing import Any
 
 from journeys.analyses.churn import LAST_K_DEFAULT, ChurnQuery
 from journeys.analyses.lifecycle import INTERVAL_DEFAULT, LifecycleQuery
-from journeys.analyses.palive import (
-    BANDS,
-    HOLDOUT_WEEKS_DEFAULT,
-    HORIZON_WEEKS_DEFAULT,
-    PURCHASES_DEFAULT,
-    PAliveQuery,
-)
+from journeys.analyses.palive import BANDS, HORIZON_WEEKS_DEFAULT, PURCHASES_DEFAULT, PAliveQuery
+from journeys.analyses.palive_product import HOLDOUT_WEEKS_DEFAULT
 from journeys.analyses.periods import PERIODS
 from journeys.analyses.retention import MODES, PERIODS_DEFAULT, RetentionQuery
 from journeys.errors import JourneyError

@@ -244,7 +244,9 @@ def _leaf(t: ir.Table, leaf: Filter, goal: str | None, everyone: ir.Table) -> ir
     if leaf.kind == "ends_with":
         return _ends_with(t, leaf.values)
     if leaf.kind == "alive":
-        from journeys.analyses.palive import customers_in_band  # fits BG/NBD: only loaded when a segment asks
+        from journeys.analyses.palive_product import (
+            customers_in_band,  # fits BG/NBD: only loaded when a segment asks
+        )
 
         return customers_in_band(t, leaf.values[0], leaf.values[1:] or ("purchase",))
     if leaf.kind == "felt":

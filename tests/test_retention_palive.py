@@ -12,14 +12,11 @@ from journeys.analyses.palive import (
     BGNBDParams,
     PAliveQuery,
     PAliveResult,
-    at_risk_high_value,
-    customer_value,
     expected_purchases,
     fit_bgnbd,
-    fit_warnings,
-    holdout_check,
     purchase_summary,
 )
+from journeys.analyses.palive_product import at_risk_high_value, customer_value, fit_warnings, holdout_check
 from journeys.errors import QueryError
 from tests.conftest import frame
 from tests.test_palive import generated_log
@@ -118,7 +115,7 @@ def test_segment_filter_on_a_p_alive_band(duck):
 def test_palive_cautions_explain_one_time_buyers_once():
     from dataclasses import replace as _replace
 
-    from journeys.analyses.palive import palive_cautions
+    from journeys.analyses.palive_product import palive_cautions
 
     few = _result([(str(i), 1 if i < 4 else 0, 0.9) for i in range(100)])
     cautions = palive_cautions(few)

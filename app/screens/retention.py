@@ -12,7 +12,8 @@ import streamlit as st
 from app import state
 from app.ui import chart, customer_list, empty_state, md, seed, set_view, table, view
 from journeys import charts_retention as charts
-from journeys.analyses.palive import BANDS, at_risk_high_value, band_of, palive_cautions
+from journeys.analyses.palive import BANDS, band_of
+from journeys.analyses.palive_product import at_risk_high_value, palive_cautions
 from journeys.analyses.periods import PERIODS
 from journeys.analyses.retention import MODES
 from journeys.errors import JourneyError

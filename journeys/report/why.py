@@ -103,7 +103,7 @@ def _attribution(ctx: ReportContext) -> tuple[list[Table], str, dict[str, object
 
 def retention_section(ctx: ReportContext) -> Section:
     def build() -> Section:
-        from journeys.analyses import churn, palive
+        from journeys.analyses import churn, palive, palive_product
 
         v = ctx.view
         o = v.outcomes if v.outcomes.goals or not v.shaping.goal else replace(v.outcomes, goals=(v.shaping.goal,))
@@ -131,8 +131,8 @@ def retention_section(ctx: ReportContext) -> Section:
             paragraphs.append(f"P(alive): {err.message}")
         else:
             ctx.cache["palive"] = pa
-            values = palive.customer_value(j, pa.purchases, pa.until)
-            risky, floor = palive.at_risk_high_value(pa, values)
+            values = palive_product.customer_value(j, pa.purchases, pa.until)
+            risky, floor = palive_product.at_risk_high_value(pa, values)
             ctx.cache["at_risk"] = (risky, floor)
             bands = "; ".join(f"{b}: {n:,}" for b, n in pa.bands.items())
             paragraphs.append(f"P(alive) (BG/NBD, {pa.customers_modelled:,} buyers, at {pa.until}): {bands}. "
