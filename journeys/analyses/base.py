@@ -13,6 +13,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from journeys.engine import derived
 from journeys.errors import unknown
 from journeys.segments import Segment, matching_customers
 from journeys.shaping import Shaping, shape
@@ -30,13 +31,20 @@ def journeys_for(events: ir.Table, shaping: Shaping, segment: Segment | None = N
     sessions and collapsing, so "did X" means the same whatever the journey scope. Its customers are
     picked first, so the costly reshaping only runs over their events.
     """
+    reshaped = not shaping.is_default or shaping.cut_at_goal
+    # a stored dataset's reshaped journeys are kept in the store per (fingerprint, shaping): built once
+    stored = derived.shaped(events, shaping) if reshaped else None
     if segment is not None and not segment.is_empty:
         person = replace(shaping, scope="person", collapse_repeats=False, cut_at_goal=False)
         keep = materialize(matching_customers(shape(events, person), segment, goal=shaping.goal))
+        if stored is not None:  # shaping works per customer: a segment's journeys are its customers' ones
+            return stored.semi_join(keep, "customer_id")
         events = events.semi_join(keep, "customer_id")
+    if stored is not None:
+        return stored
     shaped = shape(events, shaping)
     # reshaped journeys recompute windows; every query of the analysis would redo them, so keep them once
-    return shaped if shaping.is_default and not shaping.cut_at_goal else materialize(shaped)
+    return materialize(shaped) if reshaped else shaped
 
 
 def one_journey_per_customer(journeys: ir.Table) -> bool:

@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 import ibis
 
+from journeys.engine import derived
 from journeys.engine import identities as idt
 from journeys.engine import ingest as ing
 from journeys.engine import sources as srcs
@@ -194,6 +195,8 @@ class Store(SourcesMixin):
     def close(self) -> None:
         if getattr(self, "_inbox", None) is not None:
             self._inbox.set()
+        for stop in getattr(self, "on_close", ()):  # background jobs (the sentiment backfill) end first
+            stop()
         self._con.close()
         if self.snapshot is not None:
             shutil.rmtree(self.snapshot, ignore_errors=True)
@@ -297,6 +300,7 @@ class Store(SourcesMixin):
             for meta in ("sources", "loaded_files", "stitching"):
                 cur.execute(f"DELETE FROM {meta} WHERE dataset_id = ?", [info.id])
             cur.execute("DELETE FROM datasets WHERE id = ?", [info.id])
+            derived.drop_dataset(cur, info.id)
             cur.execute("COMMIT")
 
     # ---- ingest ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 
+from journeys.engine import derived
 from journeys.engine import identities as idt
 from journeys.engine import sources as srcs
 from journeys.engine.identities import StitchReport
@@ -73,8 +74,9 @@ class SourcesMixin:
 
     def _update_dataset(self, cur: duckdb.DuckDBPyConnection, info: DatasetInfo, load: dict[str, Any],
                         fingerprint: str, attributes_added: list[str], persons_delta: int) -> None:
-        """The dataset's catalogue row after a source was added, appended to or removed."""
+        """The dataset's catalogue row after a source was added, appended to or removed (its derived tables go)."""
         table = info.table_name
+        derived.drop_dataset(cur, info.id)
         n_sources = sum(s.kind == "events" for s in srcs.list_sources(cur, info.id))
         report = srcs.merged_report(info.report.to_dict(), load, srcs.dataset_summary(cur, table, info.report.customers + persons_delta), sources=n_sources)
         cur.execute("UPDATE datasets SET report = ?, fingerprint = ?, rows = ?, attributes = ?, source = ? WHERE id = ?",

@@ -1,0 +1,166 @@
+"""Derived tables kept in the store: a stored dataset's journeys under a reshaping (sessions, collapsed
+repeats, cleaning rules, node level, cut at the goal), computed once per ``(dataset fingerprint, shaping)``
+and then read by every analysis, page, CLI command and report until the dataset changes.
+
+Reshaping recomputes windows over every event (sessions and collapsed repeats take tens of seconds on 10M
+events); the stored result is read like any table. Shaping works customer by customer, so the journeys of a
+segment are the stored journeys of its customers (a semi join), exactly what reshaping their events gives.
+
+The catalogue table ``derived`` names each table with its dataset, fingerprint and shaping. A change to a
+dataset (append, removed source, identities, deletion) drops its derived tables in the same transaction;
+at most ``KEEP_PER_DATASET`` are kept per dataset, the least recently used going first. A read-only store
+(the CLI beside the dashboard) reads the tables the dashboard made and builds none: it reshapes in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import ibis
+import ibis.expr.operations as ops
+import ibis.expr.types as ir
+
+from journeys.shaping import Shaping, shape
+
+CATALOGUE_DDL = """CREATE TABLE IF NOT EXISTS derived (
+    name VARCHAR PRIMARY KEY, dataset_id VARCHAR, fingerprint VARCHAR, shaping VARCHAR,
+    created TIMESTAMP, used TIMESTAMP, rows BIGINT, build_s DOUBLE)"""
+KEEP_PER_DATASET = 6
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """The last table this process built: its name and how long it took (the bench prints it)."""
+
+    name: str
+    seconds: float
+
+
+LAST_BUILT: list[Built] = []
+
+
+def stored_dataset(events: ir.Table) -> str | None:
+    """The dataset id when ``events`` is a stored events table itself (``ev_<id>`` on DuckDB, unfiltered)."""
+    op = events.op()
+    if not isinstance(op, ops.DatabaseTable) or not op.name.startswith("ev_"):
+        return None
+    try:
+        if events.get_backend().name != "duckdb":
+            return None
+    except Exception:  # an unbound table has no backend: nothing to cache
+        return None
+    return op.name[3:]
+
+
+def shaping_key(shaping: Shaping) -> str:
+    """What the journeys depend on: the goal only matters when journeys are cut at it."""
+    return repr(shaping if shaping.cut_at_goal else shaping.with_goal(None))
+
+
+def table_name(dataset_id: str, fingerprint: str, shaping: Shaping) -> str:
+    digest = hashlib.blake2b((fingerprint + "|" + shaping_key(shaping)).encode(), digest_size=8).hexdigest()
+    return f"dv_{dataset_id}_{digest}"
+
+
+def _lock(name: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(name, threading.Lock())
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary",
+                            [name]).fetchall()[0][0])
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, dataset_id: str) -> str | None:
+    try:
+        rows = con.execute("SELECT fingerprint FROM datasets WHERE id = ?", [dataset_id]).fetchall()
+    except duckdb.CatalogException:  # not a journeys store (a scratch database)
+        return None
+    return str(rows[0][0]) if rows and rows[0][0] else None
+
+
+def shaped(events: ir.Table, shaping: Shaping) -> ir.Table | None:
+    """The stored journeys of ``events`` under ``shaping``, built now if the store is writable and they are
+    missing; None when ``events`` is not a stored table or the store cannot hold them (then reshape in memory)."""
+    dataset_id = stored_dataset(events)
+    if dataset_id is None:
+        return None
+    backend = events.get_backend()
+    con = backend.con
+    fingerprint = _fingerprint(con, dataset_id)
+    if fingerprint is None:
+        return None
+    name = table_name(dataset_id, fingerprint, shaping)
+    with _lock(name):
+        if _exists(con, name):
+            _touch(con, name)
+            return backend.table(name)
+        try:
+            _build(con, name, dataset_id, fingerprint, shaping, shape(events, shaping))
+        except (duckdb.InvalidInputException, duckdb.TransactionException, duckdb.CatalogException,
+                duckdb.IOException, duckdb.PermissionException) as err:
+            if "read-only" in str(err).lower() or "read only" in str(err).lower():
+                return None
+            if _exists(con, name):  # another process built it meanwhile
+                return backend.table(name)
+            raise
+    return backend.table(name)
+
+
+def _build(con: duckdb.DuckDBPyConnection, name: str, dataset_id: str, fingerprint: str, shaping: Shaping,
+           expr: ir.Table) -> None:
+    started = time.perf_counter()
+    sql = ibis.to_sql(expr, dialect="duckdb")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(CATALOGUE_DDL)
+        con.execute(f'CREATE TABLE "{name}" AS {sql}')
+        (rows,) = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0]
+        now = datetime.now(UTC).replace(tzinfo=None)
+        seconds = round(time.perf_counter() - started, 3)
+        con.execute("INSERT INTO derived VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [name, dataset_id, fingerprint, shaping_key(shaping), now, now, int(rows), seconds])
+        _prune(con, dataset_id, fingerprint)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    LAST_BUILT[:] = [Built(name, seconds)]
+
+
+def _touch(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Mark a table used (for the least-recently-used pruning); a read-only store skips it."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("UPDATE derived SET used = ? WHERE name = ?", [datetime.now(UTC).replace(tzinfo=None), name])
+
+
+def _prune(con: duckdb.DuckDBPyConnection, dataset_id: str, fingerprint: str) -> None:
+    """Drop the dataset's tables of other fingerprints, and beyond ``KEEP_PER_DATASET`` the least used."""
+    rows = con.execute("SELECT name, fingerprint FROM derived WHERE dataset_id = ? ORDER BY used DESC, created DESC",
+                       [dataset_id]).fetchall()
+    current = [n for n, fp in rows if fp == fingerprint]
+    stale = [n for n, fp in rows if fp != fingerprint] + current[KEEP_PER_DATASET:]
+    for n in stale:
+        con.execute(f'DROP TABLE IF EXISTS "{n}"')
+        con.execute("DELETE FROM derived WHERE name = ?", [n])
+
+
+def drop_dataset(cur: duckdb.DuckDBPyConnection, dataset_id: str) -> int:
+    """Drop every derived table of a dataset (inside the caller's transaction); returns how many."""
+    if not cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'derived' AND NOT temporary"
+                       ).fetchall()[0][0]:
+        return 0
+    names = [r[0] for r in cur.execute("SELECT name FROM derived WHERE dataset_id = ?", [dataset_id]).fetchall()]
+    for n in names:
+        cur.execute(f'DROP TABLE IF EXISTS "{n}"')
+    cur.execute("DELETE FROM derived WHERE dataset_id = ?", [dataset_id])
+    return len(names)

@@ -1,0 +1,163 @@
+"""Reshaped journeys kept in the store per (fingerprint, shaping) give exactly what reshaping in memory gives,
+are built once, follow every change to the dataset, and are read (never built) by a read-only store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pytest
+
+from journeys.analyses import base
+from journeys.analyses.base import journeys_for
+from journeys.analyses.funnels import FunnelQuery, compute_funnel
+from journeys.analyses.journey_map import compute_journey_map, infer_stages
+from journeys.analyses.paths import PathQuery, compute_paths
+from journeys.analyses.transitions import compute_transitions
+from journeys.engine import derived
+from journeys.engine.store import Store
+from journeys.sample import generate
+from journeys.segments import Filter, Segment
+from journeys.shaping import Shaping
+
+GOAL = "purchase"
+SHAPINGS = [
+    Shaping(goal=GOAL, scope="session", collapse_repeats=True),
+    Shaping(goal=GOAL, scope="session", session_gap=timedelta(minutes=5)),
+    Shaping(goal=GOAL, collapse_repeats=True),
+    Shaping(goal=GOAL, cut_at_goal=True),
+    Shaping(goal=GOAL, exclude=("home",)),
+]
+SEGMENT = Segment((Filter("did", ("add_to_cart",)),))
+
+
+def _write_sample(path: Path, events: int, seed: int) -> Path:
+    pacsv.write_csv(generate(events, seed=seed), path)
+    return path
+
+
+@pytest.fixture
+def loaded(tmp_path: Path) -> tuple[Store, str, Path]:
+    store = Store(tmp_path / "home")
+    first = _write_sample(tmp_path / "shop.csv", 3000, seed=11)
+    dataset = store.ingest(first).dataset_id
+    yield store, dataset, tmp_path
+    store.close()
+
+
+def _results(journeys, stages):
+    return {
+        "transitions": compute_transitions(journeys, goal=GOAL).edges,
+        "paths": compute_paths(journeys, PathQuery(), goal=GOAL).links,
+        "funnel": compute_funnel(journeys, FunnelQuery(steps=(("product_view",), ("add_to_cart",), (GOAL,)))).steps,
+        "map": compute_journey_map(journeys, stages, goal=GOAL).touchpoints,
+    }
+
+
+def _in_memory(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(derived, "shaped", lambda _events, _shaping: None)
+
+
+def _catalogue(store: Store) -> list[tuple[str, str]]:
+    return store.cursor().execute("SELECT dataset_id, shaping FROM derived ORDER BY shaping").fetchall()
+
+
+@pytest.mark.parametrize("shaping", SHAPINGS, ids=lambda s: s.scope + ("-collapse" if s.collapse_repeats else "")
+                         + ("-cut" if s.cut_at_goal else "") + ("-exclude" if s.exclude else "")
+                         + (f"-{int(s.session_gap.total_seconds())}s" if s.scope == "session" else ""))
+@pytest.mark.parametrize("segment", [None, SEGMENT], ids=["everyone", "segment"])
+def test_stored_journeys_equal_reshaping_in_memory(loaded, monkeypatch, shaping, segment):
+    store, dataset, _ = loaded
+    table = store.table(dataset)
+    stages = infer_stages(base.known_touchpoints(table))
+    got = _results(journeys_for(table, shaping, segment), stages)
+    assert len(_catalogue(store)) == 1
+    with monkeypatch.context() as m:
+        _in_memory(m)
+        want = _results(journeys_for(table, shaping, segment), stages)
+    for name in got:
+        assert got[name].reset_index(drop=True).equals(want[name].reset_index(drop=True)), name
+
+
+def test_built_once_then_read(loaded):
+    store, dataset, _ = loaded
+    shaping = SHAPINGS[0]
+    derived.LAST_BUILT.clear()
+    first = journeys_for(store.table(dataset), shaping)
+    assert len(derived.LAST_BUILT) == 1
+    derived.LAST_BUILT.clear()
+    again = journeys_for(store.table(dataset), shaping, SEGMENT)
+    assert derived.LAST_BUILT == []  # the segment reads the same stored journeys
+    assert again.count().execute() < first.count().execute()
+    # the goal does not change journeys unless they are cut at it: one table serves every goal
+    journeys_for(store.table(dataset), Shaping(goal="checkout", scope="session", collapse_repeats=True))
+    assert derived.LAST_BUILT == [] and len(_catalogue(store)) == 1
+    # the default shaping is the stored table itself: nothing is derived
+    journeys_for(store.table(dataset), Shaping(goal=GOAL))
+    assert len(_catalogue(store)) == 1
+
+
+def test_a_change_to_the_dataset_drops_its_tables_and_the_next_view_sees_it(loaded, monkeypatch):
+    store, dataset, tmp = loaded
+    shaping = SHAPINGS[0]
+    before = compute_transitions(journeys_for(store.table(dataset), shaping), goal=GOAL)
+    assert len(_catalogue(store)) == 1
+    more = _write_sample(tmp / "more.csv", 800, seed=12)
+    store.ingest(more, into=dataset, as_source="more")
+    assert _catalogue(store) == []
+    after = compute_transitions(journeys_for(store.table(dataset), shaping), goal=GOAL)
+    with monkeypatch.context() as m:
+        _in_memory(m)
+        want = compute_transitions(journeys_for(store.table(dataset), shaping), goal=GOAL)
+    assert after.edges.equals(want.edges)
+    assert after.journeys > before.journeys
+    store.remove_source(dataset, "more")
+    assert _catalogue(store) == []
+    journeys_for(store.table(dataset), shaping)
+    store.delete(dataset)
+    assert _catalogue(store) == []
+    names = {r[0] for r in store.cursor().execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert not [n for n in names if n.startswith("dv_")]
+
+
+def test_at_most_a_few_tables_per_dataset_the_least_used_go_first(loaded, monkeypatch):
+    store, dataset, _ = loaded
+    monkeypatch.setattr(derived, "KEEP_PER_DATASET", 2)
+    table = store.table(dataset)
+    for shaping in SHAPINGS[:3]:
+        journeys_for(table, shaping)
+    kept = {s for _, s in _catalogue(store)}
+    assert kept == {derived.shaping_key(SHAPINGS[1]), derived.shaping_key(SHAPINGS[2])}
+    names = {r[0] for r in store.cursor().execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert len([n for n in names if n.startswith("dv_")]) == 2
+
+
+def test_a_read_only_store_reads_stored_journeys_and_builds_none(loaded, monkeypatch):
+    store, dataset, tmp = loaded
+    shaping, other = SHAPINGS[0], SHAPINGS[2]
+    stages = infer_stages(base.known_touchpoints(store.table(dataset)))
+    journeys_for(store.table(dataset), shaping)
+    store.close()
+    reader = Store(tmp / "home", read_only=True)
+    try:
+        derived.LAST_BUILT.clear()
+        table = reader.table(dataset)
+        got = {s: _results(journeys_for(table, s, SEGMENT), stages) for s in (shaping, other)}
+        assert derived.LAST_BUILT == []
+        assert derived.shaped(table, shaping) is not None and derived.shaped(table, other) is None
+        with monkeypatch.context() as m:
+            _in_memory(m)
+            for s in (shaping, other):
+                want = _results(journeys_for(table, s, SEGMENT), stages)
+                assert all(got[s][k].equals(want[k]) for k in want)
+    finally:
+        reader.close()
+
+
+def test_only_stored_tables_are_derived(loaded):
+    store, dataset, _ = loaded
+    table = store.table(dataset)
+    assert derived.stored_dataset(table) == dataset
+    assert derived.stored_dataset(table.filter(table.touchpoint != "home")) is None
+    assert derived.stored_dataset(table.select("customer_id", "ts")) is None
