@@ -145,7 +145,10 @@ def test_load_beyond_the_inline_limit_leaves_the_rare_texts_pending_then_backfil
     got = con.execute("SELECT text, sentiment, language FROM ev").fetchall()
     assert all((lang, value) == scorer.score(text)[:2] for text, value, lang in got)
     langs = pd.DataFrame({"language": ["en", "pending"], "texts": [8, 2], "scored": [8, 0]})
-    assert Coverage(10, 8, langs).sentence().endswith("; 20% not scored yet (journeys sentiment --dataset NAME scores them).")
+    assert Coverage(10, 8, langs).sentence().endswith(
+        "; 20% not scored yet, so the figures cover only the scored texts (journeys sentiment --dataset NAME scores them).")
+    assert Coverage(10, 8, langs).sentence(background=True).endswith(
+        "; 20% not scored yet, so the figures cover only the scored texts (they are being scored in the background).")
 
 
 def test_with_sentiment_scores_a_table_without_the_columns(scorer):

@@ -19,6 +19,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -238,13 +239,26 @@ def _quote(table: str) -> str:
 
 
 def _update(con: Any, t: str, texts: list[str], scorer: SentimentScorer) -> None:
-    scored = pa.Table.from_pandas(scorer.frame(texts), preserve_index=False)
-    con.register("_journeys_sentiment", scored)
+    _write_scores(con, t, scorer.frame(texts))
+
+
+def _write_scores(con: Any, t: str, frame: pd.DataFrame, *, only_pending: bool = False) -> int:
+    """Set the sentiment columns of the rows whose text is in ``frame`` (see :meth:`SentimentScorer.frame`);
+    returns the number of rows changed."""
+    con.register("_journeys_sentiment", pa.Table.from_pandas(frame, preserve_index=False))
     try:
-        con.execute(f"UPDATE {t} SET sentiment = s.sentiment, sentiment_band = s.sentiment_band, "
-                    f"language = s.language FROM _journeys_sentiment s WHERE {t}.text = s.text")
+        row = con.execute(f"UPDATE {t} SET sentiment = s.sentiment, sentiment_band = s.sentiment_band, "
+                          f"language = s.language FROM _journeys_sentiment s WHERE {t}.text = s.text"
+                          + (f" AND {t}.language = '{PENDING}'" if only_pending else "")).fetchone()
     finally:
         con.unregister("_journeys_sentiment")
+    return int(row[0]) if row else 0
+
+
+def score_pending(con: Any, table: str, frame: pd.DataFrame) -> int:
+    """Write scored texts (a :meth:`SentimentScorer.frame`) to the rows of ``table`` still pending; returns
+    how many rows got their score. The background job's write (:mod:`journeys.io.sentiment_job`)."""
+    return _write_scores(con, _quote(table), frame, only_pending=True)
 
 
 def add_sentiment(con: Any, table: str, scorer: SentimentScorer | None = None, *,
@@ -292,13 +306,14 @@ def backfill_dataset(store: Any, dataset: str, scorer: SentimentScorer | None = 
                          "(stop the dashboard, then run journeys sentiment --dataset NAME).")
     table = store.get(dataset).table_name
     cur = store.cursor()
-    cur.execute("BEGIN TRANSACTION")
-    try:
-        n = backfill_sentiment(cur, table, scorer, progress=progress)
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
-    cur.execute("COMMIT")
+    with getattr(store, "_write_lock", None) or nullcontext():  # a background job or a load may write too
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            n = backfill_sentiment(cur, table, scorer, progress=progress)
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
     return n
 
 
@@ -314,21 +329,30 @@ class Coverage:
     def share(self) -> float:
         return self.scored / self.texts if self.texts else 0.0
 
-    def sentence(self) -> str:
-        """"Sentiment scored for 82% of texts (English 79%, German 3%); 18% in languages without a lexicon"."""
+    @property
+    def pending(self) -> int:
+        """Texts a load left for the backfill (not scored yet)."""
+        return int(self.languages.texts[self.languages.language == PENDING].sum()) if len(self.languages) else 0
+
+    def sentence(self, *, background: bool = False) -> str:
+        """"Sentiment scored for 82% of texts (English 79%, German 3%); 18% in languages without a lexicon".
+        Texts not scored yet are named with the way they get scored: ``background`` when a job of the
+        process that holds the store scores them (the dashboard), else the command."""
         if not self.texts:
             return "No event has a text, so there is no sentiment to report."
         parts = [f"{language_name(str(r.language))} {r.scored / self.texts:.0%}"
                  for r in self.languages.itertuples() if r.scored]
         rows = list(self.languages.itertuples())
-        pending = sum(int(r.texts) for r in rows if r.language == PENDING)
+        pending = self.pending
         missing = self.texts - self.scored - pending
         tail = ""
         if missing:
             names = [language_name(str(r.language)) for r in rows if r.scored < r.texts and r.language != PENDING]
             tail = f"; {missing / self.texts:.0%} in languages without a lexicon ({', '.join(names[:5])})"
         if pending:
-            tail += f"; {pending / self.texts:.0%} not scored yet (journeys sentiment --dataset NAME scores them)"
+            how = "they are being scored in the background" if background else \
+                "journeys sentiment --dataset NAME scores them"
+            tail += f"; {pending / self.texts:.0%} not scored yet, so the figures cover only the scored texts ({how})"
         return (f"Sentiment scored for {self.share:.0%} of {self.texts:,} texts"
                 + (f" ({', '.join(parts)})" if parts else "") + tail + ".")
 
