@@ -8,6 +8,10 @@ Planted effects (documented in ``sample_data/README.md`` and checked by tests):
 2. **E-mail converts**: customers acquired by e-mail purchase more often than those from ads or social.
 3. **Bad service churns**: a call-centre contact with CSAT <= 2 is often followed by ``account_closed``.
 4. **Store visits close**: ``store_visit`` leads to a purchase nearly half the time.
+5. **Buyers come back** (BG/NBD-like): after a first purchase a customer returns to buy again at their own rate
+   (gamma across customers) until they drop out, which they may do after each repeat purchase (beta across
+   customers). A return visit goes straight to checkout, where the device's chain decides, so the mobile
+   checkout problem costs repeat purchases too. Each customer has a spend level (gamma, mean 1) on their orders.
 """
 
 from __future__ import annotations
@@ -68,8 +72,17 @@ _START = {
 _GOOD_FEEDBACK = ("Quick and helpful, thanks", "Solved my problem in minutes", "Friendly agent", "Great service")
 _BAD_FEEDBACK = ("Payment failed twice on my phone", "Checkout button did nothing on mobile",
                  "Waited 40 minutes on hold", "Nobody could fix my delivery problem", "Still not resolved")
-EVENTS_PER_CUSTOMER = 3.0
-MAX_STEPS = 60
+EVENTS_PER_CUSTOMER = 3.5
+MAX_STEPS = 250
+#: customers start within START_DAYS of 2025-01-01; the export is taken END_DAYS after it (nothing later)
+START_DAYS, END_DAYS = 300, 310
+#: return visits per week ~ gamma(RETURN_SHAPE, scale RETURN_SCALE); dropout after a repeat purchase ~ beta(DROP_A, DROP_B)
+RETURN_SHAPE, RETURN_SCALE = 0.6, 0.08
+DROP_A, DROP_B = 1.0, 3.0
+#: a customer's spend level ~ gamma(SPEND_SHAPE, 1 / SPEND_SHAPE): mean 1, some customers order far more
+SPEND_SHAPE = 2.0
+#: where a return visit starts (then product_view -> add_to_cart -> checkout)
+_RETURN_ENTRY = {"email_click": 0.4, "home": 0.35, "search": 0.25}
 
 
 def _matrix(mobile: bool) -> np.ndarray:
@@ -133,7 +146,8 @@ def _generate(events: int, n: int, seed: int, cust_offset: int = 0, session_offs
     country = rng.choice(len(COUNTRIES), n, p=COUNTRY_P)
     acq = rng.choice(len(ACQUISITION), n, p=ACQ_P)
     uses_app = rng.random(n) < np.where(device == 1, 0.5, 0.1)
-    start = np.datetime64("2025-01-01T00:00:00", "s") + rng.integers(0, 300 * 86400, n).astype("timedelta64[s]")
+    origin = np.datetime64("2025-01-01T00:00:00", "s")
+    start = origin + rng.integers(0, START_DAYS * 86400, n).astype("timedelta64[s]")
     cohort = np.datetime_as_string(start - rng.integers(0, 200, n).astype("timedelta64[D]"), unit="M")
     cums = {False: _matrix(False), True: _matrix(True)}
     state = np.empty(n, dtype=np.int64)
@@ -143,6 +157,8 @@ def _generate(events: int, n: int, seed: int, cust_offset: int = 0, session_offs
         state[rows] = [_IDX[t] for t in np.array(firsts)[rng.choice(len(firsts), rows.size, p=list(_START[name].values()))]]
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("cust", "state", "t", "csat")}
     clock = start.astype("int64")
+    export_end = int((origin + np.timedelta64(END_DAYS, "D")).astype("int64"))
+    returns = _Returns.draw(np.random.default_rng([seed, 5]), n, export_end)
     active = np.arange(n)
     for _ in range(MAX_STEPS):
         if active.size == 0:
@@ -166,9 +182,12 @@ def _generate(events: int, n: int, seed: int, cust_offset: int = 0, session_offs
         nxt[email] = _IDX["add_to_cart"]
         angry = (st == _IDX["call_centre"]) & (csat <= 2) & (rng.random(active.size) < 0.45)
         nxt[angry] = _IDX["account_closed"]
+        returns.step(active, st, nxt)
         same_session = np.isin(nxt, [_IDX[t] for t in (*_WEB, "chat", "store_visit", "ad_click", "email_click")])
         gap = np.where(same_session, rng.exponential(120, active.size), rng.exponential(2.5 * 86400, active.size))
         clock[active] += np.maximum(1, gap).astype(np.int64)
+        returns.come_back(active, st, nxt, clock)
+        nxt[clock[active] >= returns.end] = END  # the export was taken then
         state[active] = nxt
         active = active[nxt != END]
     cust = np.concatenate(cols["cust"])
@@ -183,7 +202,8 @@ def _generate(events: int, n: int, seed: int, cust_offset: int = 0, session_offs
     web_channel = np.where(uses_app[cust], "app", "web")
     channel = np.array([_CHANNEL.get(x, "") for x in TOUCHPOINTS])[st]
     channel = np.where(channel == "", web_channel, channel)
-    revenue = np.where(tp == "purchase", np.round(rng.lognormal(4.2, 0.6, keep) * np.where(device[cust] == 0, 1.2, 1.0), 2), np.nan)
+    revenue = np.where(tp == "purchase", np.round(rng.lognormal(4.2, 0.6, keep) * np.where(device[cust] == 0, 1.2, 1.0)
+                                                   * returns.spend[cust], 2), np.nan)
     bad = np.array(_BAD_FEEDBACK)[rng.integers(0, len(_BAD_FEEDBACK), keep)]
     good = np.array(_GOOD_FEEDBACK)[rng.integers(0, len(_GOOD_FEEDBACK), keep)]
     has_text = ~np.isnan(csat) & (rng.random(keep) < 0.6)
@@ -204,6 +224,51 @@ def _generate(events: int, n: int, seed: int, cust_offset: int = 0, session_offs
         "signup_cohort": pa.array(cohort[cust]),
     })
     return table.take(pa.array(np.argsort(t, kind="stable"))), int(session_no[-1]) if keep else session_offset
+
+
+class _Returns:
+    """Planted effect 5, a BG/NBD-like repeat-purchase process riding on the chain: a buyer whose journey ends
+    comes back after an exponential wait at their own rate, unless they dropped out (a coin with their own
+    dropout chance after each repeat purchase), closed the account, unsubscribed, or the wait runs past the end."""
+
+    def __init__(self, rng: np.random.Generator, rate: np.ndarray, dropout: np.ndarray, spend: np.ndarray,
+                 end: int) -> None:
+        self.rng, self.rate, self.dropout, self.spend, self.end = rng, rate, dropout, spend, end
+        self.bought = np.zeros(rate.size, dtype=bool)
+        self.gone = np.zeros(rate.size, dtype=bool)
+        self.intent = np.zeros(rate.size, dtype=bool)  # on a return visit, until it reaches checkout
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, n: int, end: int) -> _Returns:
+        return cls(rng, rng.gamma(RETURN_SHAPE, RETURN_SCALE, n) / (7 * 86400), rng.beta(DROP_A, DROP_B, n),
+                   rng.gamma(SPEND_SHAPE, 1 / SPEND_SHAPE, n), end)
+
+    def step(self, active: np.ndarray, st: np.ndarray, nxt: np.ndarray) -> None:
+        """Note purchases and dropouts; walk a return visit product_view -> add_to_cart -> checkout."""
+        bought = st == _IDX["purchase"]
+        repeat = active[bought & self.bought[active]]
+        self.gone[repeat] |= self.rng.random(repeat.size) < self.dropout[repeat]
+        self.bought[active[bought]] = True
+        want = self.intent[active]
+        for src, dst in (("email_click", "product_view"), ("home", "product_view"), ("search", "product_view"),
+                         ("product_view", "add_to_cart"), ("add_to_cart", "checkout")):
+            nxt[want & (st == _IDX[src])] = _IDX[dst]
+        self.intent[active[st == _IDX["checkout"]]] = False  # from checkout on, the device's chain decides
+
+    def come_back(self, active: np.ndarray, st: np.ndarray, nxt: np.ndarray, clock: np.ndarray) -> None:
+        """Turn the end of a live buyer's journey into a return visit after an exponential wait."""
+        closed = (st == _IDX["account_closed"]) | (st == _IDX["unsubscribe"])
+        back = active[(nxt == END) & ~closed]
+        back = back[self.bought[back] & ~self.gone[back]]
+        wait = self.rng.exponential(1.0, back.size) / self.rate[back]
+        when = clock[back] + np.minimum(wait, 2.0 ** 40).astype(np.int64)
+        due = when < self.end
+        back, when = back[due], when[due]
+        clock[back] = when
+        self.intent[back] = True
+        entry = list(_RETURN_ENTRY)
+        picks = self.rng.choice(len(entry), back.size, p=list(_RETURN_ENTRY.values()))
+        nxt[np.searchsorted(active, back)] = np.array([_IDX[t] for t in entry], dtype=np.int64)[picks]
 
 
 def write(tables: pa.Table | Iterable[pa.Table], out: str | Path) -> Path:
@@ -292,3 +357,27 @@ def split_sources(table: pa.Table) -> dict[str, pa.Table]:
         "loyalty_card": pa.array(crm["loyalty_card"], mask=~(seen["store"][members] | (members % 4 == 0))),
     })
     return out
+
+
+#: the bundled sample (``sample_data/``): its size and seed, and the file name of each export in ``sources/``
+BUNDLE_EVENTS, BUNDLE_SEED = 40_000, 7
+BUNDLE_SOURCES = {"web": "web_analytics.csv", "email": "email_platform.csv", "call_centre": "call_centre.csv",
+                  "store": "store_purchases.csv", "crm": "crm_identities.csv"}
+
+
+def write_bundle(folder: str | Path, *, events: int = BUNDLE_EVENTS, seed: int = BUNDLE_SEED) -> Path:
+    """Write the bundled sample: ``shop_events.csv`` and the same events as five exports in ``sources/``
+    (split from the CSV as read back, text columns kept as text, so both hold exactly the same values)."""
+    folder = Path(folder)
+    whole = write(generate(events, seed=seed), folder / "shop_events.csv")
+    text = ("customer_id", "timestamp", "touchpoint", "channel", "session_id", "feedback", "device", "country",
+            "acquisition_channel", "signup_cohort")
+    table = pacsv.read_csv(whole, convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(text, pa.string())))
+    (folder / "sources").mkdir(exist_ok=True)
+    for system, part in split_sources(table).items():
+        pacsv.write_csv(part, folder / "sources" / BUNDLE_SOURCES[system])
+    return whole
+
+
+if __name__ == "__main__":  # python -m journeys.sample: rewrite the bundled sample in sample_data/
+    print(write_bundle(Path(__file__).resolve().parent.parent / "sample_data"))
