@@ -4,6 +4,9 @@ The sidebar checks the dataset's event count every few seconds without rerunning
 it says how many events arrived since the view was opened and offers Refresh; with auto-refresh on, the
 page reruns by itself. The view state lives in the session, so nothing the person chose is lost, and
 cached results are keyed by the dataset's fingerprint, so a refresh computes on the new data.
+
+The same check shows how far the background sentiment scoring of a big load has got (figures that read
+sentiment are keyed by its progress too), and offers Refresh once it is done.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def new_data_notice() -> None:
 
     @st.fragment(run_every=CHECK_EVERY_S)
     def check() -> None:
+        sentiment_notice(dataset)
         now = state.store().get(dataset).rows
         then = _baseline(dataset, now)
         if now == then:
@@ -47,3 +51,20 @@ def new_data_notice() -> None:
 
     with st.sidebar:
         check()
+
+
+def sentiment_notice(dataset: str) -> None:
+    """"Sentiment: 340,000 of 1,000,000 texts scored; the rest are being scored in the background (about 3 min
+    left)." while a job runs or after it stopped; once it is done, a Refresh for pages computed before."""
+    p = state.sentiment_progress(dataset)
+    if p is None:
+        return
+    seen: dict[str, int] = st.session_state.setdefault("sentiment_seen", {})
+    if p.state != "done":
+        seen[dataset] = p.version
+        st.caption(p.sentence())
+    elif seen.get(dataset, p.version) < p.version:  # this session saw it unfinished: its figures are partial
+        st.info(p.sentence(), icon=":material/sentiment_satisfied:")
+        if st.button("Refresh", key="sentiment_refresh", icon=":material/refresh:"):
+            seen[dataset] = p.version
+            st.rerun(scope="app")

@@ -17,6 +17,7 @@ from journeys.analyses.paths import PathQuery, PathsResult, compute_paths, node_
 from journeys.analyses.transitions import GraphQuery, TransitionsResult, compute_transitions
 from journeys.bootstrap import ensure_sample
 from journeys.engine.store import DatasetInfo, Store
+from journeys.io.sentiment_job import BackfillProgress, backfill_progress, ensure_backfill
 from journeys.outcomes import data_end
 from journeys.segments import Segment
 from journeys.shaping import apply_node, apply_rules
@@ -29,7 +30,21 @@ def store() -> Store:
     s = Store()
     ensure_sample(s)
     s.serve_inbox()  # journeys watch / ingest --into while the dashboard runs: their loads run here
+    for d in s.datasets():  # texts a big load left unscored get scored in the background (one job per dataset)
+        ensure_backfill(s, d.id)
     return s
+
+
+def sentiment_progress(dataset: str) -> BackfillProgress | None:
+    """The dataset's background sentiment scoring (started here when a load, also a later one, left texts
+    pending); None when it never had any."""
+    return backfill_progress(store(), dataset)
+
+
+def _sentiment_stamp(view: ViewState) -> tuple[int, str]:
+    """Part of the key of results that read sentiment: they are computed again after each scored chunk."""
+    p = sentiment_progress(view.dataset or "")
+    return (0, "") if p is None else (p.version, p.state)
 
 
 def datasets() -> list[DatasetInfo]:
@@ -141,7 +156,8 @@ def _report(key: tuple[Any, ...], params: str, link_base: str, _view: ViewState)
 
 def report(view: ViewState, link_base: str) -> Any:
     """The journey analysis report of this view (a :class:`journeys.report.model.Report`)."""
-    return _report(_key(view, view.segment), repr(sorted(view.to_params().items())), link_base, view)
+    return _report(_key(view, view.segment) + _sentiment_stamp(view), repr(sorted(view.to_params().items())),
+                   link_base, view)
 
 
 def _customers_view(view: ViewState) -> ViewState:
@@ -197,7 +213,7 @@ def _voice(key: tuple[Any, ...], query: Any, _view: ViewState, _segment: Segment
 
 def voice(view: ViewState, segment: Segment, query: Any) -> Any:
     """The voice of the customer (a :class:`journeys.analyses.voice.VoiceResult`) for a ``VoiceQuery``."""
-    return _voice(_key(_customers_view(view), segment), query, view, segment)
+    return _voice(_key(_customers_view(view), segment) + _sentiment_stamp(view), query, view, segment)
 
 
 # ---- retention, lifecycle, churn, P(alive): customers' whole journeys; the dataset's end censors a segment too
@@ -252,7 +268,8 @@ def _emotion_curve(key: tuple[Any, ...], stages: tuple[tuple[str, str], ...], sc
 
 def emotion_curve(view: ViewState, segment: Segment, stages: tuple[tuple[str, str], ...]) -> Any:
     """Average sentiment and score by stage (a frame like ``VoiceResult.curve``)."""
-    return _emotion_curve(_key(_customers_view(view), segment), stages, view.voice.scale, view, segment)
+    return _emotion_curve(_key(_customers_view(view), segment) + _sentiment_stamp(view), stages, view.voice.scale,
+                          view, segment)
 
 
 # ---- predict, next best action, a customer's timeline (issue 12) -------------------------------------------

@@ -60,6 +60,8 @@ if (curve.texts > 0).any() or (curve.responses > 0).any():  # the emotion curve 
                "fewer than 30 texts or responses are gaps. More on the Voice of the customer page.")
     if note := charts_voice.curve_note(curve):
         st.caption(note + " The stages are in 'Stages of each touchpoint' above.")
+    if (progress := state.sentiment_progress(v.dataset or "")) is not None and progress.state != "done":
+        st.caption(progress.sentence() + " The emotion curve covers only the scored texts.")
     chart(charts_voice.emotion_curve_figure(curve, height=260), name="emotion_curve", key="jm_curve")
 st.subheader("Where to act", anchor=False)
 st.caption("Each touchpoint by how many journeys reach it and " + ("how many convert after it" if v.shaping.goal else

@@ -12,7 +12,7 @@ from app.ui import chart, empty_state, explained, md, run, seed, set_view, stop,
 from journeys import charts_voice
 from journeys.analyses.scores import parse_scale
 from journeys.analyses.voice import TEXT_FLOOR, VoicePage, default_query
-from journeys.io.sentiment import BAND_CUT, PENDING, backfill_dataset
+from journeys.io.sentiment import BAND_CUT
 from journeys.segments import Filter, Segment
 
 st.title("Voice of the customer")
@@ -30,6 +30,7 @@ set_view(replace(v, voice=VoicePage(touchpoint=focus or None, scale=scale)))
 v = view()
 query = default_query(tps, v.shaping.goal, outcomes=v.outcomes, stages=v.shaping.stages, touchpoint=v.voice.touchpoint,
                       scale=v.voice.scale)
+progress = state.sentiment_progress(info.id)  # a big load's texts are scored in the background
 result = run("Listening to customers…", lambda: state.voice(v, v.segment, query))
 if not result.has_text and result.scores is None:
     empty_state(f"The dataset '{info.name}' has no text (feedback, chat or call transcripts) and no score column, so "
@@ -37,16 +38,12 @@ if not result.has_text and result.scores is None:
                 "to the 'text' role (and a CSAT or NPS column to 'score'); on the command line: journeys ingest FILE "
                 "--map text=COLUMN --map score=COLUMN. Sentiment is scored when the file is loaded.")
     stop()
-pending = int(result.coverage.languages.texts[result.coverage.languages.language == PENDING].sum())
-if pending and st.button(f"Score the {pending:,} texts the load left for later", key="voice_backfill"):
-    bar = st.progress(0.0, text="Scoring texts…")
-    with explained():
-        backfill_dataset(state.store(), info.id,
-                         progress=lambda d, t: bar.progress(d / t, text=f"{d:,} of {t:,} distinct texts"))
-    state.forget_results()
-    st.rerun()
-st.caption(md(result.coverage.sentence()) + f" Bands follow VADER: compound ≥ {BAND_CUT} positive, ≤ -{BAND_CUT} "
-           f"negative. Touchpoints and stages with fewer than {TEXT_FLOOR} texts get no average or rank.")
+if progress is not None and progress.state != "done":
+    st.info(progress.sentence(), icon=":material/hourglass_top:")
+background = progress is not None and progress.state == "running"
+st.caption(md(result.coverage.sentence(background=background)) + f" Bands follow VADER: compound ≥ {BAND_CUT} "
+           f"positive, ≤ -{BAND_CUT} negative. Touchpoints and stages with fewer than {TEXT_FLOOR} texts get no average "
+           "or rank.")
 
 st.subheader("Emotion curve", anchor=False)
 score_name = result.scores.name if result.scores is not None else "score"

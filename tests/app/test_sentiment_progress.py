@@ -1,0 +1,42 @@
+"""A big load's texts are scored in the background while the dashboard runs: the Voice page and the sidebar say how
+far it has got and that the figures cover only the scored texts; once done, the figures cover every text."""
+
+from __future__ import annotations
+
+import journeys.io.sentiment as sentiment
+from journeys.io.sentiment_job import ensure_backfill
+from tests.app.conftest import _store, app, texts
+from tests.test_sentiment_job import MAP, TEXTS, WAIT_S, Gated
+
+PAGE = "screens/voice.py"
+
+
+def test_voice_page_shows_background_progress_then_all_texts(sample_id, write, monkeypatch):
+    monkeypatch.setattr(sentiment, "INLINE_DISTINCT", 2)  # 5 of 9 texts scored at load, 4 (3 distinct) left
+    store = _store()
+    path = write("chats.csv", "customer,time,event,comment\n" + "".join(
+        f"c{i},2025-01-01T00:00:{i:02d}Z,chat,{t}\n" for i, t in enumerate(TEXTS)))
+    ds = store.ingest(path, overrides=MAP, name="chats").dataset_id
+    gated = Gated()
+    job = ensure_backfill(store, ds, scorer=gated, chunk=10)  # the job the page finds: held before its first write
+    try:
+        assert job is not None and gated.entered.wait(WAIT_S)
+        at = app(PAGE, ds=ds)
+        assert not at.exception
+        running = ("Sentiment: 5 of 9 texts scored; the rest are being scored in the background "
+                   "(estimating the time left).")
+        assert running in texts(at.main, "info")
+        assert running in texts(at.sidebar, "caption")
+        assert any("Sentiment scored for 56% of 9 texts (English 56%); 44% not scored yet, so the figures cover only "
+                   "the scored texts (they are being scored in the background)." in c for c in texts(at, "caption"))
+        gated.gate.set()
+        assert job.join(WAIT_S).state == "done"
+        at.run()
+        assert not at.exception
+        assert not [t for t in texts(at.main, "info") if t.startswith("Sentiment:")]
+        assert any(c.startswith("Sentiment scored for 100% of 9 texts (English 100%).") for c in texts(at, "caption"))
+        # this session saw the figures partial: the sidebar says it is done (the page already ran again)
+        assert "Sentiment: all 9 texts scored (the last 3 distinct texts in the background)." in texts(at.sidebar, "info")
+    finally:
+        gated.gate.set()
+        store.delete(ds)
