@@ -152,7 +152,7 @@ def test_the_samples_planted_effects_become_findings(store, tmp_path):
     rules = {f.rule: f for f in report.findings}
     gap = report.figures()
     assert (gap["funnel.breakdown"], gap["funnel.gap_worst_value"], gap["funnel.gap_best_value"]) == (
-        "acquisition_channel", "ads", "email")
+        "acquisition_channel", "social", "email")
     assert "device = mobile" in gap["drivers.top_negative"]
     assert "call_centre" in rules["negative_voice"].title and "churn" in rules["negative_voice"].evidence
     assert rules["negative_voice"].figures["odds_ratio"] > 2

@@ -46,6 +46,15 @@ def test_planted_effects():
     mob = checkout[checkout.device == "mobile"]
     desk = checkout[checkout.device == "desktop"]
     assert (mob.next == "purchase").mean() < 0.6 * (desk.next == "purchase").mean()
+    # buyers come back (BG/NBD-like): a realistic share buys on another day, fewer on mobile (the checkout
+    # problem costs repeat purchases too), and some who bought often have lapsed for months
+    bought = df[df.touchpoint == "purchase"].assign(day=lambda d: d.timestamp.str[:10])
+    per = bought.groupby("customer_id").agg(days=("day", "nunique"), device=("device", "first"), last=("day", "max"))
+    assert 0.2 < (per.days > 1).mean() < 0.45
+    again = (per.days > 1).groupby(per.device).mean()
+    assert again["mobile"] < 0.8 * again["desktop"]
+    loyal = per[per.days > 2]
+    assert 0.1 < (loyal["last"] < "2025-07-09").mean() < 0.5  # bought 3+ days, nothing in the last 4 months
 
 
 def test_chunks_add_up_to_exactly_n_events_with_distinct_customers_and_sessions(tmp_path):
@@ -95,7 +104,7 @@ def test_the_bundled_sample_stitches_back_into_the_original_journeys(tmp_path):
         assert info is not None and info.source == "4 sources"
         whole = store.ingest(SAMPLE_FILE, name="whole").dataset_id
         stitched, original = store.table(info.id), store.table(whole)
-        assert info.report.customers == original.customer_id.nunique().execute() == 12885
+        assert info.report.customers == original.customer_id.nunique().execute() == 11323
         a = compute_transitions(journeys_for(original, Shaping(goal="purchase")), goal="purchase")
         b = compute_transitions(journeys_for(stitched, Shaping(goal="purchase")), goal="purchase")
         assert a.edges.equals(b.edges) and a.journeys == b.journeys
@@ -104,5 +113,37 @@ def test_the_bundled_sample_stitches_back_into_the_original_journeys(tmp_path):
         y = stitched.select(*cols).order_by(cols).to_pandas()
         assert x.equals(y)  # same steps per event: the planted effects are where they were
         report = store.stitching(info.id)
-        assert report is not None and report.persons_after == 12885 and report.persons_before > 12885
+        assert report is not None and report.persons_after == 11323 and report.persons_before > 11323
         assert report.share_multi_source_before == 0 and report.share_multi_source_after > 0.1
+
+
+def test_the_bundled_sample_has_the_planted_repeat_buyers_and_at_risk_high_value_customers(tmp_path):
+    """sample_data/README.md's repeat-purchase figures, counted with pandas from the CSV; the at-risk high-value
+    list is not empty and is the one the paper's P(alive) formula gives at the fitted parameters."""
+    import pandas as pd
+
+    from journeys.analyses.palive import PAliveQuery, compute_palive
+    from journeys.analyses.palive_product import at_risk_high_value, customer_value
+    from journeys.bootstrap import SAMPLE_FILE
+    from journeys.engine.store import Store
+
+    df = pd.read_csv(SAMPLE_FILE, dtype={"customer_id": str})
+    bought = df[df.touchpoint == "purchase"].assign(day=lambda d: pd.to_datetime(d.timestamp).dt.floor("D"))
+    per = bought.groupby("customer_id").agg(days=("day", "nunique"), first=("day", "min"), last=("day", "max"),
+                                            value=("revenue", "sum"))
+    assert (df.customer_id.nunique(), len(per), int((per.days > 1).sum())) == (11323, 1021, 326)  # 31.9% again
+    end = pd.to_datetime(df.timestamp).max().floor("D")
+    with Store(tmp_path / "home") as store:
+        events = store.table(store.ingest(SAMPLE_FILE, name="shop").dataset_id)
+        result = compute_palive(events, PAliveQuery())
+        risky, threshold = at_risk_high_value(result, customer_value(events, ("purchase",), result.until))
+    assert result.converged and result.customers_modelled == 1021
+    x, tx = per.days - 1, (per["last"] - per["first"]).dt.days / 7
+    big_t = (end - per["first"]).dt.days / 7
+    r, alpha, a, b = result.params.r, result.params.alpha, result.params.a, result.params.b
+    odds = (x > 0) * a / (b + x - 1).clip(lower=1e-12) * ((alpha + big_t) / (alpha + tx)) ** (r + x)
+    alive = 1 / (1 + odds)
+    assert threshold == per.value.quantile(0.75)
+    expected = per[(alive >= 0.3) & (alive <= 0.7) & (per.value >= threshold)]
+    assert 10 <= len(risky) <= 300
+    assert sorted(risky.customer_id) == sorted(expected.index)
