@@ -10,8 +10,8 @@ Planted effects (documented in ``sample_data/README.md`` and checked by tests):
 4. **Store visits close**: ``store_visit`` leads to a purchase nearly half the time.
 5. **Buyers come back** (BG/NBD-like): after a first purchase a customer returns to buy again at their own rate
    (gamma across customers) until they drop out, which they may do after each repeat purchase (beta across
-   customers). A return visit goes straight to checkout, where the device's chain decides, so the mobile
-   checkout problem costs repeat purchases too. Each customer has a spend level (gamma, mean 1) on their orders.
+   customers). A return visit walks product_view -> add_to_cart -> checkout, where the device's chain decides, so
+   the mobile checkout problem costs repeat purchases too. Each customer has a spend level (gamma, mean 1).
 """
 
 from __future__ import annotations

@@ -147,3 +147,15 @@ def test_the_bundled_sample_has_the_planted_repeat_buyers_and_at_risk_high_value
     expected = per[(alive >= 0.3) & (alive <= 0.7) & (per.value >= threshold)]
     assert 10 <= len(risky) <= 300
     assert sorted(risky.customer_id) == sorted(expected.index)
+
+
+def test_the_bundled_files_are_what_the_generator_writes(tmp_path):
+    """sample_data/ is regenerated whenever the generator changes (``python -m journeys.sample``)."""
+    from journeys.bootstrap import SAMPLE_FILE
+
+    sample.write_bundle(tmp_path)
+    bundled = SAMPLE_FILE.parent
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.csv"))
+    assert [str(p) for p in written] == sorted(["shop_events.csv", *(f"sources/{f}" for f in sample.BUNDLE_SOURCES.values())])
+    for path in written:
+        assert (tmp_path / path).read_bytes() == (bundled / path).read_bytes(), path
