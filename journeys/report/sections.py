@@ -12,6 +12,7 @@ from journeys.analyses.base import to_frame
 from journeys.analyses.funnels import FunnelQuery, FunnelResult, StepGap, compute_funnel, step_gaps
 from journeys.analyses.journey_map import compute_journey_map
 from journeys.analyses.paths import compute_paths
+from journeys.io.sentiment import SENTIMENT_COLUMNS
 from journeys.report.context import ReportContext, stages_for
 from journeys.report.model import Figure, Section, Table
 
@@ -141,7 +142,8 @@ def _widest_breakdown(ctx: ReportContext, q: FunnelQuery) -> tuple[FunnelResult,
     else:
         candidates = []
         for col in (*ctx.info.attributes, "channel"):  # per-customer attributes first: they name a segment
-            if col not in ctx.journeys.columns:
+            # sentiment describes one text, not a customer (and its score is a number): never a breakdown
+            if col not in ctx.journeys.columns or col in SENTIMENT_COLUMNS:
                 continue
             n = int(to_frame(ctx.journeys.aggregate(n=ctx.journeys[col].nunique())).n.iloc[0])
             if 2 <= n <= BREAKDOWN_MAX_VALUES:
