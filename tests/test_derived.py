@@ -60,7 +60,7 @@ def _in_memory(monkeypatch: pytest.MonkeyPatch):
 
 
 def _catalogue(store: Store) -> list[tuple[str, str]]:
-    return store.cursor().execute("SELECT dataset_id, shaping FROM derived ORDER BY shaping").fetchall()
+    return store.cursor().execute("SELECT dataset_id, holds FROM derived ORDER BY holds").fetchall()
 
 
 @pytest.mark.parametrize("shaping", SHAPINGS, ids=lambda s: s.scope + ("-collapse" if s.collapse_repeats else "")
@@ -161,3 +161,57 @@ def test_only_stored_tables_are_derived(loaded):
     assert derived.stored_dataset(table) == dataset
     assert derived.stored_dataset(table.filter(table.touchpoint != "home")) is None
     assert derived.stored_dataset(table.select("customer_id", "ts")) is None
+
+
+def _slow(monkeypatch: pytest.MonkeyPatch):
+    from journeys.analyses import summary
+
+    monkeypatch.setattr(summary, "summary_for", lambda _journeys: None)
+    monkeypatch.setattr(summary, "edges_for", lambda _journeys: None)
+
+
+@pytest.mark.parametrize("segment", [None, SEGMENT], ids=["everyone", "segment"])
+@pytest.mark.parametrize("goal", [GOAL, None], ids=["goal", "no-goal"])
+def test_journey_summaries_answer_exactly_what_the_events_answer(loaded, monkeypatch, segment, goal):
+    store, dataset, _ = loaded
+    table = store.table(dataset)
+    stages = infer_stages(base.known_touchpoints(table))
+    queries = [PathQuery(), PathQuery(depth=10, variants=30), PathQuery(depth=12), PathQuery(anchor="from", start="home")]
+
+    def run():
+        j = journeys_for(table, Shaping(goal=goal), segment)
+        out = [compute_transitions(j, goal=goal).edges, compute_journey_map(j, stages, goal=goal).touchpoints,
+               compute_journey_map(j, stages, goal=goal).stages]
+        for q in queries:
+            p = compute_paths(j, q, goal=goal)
+            out += [p.nodes, p.links, p.variants]
+        return out
+
+    got = run()
+    kinds = {h for _, h in _catalogue(store)}
+    assert kinds == {"journey summary v1", "journey edges v1"}
+    with monkeypatch.context() as m:
+        _slow(m)
+        want = run()
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g.reset_index(drop=True).equals(w.reset_index(drop=True)), (i, g.compare(w) if g.shape == w.shape else g)
+
+
+def test_summaries_follow_the_dataset_and_are_not_used_for_date_ranges(loaded, monkeypatch):
+    from journeys.analyses import summary
+    from journeys.views import filter_dates
+
+    store, dataset, tmp = loaded
+    table = store.table(dataset)
+    j = journeys_for(table, Shaping(goal=GOAL))
+    assert summary.summary_for(j) is not None and summary.edges_for(j) is not None
+    ranged = journeys_for(filter_dates(table, None, __import__("datetime").date(2030, 1, 1)), Shaping(goal=GOAL))
+    assert summary.summary_for(ranged) is None
+    store.ingest(_write_sample(tmp / "more.csv", 500, seed=13), into=dataset, as_source="more")
+    assert _catalogue(store) == []
+    table = store.table(dataset)
+    got = compute_paths(journeys_for(table, Shaping(goal=GOAL)), goal=GOAL).variants
+    with monkeypatch.context() as m:
+        _slow(m)
+        want = compute_paths(journeys_for(table, Shaping(goal=GOAL)), goal=GOAL).variants
+    assert got.equals(want)

@@ -13,6 +13,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from journeys.analyses import summary
 from journeys.engine import derived
 from journeys.errors import unknown
 from journeys.segments import Segment, matching_customers
@@ -34,17 +35,19 @@ def journeys_for(events: ir.Table, shaping: Shaping, segment: Segment | None = N
     reshaped = not shaping.is_default or shaping.cut_at_goal
     # a stored dataset's reshaped journeys are kept in the store per (fingerprint, shaping): built once
     stored = derived.shaped(events, shaping) if reshaped else None
+    keep = None
     if segment is not None and not segment.is_empty:
         person = replace(shaping, scope="person", collapse_repeats=False, cut_at_goal=False)
         keep = materialize(matching_customers(shape(events, person), segment, goal=shaping.goal))
         if stored is not None:  # shaping works per customer: a segment's journeys are its customers' ones
             return stored.semi_join(keep, "customer_id")
-        events = events.semi_join(keep, "customer_id")
     if stored is not None:
         return stored
-    shaped = shape(events, shaping)
-    # reshaped journeys recompute windows; every query of the analysis would redo them, so keep them once
-    return materialize(shaped) if reshaped else shaped
+    shaped = shape(events if keep is None else events.semi_join(keep, "customer_id"), shaping)
+    if reshaped:  # reshaped journeys recompute windows; every query of the analysis would redo them
+        return materialize(shaped)
+    summary.remember(shaped, events, keep)  # whole-journey questions can read one row per customer
+    return shaped
 
 
 def one_journey_per_customer(journeys: ir.Table) -> bool:

@@ -16,6 +16,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from journeys.analyses import summary
 from journeys.analyses.base import ENDS_LABEL, OTHER, to_frame
 from journeys.errors import QueryError
 
@@ -120,14 +121,34 @@ def anchored(j: ir.Table, q: PathQuery) -> ir.Table:
     return j.mutate(rel=j.step - j._a + 1, nxt=ibis.ifelse(j.step == j._b, ibis.null("string"), j.next_touchpoint))
 
 
-def _variants(a: ir.Table, q: PathQuery, goal: str | None, min_steps: int) -> ir.Table:
+def _per_journey(a: ir.Table, q: PathQuery, goal: str | None) -> ir.Table:
+    """One row per drawn journey: its first ``depth`` touchpoints, length, duration, conversion, value."""
     cols = [ibis.cases((a.rel == k, a.touchpoint), else_=ibis.null("string")).max().name(f"p{k}")
             for k in range(1, q.depth + 1)]
     value = a.value if "value" in a.columns else ibis.literal(0.0)
-    per = a.group_by("journey_id").aggregate(
+    return a.group_by("journey_id").aggregate(
         *cols, _len=a.rel.max(), _dur=a.ts.epoch_seconds().max() - a.ts.epoch_seconds().min(),
         _conv=(a.touchpoint == goal).any() if goal else ibis.literal(False), _rev=value.sum(),
     )
+
+
+def _per_journey_summarized(journeys: ir.Table, q: PathQuery, goal: str | None) -> ir.Table | None:
+    """The same rows read from the stored journey summaries (journeys from their start), or None."""
+    if q.anchor != "start" or q.depth > summary.DEPTH:
+        return None
+    s = summary.summary_for(journeys)
+    if s is None:
+        return None
+    per = s.select(journey_id=s.customer_id, **{f"p{k}": s[f"p{k}"] for k in range(1, q.depth + 1)},
+                   _len=s.n, _dur=s.last_ts.epoch_seconds() - s.first_ts.epoch_seconds(), _rev=s.value_sum)
+    if not goal:
+        return per.mutate(_conv=ibis.literal(False))
+    won = journeys.filter(journeys.touchpoint == goal).select(_won="journey_id").distinct()
+    per = per.left_join(won, per.journey_id == won._won)
+    return per.mutate(_conv=per._won.notnull()).drop("_won")
+
+
+def _variants(per: ir.Table, q: PathQuery, min_steps: int) -> ir.Table:
     order = range(q.depth, 0, -1) if q.anchor == "to" else range(1, q.depth + 1)
     path = ibis.literal(ARROW).join([per[f"p{k}"] for k in order])
     if q.anchor == "to":
@@ -164,7 +185,8 @@ def compute_paths(journeys: ir.Table, query: PathQuery | None = None, *, goal: s
     one_step = int(flows.loc[(flows.rel == 1) & flows.nxt.isna(), "customers"].sum())
     min_steps = q.min_steps or (2 if one_step >= AUTO_MULTI_STEP_SHARE * int(flows.loc[flows.rel == 1, "customers"].sum())
                                 else 1)
-    variants = to_frame(_variants(a, q, goal, min_steps))
+    per = _per_journey_summarized(journeys, q, goal)
+    variants = to_frame(_variants(_per_journey(a, q, goal) if per is None else per, q, min_steps))
     drawn = int(variants.total_journeys.iloc[0]) if len(variants) else 0
     moves = int(variants.total_len.iloc[0]) - drawn if len(variants) else 0
     if q.anchor == "start":
@@ -218,7 +240,8 @@ def _assemble(q: PathQuery, nodes: pd.DataFrame, links: pd.DataFrame, variants: 
                                    index=out.index, dtype="float64")
     out = out.sort_values(["source", "customers", "target"], ascending=[True, False, True]).reset_index(drop=True)
     variants = variants.head(q.variants).reset_index(drop=True)
-    variants["revenue"] = variants["revenue"].fillna(0.0)
+    # a sum of sums: rounded so the order the engine added them in (threads, stored summaries) never shows
+    variants["revenue"] = variants["revenue"].fillna(0.0).round(6)
     variants.insert(2, "share", variants.customers / covered if covered else 0.0)
     nodes_out = all_nodes.rename(columns={"rel": "step"})[["key", "step", "label", "customers"]].reset_index(drop=True)
     return PathsResult(query=q, nodes=nodes_out, links=out, variants=variants, journeys_total=journeys_total,

@@ -15,6 +15,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from journeys.analyses import summary
 from journeys.analyses.base import (
     END,
     END_CONVERTED,
@@ -65,11 +66,18 @@ class TransitionsResult:
 def _edge_aggregates(j: ir.Table, goal: str | None) -> ir.Table:
     """Raw edges with START/END, computed in one pass over the journeys."""
     inner = j.filter(j.next_touchpoint.notnull())
-    inner = inner.group_by(source=inner.touchpoint, target=inner.next_touchpoint).aggregate(
-        count=inner.count(), customers=inner.customer_id.nunique(),
-        median_s=(inner.next_ts.epoch_seconds() - inner.ts.epoch_seconds()).median().cast("float64"),
-        p90_s=(inner.next_ts.epoch_seconds() - inner.ts.epoch_seconds()).quantile(0.9).cast("float64"),
-    )
+    gap = inner.next_ts.epoch_seconds() - inner.ts.epoch_seconds()
+    quantiles = gap.quantile([0.5, 0.9])  # both from one sort of each move's gaps
+    moves = summary.edges_for(j)
+    if moves is None:
+        inner = inner.group_by(source=inner.touchpoint, target=inner.next_touchpoint).aggregate(
+            count=inner.count(), customers=inner.customer_id.nunique(), _q=quantiles)
+    else:  # one row per journey and move: its journeys are its rows
+        counted = moves.group_by(source=moves.touchpoint, target=moves.next_touchpoint).aggregate(
+            count=moves.n.sum(), customers=moves.count())
+        timed = inner.group_by(_s=inner.touchpoint, _t=inner.next_touchpoint).aggregate(_q=quantiles)
+        inner = counted.join(timed, [counted.source == timed._s, counted.target == timed._t]).drop("_s", "_t")
+    inner = inner.mutate(median_s=inner._q[0].cast("float64"), p90_s=inner._q[1].cast("float64")).drop("_q")
     # a journey has one first and one last event: with a journey per customer, customers = journeys
     person = one_journey_per_customer(j)
     starts = j.filter(j.step == 1)

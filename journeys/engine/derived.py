@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -29,7 +30,7 @@ import ibis.expr.types as ir
 from journeys.shaping import Shaping, shape
 
 CATALOGUE_DDL = """CREATE TABLE IF NOT EXISTS derived (
-    name VARCHAR PRIMARY KEY, dataset_id VARCHAR, fingerprint VARCHAR, shaping VARCHAR,
+    name VARCHAR PRIMARY KEY, dataset_id VARCHAR, fingerprint VARCHAR, holds VARCHAR,
     created TIMESTAMP, used TIMESTAMP, rows BIGINT, build_s DOUBLE)"""
 KEEP_PER_DATASET = 6
 _LOCKS: dict[str, threading.Lock] = {}
@@ -65,8 +66,8 @@ def shaping_key(shaping: Shaping) -> str:
     return repr(shaping if shaping.cut_at_goal else shaping.with_goal(None))
 
 
-def table_name(dataset_id: str, fingerprint: str, shaping: Shaping) -> str:
-    digest = hashlib.blake2b((fingerprint + "|" + shaping_key(shaping)).encode(), digest_size=8).hexdigest()
+def table_name(dataset_id: str, fingerprint: str, key: str) -> str:
+    digest = hashlib.blake2b((fingerprint + "|" + key).encode(), digest_size=8).hexdigest()
     return f"dv_{dataset_id}_{digest}"
 
 
@@ -91,6 +92,12 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, dataset_id: str) -> str | None:
 def shaped(events: ir.Table, shaping: Shaping) -> ir.Table | None:
     """The stored journeys of ``events`` under ``shaping``, built now if the store is writable and they are
     missing; None when ``events`` is not a stored table or the store cannot hold them (then reshape in memory)."""
+    return stored(events, shaping_key(shaping), lambda: shape(events, shaping))
+
+
+def stored(events: ir.Table, key: str, build: Callable[[], ir.Table]) -> ir.Table | None:
+    """The derived table ``key`` of the stored dataset ``events`` (built from ``build()`` when missing and the
+    store is writable); None when ``events`` is not a stored table or the table cannot be had."""
     dataset_id = stored_dataset(events)
     if dataset_id is None:
         return None
@@ -99,13 +106,13 @@ def shaped(events: ir.Table, shaping: Shaping) -> ir.Table | None:
     fingerprint = _fingerprint(con, dataset_id)
     if fingerprint is None:
         return None
-    name = table_name(dataset_id, fingerprint, shaping)
+    name = table_name(dataset_id, fingerprint, key)
     with _lock(name):
         if _exists(con, name):
             _touch(con, name)
             return backend.table(name)
         try:
-            _build(con, name, dataset_id, fingerprint, shaping, shape(events, shaping))
+            _build(con, name, dataset_id, fingerprint, key, build())
         except (duckdb.InvalidInputException, duckdb.TransactionException, duckdb.CatalogException,
                 duckdb.IOException, duckdb.PermissionException) as err:
             if "read-only" in str(err).lower() or "read only" in str(err).lower():
@@ -116,7 +123,7 @@ def shaped(events: ir.Table, shaping: Shaping) -> ir.Table | None:
     return backend.table(name)
 
 
-def _build(con: duckdb.DuckDBPyConnection, name: str, dataset_id: str, fingerprint: str, shaping: Shaping,
+def _build(con: duckdb.DuckDBPyConnection, name: str, dataset_id: str, fingerprint: str, key: str,
            expr: ir.Table) -> None:
     started = time.perf_counter()
     sql = ibis.to_sql(expr, dialect="duckdb")
@@ -128,7 +135,7 @@ def _build(con: duckdb.DuckDBPyConnection, name: str, dataset_id: str, fingerpri
         now = datetime.now(UTC).replace(tzinfo=None)
         seconds = round(time.perf_counter() - started, 3)
         con.execute("INSERT INTO derived VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [name, dataset_id, fingerprint, shaping_key(shaping), now, now, int(rows), seconds])
+                    [name, dataset_id, fingerprint, key, now, now, int(rows), seconds])
         _prune(con, dataset_id, fingerprint)
         con.execute("COMMIT")
     except BaseException:

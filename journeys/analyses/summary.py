@@ -1,0 +1,95 @@
+"""One row per journey of a stored dataset under the default shaping (a journey is a customer): its length,
+first and last timestamps, value, first touchpoints and the set of touchpoints it touched.
+
+Questions about whole journeys (Sankey variants, which stages a journey reached) otherwise group every event
+by customer; this table answers them with a scan of one row per customer. It is a derived table of the store
+(see :mod:`journeys.engine.derived`): built once per dataset fingerprint, dropped when the dataset changes.
+A segment's summaries are its customers' rows.
+
+:func:`journeys.analyses.base.journeys_for` remembers, for the journeys it hands out, the stored events and
+the segment's customers they came from; :func:`summary_for` turns that back into summaries, or None (reshaped
+journeys, date ranges, other engines, a read-only store without the table): then the analyses group events.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+import ibis
+import ibis.expr.types as ir
+
+from journeys.engine import derived
+
+KEY = "journey summary v1"
+EDGES_KEY = "journey edges v1"
+#: first touchpoints kept per journey (Sankey variants deeper than this group events)
+DEPTH = 10
+#: touchpoints of the bit set (one bit each in a BIGINT); a dataset with more has no ``tp_mask``
+MASK_TOUCHPOINTS = 62
+_REMEMBERED: OrderedDict[object, tuple[ir.Table, ir.Table | None]] = OrderedDict()
+_GUARD = threading.Lock()
+_REMEMBER_MAX = 256
+
+
+def remember(journeys: ir.Table, events: ir.Table, keep: ir.Table | None) -> None:
+    """Note that ``journeys`` are the default-shaped journeys of stored ``events``, for the customers in
+    ``keep`` (None: everyone)."""
+    if derived.stored_dataset(events) is None:
+        return
+    with _GUARD:
+        _REMEMBERED[journeys.op()] = (events, keep)
+        _REMEMBERED.move_to_end(journeys.op())
+        while len(_REMEMBERED) > _REMEMBER_MAX:
+            _REMEMBERED.popitem(last=False)
+
+
+def summary_for(journeys: ir.Table) -> ir.Table | None:
+    """The summaries of exactly the journeys in ``journeys``, or None when they cannot be had."""
+    return _derived_for(journeys, KEY, build)
+
+
+def edges_for(journeys: ir.Table) -> ir.Table | None:
+    """Per journey and move ``touchpoint -> next_touchpoint``: how often it made that move (``n``); or None.
+    A move's journeys are then its rows, with no distinct count over the events."""
+    return _derived_for(journeys, EDGES_KEY, build_edges)
+
+
+def _derived_for(journeys: ir.Table, key: str, make: Callable[[ir.Table], ir.Table]) -> ir.Table | None:
+    with _GUARD:
+        found = _REMEMBERED.get(journeys.op())
+    if found is None:
+        return None
+    events, keep = found
+    table = derived.stored(events, key, lambda: make(events))
+    if table is None:
+        return None
+    return table if keep is None else table.semi_join(keep, "customer_id")
+
+
+def build_edges(events: ir.Table) -> ir.Table:
+    moves = events.filter(events.next_touchpoint.notnull())
+    return moves.group_by(["customer_id", "touchpoint", "next_touchpoint"]).aggregate(n=moves.count())
+
+
+def touchpoint_codes(events: ir.Table) -> list[str]:
+    """The touchpoints in bit order of ``tp_mask`` (sorted names)."""
+    names = events.select("touchpoint").distinct().to_pandas()["touchpoint"].dropna()
+    return sorted(str(n) for n in names)
+
+
+def build(events: ir.Table) -> ir.Table:
+    """The summary expression over stored events (which carry ``step``: 1..n per customer)."""
+    e = events
+    codes = touchpoint_codes(e)
+    if len(codes) <= MASK_TOUCHPOINTS:
+        bit = ibis.cases(*[(e.touchpoint == t, ibis.literal(1 << i, "int64")) for i, t in enumerate(codes)],
+                         else_=ibis.literal(0, "int64")) if codes else ibis.literal(0, "int64")
+        mask = bit.bit_or()
+    else:
+        mask = ibis.null("int64").max()
+    firsts = {f"p{k}": ibis.cases((e.step == k, e.touchpoint), else_=ibis.null("string")).max()
+              for k in range(1, DEPTH + 1)}
+    return e.group_by("customer_id").aggregate(
+        n=e.step.max(), first_ts=e.ts.min(), last_ts=e.ts.max(), value_sum=e.value.sum(), tp_mask=mask, **firsts)
