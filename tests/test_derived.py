@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 import pytest
 
-from journeys.analyses import base
+from journeys.analyses import base, summary
 from journeys.analyses.base import journeys_for
 from journeys.analyses.funnels import FunnelQuery, compute_funnel
 from journeys.analyses.journey_map import compute_journey_map, infer_stages
@@ -189,7 +189,7 @@ def test_journey_summaries_answer_exactly_what_the_events_answer(loaded, monkeyp
 
     got = run()
     kinds = {h for _, h in _catalogue(store)}
-    assert kinds == {"journey summary v1", "journey edges v1"}
+    assert kinds == {summary.KEY, summary.EDGES_KEY, summary.CODES_KEY}
     with monkeypatch.context() as m:
         _slow(m)
         want = run()

@@ -10,6 +10,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from journeys.analyses import summary
 from journeys.analyses.base import materialize, to_frame
 from journeys.shaping import DEFAULT_STAGES, OTHER_STAGE
 
@@ -94,18 +95,7 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
         n=j.count(), _score_sum=j.score.sum(), _score_n=j.score.count()))
     timing = to_frame(j.group_by("touchpoint").aggregate(
         median_time_s=ibis.cases((dt <= TIME_SPENT_CAP_S, dt), else_=ibis.null("int64")).median().cast("float64")))
-    # one pass per (journey, touchpoint), kept for the conversion and stage questions
-    first = materialize(j.group_by(["journey_id", "touchpoint"]).aggregate(
-        _first=j.step.min(), _last=j.step.max(), _ended=j.next_touchpoint.isnull().any()))
-    won = first.filter(first.touchpoint == goal).select(journey_id="journey_id", _goal_last="_last") if goal \
-        else first.filter(ibis.literal(False)).select(journey_id="journey_id", _goal_last="_last")
-    f = first.left_join(won, "journey_id")
-    conv = to_frame(f.group_by("touchpoint").aggregate(
-        journeys=f.count(),
-        converted_after=(f._goal_last > f._first).fill_null(False).cast("int64").sum(),
-        ended_here_unconverted=(f._ended & f._goal_last.isnull()).cast("int64").sum(),
-    ))
-    stage_frame = _stage_reach(first, stage_of)
+    conv, stage_frame = _summarized(j, goal, stage_of) or _per_journey_touchpoint(j, goal, stage_of)
     total = journeys.filter(journeys.step == 1).count()
     events = moves.groupby("touchpoint", as_index=False).agg(events=("n", "sum"), _s=("_score_sum", "sum"),
                                                             _c=("_score_n", "sum"))
@@ -140,6 +130,54 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
     stage_frame["_o"] = stage_frame.stage.map(order).fillna(len(order))
     stage_frame = stage_frame.sort_values("_o")[["stage", "journeys", "reach"]].reset_index(drop=True)
     return JourneyMapResult(tps[cols].reset_index(drop=True), stage_frame, n, goal)
+
+
+def _per_journey_touchpoint(j: ir.Table, goal: str | None, stage_of: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per touchpoint: journeys, journeys converting after it, unconverted journeys ending there; and stage
+    reach. One pass per (journey, touchpoint), kept for both questions."""
+    first = materialize(j.group_by(["journey_id", "touchpoint"]).aggregate(
+        _first=j.step.min(), _last=j.step.max(), _ended=j.next_touchpoint.isnull().any()))
+    won = first.filter(first.touchpoint == goal).select(journey_id="journey_id", _goal_last="_last") if goal \
+        else first.filter(ibis.literal(False)).select(journey_id="journey_id", _goal_last="_last")
+    f = first.left_join(won, "journey_id")
+    conv = to_frame(f.group_by("touchpoint").aggregate(
+        journeys=f.count(),
+        converted_after=(f._goal_last > f._first).fill_null(False).cast("int64").sum(),
+        ended_here_unconverted=(f._ended & f._goal_last.isnull()).cast("int64").sum(),
+    ))
+    return conv, _stage_reach(first, stage_of)
+
+
+def _summarized(j: ir.Table, goal: str | None, stage_of: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The same from the stored journey summaries (the touchpoints each journey touched, its last one), or
+    None. Converting after a touchpoint = having it before the journey's last goal event."""
+    s = summary.summary_for(j)
+    codes = summary.codes_for(j) if s is not None else None
+    if s is None or codes is None or len(codes) > summary.MASK_TOUCHPOINTS:
+        return None
+    bit = {t: 1 << i for i, t in enumerate(codes)}
+    goal_bit = bit.get(goal or "", 0)
+    masks = to_frame(s.group_by("tp_mask").aggregate(n=s.count()))
+    reached = ((s.tp_mask & goal_bit) != 0) if goal_bit else ibis.literal(False)
+    lost = s.filter(~reached)
+    ends = to_frame(lost.group_by(touchpoint=lost.last_tp).aggregate(n=lost.count()))
+    after: dict[str, int] = {}
+    if goal_bit:
+        won = j.filter(j.touchpoint == goal).group_by(_jid=j.journey_id).aggregate(_gl=j.step.max())
+        x = j.join(won, j.journey_id == won._jid)
+        x = x.filter(x.step < x._gl)
+        after = dict(to_frame(x.group_by("touchpoint").aggregate(n=x.journey_id.nunique())).itertuples(index=False))
+    per_mask = list(zip(masks.tp_mask.astype("int64"), masks.n.astype("int64"), strict=True))
+    ended = dict(ends.itertuples(index=False))
+    rows = [(t, sum(n for m, n in per_mask if m & b)) for t, b in bit.items()]
+    conv = pd.DataFrame([(t, n, int(after.get(t, 0)), int(ended.get(t, 0))) for t, n in rows if n],
+                        columns=["touchpoint", "journeys", "converted_after", "ended_here_unconverted"])
+    names = sorted(set(stage_of.values()) | {OTHER_STAGE})
+    reach = dict.fromkeys(names, 0)
+    for m, n in per_mask:
+        for stage in {stage_of.get(t, OTHER_STAGE) for t, b in bit.items() if m & b}:
+            reach[stage] += n
+    return conv, pd.DataFrame([(s_, n) for s_, n in reach.items() if n], columns=["stage", "journeys"])
 
 
 def _stage_reach(first: ir.Table, stage_of: dict[str, str]) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """One row per journey of a stored dataset under the default shaping (a journey is a customer): its length,
-first and last timestamps, value, first touchpoints and the set of touchpoints it touched.
+first and last timestamps, value, first and last touchpoints and the set of touchpoints it touched (a bit
+per touchpoint in ``tp_mask``, in the order :func:`codes_for` gives).
 
 Questions about whole journeys (Sankey variants, which stages a journey reached) otherwise group every event
 by customer; this table answers them with a scan of one row per customer. It is a derived table of the store
@@ -22,8 +23,9 @@ import ibis.expr.types as ir
 
 from journeys.engine import derived
 
-KEY = "journey summary v1"
+KEY = "journey summary v2"
 EDGES_KEY = "journey edges v1"
+CODES_KEY = "touchpoint codes v1"
 #: first touchpoints kept per journey (Sankey variants deeper than this group events)
 DEPTH = 10
 #: touchpoints of the bit set (one bit each in a BIGINT); a dataset with more has no ``tp_mask``
@@ -56,7 +58,16 @@ def edges_for(journeys: ir.Table) -> ir.Table | None:
     return _derived_for(journeys, EDGES_KEY, build_edges)
 
 
-def _derived_for(journeys: ir.Table, key: str, make: Callable[[ir.Table], ir.Table]) -> ir.Table | None:
+def codes_for(journeys: ir.Table) -> list[str] | None:
+    """The touchpoints in ``tp_mask`` bit order (the whole dataset's, whatever the segment), or None."""
+    table = _derived_for(journeys, CODES_KEY, lambda e: e.select("touchpoint").distinct(), whole=True)
+    if table is None:
+        return None
+    return sorted(str(t) for t in table.to_pandas()["touchpoint"].dropna())
+
+
+def _derived_for(journeys: ir.Table, key: str, make: Callable[[ir.Table], ir.Table], *,
+                 whole: bool = False) -> ir.Table | None:
     with _GUARD:
         found = _REMEMBERED.get(journeys.op())
     if found is None:
@@ -65,7 +76,7 @@ def _derived_for(journeys: ir.Table, key: str, make: Callable[[ir.Table], ir.Tab
     table = derived.stored(events, key, lambda: make(events))
     if table is None:
         return None
-    return table if keep is None else table.semi_join(keep, "customer_id")
+    return table if keep is None or whole else table.semi_join(keep, "customer_id")
 
 
 def build_edges(events: ir.Table) -> ir.Table:
@@ -91,5 +102,7 @@ def build(events: ir.Table) -> ir.Table:
         mask = ibis.null("int64").max()
     firsts = {f"p{k}": ibis.cases((e.step == k, e.touchpoint), else_=ibis.null("string")).max()
               for k in range(1, DEPTH + 1)}
+    last = ibis.cases((e.next_touchpoint.isnull(), e.touchpoint), else_=ibis.null("string")).max()
     return e.group_by("customer_id").aggregate(
-        n=e.step.max(), first_ts=e.ts.min(), last_ts=e.ts.max(), value_sum=e.value.sum(), tp_mask=mask, **firsts)
+        n=e.step.max(), first_ts=e.ts.min(), last_ts=e.ts.max(), value_sum=e.value.sum(), tp_mask=mask,
+        last_tp=last, **firsts)
