@@ -209,9 +209,10 @@ def bench_analyses(home: Path, dataset: str, label: str, names: list[str]) -> No
                 line += f"{peer:>12.2f}{peer / ours:>6.1f}x"
             target = jobs.goal_for(setting, job)
             print(f"{line}   < {target:g} s: {goal_text(ours, target)}", flush=True)
-            for built in derived.LAST_BUILT:  # the warm-up of the first reshaped job built the stored journeys
-                print(f"  (the {jobs.SETTINGS[setting]} journeys were built once, in {built.seconds:.1f} s, during "
-                      "the warm-up; every later analysis and segment reads them)", flush=True)
+            if derived.LAST_BUILT:  # the warm-up built derived tables that every later analysis and segment reads
+                made = ", ".join(f"{'reshaped journeys' if b.holds.startswith('Shaping(') else b.holds} {b.seconds:.1f} s"
+                                 for b in derived.LAST_BUILT)
+                print(f"  (built once, during this job's warm-up, and kept in the store: {made})", flush=True)
             derived.LAST_BUILT.clear()
     for job, (job_label, target) in jobs.OWN_JOBS.items():  # no peer computes these
         ours = median_time(lambda job=job: jobs.own_job(table, job))

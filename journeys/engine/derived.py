@@ -39,13 +39,14 @@ _LOCKS_GUARD = threading.Lock()
 
 @dataclass(frozen=True, slots=True)
 class Built:
-    """The last table this process built: its name and how long it took (the bench prints it)."""
+    """A table this process built: its name, what it holds and how long it took (the bench prints them)."""
 
     name: str
+    holds: str
     seconds: float
 
 
-LAST_BUILT: list[Built] = []
+LAST_BUILT: list[Built] = []  # appended to; whoever reads it clears it
 
 
 def stored_dataset(events: ir.Table) -> str | None:
@@ -113,13 +114,10 @@ def stored(events: ir.Table, key: str, build: Callable[[], ir.Table]) -> ir.Tabl
             return backend.table(name)
         try:
             _build(con, name, dataset_id, fingerprint, key, build())
-        except (duckdb.InvalidInputException, duckdb.TransactionException, duckdb.CatalogException,
-                duckdb.IOException, duckdb.PermissionException) as err:
-            if "read-only" in str(err).lower() or "read only" in str(err).lower():
-                return None
-            if _exists(con, name):  # another process built it meanwhile
-                return backend.table(name)
-            raise
+        except duckdb.Error:
+            # a read-only store, a write conflict with a load changing the dataset, a full disk: the table is
+            # only a shortcut, so the caller computes from the events instead (unless another process made it)
+            return backend.table(name) if _exists(con, name) else None
     return backend.table(name)
 
 
@@ -141,7 +139,7 @@ def _build(con: duckdb.DuckDBPyConnection, name: str, dataset_id: str, fingerpri
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    LAST_BUILT[:] = [Built(name, seconds)]
+    LAST_BUILT.append(Built(name, key, seconds))
 
 
 def _touch(con: duckdb.DuckDBPyConnection, name: str) -> None:
