@@ -246,7 +246,11 @@ def churn_status(events: ir.Table, outcomes: Outcomes, *, end: datetime | None =
     Examples:
         >>> churn_status(events, Outcomes(churn_touchpoints=("account_closed",)))  # doctest: +SKIP
     """
-    per = events.group_by("customer_id").aggregate(first_ts=events.ts.min(), last_ts=events.ts.max())
+    from journeys.analyses import summary  # the stored journey summaries hold each customer's first and last
+
+    stored = summary.summary_for(events)
+    per = stored.select("customer_id", "first_ts", "last_ts") if stored is not None else \
+        events.group_by("customer_id").aggregate(first_ts=events.ts.min(), last_ts=events.ts.max())
     if outcomes.churn_mode == "explicit":
         hit = events.filter(events.touchpoint.isin(list(outcomes.churn_touchpoints)))
         first_hit = hit.group_by("customer_id").aggregate(churn_ts=hit.ts.min())

@@ -215,3 +215,31 @@ def test_summaries_follow_the_dataset_and_are_not_used_for_date_ranges(loaded, m
         _slow(m)
         want = compute_paths(journeys_for(table, Shaping(goal=GOAL)), goal=GOAL).variants
     assert got.equals(want)
+
+
+@pytest.mark.parametrize("segment", [None, SEGMENT], ids=["everyone", "segment"])
+@pytest.mark.parametrize("explicit", [False, True], ids=["inactivity", "explicit"])
+def test_churn_from_journey_summaries_equals_churn_from_events(loaded, monkeypatch, segment, explicit):
+    from journeys.analyses.churn import ChurnQuery, compute_churn
+    from journeys.outcomes import Outcomes
+
+    store, dataset, _ = loaded
+    table = store.table(dataset)
+    outcomes = Outcomes(goals=(GOAL,), churn_touchpoints=("account_closed",)) if explicit else Outcomes(goals=(GOAL,))
+    end = __import__("journeys.outcomes", fromlist=["data_end"]).data_end(table)
+
+    def run():
+        r = compute_churn(journeys_for(table, Shaping(goal=GOAL), segment), ChurnQuery(outcomes=outcomes, last_k=4),
+                          end=end)
+        return r.customers, r.churned, [r.links, r.overrepresented, r.paths, r.by_cohort, r.over_time, r.time_to_churn]
+
+    got = run()
+    if not explicit:
+        assert summary.TAILS_KEY in {h for _, h in _catalogue(store)}
+    with monkeypatch.context() as m:
+        _slow(m)
+        m.setattr(summary, "tails_for", lambda _journeys: None)
+        want = run()
+    assert got[:2] == want[:2]
+    for i, (g, w) in enumerate(zip(got[2], want[2], strict=True)):
+        assert g.reset_index(drop=True).equals(w.reset_index(drop=True)), (i, g, w)

@@ -23,7 +23,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from journeys.analyses import periods
+from journeys.analyses import periods, summary
 from journeys.analyses.base import OTHER, known_touchpoints, materialize, one_journey_per_customer, to_frame
 from journeys.analyses.periods import PERIODS, Period
 from journeys.analyses.retention import first_values
@@ -232,12 +232,18 @@ def churn_paths(events: ir.Table, status: ir.Table,
     """Sankey links (``source, target, status, customers``; nodes are ``-b · touchpoint``, step-indexed, the top
     NODES_PER_STEP per step and Other), the over-representation table, how many churned customers had no
     event before churning, and the most common whole last-K paths of churned customers (:func:`top_paths`)."""
-    tail = last_touchpoints(events, status, q)
     k = q.last_k
     # one row per customer with a history: status and the touchpoints t1 (the last) ... tK; every count below
     # reads this small table instead of pairing events
-    cols = {f"t{b}": ibis.cases((tail.back == b, tail.touchpoint)).max() for b in range(1, k + 1)}
-    per = materialize(tail.group_by(["customer_id", "status"]).aggregate(**cols))
+    tails = summary.tails_for(events) if q.outcomes.churn_mode != "explicit" else None
+    if tails is not None:  # the stored last touchpoints: every customer has a history
+        st = status.select(_c=status.customer_id, status=status.status)
+        joined = tails.join(st, tails.customer_id == st._c)
+        per = materialize(joined.select("customer_id", "status", **{f"t{b}": joined[f"l{b}"] for b in range(1, k + 1)}))
+    else:
+        tail = last_touchpoints(events, status, q)
+        cols = {f"t{b}": ibis.cases((tail.back == b, tail.touchpoint)).max() for b in range(1, k + 1)}
+        per = materialize(tail.group_by(["customer_id", "status"]).aggregate(**cols))
     nodes = to_frame(ibis.union(*[_count_at(per, b, touchpoint=f"t{b}") for b in range(1, k + 1)], distinct=False))
     step_parts = [_count_at(per, b, src=f"t{b}", dst=f"t{b - 1}") for b in range(2, k + 1)]
     steps = to_frame(ibis.union(*step_parts, distinct=False)) if step_parts else \

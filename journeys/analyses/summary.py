@@ -26,8 +26,11 @@ from journeys.engine import derived
 KEY = "journey summary v2"
 EDGES_KEY = "journey edges v1"
 CODES_KEY = "touchpoint codes v1"
+TAILS_KEY = "journey tails v1"
 #: first touchpoints kept per journey (Sankey variants deeper than this group events)
 DEPTH = 10
+#: last touchpoints kept per journey (churn paths show up to this many)
+TAIL = 10
 #: touchpoints of the bit set (one bit each in a BIGINT); a dataset with more has no ``tp_mask``
 MASK_TOUCHPOINTS = 62
 _REMEMBERED: OrderedDict[object, tuple[ir.Table, ir.Table | None]] = OrderedDict()
@@ -56,6 +59,20 @@ def edges_for(journeys: ir.Table) -> ir.Table | None:
     """Per journey and move ``touchpoint -> next_touchpoint``: how often it made that move (``n``); or None.
     A move's journeys are then its rows, with no distinct count over the events."""
     return _derived_for(journeys, EDGES_KEY, build_edges)
+
+
+def tails_for(journeys: ir.Table) -> ir.Table | None:
+    """Per journey its last ``TAIL`` touchpoints, ``l1`` the last (None when shorter); or None."""
+    return _derived_for(journeys, TAILS_KEY, build_tails)
+
+
+def build_tails(events: ir.Table) -> ir.Table:
+    lasts = events.filter(events.next_touchpoint.isnull())
+    lasts = lasts.select(_c=lasts.customer_id, _n=lasts.step)
+    e = events.join(lasts, events.customer_id == lasts._c)
+    e = e.filter(e.step > e._n - TAIL).mutate(back=e._n - e.step + 1)
+    return e.group_by("customer_id").aggregate(
+        **{f"l{b}": ibis.cases((e.back == b, e.touchpoint), else_=ibis.null("string")).max() for b in range(1, TAIL + 1)})
 
 
 def codes_for(journeys: ir.Table) -> list[str] | None:
