@@ -39,8 +39,6 @@ MIN_EXPOSED, MIN_CELL = 30, 5
 CHURNED_NODE, ACTIVE_NODE = "CHURNED", "STILL ACTIVE"
 GROUPS_SHOWN = 20
 PATHS_SHOWN = 20
-#: up to this many touchpoints, exposure is counted as one wide aggregate
-WIDE_MAX = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,29 +246,34 @@ def churn_paths(events: ir.Table, status: ir.Table,
     step_parts = [_count_at(per, b, src=f"t{b}", dst=f"t{b - 1}") for b in range(2, k + 1)]
     steps = to_frame(ibis.union(*step_parts, distinct=False)) if step_parts else \
         pd.DataFrame(columns=["status", "src", "dst", "n", "back"])
-    exposed = _exposed(per, k, sorted(set(nodes.touchpoint.astype(str))))
+    combos = _combos(per, k)
+    exposed = _exposed(combos, k)
     with_history = to_frame(per.group_by("status").aggregate(n=per.count()))
     everyone = to_frame(status.group_by("status").aggregate(n=status.count()))
     churned_all = int(everyone.loc[everyone.status == CHURNED, "n"].sum())
     churned_hist = int(with_history.loc[with_history.status == CHURNED, "n"].sum())
     return (_links(nodes, steps), overrepresentation(exposed, with_history), churned_all - churned_hist,
-            top_paths(per, k))
+            top_paths(combos, k))
 
 
-def _exposed(per: ir.Table, k: int, touchpoints: list[str]) -> pd.DataFrame:
-    """``touchpoint, status, n``: customers with the touchpoint anywhere among their last K, in one scan of
-    ``per`` (a column of sums per touchpoint; past WIDE_MAX touchpoints, a distinct over the unpivoted columns)."""
-    if len(touchpoints) > WIDE_MAX:
-        has = ibis.union(*[per.select("customer_id", "status", touchpoint=per[f"t{b}"]) for b in range(1, k + 1)],
-                         distinct=True)
-        has = has.filter(has.touchpoint.notnull())
-        return to_frame(has.group_by(["touchpoint", "status"]).aggregate(n=has.count()))
-    sums = {f"e{i}": ibis.or_(*[per[f"t{b}"] == tp for b in range(1, k + 1)]).fill_null(False).cast("int64").sum()
-            for i, tp in enumerate(touchpoints)}
-    wide = to_frame(per.group_by("status").aggregate(**sums)) if sums else pd.DataFrame()
-    rows = [(tp, str(r["status"]), int(r[f"e{i}"])) for _, r in wide.iterrows() for i, tp in enumerate(touchpoints)]
-    out = pd.DataFrame(rows, columns=["touchpoint", "status", "n"])
-    return out[out.n > 0].reset_index(drop=True)
+def _combos(per: ir.Table, k: int) -> pd.DataFrame:
+    """``status, t1..tK, n``: customers per status and last-K touchpoints (few rows: journeys end alike)."""
+    cols = [f"t{b}" for b in range(1, k + 1)]
+    frame = to_frame(per.group_by(["status", *cols]).aggregate(n=per.count()))
+    return frame.astype({"n": "int64"}).astype(dict.fromkeys(cols, "object"))
+
+
+def _exposed(combos: pd.DataFrame, k: int) -> pd.DataFrame:
+    """``touchpoint, status, n``: customers with the touchpoint anywhere among their last K."""
+    cols = [f"t{b}" for b in range(1, k + 1)]
+    if combos.empty:
+        return pd.DataFrame({"touchpoint": pd.Series(dtype="object"), "status": pd.Series(dtype="object"),
+                             "n": pd.Series(dtype="int64")})
+    long = combos.reset_index().melt(id_vars=["index", "status", "n"], value_vars=cols, value_name="touchpoint")
+    long = long.dropna(subset=["touchpoint"]).drop_duplicates(["index", "touchpoint"])
+    out = long.groupby(["touchpoint", "status"], as_index=False)["n"].sum()
+    out["status"] = out.status.astype(str)
+    return out[out.n > 0].sort_values(["status", "touchpoint"]).reset_index(drop=True)
 
 
 def _count_at(per: ir.Table, back: int, **columns: str) -> ir.Table:
@@ -280,18 +283,21 @@ def _count_at(per: ir.Table, back: int, **columns: str) -> ir.Table:
     return rows.group_by(keys).aggregate(n=rows.count()).mutate(back=ibis.literal(back, type="int64"))
 
 
-def top_paths(per: ir.Table, k: int, limit: int = PATHS_SHOWN) -> pd.DataFrame:
+def top_paths(combos: pd.DataFrame, k: int, limit: int = PATHS_SHOWN) -> pd.DataFrame:
     """The ``limit`` most common last-K paths among churned customers (``path`` oldest first, a tuple), with how
-    many churned and still-active customers ended exactly so, and the churn rate on the path. ``per`` has one
-    row per customer: ``status`` and ``t1`` (the last touchpoint) ... ``tK``."""
+    many churned and still-active customers ended exactly so, and the churn rate on the path. ``combos`` (see
+    :func:`_combos`) counts customers per ``status`` and ``t1`` (the last touchpoint) ... ``tK``."""
     cols = [f"t{b}" for b in range(1, k + 1)]
-    churned = (per.status == CHURNED).cast("int64")
-    paths = per.group_by(cols).aggregate(churned=churned.sum(), active=(1 - churned).sum())
-    top = to_frame(paths.order_by([ibis.desc("churned"), ibis.desc("active"), *cols]).limit(limit))
+    c = combos.assign(churned=combos.n.where(combos.status == CHURNED, 0),
+                      active=combos.n.where(combos.status != CHURNED, 0))
+    paths = c.groupby(cols, dropna=False, as_index=False)[["churned", "active"]].sum()
+    # most churned first, then most active, then by the touchpoints (absent ones last)
+    top = paths.sort_values(["churned", "active", *cols], ascending=[False, False, *[True] * k],
+                            na_position="last", kind="mergesort").head(limit)
     out = pd.DataFrame({
         "path": [tuple(str(v) for v in reversed(row) if v is not None and not pd.isna(v))
                  for row in top[cols].itertuples(index=False)],
-        "churned": top["churned"].astype("int64"), "active": top["active"].astype("int64")})
+        "churned": top["churned"].astype("int64").to_numpy(), "active": top["active"].astype("int64").to_numpy()})
     out["rate"] = out.churned / (out.churned + out.active)
     return out[out.churned > 0].reset_index(drop=True)
 
