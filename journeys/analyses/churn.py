@@ -231,24 +231,21 @@ def churn_paths(events: ir.Table, status: ir.Table,
     NODES_PER_STEP per step and Other), the over-representation table, how many churned customers had no
     event before churning, and the most common whole last-K paths of churned customers (:func:`top_paths`)."""
     k = q.last_k
-    # one row per customer with a history: status and the touchpoints t1 (the last) ... tK; every count below
-    # reads this small table instead of pairing events
+    # one row per customer with a history: status and the touchpoints t1 (the last) ... tK, counted once per
+    # (status, t1..tK); every frame below is read off those few rows
     tails = summary.tails_for(events) if q.outcomes.churn_mode != "explicit" else None
     if tails is not None:  # the stored last touchpoints: every customer has a history
         st = status.select(_c=status.customer_id, status=status.status)
         joined = tails.join(st, tails.customer_id == st._c)
-        per = materialize(joined.select("customer_id", "status", **{f"t{b}": joined[f"l{b}"] for b in range(1, k + 1)}))
+        per = joined.select("customer_id", "status", **{f"t{b}": joined[f"l{b}"] for b in range(1, k + 1)})
     else:
         tail = last_touchpoints(events, status, q)
         cols = {f"t{b}": ibis.cases((tail.back == b, tail.touchpoint)).max() for b in range(1, k + 1)}
-        per = materialize(tail.group_by(["customer_id", "status"]).aggregate(**cols))
-    nodes = to_frame(ibis.union(*[_count_at(per, b, touchpoint=f"t{b}") for b in range(1, k + 1)], distinct=False))
-    step_parts = [_count_at(per, b, src=f"t{b}", dst=f"t{b - 1}") for b in range(2, k + 1)]
-    steps = to_frame(ibis.union(*step_parts, distinct=False)) if step_parts else \
-        pd.DataFrame(columns=["status", "src", "dst", "n", "back"])
+        per = tail.group_by(["customer_id", "status"]).aggregate(**cols)
     combos = _combos(per, k)
+    nodes, steps = _nodes_and_steps(combos, k)
     exposed = _exposed(combos, k)
-    with_history = to_frame(per.group_by("status").aggregate(n=per.count()))
+    with_history = combos.groupby("status", as_index=False)["n"].sum()
     everyone = to_frame(status.group_by("status").aggregate(n=status.count()))
     churned_all = int(everyone.loc[everyone.status == CHURNED, "n"].sum())
     churned_hist = int(with_history.loc[with_history.status == CHURNED, "n"].sum())
@@ -263,6 +260,17 @@ def _combos(per: ir.Table, k: int) -> pd.DataFrame:
     return frame.astype({"n": "int64"}).astype(dict.fromkeys(cols, "object"))
 
 
+def _nodes_and_steps(combos: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customers per status at each step back (``status, touchpoint, n, back``) and per move between steps
+    (``status, src, dst, n, back``: from ``t{back}`` to ``t{back - 1}``), both touchpoints present."""
+    nodes = [combos.dropna(subset=[f"t{b}"]).groupby(["status", f"t{b}"], as_index=False)["n"].sum()
+             .rename(columns={f"t{b}": "touchpoint"}).assign(back=b) for b in range(1, k + 1)]
+    steps = [combos.dropna(subset=[f"t{b}", f"t{b - 1}"]).groupby(["status", f"t{b}", f"t{b - 1}"], as_index=False)["n"]
+             .sum().rename(columns={f"t{b}": "src", f"t{b - 1}": "dst"}).assign(back=b) for b in range(2, k + 1)]
+    return (pd.concat(nodes, ignore_index=True),
+            pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(columns=["status", "src", "dst", "n", "back"]))
+
+
 def _exposed(combos: pd.DataFrame, k: int) -> pd.DataFrame:
     """``touchpoint, status, n``: customers with the touchpoint anywhere among their last K."""
     cols = [f"t{b}" for b in range(1, k + 1)]
@@ -274,13 +282,6 @@ def _exposed(combos: pd.DataFrame, k: int) -> pd.DataFrame:
     out = long.groupby(["touchpoint", "status"], as_index=False)["n"].sum()
     out["status"] = out.status.astype(str)
     return out[out.n > 0].sort_values(["status", "touchpoint"]).reset_index(drop=True)
-
-
-def _count_at(per: ir.Table, back: int, **columns: str) -> ir.Table:
-    """Customers per status and the named columns (all present), tagged with ``back``."""
-    rows = per.filter(ibis.and_(*[per[c].notnull() for c in columns.values()]))
-    keys = [rows.status, *[rows[c].name(name) for name, c in columns.items()]]
-    return rows.group_by(keys).aggregate(n=rows.count()).mutate(back=ibis.literal(back, type="int64"))
 
 
 def top_paths(combos: pd.DataFrame, k: int, limit: int = PATHS_SHOWN) -> pd.DataFrame:
