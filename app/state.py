@@ -10,6 +10,7 @@ import ibis
 import streamlit as st
 
 from journeys.analyses import drivers as drv
+from journeys.analyses import summary
 from journeys.analyses.base import journeys_for, known_touchpoints
 from journeys.analyses.funnels import FunnelQuery, FunnelResult, compute_funnel, dropped_customers
 from journeys.analyses.journey_map import JourneyMapResult, compute_journey_map
@@ -30,6 +31,8 @@ def store() -> Store:
     s = Store()
     ensure_sample(s)
     s.serve_inbox()  # journeys watch / ingest --into while the dashboard runs: their loads run here
+    # each load's default views (journey summaries, moves) are built in the background, not by its first view
+    s.after_load.append(lambda dataset: summary.prepare_in_background(lambda: s.table(dataset)))
     for d in s.datasets():  # texts a big load left unscored get scored in the background (one job per dataset)
         ensure_backfill(s, d.id)
     return s

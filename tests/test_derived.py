@@ -243,3 +243,28 @@ def test_churn_from_journey_summaries_equals_churn_from_events(loaded, monkeypat
     assert got[:2] == want[:2]
     for i, (g, w) in enumerate(zip(got[2], want[2], strict=True)):
         assert g.reset_index(drop=True).equals(w.reset_index(drop=True)), (i, g, w)
+
+
+def test_a_load_can_prepare_the_default_views_in_the_background(tmp_path):
+    store = Store(tmp_path / "home")
+    threads = []
+    store.after_load.append(lambda d: threads.append(summary.prepare_in_background(lambda: store.table(d))))
+    try:
+        dataset = store.ingest(_write_sample(tmp_path / "shop.csv", 1500, seed=5)).dataset_id
+        assert len(threads) == 1
+        threads[0].join(timeout=120)
+        assert not threads[0].is_alive()
+        assert {h for _, h in _catalogue(store)} == {k for k, _ in summary.BUILDERS}
+        derived.LAST_BUILT.clear()
+        table = store.table(dataset)
+        j = journeys_for(table, Shaping(goal=GOAL))
+        compute_transitions(j, goal=GOAL)
+        compute_paths(j, goal=GOAL)
+        compute_journey_map(j, infer_stages(base.known_touchpoints(table)), goal=GOAL)
+        assert derived.LAST_BUILT == []  # the first views found everything built
+        stop = __import__("threading").Event()
+        stop.set()
+        assert summary.prepare(table, stop=stop) == []
+        assert summary.prepare(table) == [k for k, _ in summary.BUILDERS]
+    finally:
+        store.close()

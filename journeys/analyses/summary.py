@@ -14,9 +14,11 @@ journeys, date ranges, other engines, a read-only store without the table): then
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 
 import ibis
 import ibis.expr.types as ir
@@ -77,7 +79,7 @@ def build_tails(events: ir.Table) -> ir.Table:
 
 def codes_for(journeys: ir.Table) -> list[str] | None:
     """The touchpoints in ``tp_mask`` bit order (the whole dataset's, whatever the segment), or None."""
-    table = _derived_for(journeys, CODES_KEY, lambda e: e.select("touchpoint").distinct(), whole=True)
+    table = _derived_for(journeys, CODES_KEY, build_codes, whole=True)
     if table is None:
         return None
     return sorted(str(t) for t in table.to_pandas()["touchpoint"].dropna())
@@ -123,3 +125,35 @@ def build(events: ir.Table) -> ir.Table:
     return e.group_by("customer_id").aggregate(
         n=e.step.max(), first_ts=e.ts.min(), last_ts=e.ts.max(), value_sum=e.value.sum(), tp_mask=mask,
         last_tp=last, **firsts)
+
+
+def build_codes(events: ir.Table) -> ir.Table:
+    return events.select("touchpoint").distinct()
+
+
+BUILDERS: tuple[tuple[str, Callable[[ir.Table], ir.Table]], ...] = (
+    (CODES_KEY, build_codes), (KEY, build), (EDGES_KEY, build_edges), (TAILS_KEY, build_tails))
+
+
+def prepare(events: ir.Table, *, stop: threading.Event | None = None) -> list[str]:
+    """Build the default views' derived tables of stored ``events`` now (what the first view would otherwise
+    wait for); returns what it built or found. ``stop`` ends it between tables."""
+    done = []
+    for key, make in BUILDERS:
+        if stop is not None and stop.is_set():
+            break
+        if derived.stored(events, key, partial(make, events)) is not None:
+            done.append(key)
+    return done
+
+
+def prepare_in_background(table: Callable[[], ir.Table], *, stop: threading.Event | None = None) -> threading.Thread:
+    """:func:`prepare` on a daemon thread (``table`` is called there: a store hands each thread its own cursor).
+    A failure only means the first view builds what is missing."""
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            prepare(table(), stop=stop)
+
+    thread = threading.Thread(target=run, daemon=True, name="journeys-prepare")
+    thread.start()
+    return thread

@@ -124,6 +124,8 @@ class Store(SourcesMixin):
         self._select = self._select_sql()
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        #: each is called with the dataset id after a committed load
+        self.after_load: list[Callable[[str], None]] = []
 
     def _open_writable(self) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + READERS_WAIT_S
@@ -416,6 +418,8 @@ class Store(SourcesMixin):
             finally:
                 cur.close()
         step(1.0, "Done")
+        for listener in self.after_load:  # e.g. the dashboard prepares the default views in the background
+            listener(dataset_id)
         return report
 
 def _renamed(wanted: str, final: str) -> str:
