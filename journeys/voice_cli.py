@@ -3,6 +3,7 @@
     journeys sentiment reviews.txt --format csv        # one text per line (``-`` or nothing: stdin)
     echo "Waited 40 minutes on hold" | journeys sentiment --format json
     journeys sentiment --dataset "Call logs"            # score what a load of > 100,000 distinct texts left
+                                                        # (the dashboard does it in the background by itself)
     journeys voice "Sample shop" --goal purchase --format json
     journeys voice "Sample shop" --touchpoint chat --churn-touchpoints account_closed --format csv
 
@@ -81,8 +82,13 @@ def cmd_sentiment(args: argparse.Namespace) -> None:
 def _backfill(dataset: str, scorer: SentimentScorer, fmt: str) -> None:
     """Score the texts a big load left pending (needs the store to itself, like ingest)."""
     from journeys.engine.store import Store
+    from journeys.errors import StoreBusy
 
-    store = Store()
+    try:
+        store = Store()
+    except StoreBusy as err:  # the dashboard: it scores them itself
+        raise StoreBusy(err.message, hint="If it is the dashboard, it scores the texts a load left pending in the "
+                        "background by itself; its sidebar and Voice page show how far it has got.") from err
     info = store.get(dataset)
     started = time.perf_counter()
 

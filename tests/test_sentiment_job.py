@@ -152,3 +152,20 @@ def test_read_only_store_starts_no_job(tmp_path, csv):
     reader = Store(tmp_path / "home", read_only=True)
     assert ensure_backfill(reader, ds) is None
     reader.close()
+
+
+def test_cli_backfill_beside_the_dashboard_says_the_dashboard_scores_them(tmp_path, csv):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    store = Store(tmp_path / "home")  # this process holds the store, as the dashboard does
+    store.ingest(csv, overrides=MAP, name="chats")
+    try:
+        out = subprocess.run([sys.executable, "-m", "journeys", "sentiment", "--dataset", "chats"], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parents[1],
+                             env={"JOURNEYS_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"})
+    finally:
+        store.close()
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "If it is the dashboard, it scores the texts a load left pending in the background by itself" in out.stderr
