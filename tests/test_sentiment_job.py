@@ -12,7 +12,8 @@ from journeys.engine.store import Store
 from journeys.io.sentiment import SentimentScorer
 from journeys.io.sentiment_job import BackfillProgress, ensure_backfill, has_pending
 
-# 9 texts, 5 distinct; with 2 scored inline (the most frequent: A x3, B x2), 4 rows of 3 distinct texts wait
+# 9 texts, 5 distinct; 2 scored inline (the most frequent, ties by text: "Great service" x3, "Friendly agent" x2),
+# so 4 rows of 3 distinct texts wait
 TEXTS = (["Great service"] * 3 + ["Still not resolved"] * 2 + ["Friendly agent"] * 2
          + ["Still waiting", "Waited 40 minutes on hold"])
 MAP = {"customer": "customer", "timestamp": "time", "touchpoint": "event", "text": "comment"}
@@ -68,7 +69,7 @@ def test_job_scores_what_the_cli_backfill_scores_with_exact_progress(tmp_path, c
     assert job is not None
     final = job.join(WAIT_S)
     assert _stored(store, ds) == expected
-    # pending in text order: "Friendly agent" (2 rows), "Still waiting" (1); then "Waited 40 minutes on hold" (1)
+    # pending in text order: "Still not resolved" (2 rows), "Still waiting" (1); then "Waited 40 minutes on hold" (1)
     assert [(p.scored, p.distinct_done, p.distinct_left, p.version) for p in seen] == [(8, 2, 1, 1), (9, 3, 0, 2)]
     assert (final.state, final.texts, final.scored, final.distinct_left) == ("done", 9, 9, 0)
     assert final.sentence() == "Sentiment: all 9 texts scored (the last 3 distinct texts in the background)."
@@ -80,6 +81,22 @@ def test_job_scores_what_the_cli_backfill_scores_with_exact_progress(tmp_path, c
 def _value(scorer, text):
     lang, value, band = scorer.score(text)
     return value, band, lang
+
+
+def test_journeys_the_store_kept_are_shaped_again_after_the_backfill(tmp_path, csv, scorer):
+    from journeys.analyses.base import journeys_for
+    from journeys.shaping import Shaping
+
+    store = Store(tmp_path / "home")
+    ds = store.ingest(csv, overrides=MAP).dataset_id
+    sessions = Shaping(scope="session")  # reshaped journeys are kept in the store (journeys.engine.derived)
+    before = journeys_for(store.table(ds), sessions).to_pandas()
+    assert (before.language == "pending").sum() == 4
+    job = ensure_backfill(store, ds, scorer=scorer)
+    assert job is not None and job.join(WAIT_S).state == "done"
+    after = journeys_for(store.table(ds), sessions).to_pandas().sort_values("ts")
+    assert list(zip(after.text, after.sentiment, strict=True)) == [(t, _value(scorer, t)[0]) for t in TEXTS]
+    store.close()
 
 
 def test_a_new_load_with_pending_texts_starts_a_new_job(tmp_path, csv, scorer):

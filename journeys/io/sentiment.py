@@ -310,11 +310,21 @@ def backfill_dataset(store: Any, dataset: str, scorer: SentimentScorer | None = 
         cur.execute("BEGIN TRANSACTION")
         try:
             n = backfill_sentiment(cur, table, scorer, progress=progress)
+            if n:
+                drop_derived(cur, store.get(dataset).id)
         except BaseException:
             cur.execute("ROLLBACK")
             raise
         cur.execute("COMMIT")
     return n
+
+
+def drop_derived(con: Any, dataset_id: str) -> int:
+    """Drop the journeys and summaries the store keeps for the dataset (:mod:`journeys.engine.derived`): they
+    copied the sentiment columns a backfill just changed, and the dataset's fingerprint stays the same."""
+    from journeys.engine import derived
+
+    return derived.drop_dataset(con, dataset_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from journeys.errors import DatasetNotFound, JourneyError
-from journeys.io.sentiment import PENDING, SentimentScorer, _quote, default_scorer, score_pending
+from journeys.io.sentiment import (
+    PENDING,
+    SentimentScorer,
+    _quote,
+    default_scorer,
+    drop_derived,
+    score_pending,
+)
 
 JobState = Literal["running", "done", "stopped", "failed"]
 #: distinct texts scored between two writes (~0.3 ms each: a write every ~6 s, a short transaction each)
@@ -143,6 +150,8 @@ class SentimentBackfill:
                 f"SELECT DISTINCT text FROM {_quote(table)} WHERE language = '{PENDING}' ORDER BY text").fetchall()
             self._set(texts=texts, scored=scored, distinct_left=len(pending))
             if not pending:
+                if done:
+                    self._write(None)  # journeys kept in the store were shaped from the old sentiment columns
                 return "done", ""
             scorer = self._scorer or default_scorer()
             for start in range(0, len(pending), self.chunk):
@@ -164,7 +173,8 @@ class SentimentBackfill:
         return "stopped", "the store was closed"
 
     def _write(self, frame: Any) -> int:
-        """One chunk in one short transaction under the store's write lock; rows changed from pending."""
+        """One chunk in one short transaction under the store's write lock; rows changed from pending.
+        ``None``: drop the dataset's derived tables (stored reshaped journeys, summaries) instead."""
         lock = getattr(self.store, "_write_lock", None) or threading.Lock()
         for attempt in range(RETRIES):
             with lock:
@@ -172,7 +182,7 @@ class SentimentBackfill:
                 cur = self.store.cursor()
                 cur.execute("BEGIN TRANSACTION")
                 try:
-                    rows = score_pending(cur, table, frame)
+                    rows = score_pending(cur, table, frame) if frame is not None else drop_derived(cur, self.dataset)
                     cur.execute("COMMIT")
                     return rows
                 except Exception as err:
