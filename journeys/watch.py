@@ -128,6 +128,11 @@ def load(home: str | Path | None, path: Path, *, once: bool = False, **kwargs: A
     with store:
         if once and already_loaded(store.cursor(), store.get(kwargs["into"]).id, file_fingerprint(path)):
             return None
+        from journeys.analyses import summary
+
+        # the load's default views are built now, so later commands (read-only) find them: no store keeps them
+        # building once this process ends
+        store.after_load.append(lambda dataset: summary.prepare(store.table(dataset)))
         return store.ingest(path, **kwargs)
 
 

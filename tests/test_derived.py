@@ -268,3 +268,20 @@ def test_a_load_can_prepare_the_default_views_in_the_background(tmp_path):
         assert summary.prepare(table) == [k for k, _ in summary.BUILDERS]
     finally:
         store.close()
+
+
+def test_a_load_from_the_command_line_prepares_the_default_views_for_later_read_only_commands(tmp_path):
+    from journeys.watch import load
+
+    report = load(tmp_path / "home", _write_sample(tmp_path / "shop.csv", 1200, seed=6))
+    assert report is not None
+    reader = Store(tmp_path / "home", read_only=True)
+    try:
+        assert {h for _, h in _catalogue(reader)} == {k for k, _ in summary.BUILDERS}
+        table = reader.table(report.dataset_id)
+        derived.LAST_BUILT.clear()
+        compute_paths(journeys_for(table, Shaping(goal=GOAL)), goal=GOAL)
+        assert derived.LAST_BUILT == []
+        assert summary.summary_for(journeys_for(table, Shaping(goal=GOAL))) is not None
+    finally:
+        reader.close()

@@ -125,7 +125,7 @@ class Store(SourcesMixin):
         self._local = threading.local()
         self._write_lock = threading.Lock()
         #: each is called with the dataset id after a committed load
-        self.after_load: list[Callable[[str], None]] = []
+        self.after_load: list[Callable[[str], object]] = []
 
     def _open_writable(self) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + READERS_WAIT_S
