@@ -33,6 +33,8 @@ def new_data_notice() -> None:
         return
     _baseline(dataset, state.store().get(dataset).rows)
     auto = st.sidebar.toggle("Auto-refresh on new data", key="auto_refresh")
+    if (p := state.sentiment_progress(dataset)) is not None:  # this whole run computes figures at this progress
+        st.session_state.setdefault("sentiment_seen", {})[dataset] = p.version
 
     @st.fragment(run_every=CHECK_EVERY_S)
     def check() -> None:
@@ -61,9 +63,8 @@ def sentiment_notice(dataset: str) -> None:
         return
     seen: dict[str, int] = st.session_state.setdefault("sentiment_seen", {})
     if p.state != "done":
-        seen[dataset] = p.version
         st.caption(p.sentence())
-    elif seen.get(dataset, p.version) < p.version:  # this session saw it unfinished: its figures are partial
+    elif seen.get(dataset, p.version) < p.version:  # finished since the page ran: its figures are partial
         st.info(p.sentence(), icon=":material/sentiment_satisfied:")
         if st.button("Refresh", key="sentiment_refresh", icon=":material/refresh:"):
             seen[dataset] = p.version
