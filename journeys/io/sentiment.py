@@ -225,13 +225,15 @@ BACKFILL_CHUNK = 20_000
 def sentiment_transform(con: Any, staged: Any) -> None:
     """Ingest hook (``journeys.engine.ingest.transform_staged``): the sentiment columns on ``_staged``, kept
     in the stored table as attributes. Beyond :data:`INLINE_DISTINCT` distinct texts, the most frequent ones
-    are scored now and the load report says how to score the rest (``journeys sentiment --dataset``)."""
+    are scored now and the load report says how the rest get scored (the dashboard's background job,
+    :mod:`journeys.io.sentiment_job`, or ``journeys sentiment --dataset``)."""
     done, distinct, covered = add_sentiment(con, "_staged", limit=INLINE_DISTINCT)
     staged.attributes.extend(c for c in SENTIMENT_COLUMNS if c not in staged.attributes)
     if done < distinct:
         staged.warnings.append(
             f"Sentiment was scored at load for the {done:,} most frequent of {distinct:,} distinct texts "
-            f"({covered:.0%} of all texts); score the rest with: journeys sentiment --dataset NAME.")
+            f"({covered:.0%} of all texts); the dashboard scores the rest in the background while it runs, "
+            "or score them with: journeys sentiment --dataset NAME.")
 
 
 def _quote(table: str) -> str:
