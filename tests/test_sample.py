@@ -131,7 +131,11 @@ def test_the_bundled_sample_has_the_planted_repeat_buyers_and_at_risk_high_value
     bought = df[df.touchpoint == "purchase"].assign(day=lambda d: pd.to_datetime(d.timestamp).dt.floor("D"))
     per = bought.groupby("customer_id").agg(days=("day", "nunique"), first=("day", "min"), last=("day", "max"),
                                             value=("revenue", "sum"))
-    assert (df.customer_id.nunique(), len(per), int((per.days > 1).sum())) == (11323, 1021, 326)  # 31.9% again
+    customers, repeat, thrice = df.customer_id.nunique(), int((per.days > 1).sum()), int((per.days > 2).sum())
+    assert (customers, len(per), repeat, thrice) == (11323, 1021, 326, 100)
+    readme = " ".join((SAMPLE_FILE.parent / "README.md").read_text().split())
+    assert (f"{len(per):,} of {customers:,} customers bought, {repeat:,} of them ({repeat / len(per):.1%}) on two "
+            f"days or more and {thrice:,} on three or more") in readme
     end = pd.to_datetime(df.timestamp).max().floor("D")
     with Store(tmp_path / "home") as store:
         events = store.table(store.ingest(SAMPLE_FILE, name="shop").dataset_id)
