@@ -14,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import state
-from app.ui import view
+from app.ui import md, view
 
 CHECK_EVERY_S = 5
 
@@ -63,9 +63,9 @@ def sentiment_notice(dataset: str) -> None:
         return
     seen: dict[str, int] = st.session_state.setdefault("sentiment_seen", {})
     if p.state != "done":
-        st.caption(p.sentence())
+        st.caption(md(p.sentence()))
     elif seen.get(dataset, p.version) < p.version:  # finished since the page ran: its figures are partial
-        st.info(p.sentence(), icon=":material/sentiment_satisfied:")
+        st.info(md(p.sentence()), icon=":material/sentiment_satisfied:")
         if st.button("Refresh", key="sentiment_refresh", icon=":material/refresh:"):
             seen[dataset] = p.version
             st.rerun(scope="app")

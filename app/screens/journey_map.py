@@ -7,7 +7,7 @@ import streamlit as st
 
 from app import state
 from app.tables import MAP_COLUMNS
-from app.ui import chart, echo, empty_state, run, stop, table, view
+from app.ui import chart, echo, empty_state, md, run, stop, table, view
 from journeys import charts, charts_voice
 from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
 
@@ -61,7 +61,7 @@ if (curve.texts > 0).any() or (curve.responses > 0).any():  # the emotion curve 
     if note := charts_voice.curve_note(curve):
         st.caption(note + " The stages are in 'Stages of each touchpoint' above.")
     if (progress := state.sentiment_progress(v.dataset or "")) is not None and progress.state != "done":
-        st.caption(progress.sentence() + " The emotion curve covers only the scored texts.")
+        st.caption(md(progress.sentence()) + " The emotion curve covers only the scored texts.")
     chart(charts_voice.emotion_curve_figure(curve, height=260), name="emotion_curve", key="jm_curve")
 st.subheader("Where to act", anchor=False)
 st.caption("Each touchpoint by how many journeys reach it and " + ("how many convert after it" if v.shaping.goal else

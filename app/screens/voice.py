@@ -39,7 +39,7 @@ if not result.has_text and result.scores is None:
                 "--map text=COLUMN --map score=COLUMN. Sentiment is scored when the file is loaded.")
     stop()
 if progress is not None and progress.state != "done":
-    st.info(progress.sentence(), icon=":material/hourglass_top:")
+    st.info(md(progress.sentence()), icon=":material/hourglass_top:")
 background = progress is not None and progress.state == "running"
 st.caption(md(result.coverage.sentence(background=background)) + f" Bands follow VADER: compound ≥ {BAND_CUT} "
            f"positive, ≤ -{BAND_CUT} negative. Touchpoints and stages with fewer than {TEXT_FLOOR} texts get no average "

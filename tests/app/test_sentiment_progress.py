@@ -29,6 +29,9 @@ def test_voice_page_shows_background_progress_then_all_texts(sample_id, write, m
         assert running in texts(at.sidebar, "caption")
         assert any("Sentiment scored for 56% of 9 texts (English 56%); 44% not scored yet, so the figures cover only "
                    "the scored texts (they are being scored in the background)." in c for c in texts(at, "caption"))
+        jm = app("screens/journey_map.py", ds=ds)  # the emotion curve under the stages says so too
+        assert not jm.exception
+        assert running + " The emotion curve covers only the scored texts." in texts(jm.main, "caption")
         gated.gate.set()
         assert job.join(WAIT_S).state == "done"
         at.run()
