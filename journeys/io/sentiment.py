@@ -249,12 +249,13 @@ def _write_scores(con: Any, t: str, frame: pd.DataFrame, *, only_pending: bool =
     returns the number of rows changed."""
     con.register("_journeys_sentiment", pa.Table.from_pandas(frame, preserve_index=False))
     try:
-        row = con.execute(f"UPDATE {t} SET sentiment = s.sentiment, sentiment_band = s.sentiment_band, "
-                          f"language = s.language FROM _journeys_sentiment s WHERE {t}.text = s.text"
-                          + (f" AND {t}.language = '{PENDING}'" if only_pending else "")).fetchone()
+        # fetch every row: DuckDB 2 refuses other work on a connection with an unfinished result
+        rows = con.execute(f"UPDATE {t} SET sentiment = s.sentiment, sentiment_band = s.sentiment_band, "
+                           f"language = s.language FROM _journeys_sentiment s WHERE {t}.text = s.text"
+                           + (f" AND {t}.language = '{PENDING}'" if only_pending else "")).fetchall()
     finally:
         con.unregister("_journeys_sentiment")
-    return int(row[0]) if row else 0
+    return int(rows[0][0]) if rows else 0
 
 
 def score_pending(con: Any, table: str, frame: pd.DataFrame) -> int:
