@@ -33,8 +33,10 @@ def store() -> Store:
     s.serve_inbox()  # journeys watch / ingest --into while the dashboard runs: their loads run here
     # each load's default views (journey summaries, moves) are built in the background, not by its first view
     s.after_load.append(lambda dataset: summary.prepare_in_background(lambda: s.table(dataset)))
-    for d in s.datasets():  # texts a big load left unscored get scored in the background (one job per dataset)
+    # texts a big load left unscored get scored in the background (one job per dataset), after each load too
+    for d in s.datasets():
         ensure_backfill(s, d.id)
+    s.after_load.append(lambda dataset: ensure_backfill(s, dataset))
     return s
 
 

@@ -84,6 +84,7 @@ def _value(scorer, text):
 
 
 def test_journeys_the_store_kept_are_shaped_again_after_the_backfill(tmp_path, csv, scorer):
+    from journeys.analyses import summary
     from journeys.analyses.base import journeys_for
     from journeys.shaping import Shaping
 
@@ -92,8 +93,12 @@ def test_journeys_the_store_kept_are_shaped_again_after_the_backfill(tmp_path, c
     sessions = Shaping(scope="session")  # reshaped journeys are kept in the store (journeys.engine.derived)
     before = journeys_for(store.table(ds), sessions).to_pandas()
     assert (before.language == "pending").sum() == 4
+    kept = summary.prepare(store.table(ds))  # journey summaries hold no sentiment: they stay
+    derived = "SELECT holds FROM derived WHERE dataset_id = ? ORDER BY holds"
+    assert len(store.cursor().execute(derived, [ds]).fetchall()) == len(kept) + 1
     job = ensure_backfill(store, ds, scorer=scorer)
     assert job is not None and job.join(WAIT_S).state == "done"
+    assert [r[0] for r in store.cursor().execute(derived, [ds]).fetchall()] == sorted(kept)
     after = journeys_for(store.table(ds), sessions).to_pandas().sort_values("ts")
     assert list(zip(after.text, after.sentiment, strict=True)) == [(t, _value(scorer, t)[0]) for t in TEXTS]
     store.close()

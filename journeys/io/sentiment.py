@@ -323,11 +323,20 @@ def backfill_dataset(store: Any, dataset: str, scorer: SentimentScorer | None = 
 
 
 def drop_derived(con: Any, dataset_id: str) -> int:
-    """Drop the journeys and summaries the store keeps for the dataset (:mod:`journeys.engine.derived`): they
-    copied the sentiment columns a backfill just changed, and the dataset's fingerprint stays the same."""
-    from journeys.engine import derived
-
-    return derived.drop_dataset(con, dataset_id)
+    """Drop the derived tables the store keeps for the dataset (:mod:`journeys.engine.derived`) that copied the
+    sentiment columns (reshaped journeys): a backfill changes them and the dataset's fingerprint stays the same.
+    Tables without them (journey summaries) stay. Returns how many were dropped."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'derived' AND NOT temporary"
+                       ).fetchall()[0][0]:
+        return 0
+    kept = {r[0] for r in con.execute("SELECT name FROM derived WHERE dataset_id = ?", [dataset_id]).fetchall()}
+    with_sentiment = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_columns() WHERE column_name = 'sentiment' AND schema_name = 'main'").fetchall()}
+    names = sorted(kept & with_sentiment)
+    for name in names:
+        con.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
+        con.execute("DELETE FROM derived WHERE name = ?", [name])
+    return len(names)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ far it has got and that the figures cover only the scored texts; once done, the 
 from __future__ import annotations
 
 import journeys.io.sentiment as sentiment
+import journeys.io.sentiment_job as sentiment_job
 from journeys.io.sentiment_job import ensure_backfill
 from tests.app.conftest import _store, app, texts
 from tests.test_sentiment_job import MAP, TEXTS, WAIT_S, Gated
@@ -16,11 +17,13 @@ def test_voice_page_shows_background_progress_then_all_texts(sample_id, write, m
     store = _store()
     path = write("chats.csv", "customer,time,event,comment\n" + "".join(
         f"c{i},2025-01-01T00:00:{i:02d}Z,chat,{t}\n" for i, t in enumerate(TEXTS)))
+    gated = Gated()  # the job's scorer: held before its first write
+    monkeypatch.setattr(sentiment_job, "default_scorer", lambda: gated)
     ds = store.ingest(path, overrides=MAP, name="chats").dataset_id
-    gated = Gated()
-    job = ensure_backfill(store, ds, scorer=gated, chunk=10)  # the job the page finds: held before its first write
     try:
-        assert job is not None and gated.entered.wait(WAIT_S)
+        assert gated.entered.wait(WAIT_S)  # the dashboard's store started the job after the load, by itself
+        job = ensure_backfill(store, ds)  # the one job of the dataset
+        assert job is not None and job.running
         at = app(PAGE, ds=ds)
         assert not at.exception
         running = ("Sentiment: 5 of 9 texts scored; the rest are being scored in the background "
