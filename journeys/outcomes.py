@@ -248,7 +248,7 @@ def churn_status(events: ir.Table, outcomes: Outcomes, *, end: datetime | None =
     """
     from journeys.analyses import summary  # the stored journey summaries hold each customer's first and last
 
-    stored = summary.summary_for(events)
+    stored = summary.summary_for(events, per_customer=True)
     per = stored.select("customer_id", "first_ts", "last_ts") if stored is not None else \
         events.group_by("customer_id").aggregate(first_ts=events.ts.min(), last_ts=events.ts.max())
     if outcomes.churn_mode == "explicit":

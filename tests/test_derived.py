@@ -63,6 +63,11 @@ def _catalogue(store: Store) -> list[tuple[str, str]]:
     return store.cursor().execute("SELECT dataset_id, holds FROM derived ORDER BY holds").fetchall()
 
 
+def _reshaped(store: Store) -> list[str]:
+    """The stored reshaped journeys (not the summaries built from them)."""
+    return [h for _, h in _catalogue(store) if h.startswith("Shaping(")]
+
+
 @pytest.mark.parametrize("shaping", SHAPINGS, ids=lambda s: s.scope + ("-collapse" if s.collapse_repeats else "")
                          + ("-cut" if s.cut_at_goal else "") + ("-exclude" if s.exclude else "")
                          + (f"-{int(s.session_gap.total_seconds())}s" if s.scope == "session" else ""))
@@ -72,7 +77,10 @@ def test_stored_journeys_equal_reshaping_in_memory(loaded, monkeypatch, shaping,
     table = store.table(dataset)
     stages = infer_stages(base.known_touchpoints(table))
     got = _results(journeys_for(table, shaping, segment), stages)
-    assert len(_catalogue(store)) == 1
+    assert _reshaped(store) == [derived.shaping_key(shaping)]
+    # their summaries, moves and touchpoints are kept beside them, under the shaping's name
+    assert {h for _, h in _catalogue(store)} - set(_reshaped(store)) == {
+        f"{k} of {derived.shaping_key(shaping)}" for k in (summary.KEY, summary.EDGES_KEY, summary.CODES_KEY)}
     with monkeypatch.context() as m:
         _in_memory(m)
         want = _results(journeys_for(table, shaping, segment), stages)
@@ -102,7 +110,7 @@ def test_a_change_to_the_dataset_drops_its_tables_and_the_next_view_sees_it(load
     store, dataset, tmp = loaded
     shaping = SHAPINGS[0]
     before = compute_transitions(journeys_for(store.table(dataset), shaping), goal=GOAL)
-    assert len(_catalogue(store)) == 1
+    assert len(_reshaped(store)) == 1
     more = _write_sample(tmp / "more.csv", 800, seed=12)
     store.ingest(more, into=dataset, as_source="more")
     assert _catalogue(store) == []
@@ -166,7 +174,7 @@ def test_only_stored_tables_are_derived(loaded):
 def _slow(monkeypatch: pytest.MonkeyPatch):
     from journeys.analyses import summary
 
-    monkeypatch.setattr(summary, "summary_for", lambda _journeys: None)
+    monkeypatch.setattr(summary, "summary_for", lambda _journeys, **_: None)
     monkeypatch.setattr(summary, "edges_for", lambda _journeys: None)
 
 

@@ -39,10 +39,10 @@ def journeys_for(events: ir.Table, shaping: Shaping, segment: Segment | None = N
     if segment is not None and not segment.is_empty:
         person = replace(shaping, scope="person", collapse_repeats=False, cut_at_goal=False)
         keep = materialize(matching_customers(shape(events, person), segment, goal=shaping.goal))
-        if stored is not None:  # shaping works per customer: a segment's journeys are its customers' ones
-            return stored.semi_join(keep, "customer_id")
-    if stored is not None:
-        return stored
+    if stored is not None:  # shaping works per customer: a segment's journeys are its customers' ones
+        out = stored if keep is None else stored.semi_join(keep, "customer_id")
+        summary.remember(out, events, keep, shaped=stored, shaping=derived.shaping_key(shaping))
+        return out
     shaped = shape(events if keep is None else events.semi_join(keep, "customer_id"), shaping)
     if reshaped:  # reshaped journeys recompute windows; every query of the analysis would redo them
         return materialize(shaped)

@@ -139,7 +139,7 @@ def _per_journey_summarized(journeys: ir.Table, q: PathQuery, goal: str | None) 
     s = summary.summary_for(journeys)
     if s is None:
         return None
-    per = s.select(journey_id=s.customer_id, **{f"p{k}": s[f"p{k}"] for k in range(1, q.depth + 1)},
+    per = s.select("journey_id", **{f"p{k}": s[f"p{k}"] for k in range(1, q.depth + 1)},
                    _len=s.n, _dur=s.last_ts.epoch_seconds() - s.first_ts.epoch_seconds(), _rev=s.value_sum)
     if not goal:
         return per.mutate(_conv=ibis.literal(False))

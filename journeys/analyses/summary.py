@@ -1,11 +1,12 @@
-"""One row per journey of a stored dataset under the default shaping (a journey is a customer): its length,
-first and last timestamps, value, first and last touchpoints and the set of touchpoints it touched (a bit
-per touchpoint in ``tp_mask``, in the order :func:`codes_for` gives).
+"""One row per journey of a stored dataset (a customer under the default shaping, or a journey of its stored
+reshaped journeys, such as sessions): its length, first and last timestamps, value, first and last
+touchpoints and the set of touchpoints it touched (a bit per touchpoint in ``tp_mask``, in the order
+:func:`codes_for` gives); beside it, per customer, each move's count and the last touchpoints.
 
 Questions about whole journeys (Sankey variants, which stages a journey reached) otherwise group every event
-by customer; this table answers them with a scan of one row per customer. It is a derived table of the store
-(see :mod:`journeys.engine.derived`): built once per dataset fingerprint, dropped when the dataset changes.
-A segment's summaries are its customers' rows.
+by journey; these tables answer them with a scan of one row per journey. They are derived tables of the store
+(see :mod:`journeys.engine.derived`): built once per dataset fingerprint (and shaping), dropped when the
+dataset changes. A segment's rows are its customers' rows.
 
 :func:`journeys.analyses.base.journeys_for` remembers, for the journeys it hands out, the stored events and
 the segment's customers they came from; :func:`summary_for` turns that back into summaries, or None (reshaped
@@ -18,6 +19,7 @@ import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import ibis
@@ -25,7 +27,7 @@ import ibis.expr.types as ir
 
 from journeys.engine import derived
 
-KEY = "journey summary v2"
+KEY = "journey summary v3"
 EDGES_KEY = "journey edges v1"
 CODES_KEY = "touchpoint codes v1"
 TAILS_KEY = "journey tails v1"
@@ -35,37 +37,60 @@ DEPTH = 10
 TAIL = 10
 #: touchpoints of the bit set (one bit each in a BIGINT); a dataset with more has no ``tp_mask``
 MASK_TOUCHPOINTS = 62
-_REMEMBERED: OrderedDict[object, tuple[ir.Table, ir.Table | None]] = OrderedDict()
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where remembered journeys come from: the stored ``events`` (whose fingerprint keys every derived table),
+    the ``journeys`` table the summaries are built from (``events`` itself, or its stored reshaped journeys, then
+    ``suffix`` names the shaping), and the segment's customers ``keep``."""
+
+    events: ir.Table
+    journeys: ir.Table
+    keep: ir.Table | None
+    suffix: str = ""
+
+    @property
+    def per_customer(self) -> bool:
+        return not self.suffix
+
+
+_REMEMBERED: OrderedDict[object, _Source] = OrderedDict()
 _GUARD = threading.Lock()
 _REMEMBER_MAX = 256
 
 
-def remember(journeys: ir.Table, events: ir.Table, keep: ir.Table | None) -> None:
-    """Note that ``journeys`` are the default-shaped journeys of stored ``events``, for the customers in
-    ``keep`` (None: everyone)."""
+def remember(journeys: ir.Table, events: ir.Table, keep: ir.Table | None, *, shaped: ir.Table | None = None,
+             shaping: str = "") -> None:
+    """Note that ``journeys`` are the journeys of stored ``events`` for the customers in ``keep`` (None:
+    everyone): the default ones, or with ``shaped`` the stored journeys under the shaping named ``shaping``."""
     if derived.stored_dataset(events) is None:
         return
+    source = _Source(events, _as_journeys(events) if shaped is None else shaped, keep,
+                     f" of {shaping}" if shaped is not None else "")
     with _GUARD:
-        _REMEMBERED[journeys.op()] = (events, keep)
+        _REMEMBERED[journeys.op()] = source
         _REMEMBERED.move_to_end(journeys.op())
         while len(_REMEMBERED) > _REMEMBER_MAX:
             _REMEMBERED.popitem(last=False)
 
 
-def summary_for(journeys: ir.Table) -> ir.Table | None:
-    """The summaries of exactly the journeys in ``journeys``, or None when they cannot be had."""
-    return _derived_for(journeys, KEY, build)
+def summary_for(journeys: ir.Table, *, per_customer: bool = False) -> ir.Table | None:
+    """The summaries of exactly the journeys in ``journeys``, or None when they cannot be had. ``per_customer``:
+    only when each journey is a whole customer (default shaping)."""
+    return _derived_for(journeys, KEY, build, per_customer=per_customer)
 
 
 def edges_for(journeys: ir.Table) -> ir.Table | None:
-    """Per journey and move ``touchpoint -> next_touchpoint``: how often it made that move (``n``); or None.
-    A move's journeys are then its rows, with no distinct count over the events."""
+    """Per customer and move ``touchpoint -> next_touchpoint``: how often they made that move (``n``); or None.
+    A move's customers are then its rows, with no distinct count over the events."""
     return _derived_for(journeys, EDGES_KEY, build_edges)
 
 
 def tails_for(journeys: ir.Table) -> ir.Table | None:
-    """Per journey its last ``TAIL`` touchpoints, ``l1`` the last (None when shorter); or None."""
-    return _derived_for(journeys, TAILS_KEY, build_tails)
+    """Per customer their last ``TAIL`` touchpoints, ``l1`` the last (None when shorter); or None (also for
+    reshaped journeys: churn reads whole customers)."""
+    return _derived_for(journeys, TAILS_KEY, build_tails, per_customer=True)
 
 
 def build_tails(events: ir.Table) -> ir.Table:
@@ -77,8 +102,13 @@ def build_tails(events: ir.Table) -> ir.Table:
         **{f"l{b}": ibis.cases((e.back == b, e.touchpoint), else_=ibis.null("string")).max() for b in range(1, TAIL + 1)})
 
 
+def _as_journeys(events: ir.Table) -> ir.Table:
+    """Stored events as default journeys: each customer's events are one journey."""
+    return events if "journey_id" in events.columns else events.mutate(journey_id=events.customer_id)
+
+
 def codes_for(journeys: ir.Table) -> list[str] | None:
-    """The touchpoints in ``tp_mask`` bit order (the whole dataset's, whatever the segment), or None."""
+    """The touchpoints in ``tp_mask`` bit order (all the journeys' touchpoints, whatever the segment), or None."""
     table = _derived_for(journeys, CODES_KEY, build_codes, whole=True)
     if table is None:
         return None
@@ -86,16 +116,15 @@ def codes_for(journeys: ir.Table) -> list[str] | None:
 
 
 def _derived_for(journeys: ir.Table, key: str, make: Callable[[ir.Table], ir.Table], *,
-                 whole: bool = False) -> ir.Table | None:
+                 whole: bool = False, per_customer: bool = False) -> ir.Table | None:
     with _GUARD:
         found = _REMEMBERED.get(journeys.op())
-    if found is None:
+    if found is None or (per_customer and not found.per_customer):
         return None
-    events, keep = found
-    table = derived.stored(events, key, lambda: make(events))
+    table = derived.stored(found.events, key + found.suffix, partial(make, found.journeys))
     if table is None:
         return None
-    return table if keep is None or whole else table.semi_join(keep, "customer_id")
+    return table if found.keep is None or whole else table.semi_join(found.keep, "customer_id")
 
 
 def build_edges(events: ir.Table) -> ir.Table:
@@ -110,7 +139,7 @@ def touchpoint_codes(events: ir.Table) -> list[str]:
 
 
 def build(events: ir.Table) -> ir.Table:
-    """The summary expression over stored events (which carry ``step``: 1..n per customer)."""
+    """The summary expression over journeys (``journey_id``, and ``step`` 1..n within each journey)."""
     e = events
     codes = touchpoint_codes(e)
     if len(codes) <= MASK_TOUCHPOINTS:
@@ -122,7 +151,7 @@ def build(events: ir.Table) -> ir.Table:
     firsts = {f"p{k}": ibis.cases((e.step == k, e.touchpoint), else_=ibis.null("string")).max()
               for k in range(1, DEPTH + 1)}
     last = ibis.cases((e.next_touchpoint.isnull(), e.touchpoint), else_=ibis.null("string")).max()
-    return e.group_by("customer_id").aggregate(
+    return e.group_by(["journey_id", "customer_id"]).aggregate(
         n=e.step.max(), first_ts=e.ts.min(), last_ts=e.ts.max(), value_sum=e.value.sum(), tp_mask=mask,
         last_tp=last, **firsts)
 
@@ -142,7 +171,7 @@ def prepare(events: ir.Table, *, stop: threading.Event | None = None) -> list[st
     for key, make in BUILDERS:
         if stop is not None and stop.is_set():
             break
-        if derived.stored(events, key, partial(make, events)) is not None:
+        if derived.stored(events, key, partial(make, _as_journeys(events))) is not None:
             done.append(key)
     return done
 

@@ -32,7 +32,7 @@ from journeys.shaping import Shaping, shape
 CATALOGUE_DDL = """CREATE TABLE IF NOT EXISTS derived (
     name VARCHAR PRIMARY KEY, dataset_id VARCHAR, fingerprint VARCHAR, holds VARCHAR,
     created TIMESTAMP, used TIMESTAMP, rows BIGINT, build_s DOUBLE)"""
-KEEP_PER_DATASET = 8
+KEEP_PER_DATASET = 12
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
