@@ -293,3 +293,23 @@ def test_a_load_from_the_command_line_prepares_the_default_views_for_later_read_
         assert summary.summary_for(journeys_for(table, Shaping(goal=GOAL))) is not None
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("order", ["sequential", "strict", "any"])
+def test_one_matching_pass_gives_every_breakdown_of_the_funnel(loaded, order):
+    from dataclasses import replace
+
+    from journeys.analyses.funnels import compute_funnel_by
+
+    store, dataset, _ = loaded
+    j = journeys_for(store.table(dataset), Shaping(goal=GOAL), SEGMENT)
+    q = FunnelQuery(steps=(("product_view",), ("add_to_cart",), (GOAL,)), order=order)
+    columns = ("device", "country", "channel")
+    together = compute_funnel_by(j, q, columns)
+    assert list(together) == list(columns)
+    for col in columns:
+        alone = compute_funnel(j, replace(q, breakdown=col))
+        got = together[col]
+        assert got.query == alone.query
+        for name in ("steps", "time_buckets", "next_after_drop", "breakdown"):
+            assert getattr(got, name).equals(getattr(alone, name)), (col, name)

@@ -19,7 +19,7 @@ value (the attribute on its step-1 event), the entry date, and what the journey 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Literal
 
@@ -113,16 +113,19 @@ def _next_position(e: ir.Table, touchpoints: tuple[str, ...]) -> ir.Value:
     return ibis.cases((e.touchpoint.isin(list(touchpoints)), e.step), else_=ibis.null("int64")).min().over(w)
 
 
-def best_attempts(journeys: ir.Table, q: FunnelQuery) -> ir.Table:
+def best_attempts(journeys: ir.Table, q: FunnelQuery, also_by: tuple[str, ...] = ()) -> ir.Table:
     """One row per journey that did step 1: ``reached`` (1..n), ``t1``..``tn`` (epoch s), ``after`` (next
-    touchpoint after the last reached step), ``entry`` timestamp and the breakdown value."""
+    touchpoint after the last reached step), ``entry`` timestamp and the breakdown value ``bd``; with
+    ``also_by``, ``bd0``, ``bd1``... hold those columns' values too (which attempt is best never depends on
+    the breakdown, so one pass serves several)."""
     n = len(q.steps)
     # only events of some step or exclusion matter: positions (``step``) and ``next_touchpoint`` keep
     # the full journey's order, so strict "very next event" checks still see the events dropped here
     wanted = sorted({t for s in q.steps for t in s} | {t for ex in q.exclusions for t in ex.touchpoints})
     keep = ["journey_id", "customer_id", "step", "ts", "touchpoint", "next_touchpoint", "next_ts"]
-    if q.breakdown and q.breakdown not in keep:
-        keep.append(q.breakdown)
+    for col in (q.breakdown, *also_by):
+        if col and col not in keep:
+            keep.append(col)
     journeys = journeys.filter(journeys.touchpoint.isin(wanted)).select(*keep)  # narrow rows through the windows
     needs = set(range(2, n + 1)) if q.order != "strict" else set()
     extra = {f"nx{k}": _next_position(journeys, q.steps[k - 1]) for k in sorted(needs)}
@@ -134,6 +137,7 @@ def best_attempts(journeys: ir.Table, q: FunnelQuery) -> ir.Table:
         "journey_id", "customer_id", p1="step", t1="tsec", entry="ts", after1="next_touchpoint",
         nt1="next_touchpoint",
         bd=start[q.breakdown].cast("string") if q.breakdown else ibis.null("string"),
+        **{f"bd{i}": start[col].cast("string") for i, col in enumerate(also_by)},
         **{f"{c}_1": start[c] for c in carry},
     )
     window = int(q.window.total_seconds())
@@ -155,7 +159,8 @@ def best_attempts(journeys: ir.Table, q: FunnelQuery) -> ir.Table:
     a = a.mutate(after=after)
     w = ibis.window(group_by=a.journey_id, order_by=[ibis.desc(a.reached), a.p1])
     a = a.mutate(_rank=ibis.row_number().over(w))
-    keep = ["journey_id", "customer_id", "reached", "entry", "after", "bd", *[f"t{k}" for k in range(1, n + 1)]]
+    keep = ["journey_id", "customer_id", "reached", "entry", "after", "bd", *[f"bd{i}" for i in range(len(also_by))],
+            *[f"t{k}" for k in range(1, n + 1)]]
     return a.filter(a._rank == 0).select(*keep)
 
 
@@ -236,12 +241,30 @@ def _any_order(a: ir.Table, look: ir.Table, q: FunnelQuery, carry: list[str], wi
 
 def compute_funnel(journeys: ir.Table, query: FunnelQuery) -> FunnelResult:
     """Per-step counts, conversion, drop-off and time to convert, plus breakdown and trend if asked."""
-    q = query
-    q.validate()
-    if q.breakdown and q.breakdown not in journeys.columns:
-        raise unknown("breakdown column", q.breakdown, [c for c in journeys.columns if c not in ("journey_id",)])
+    query.validate()
+    _check_breakdown(journeys, query.breakdown)
+    return _result(materialize(best_attempts(journeys, query)), query)  # one heavy pass, then small aggregates
+
+
+def compute_funnel_by(journeys: ir.Table, query: FunnelQuery, columns: tuple[str, ...]) -> dict[str, FunnelResult]:
+    """The funnel broken down by each of ``columns`` (what :func:`compute_funnel` gives with that breakdown),
+    from one matching pass."""
+    query.validate()
+    for col in columns:
+        _check_breakdown(journeys, col)
+    if not columns:
+        return {}
+    best = materialize(best_attempts(journeys, replace(query, breakdown=None), also_by=columns))
+    return {col: _result(best.mutate(bd=best[f"bd{i}"]), replace(query, breakdown=col)) for i, col in enumerate(columns)}
+
+
+def _check_breakdown(journeys: ir.Table, column: str | None) -> None:
+    if column and column not in journeys.columns:
+        raise unknown("breakdown column", column, [c for c in journeys.columns if c not in ("journey_id",)])
+
+
+def _result(best: ir.Table, q: FunnelQuery) -> FunnelResult:
     n = len(q.steps)
-    best = materialize(best_attempts(journeys, q))  # one heavy pass, then five small aggregates
     metrics = {}
     for k in range(1, n + 1):
         at = best.reached >= k

@@ -9,7 +9,14 @@ import pandas as pd
 
 from journeys import charts
 from journeys.analyses.base import to_frame
-from journeys.analyses.funnels import FunnelQuery, FunnelResult, StepGap, compute_funnel, step_gaps
+from journeys.analyses.funnels import (
+    FunnelQuery,
+    FunnelResult,
+    StepGap,
+    compute_funnel,
+    compute_funnel_by,
+    step_gaps,
+)
 from journeys.analyses.journey_map import compute_journey_map
 from journeys.analyses.paths import compute_paths
 from journeys.io.sentiment import SENTIMENT_COLUMNS
@@ -151,8 +158,7 @@ def _widest_breakdown(ctx: ReportContext, q: FunnelQuery) -> tuple[FunnelResult,
             if len(candidates) >= BREAKDOWN_CANDIDATES:
                 break
     best: tuple[FunnelResult, StepGap] | None = None
-    for col in candidates:
-        result = compute_funnel(ctx.journeys, replace(q, breakdown=col))
+    for result in compute_funnel_by(ctx.journeys, q, tuple(candidates)).values():  # one matching pass for all
         gaps = step_gaps(result)
         if gaps and (best is None or gaps[0].gap > best[1].gap):
             best = (result, gaps[0])
