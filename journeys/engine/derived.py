@@ -1,15 +1,19 @@
-"""Derived tables kept in the store: a stored dataset's journeys under a reshaping (sessions, collapsed
-repeats, cleaning rules, node level, cut at the goal), computed once per ``(dataset fingerprint, shaping)``
-and then read by every analysis, page, CLI command and report until the dataset changes.
+"""Derived tables kept in the store, computed once per dataset fingerprint and read by every analysis, page,
+CLI command and report until the dataset changes:
 
-Reshaping recomputes windows over every event (sessions and collapsed repeats take tens of seconds on 10M
-events); the stored result is read like any table. Shaping works customer by customer, so the journeys of a
-segment are the stored journeys of its customers (a semi join), exactly what reshaping their events gives.
+- a stored dataset's journeys under a reshaping (sessions, collapsed repeats, cleaning rules, node level, cut
+  at the goal): reshaping recomputes windows over every event (tens of seconds on 10M events), the stored
+  result is read like any table. Shaping works customer by customer, so the journeys of a segment are the
+  stored journeys of its customers (a semi join), exactly what reshaping their events gives;
+- whatever else a caller keys with :func:`stored` (the journey summaries of
+  :mod:`journeys.analyses.summary`: one row per journey, per customer and move, ...).
 
-The catalogue table ``derived`` names each table with its dataset, fingerprint and shaping. A change to a
-dataset (append, removed source, identities, deletion) drops its derived tables in the same transaction;
-at most ``KEEP_PER_DATASET`` are kept per dataset, the least recently used going first. A read-only store
-(the CLI beside the dashboard) reads the tables the dashboard made and builds none: it reshapes in memory.
+The catalogue table ``derived`` names each table with its dataset, fingerprint and what it holds. A change
+to a dataset (append, removed source, identities, deletion) drops its derived tables in the same
+transaction; at most ``KEEP_PER_DATASET`` are kept per dataset, the least recently used going first. A
+read-only store (the CLI beside the dashboard) reads the tables the dashboard made and builds none: it
+computes from the events. A table that cannot be built (a write conflict, a full disk) only means the
+slower path: derived tables are a shortcut, never a different answer.
 """
 
 from __future__ import annotations
