@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats as sps
 
-#: two-sided 95% normal quantile
-Z95 = float(sps.norm.ppf(0.975))
+#: two-sided 95% normal quantile (scipy.stats.norm.ppf(0.975); scipy loads only when a test needs it)
+Z95 = 1.959963984540054
 #: below this expected count in any cell the chi-square approximation is not trusted
 FISHER_EXPECTED_BELOW = 5.0
 #: added to every cell when one cell is zero (Haldane-Anscombe)
@@ -88,10 +87,14 @@ def expected_cells(a: int, b: int, c: int, d: int) -> tuple[float, float, float,
 def independence_p(a: int, b: int, c: int, d: int) -> tuple[float, Test]:
     """Two-sided p-value: Fisher exact when any expected cell is < 5, else chi-square (1 df, no correction)."""
     if min(expected_cells(a, b, c, d)) < FISHER_EXPECTED_BELOW:
+        from scipy import stats as sps
+
         return float(sps.fisher_exact([[a, b], [c, d]], alternative="two-sided").pvalue), "fisher"
     n = a + b + c + d
     r1, r2, c1, c2 = a + b, c + d, a + c, b + d
     chi2 = n * (a * d - b * c) ** 2 / (r1 * r2 * c1 * c2)
+    from scipy import stats as sps
+
     return float(sps.chi2.sf(chi2, 1)), "chi-square"
 
 

@@ -23,10 +23,6 @@ from typing import Any, Protocol
 
 import numpy as np
 from scipy.special import expit, logit
-from scipy.stats import rankdata
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from journeys.analyses.predict_features import Feature
 from journeys.stats import Z95
@@ -90,11 +86,16 @@ def calibration(score: np.ndarray, actual: np.ndarray) -> tuple[tuple[float, flo
 
 
 def auc(score: np.ndarray, actual: np.ndarray) -> float:
+    # scikit-learn (and scipy.stats) load when a model is validated or fitted, not with every page
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(actual, score)) if 0 < actual.sum() < len(actual) else float("nan")
 
 
 def _midrank(x: np.ndarray) -> np.ndarray:
     """1-based ranks with ties sharing their mean rank."""
+    from scipy.stats import rankdata
+
     return np.asarray(rankdata(x, method="average"), dtype="float64")
 
 
@@ -182,6 +183,8 @@ class LogisticModel:
         self.mean = filled.mean(axis=0)
         sd = filled.std(axis=0)
         self.sd = np.where(sd > 0, sd, 1.0)
+        from sklearn.linear_model import LogisticRegression
+
         self.fit = LogisticRegression(C=1.0, max_iter=2000).fit((filled - self.mean) / self.sd, y, sample_weight=w)
         self.coef = self.fit.coef_[0]
         self.intercept = float(self.fit.intercept_[0])
@@ -213,6 +216,8 @@ class BoostedModel:
     kind = "gradient boosting"
 
     def __init__(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> None:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
         self.fit = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, early_stopping=True,
                                                   validation_fraction=0.1, n_iter_no_change=10,
                                                   random_state=SEED).fit(x, y, sample_weight=w)
