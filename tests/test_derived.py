@@ -313,3 +313,27 @@ def test_one_matching_pass_gives_every_breakdown_of_the_funnel(loaded, order):
         assert got.query == alone.query
         for name in ("steps", "time_buckets", "next_after_drop", "breakdown"):
             assert getattr(got, name).equals(getattr(alone, name)), (col, name)
+
+
+@pytest.mark.parametrize("segment", [None, SEGMENT], ids=["everyone", "segment"])
+@pytest.mark.parametrize("cohort,period", [("week", "week"), ("month", "week"), ("day", "day"), ("week", "month")])
+def test_retention_from_stored_activity_equals_retention_from_events(loaded, monkeypatch, segment, cohort, period):
+    from journeys.analyses.retention import RetentionQuery, compute_retention
+    from journeys.outcomes import data_end
+
+    store, dataset, _ = loaded
+    table = store.table(dataset)
+    q = RetentionQuery(cohort=cohort, period=period, periods=6)
+
+    def run():
+        return compute_retention(journeys_for(table, Shaping(goal=GOAL), segment), q, end=data_end(table))
+
+    got = run()
+    assert f"activity by {period} v1" in {h for _, h in _catalogue(store)}
+    with monkeypatch.context() as m:
+        m.setattr(summary, "activity_for", lambda _journeys, _period: None)
+        want = run()
+    assert got.customers == want.customers and got.has_revenue == want.has_revenue
+    assert got.table.equals(want.table), got.table.compare(want.table) if got.table.shape == want.table.shape else 0
+    assert got.average.equals(want.average)
+    assert got.cohorts() == want.cohorts()

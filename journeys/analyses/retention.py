@@ -20,7 +20,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from journeys.analyses import periods
+from journeys.analyses import periods, summary
 from journeys.analyses.base import check_touchpoints, known_touchpoints, one_journey_per_customer, to_frame
 from journeys.analyses.periods import PERIODS, Period
 from journeys.errors import QueryError, unknown
@@ -106,8 +106,9 @@ def compute_retention(events: ir.Table, query: RetentionQuery | None = None, *,
         raise QueryError("The data has no events.")
     end = end or pd.Timestamp(span["last"].iloc[0]).to_pydatetime()
     _check_span(pd.Timestamp(span["first"].iloc[0]).to_pydatetime(), q, end)
-    anchors = _anchors(events, q)
-    counts, sizes, revenue = _aggregates(events, anchors, q, has_values=int(span["values"].iloc[0]) > 0)
+    has_values = int(span["values"].iloc[0]) > 0
+    counts, sizes, revenue = _from_activity(events, q, has_values=has_values) or \
+        _aggregates(events, _anchors(events, q), q, has_values=has_values)
     table, hidden = _shape(counts, sizes, revenue, q, end)
     has_revenue = revenue is not None
     return RetentionResult(query=q, table=table, average=weighted_average(table), customers=int(sizes["size"].sum()),
@@ -181,6 +182,25 @@ def _aggregates(events: ir.Table, anchors: ir.Table, q: RetentionQuery, *,
     return to_frame(tops.group_by([*keys, "top"]).aggregate(retained=tops.count())), sizes, revenue
 
 
+def _from_activity(events: ir.Table, q: RetentionQuery, *,
+                   has_values: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None] | None:
+    """What :func:`_aggregates` gives, read from the stored rolling activity (one row per customer and period
+    they were active in), for the default question: rolling periods from the first event, any return, "on"."""
+    if q.calendar or q.start or q.returns or q.breakdown or q.mode != "on":
+        return None
+    act = summary.activity_for(events, q.period)
+    if act is None:
+        return None
+    keys = ["group", "cohort"]
+    act = act.mutate(group=ibis.literal(ALL), cohort=periods.index(act.first_ts, q.cohort))
+    starts = act.filter(act.k == 0)  # everyone is active in the period of their first event
+    sizes = to_frame(starts.group_by(keys).aggregate(size=starts.count(), last_a=starts.first_ts.max()))
+    early = act.filter(act.k <= q.periods)
+    cells = to_frame(early.group_by([*keys, "k"]).aggregate(retained=early.count(), revenue=early.paid.sum()))
+    revenue = cells[[*keys, "k", "revenue"]].fillna({"revenue": 0.0}) if has_values else None
+    return cells[[*keys, "k", "retained"]], sizes, revenue
+
+
 def _observed_until(last_anchor: datetime, k: int, q: RetentionQuery) -> datetime:
     """When period k has ended for the cohort's latest starter."""
     if q.calendar:
@@ -221,7 +241,8 @@ def _shape(counts: pd.DataFrame, sizes: pd.DataFrame, revenue: pd.DataFrame | No
     if revenue is not None:
         r = regroup(revenue).groupby(["group", "cohort", "k"], as_index=False)["revenue"].sum()
         grid = grid.merge(r.astype({"cohort": "int64", "k": "int64"}), on=["group", "cohort", "k"], how="left")
-        grid["revenue"] = grid["revenue"].fillna(0.0).astype("float64")
+        # a sum of sums: rounded so the order the engine added them in (threads, stored activity) never shows
+        grid["revenue"] = grid["revenue"].fillna(0.0).astype("float64").round(9)
     else:
         grid["revenue"] = float("nan")
     observed = [_observed_until(pd.Timestamp(la).to_pydatetime(), int(k), q) <= end

@@ -25,6 +25,7 @@ from functools import partial
 import ibis
 import ibis.expr.types as ir
 
+from journeys.analyses import periods
 from journeys.engine import derived
 
 KEY = "journey summary v3"
@@ -91,6 +92,24 @@ def tails_for(journeys: ir.Table) -> ir.Table | None:
     """Per customer their last ``TAIL`` touchpoints, ``l1`` the last (None when shorter); or None (also for
     reshaped journeys: churn reads whole customers)."""
     return _derived_for(journeys, TAILS_KEY, build_tails, per_customer=True)
+
+
+def activity_for(journeys: ir.Table, period: periods.Period) -> ir.Table | None:
+    """Per customer and rolling period ``k`` since their first event (``period`` long, see
+    :mod:`journeys.analyses.periods`): their first event's time and the value of the period's events; or None."""
+    return _derived_for(journeys, activity_key(period), partial(build_activity, period=period), per_customer=True)
+
+
+def activity_key(period: periods.Period) -> str:
+    return f"activity by {period} v1"
+
+
+def build_activity(events: ir.Table, period: periods.Period) -> ir.Table:
+    first = events.filter(events.step == 1)
+    first = first.select(_c=first.customer_id, first_ts=first.ts)
+    e = events.join(first, events.customer_id == first._c)
+    e = e.mutate(k=((periods.seconds(e.ts) - periods.seconds(e.first_ts)) // periods.SECONDS[period]).cast("int64"))
+    return e.group_by(["customer_id", "first_ts", "k"]).aggregate(paid=e.value.sum())
 
 
 def build_tails(events: ir.Table) -> ir.Table:
@@ -161,7 +180,8 @@ def build_codes(events: ir.Table) -> ir.Table:
 
 
 BUILDERS: tuple[tuple[str, Callable[[ir.Table], ir.Table]], ...] = (
-    (CODES_KEY, build_codes), (KEY, build), (EDGES_KEY, build_edges), (TAILS_KEY, build_tails))
+    (CODES_KEY, build_codes), (KEY, build), (EDGES_KEY, build_edges), (TAILS_KEY, build_tails),
+    (activity_key("week"), partial(build_activity, period="week")))  # the Retention page's default period
 
 
 def prepare(events: ir.Table, *, stop: threading.Event | None = None) -> list[str]:
