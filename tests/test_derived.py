@@ -337,3 +337,24 @@ def test_retention_from_stored_activity_equals_retention_from_events(loaded, mon
     assert got.table.equals(want.table), got.table.compare(want.table) if got.table.shape == want.table.shape else 0
     assert got.average.equals(want.average)
     assert got.cohorts() == want.cohorts()
+
+
+@pytest.mark.parametrize("segment", [None, SEGMENT], ids=["everyone", "segment"])
+@pytest.mark.parametrize("interval", ["day", "week", "month"])
+def test_lifecycle_from_stored_activity_equals_lifecycle_from_events(loaded, monkeypatch, segment, interval):
+    from journeys.analyses.lifecycle import LifecycleQuery, compute_lifecycle
+    from journeys.outcomes import data_end
+
+    store, dataset, _ = loaded
+    table = store.table(dataset)
+
+    def run():
+        return compute_lifecycle(journeys_for(table, Shaping(goal=GOAL), segment), LifecycleQuery(interval=interval),
+                                 end=data_end(table)).periods
+
+    got = run()
+    assert f"calendar activity by {interval} v1" in {h for _, h in _catalogue(store)}
+    with monkeypatch.context() as m:
+        m.setattr(summary, "calendar_activity_for", lambda _journeys, _unit: None)
+        want = run()
+    assert got.equals(want)

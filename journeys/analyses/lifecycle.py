@@ -18,7 +18,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from journeys.analyses import periods
+from journeys.analyses import periods, summary
 from journeys.analyses.base import check_touchpoints, known_touchpoints, to_frame
 from journeys.analyses.periods import PERIODS, Period
 from journeys.errors import QueryError, unknown
@@ -64,7 +64,8 @@ def compute_lifecycle(events: ir.Table, query: LifecycleQuery | None = None, *,
     check_touchpoints(q.returns, known_touchpoints(events))
     end = end or data_end(events)
     rows = events.filter(events.touchpoint.isin(list(q.returns))) if q.returns else events
-    act = rows.select("customer_id", p=periods.index(rows.ts, q.interval)).distinct()
+    stored = None if q.returns else summary.calendar_activity_for(events, q.interval)  # any event: kept per period
+    act = stored if stored is not None else rows.select("customer_id", p=periods.index(rows.ts, q.interval)).distinct()
     w = ibis.window(group_by="customer_id", order_by="p")
     act = act.mutate(prev=act.p.lag().over(w))
     state = ibis.cases((act.prev.isnull(), "new"), (act.prev == act.p - 1, "returning"), else_="resurrecting")

@@ -104,6 +104,16 @@ def activity_key(period: periods.Period) -> str:
     return f"activity by {period} v1"
 
 
+def calendar_activity_for(journeys: ir.Table, unit: periods.Period) -> ir.Table | None:
+    """The distinct (customer, calendar period ``p``) pairs of the customers' events; or None."""
+    return _derived_for(journeys, f"calendar activity by {unit} v1", partial(build_calendar_activity, unit=unit),
+                        per_customer=True)
+
+
+def build_calendar_activity(events: ir.Table, unit: periods.Period) -> ir.Table:
+    return events.select("customer_id", p=periods.index(events.ts, unit)).distinct()
+
+
 def build_activity(events: ir.Table, period: periods.Period) -> ir.Table:
     first = events.filter(events.step == 1)
     first = first.select(_c=first.customer_id, first_ts=first.ts)
