@@ -106,8 +106,11 @@ def activity_key(period: periods.Period) -> str:
 
 def calendar_activity_for(journeys: ir.Table, unit: periods.Period) -> ir.Table | None:
     """The distinct (customer, calendar period ``p``) pairs of the customers' events; or None."""
-    return _derived_for(journeys, f"calendar activity by {unit} v1", partial(build_calendar_activity, unit=unit),
-                        per_customer=True)
+    return _derived_for(journeys, calendar_key(unit), partial(build_calendar_activity, unit=unit), per_customer=True)
+
+
+def calendar_key(unit: periods.Period) -> str:
+    return f"calendar activity by {unit} v1"
 
 
 def build_calendar_activity(events: ir.Table, unit: periods.Period) -> ir.Table:
@@ -191,7 +194,9 @@ def build_codes(events: ir.Table) -> ir.Table:
 
 BUILDERS: tuple[tuple[str, Callable[[ir.Table], ir.Table]], ...] = (
     (CODES_KEY, build_codes), (KEY, build), (EDGES_KEY, build_edges), (TAILS_KEY, build_tails),
-    (activity_key("week"), partial(build_activity, period="week")))  # the Retention page's default period
+    # the Retention page's default period (retention) and interval (lifecycle)
+    (activity_key("week"), partial(build_activity, period="week")),
+    (calendar_key("week"), partial(build_calendar_activity, unit="week")))
 
 
 def prepare(events: ir.Table, *, stop: threading.Event | None = None) -> list[str]:
