@@ -128,11 +128,13 @@ def load(home: str | Path | None, path: Path, *, once: bool = False, **kwargs: A
     with store:
         if once and already_loaded(store.cursor(), store.get(kwargs["into"]).id, file_fingerprint(path)):
             return None
-        from journeys.analyses import summary
+        if kwargs.get("into") is None:
+            from journeys.analyses import summary
 
-        # the load's default views are built now, so later commands (read-only) find them: no store keeps them
-        # building once this process ends
-        store.after_load.append(lambda dataset: summary.prepare(store.table(dataset)))
+            # a new dataset's default views are built now, so later (read-only) commands find them; after an
+            # append they are rebuilt by the first writer that needs them (the dashboard does it in the
+            # background), so appends and `journeys watch` stay quick
+            store.after_load.append(lambda dataset: summary.prepare(store.table(dataset)))
         return store.ingest(path, **kwargs)
 
 
