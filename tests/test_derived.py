@@ -79,7 +79,7 @@ def test_stored_journeys_equal_reshaping_in_memory(loaded, monkeypatch, shaping,
     got = _results(journeys_for(table, shaping, segment), stages)
     assert _reshaped(store) == [derived.shaping_key(shaping)]
     # their summaries, moves and touchpoints are kept beside them, under the shaping's name
-    assert {h for _, h in _catalogue(store)} - set(_reshaped(store)) == {
+    assert {h for _, h in _catalogue(store) if not h.startswith(derived.SEGMENT)} - set(_reshaped(store)) == {
         f"{k} of {derived.shaping_key(shaping)}" for k in (summary.KEY, summary.EDGES_KEY, summary.CODES_KEY)}
     with monkeypatch.context() as m:
         _in_memory(m)
@@ -96,14 +96,16 @@ def test_built_once_then_read(loaded):
     assert len(derived.LAST_BUILT) == 1
     derived.LAST_BUILT.clear()
     again = journeys_for(store.table(dataset), shaping, SEGMENT)
-    assert derived.LAST_BUILT == []  # the segment reads the same stored journeys
+    # the segment reads the same stored journeys (only its customers are new)
+    assert [b.holds.startswith(derived.SEGMENT) for b in derived.LAST_BUILT] == [True]
     assert again.count().execute() < first.count().execute()
+    derived.LAST_BUILT.clear()
     # the goal does not change journeys unless they are cut at it: one table serves every goal
     journeys_for(store.table(dataset), Shaping(goal="checkout", scope="session", collapse_repeats=True))
-    assert derived.LAST_BUILT == [] and len(_catalogue(store)) == 1
+    assert derived.LAST_BUILT == [] and len(_reshaped(store)) == 1
     # the default shaping is the stored table itself: nothing is derived
     journeys_for(store.table(dataset), Shaping(goal=GOAL))
-    assert len(_catalogue(store)) == 1
+    assert len(_reshaped(store)) == 1 and derived.LAST_BUILT == []
 
 
 def test_a_change_to_the_dataset_drops_its_tables_and_the_next_view_sees_it(loaded, monkeypatch):
@@ -196,7 +198,7 @@ def test_journey_summaries_answer_exactly_what_the_events_answer(loaded, monkeyp
         return out
 
     got = run()
-    kinds = {h for _, h in _catalogue(store)}
+    kinds = {h for _, h in _catalogue(store) if not h.startswith(derived.SEGMENT)}
     assert kinds == {summary.KEY, summary.EDGES_KEY, summary.CODES_KEY}
     with monkeypatch.context() as m:
         _slow(m)
@@ -316,7 +318,7 @@ def test_one_matching_pass_gives_every_breakdown_of_the_funnel(loaded, order):
 
 
 @pytest.mark.parametrize("segment", [None, SEGMENT], ids=["everyone", "segment"])
-@pytest.mark.parametrize("cohort,period", [("week", "week"), ("month", "week"), ("day", "day"), ("week", "month")])
+@pytest.mark.parametrize(("cohort", "period"), [("week", "week"), ("month", "week"), ("day", "day"), ("week", "month")])
 def test_retention_from_stored_activity_equals_retention_from_events(loaded, monkeypatch, segment, cohort, period):
     from journeys.analyses.retention import RetentionQuery, compute_retention
     from journeys.outcomes import data_end
@@ -358,3 +360,26 @@ def test_lifecycle_from_stored_activity_equals_lifecycle_from_events(loaded, mon
         m.setattr(summary, "calendar_activity_for", lambda _journeys, _unit: None)
         want = run()
     assert got.equals(want)
+
+
+def test_a_segments_customers_are_kept_once_per_dataset_and_pruned_apart(loaded, monkeypatch):
+    store, dataset, _ = loaded
+    table = store.table(dataset)
+    sh = Shaping(goal=GOAL)
+    derived.LAST_BUILT.clear()
+    first = compute_transitions(journeys_for(table, sh, SEGMENT), goal=GOAL).edges
+    segments = [h for _, h in _catalogue(store) if h.startswith(derived.SEGMENT)]
+    assert len(segments) == 1 and SEGMENT.to_param() in segments[0]
+    derived.LAST_BUILT.clear()
+    again = compute_transitions(journeys_for(table, sh, SEGMENT), goal=GOAL).edges
+    assert derived.LAST_BUILT == [] and again.equals(first)  # the second view reads the kept customers
+    with monkeypatch.context() as m:  # what a read-only store computes in a temp table
+        m.setattr(derived, "stored", lambda _events, _key, _build: None)
+        assert compute_transitions(journeys_for(table, sh, SEGMENT), goal=GOAL).edges.equals(first)
+    monkeypatch.setattr(derived, "KEEP_SEGMENTS", 2)
+    others = {h for _, h in _catalogue(store) if not h.startswith(derived.SEGMENT)}
+    for tp in ("home", "checkout", "search"):
+        journeys_for(table, sh, Segment((Filter("did", (tp,)),)))
+    kept = [h for _, h in _catalogue(store) if h.startswith(derived.SEGMENT)]
+    assert len(kept) == 2 and all("search" in h or "checkout" in h for h in kept)
+    assert {h for _, h in _catalogue(store) if not h.startswith(derived.SEGMENT)} == others

@@ -37,8 +37,7 @@ def journeys_for(events: ir.Table, shaping: Shaping, segment: Segment | None = N
     stored = derived.shaped(events, shaping) if reshaped else None
     keep = None
     if segment is not None and not segment.is_empty:
-        person = replace(shaping, scope="person", collapse_repeats=False, cut_at_goal=False)
-        keep = materialize(matching_customers(shape(events, person), segment, goal=shaping.goal))
+        keep = segment_customers(events, shaping, segment)
     if stored is not None:  # shaping works per customer: a segment's journeys are its customers' ones
         out = stored if keep is None else stored.semi_join(keep, "customer_id")
         summary.remember(out, events, keep, shaped=stored, shaping=derived.shaping_key(shaping))
@@ -48,6 +47,19 @@ def journeys_for(events: ir.Table, shaping: Shaping, segment: Segment | None = N
         return materialize(shaped)
     summary.remember(shaped, events, keep)  # whole-journey questions can read one row per customer
     return shaped
+
+
+def segment_customers(events: ir.Table, shaping: Shaping, segment: Segment) -> ir.Table:
+    """The segment's customers (``customer_id``), computed once: kept in the store per dataset fingerprint (the
+    next view with the same segment reads them), else in a temp table for this analysis."""
+    person = replace(shaping, scope="person", collapse_repeats=False, cut_at_goal=False)
+
+    def customers() -> ir.Table:
+        return matching_customers(shape(events, person), segment, goal=shaping.goal)
+
+    key = f"{derived.SEGMENT}{segment.to_param()} | goal {shaping.goal} | {derived.shaping_key(person)}"
+    stored = derived.stored(events, key, customers)
+    return stored if stored is not None else materialize(customers())
 
 
 def one_journey_per_customer(journeys: ir.Table) -> bool:

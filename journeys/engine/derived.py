@@ -37,6 +37,8 @@ CATALOGUE_DDL = """CREATE TABLE IF NOT EXISTS derived (
     name VARCHAR PRIMARY KEY, dataset_id VARCHAR, fingerprint VARCHAR, holds VARCHAR,
     created TIMESTAMP, used TIMESTAMP, rows BIGINT, build_s DOUBLE)"""
 KEEP_PER_DATASET = 12
+#: what a segment's customers are kept under (``holds`` starts with it), and how many segments per dataset
+SEGMENT, KEEP_SEGMENTS = "segment ", 32
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -153,11 +155,13 @@ def _touch(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def _prune(con: duckdb.DuckDBPyConnection, dataset_id: str, fingerprint: str) -> None:
-    """Drop the dataset's tables of other fingerprints, and beyond ``KEEP_PER_DATASET`` the least used."""
-    rows = con.execute("SELECT name, fingerprint FROM derived WHERE dataset_id = ? ORDER BY used DESC, created DESC",
-                       [dataset_id]).fetchall()
-    current = [n for n, fp in rows if fp == fingerprint]
-    stale = [n for n, fp in rows if fp != fingerprint] + current[KEEP_PER_DATASET:]
+    """Drop the dataset's tables of other fingerprints, and beyond ``KEEP_PER_DATASET`` (``KEEP_SEGMENTS`` for
+    segments' customers, which come and go with every filter) the least used."""
+    rows = con.execute("SELECT name, fingerprint, holds FROM derived WHERE dataset_id = ? "
+                       "ORDER BY used DESC, created DESC", [dataset_id]).fetchall()
+    segments = [n for n, fp, holds in rows if fp == fingerprint and holds.startswith(SEGMENT)]
+    others = [n for n, fp, holds in rows if fp == fingerprint and not holds.startswith(SEGMENT)]
+    stale = [n for n, fp, _ in rows if fp != fingerprint] + others[KEEP_PER_DATASET:] + segments[KEEP_SEGMENTS:]
     for n in stale:
         con.execute(f'DROP TABLE IF EXISTS "{n}"')
         con.execute("DELETE FROM derived WHERE name = ?", [n])
