@@ -37,6 +37,13 @@ def _write_sample(path: Path, events: int, seed: int) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _segments_use_the_summaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every segment here reads the derived tables (by default only one with 40%+ of the customers does), so
+    the comparisons below cover that path."""
+    monkeypatch.setattr(summary, "SEGMENT_SHARE_MIN", 0.0)
+
+
 @pytest.fixture
 def loaded(tmp_path: Path) -> tuple[Store, str, Path]:
     store = Store(tmp_path / "home")
@@ -383,3 +390,17 @@ def test_a_segments_customers_are_kept_once_per_dataset_and_pruned_apart(loaded,
     kept = [h for _, h in _catalogue(store) if h.startswith(derived.SEGMENT)]
     assert len(kept) == 2 and all("search" in h or "checkout" in h for h in kept)
     assert {h for _, h in _catalogue(store) if not h.startswith(derived.SEGMENT)} == others
+
+
+def test_a_small_segment_reads_its_own_events_a_large_one_the_summaries(loaded, monkeypatch):
+    store, dataset, _ = loaded
+    monkeypatch.setattr(summary, "SEGMENT_SHARE_MIN", 0.4)
+    table = store.table(dataset)
+    customers = int(table.select("customer_id").distinct().count().to_pandas())
+    small, large = Segment((Filter("did", ("checkout",)),)), Segment((Filter("did_not", ("checkout",)),))
+    shares = {}
+    for seg in (small, large):
+        j = journeys_for(table, Shaping(goal=GOAL), seg)
+        shares[seg] = int(j.select("customer_id").distinct().count().to_pandas()) / customers
+        assert (summary.summary_for(j) is None) == (shares[seg] < 0.4)
+    assert shares[small] < 0.4 <= shares[large]

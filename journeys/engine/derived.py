@@ -96,6 +96,19 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, dataset_id: str) -> str | None:
     return str(rows[0][0]) if rows and rows[0][0] else None
 
 
+def customers(events: ir.Table) -> int | None:
+    """The stored dataset's customer count from its load report (None when ``events`` is not a stored table)."""
+    dataset_id = stored_dataset(events)
+    if dataset_id is None:
+        return None
+    try:
+        rows = events.get_backend().con.execute(
+            "SELECT CAST(json_extract(report, '$.customers') AS BIGINT) FROM datasets WHERE id = ?", [dataset_id]).fetchall()
+    except duckdb.Error:
+        return None
+    return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
 def shaped(events: ir.Table, shaping: Shaping) -> ir.Table | None:
     """The stored journeys of ``events`` under ``shaping``, built now if the store is writable and they are
     missing; None when ``events`` is not a stored table or the store cannot hold them (then reshape in memory)."""
