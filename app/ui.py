@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
@@ -116,6 +117,17 @@ def explained() -> Iterator[None]:
         stop()
 
 
+@contextmanager
+def told() -> Iterator[None]:
+    """Like :func:`explained`, for an action (saving, sending): the sentence shows and the page goes on."""
+    try:
+        yield
+    except JourneyError as err:
+        st.error(md(err.message), icon="⚠️")
+        if err.hint:
+            st.caption(md(err.hint))
+
+
 def run(label: str, fn: Callable[[], T]) -> T:
     """Work with a visible sign of progress; cached results come back without one."""
     with explained(), st.spinner(label, show_time=True):
@@ -167,9 +179,14 @@ def share_link(v: ViewState) -> str:
 _MD = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
 
 
+#: web and mail addresses are made links by Markdown even when escaped: an invisible word joiner breaks them
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|www)(?=\\[:.])|(@)")
+
+
 def md(text: str) -> str:
-    """Escape user text (touchpoints, values) for Streamlit's Markdown, so it shows literally."""
-    return text.translate(_MD)
+    """Escape user text (touchpoints, values) for Streamlit's Markdown, so it shows literally (addresses in it
+    are not made links)."""
+    return _AUTOLINK.sub(lambda m: (m.group(1) or m.group(2)) + "\u2060", text.translate(_MD))
 
 
 def empty_state(reason: str) -> None:

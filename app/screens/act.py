@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import auth, state
 from app.act_ui import customer_table
-from app.ui import chart, empty_state, md, run, seed, set_view, stop, view
+from app.ui import chart, empty_state, md, run, seed, set_view, stop, told, view
 from journeys import charts_predict as charts
 from journeys.analyses.nba import NO_RECOMMENDATION, NBAQuery, measure, nba_members
 from journeys.audiences import Audiences
@@ -51,10 +51,10 @@ if actions and goals:
                 and auth.allowed("build_audience")):
             definition = {"nba": q.to_dict(), "seg": "" if v.segment.is_empty else v.segment.to_param(),
                           "goal": v.shaping.goal}
-            with st.spinner("Saving…"):
+            with told(), st.spinner("Saving…"):  # a name that cannot be used gets its sentence; the page stays
                 members = nba_members(state.store(), v.dataset or "", definition, q.control_share, q.seed)
                 a = book.save(name, v.dataset or "", "nba", definition, members, share=q.control_share, seed=q.seed)
-            st.success(md(f"Saved '{a.name}': {a.size:,} members, {a.control:,} in the control group."))
+                st.success(md(f"Saved '{a.name}': {a.size:,} members, {a.control:,} in the control group."))
 else:
     empty_state("Pick the actions the company can trigger and the goal they should lead to.")
 

@@ -11,7 +11,7 @@ import streamlit as st
 
 from app import auth, state
 from app.act_ui import customer_table
-from app.ui import chart, empty_state, md, run, seed, set_view, stop, view
+from app.ui import chart, empty_state, md, run, seed, set_view, stop, told, view
 from journeys import charts_predict as charts
 from journeys.analyses.predict import BASELINE, HORIZONS, band
 from journeys.audiences import Audiences, members_frame
@@ -86,5 +86,6 @@ with st.form("pr_save", border=True):
             and auth.allowed("build_audience")):
         definition = {"predict": q.to_dict(), "low": float(low), "high": float(high)}
         members = members_frame(chosen["customer_id"], score=chosen["score"], reason=chosen["reasons"])
-        saved = Audiences(state.store().home).save(name, v.dataset or "", "score_band", definition, members)
-        st.success(md(f"Saved '{saved.name}': {saved.size:,} members, {saved.control:,} in the control group."))
+        with told():  # a name that cannot be used gets its sentence; the page stays
+            saved = Audiences(state.store().home).save(name, v.dataset or "", "score_band", definition, members)
+            st.success(md(f"Saved '{saved.name}': {saved.size:,} members, {saved.control:,} in the control group."))

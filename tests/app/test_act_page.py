@@ -100,3 +100,17 @@ def test_predict_band_saved_as_audience(home, sample_id):
     members = Audiences(home).members(a)
     assert a.kind == "score_band" and a.definition["low"] == 0.9 and a.size >= len(shown)
     assert members.score.min() >= 0.9 and (members.reason != "").all()
+
+
+def test_a_name_that_cannot_name_an_audience_is_a_sentence_not_a_traceback(home, sample_id):
+    at = app("screens/predict.py", ds=sample_id, band="0.9:1")
+    at.text_input(key="pr_aud_name").set_value("Nov: at risk!")
+    at.button(key="pr_save_btn").click().run()
+    assert not at.exception
+    assert any("cannot name an audience" in e for e in texts(at, "error"))
+    assert at.get("plotly_chart")  # the rest of the page is still there
+    at = app("screens/act.py", ds=sample_id, acts=",".join(ACTIONS), og="purchase")
+    at.text_input(key="act_aud_name").set_value("Store/invite?")
+    at.button(key="act_save_btn").click().run()
+    assert not at.exception
+    assert any("cannot name an audience" in e for e in texts(at, "error"))

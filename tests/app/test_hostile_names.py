@@ -16,7 +16,8 @@ HTML = "<script>alert(1)</script>"
 LONG = "very_long_touchpoint_" + "x" * 300
 NAME = "**bold name** <b>x</b>"
 # Markdown that would render if a string went to st.markdown unescaped
-LIVE_MARKDOWN = re.compile(r"(?<!\\)\*\*md(?<!\\)\*\*|(?<!\\)\[link(?<!\\)\]|(?<!\\)\*\*bold name")
+LIVE_MARKDOWN = re.compile(r"(?<!\\)\*\*md(?<!\\)\*\*|(?<!\\)\[link(?<!\\)\]|(?<!\\)\*\*bold name"
+                           r"|https?\\?:")  # an address Markdown would make a link (md() breaks it with a word joiner)
 MARKDOWN_KINDS = ("markdown", "caption", "subheader", "title", "header", "info", "warning", "error", "success")
 
 
