@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlencode
 
@@ -106,26 +106,22 @@ def stop() -> NoReturn:
 
 
 @contextmanager
-def explained() -> Iterator[None]:
+def told(*, then_stop: bool = False) -> Iterator[None]:
+    """Turn a user error into a sentence with a hint (an action's: saving, sending), and go on with the page, or
+    with ``then_stop`` stop it; anything else propagates."""
+    try:
+        yield
+    except JourneyError as err:
+        st.error(md(err.message), icon="⚠️")
+        if err.hint:
+            st.caption(md(err.hint))
+        if then_stop:
+            stop()
+
+
+def explained() -> AbstractContextManager[None]:
     """Turn a user error into a sentence with a hint, and stop the page; anything else propagates."""
-    try:
-        yield
-    except JourneyError as err:
-        st.error(md(err.message), icon="⚠️")
-        if err.hint:
-            st.caption(md(err.hint))
-        stop()
-
-
-@contextmanager
-def told() -> Iterator[None]:
-    """Like :func:`explained`, for an action (saving, sending): the sentence shows and the page goes on."""
-    try:
-        yield
-    except JourneyError as err:
-        st.error(md(err.message), icon="⚠️")
-        if err.hint:
-            st.caption(md(err.hint))
+    return told(then_stop=True)
 
 
 def run(label: str, fn: Callable[[], T]) -> T:
