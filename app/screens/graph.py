@@ -50,4 +50,5 @@ st.caption("'(journey start)' and '(journey end …)' rows count how journeys be
 edges = result.edges.assign(
     source=result.edges.source.replace({START: "(journey start)"}),
     target=result.edges.target.map(lambda t: ENDS.get(t, t)))
-table(edges, name="transitions", key="edges", columns=EDGE_COLUMNS, names={"share": "% of transitions"})
+table(edges, name="transitions", key="edges", columns=EDGE_COLUMNS,
+      names={"share": "% of transitions", "customers": "customers"})  # distinct customers, also with sessions
