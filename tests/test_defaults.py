@@ -15,6 +15,9 @@ HELPDESK = ["Assign seriousness", "Closed", "Create SW anomaly", "DUPLICATE", "I
 def test_ga4_funnel_walks_view_cart_checkout_purchase():
     assert default_funnel(GA4, "purchase") == (("view_item",), ("add_to_cart",), ("begin_checkout",), ("purchase",))
     assert default_funnel(GA4, None) == (("view_item",), ("add_to_cart",), ("begin_checkout",))
+    # a goal earlier in the funnel ends it there: the later rungs come after it
+    assert default_funnel(GA4, "add_to_cart") == (("view_item",), ("add_to_cart",))
+    assert default_funnel(GA4, "begin_checkout") == (("view_item",), ("add_to_cart",), ("begin_checkout",))
 
 
 def test_shop_funnel_and_no_guess_without_shop_words():

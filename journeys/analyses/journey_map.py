@@ -54,11 +54,14 @@ _NOT_A_RUNG = ("remove", "view_cart", "abandon", "completed", "complete", "purch
 
 def default_funnel(touchpoints: list[str], goal: str | None) -> tuple[tuple[str, ...], ...]:
     """A starting funnel from touchpoint names: product view > add to cart > checkout > goal, each rung
-    the best-named touchpoint that exists (GA4: view_item > add_to_cart > begin_checkout > purchase).
-    Empty when fewer than two steps are found."""
+    the best-named touchpoint that exists (GA4: view_item > add_to_cart > begin_checkout > purchase), up to
+    the goal's own rung. Empty when fewer than two steps are found."""
     names = {re.sub(r"[\s\-]+", "_", t.lower()): t for t in touchpoints}
+    goal_name = re.sub(r"[\s\-]+", "_", goal.lower()) if goal else ""
     steps: list[str] = []
     for rung in _FUNNEL_RUNGS:
+        if goal_name and any(pattern in goal_name for pattern in rung):
+            break  # the goal is this rung (add to cart as the goal): the later rungs come after it
         hit = next((names[n] for pattern in rung for n in sorted(names)
                     if pattern in n and not any(x in n for x in _NOT_A_RUNG) and names[n] != goal
                     and names[n] not in steps), None)
