@@ -12,13 +12,14 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from app import auth, sources_panel, state
 from app.sources_panel import NO_TIME
-from app.ui import explained, md, set_view, view
+from app.ui import explained, md, set_view, told, view
 from journeys.errors import JourneyError
 from journeys.io.presets import PRESET_NAMES, PRESETS, detect_mapping, path_table_columns, preset_mapping
 from journeys.io.readers import preview
@@ -43,15 +44,22 @@ st.caption("Load a CSV, Parquet or JSON Lines export (also .gz or a single-file 
 upload_round = st.session_state.get("upload_round", 0)
 upload = st.file_uploader("Event export", type=["csv", "tsv", "txt", "gz", "zip", "parquet", "jsonl", "ndjson", "json"],
                           key=f"upload_{upload_round}") if auth.allowed("upload") else auth.no_upload()
-if upload is not None:
+
+
+def _upload_form(upload: Any) -> None:
+    """Preview, mapping and load of an uploaded file; a problem is one sentence and the page goes on."""
     # one copy per upload (reruns reuse it), so a 200 MB file is not written again on every click
     folder = Path(tempfile.gettempdir()) / "journeys-uploads" / upload.file_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / Path(upload.name).name
     if not path.exists():
         path.write_bytes(upload.getvalue())
-    with explained():
-        src, head = preview(path, n=200, name=upload.name)
+    previewed = None
+    with told():  # a file that cannot be read: its sentence, and the rest of the page (stored datasets) stays
+        previewed = preview(path, n=200, name=upload.name)
+    if previewed is None:
+        return
+    src, head = previewed
     st.subheader("Preview")
     st.caption(md(f"{src.format.upper()} · delimiter {src.delimiter!r} · {src.encoding}" if src.format == "csv"
                   else src.format.upper()))
@@ -66,12 +74,12 @@ if upload is not None:
     columns = [str(c) for c in head.columns]
     mapping: ColumnMapping | None = None
     if preset == "paths":
-        with explained():
+        with told():
             st.write("Aggregated path table columns:", path_table_columns(columns))
     else:
         base = found.roles
         if preset in PRESETS:
-            with explained(), in_page_words(choose_preset="Choose another preset, or (detect) and pick the columns."):
+            with told(), in_page_words(choose_preset="Choose another preset, or (detect) and pick the columns."):
                 base = preset_mapping(preset, columns).role_columns()
         st.subheader("Column mapping")
         cols = st.columns(4)
@@ -86,7 +94,7 @@ if upload is not None:
         if missing:
             st.info(f"Pick the {' and the '.join(missing)} column in Column mapping above to load the file.")
         else:
-            with explained(), in_page_words(map_columns="Pick another column in Column mapping above."):
+            with told(), in_page_words(map_columns="Pick another column in Column mapping above."):
                 mapping = ColumnMapping.from_dict({k: v for k, v in picked.items() if v})
                 mapping.validate(columns)
         st.caption("Every other column is kept as an attribute for segments and breakdowns.")
@@ -108,13 +116,17 @@ if upload is not None:
                              key=f"up_name_{upload.name}")
     ready = preset == "paths" or mapping is not None
     if st.button("Load dataset", type="primary", key="up_load", disabled=not ready):
-        with st.status("Loading…", expanded=True) as status, explained():
+        report = None
+        with st.status("Loading…", expanded=True) as status, told():
             bar = st.progress(0.0)
             report = state.store().ingest(path, mapping=mapping if preset != "paths" else None,
                                           preset="paths" if preset == "paths" else None, tz=tz, name=name,
                                           source_name=upload.name, progress=lambda f, m: bar.progress(f, text=m),
                                           into=into, as_source=source, channel=channel, dedupe=dedupe)
             status.update(label=f"Loaded {report.rows_stored:,} events", state="complete")
+        if report is None:  # the sentence is shown in the status box; the form and the datasets stay
+            status.update(label="Not loaded", state="error")
+            return
         state.forget_results()
         st.session_state["last_report"] = report.dataset_id
         auth.loaded(report.dataset_id)  # a team server: the loader owns it
@@ -122,6 +134,10 @@ if upload is not None:
         st.session_state["pending_dataset"] = report.dataset_id  # the sidebar picks it up before drawing itself
         set_view(view().__class__(dataset=report.dataset_id))
         st.rerun()
+
+
+if upload is not None:
+    _upload_form(upload)
 
 infos = auth.visible(state.datasets())  # a team server lists only what this person may see
 last = next((d for d in infos if d.id == st.session_state.get("last_report")), None)

@@ -86,8 +86,9 @@ def test_a_preset_that_does_not_fit_says_what_to_do_here(sample_id):
     at.selectbox(key="up_preset").set_value("mixpanel").run()
     assert texts(at, "error") == [("This file does not look like a mixpanel export: no customer column "
                                   "('distinct_id' or '$distinct_id' or 'properties.distinct_id').")]
-    assert texts(at.main, "caption")[-1] == ("Columns: who, when, what, plan. "
-                                             "Choose another preset, or (detect) and pick the columns.")
+    assert ("Columns: who, when, what, plan. Choose another preset, or (detect) and pick the columns."
+            in texts(at.main, "caption"))
+    assert "Stored datasets" in texts(at.main, "subheader")  # the sentence does not end the page
     assert "--" not in every_text(at) and "journeys " not in every_text(at)
 
 
@@ -197,3 +198,10 @@ def test_counts_have_thousands_separators_and_an_identity_file_has_no_time_span(
     assert (crm["from"], crm["to"]) == ("–", "–")
     assert "None" not in sources.astype(str).to_numpy().ravel().tolist()
     assert any("identity file holds links between ids, no events" in c for c in texts(at.main, "caption"))
+
+
+def test_a_file_that_cannot_be_read_is_a_sentence_and_the_stored_datasets_stay(sample_id):
+    at = upload(app("screens/data.py", ds=sample_id), "empty.csv", b"")
+    assert not at.exception
+    assert len(texts(at, "error")) == 1
+    assert "Stored datasets" in texts(at.main, "subheader")
