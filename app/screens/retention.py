@@ -162,13 +162,18 @@ if ch is not None:
     if ch.revenue_lost is not None:  # the long explanation in a caption: a metric's delta is cut to one short line
         st.caption(f"Revenue lost: what {ch.revenue_customers:,} churned customers spent in their last 30 days "
                    "before leaving.")
-    st.info(md(ch.inactivity.sentence() if ch.inactivity else f"Churned means doing {' or '.join(cq.outcomes.churn_touchpoints)}.")
-            + " A customer seen within that time before the data ends is active (not yet known), never churned.", icon="ℹ️")
+    st.info(md(ch.inactivity.sentence() + " A customer seen within that time before the data ends is active (not yet "
+               "known), never churned." if ch.inactivity else
+               f"Churned means doing {' or '.join(cq.outcomes.churn_touchpoints)}. Everyone who has not done it (yet) "
+               "is active (not yet known)."), icon="ℹ️")
     chart(charts.churn_over_time_figure(ch), name="churn_rate", key="rt_churn_t")
     left, right = st.columns(2)
     with left:
         st.subheader("By first-seen cohort", anchor=False)
         table(plain(ch.by_cohort), names=PEOPLE, name="churn_by_cohort", key="rt_ch_coh")
+        if ch.by_cohort.rate.isna().any():
+            st.caption("No rate: the cohort was first seen within the inactivity threshold before the data ends, so "
+                       "nobody in it can have churned yet (too recent to know).")
     with right:
         st.subheader("Time to churn", anchor=False)
         chart(charts.time_to_churn_figure(ch), name="time_to_churn", key="rt_ttc")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -114,7 +114,7 @@ def compute_churn(events: ir.Table, query: ChurnQuery | None = None, *, end: dat
     lost, lost_customers = _revenue_lost(events, status)
     return ChurnResult(
         query=q, inactivity=inactivity, customers=total, churned=churned,
-        by_cohort=_by_cohort(status, q), over_time=_over_time(status, q, end, inactivity),
+        by_cohort=_by_cohort(status, q, end, inactivity), over_time=_over_time(status, q, end, inactivity),
         by_group=_by_group(events, status, q) if q.breakdown else None, time_to_churn=_time_to_churn(status),
         revenue_lost=lost, revenue_customers=lost_customers, links=links, overrepresented=over,
         no_history=no_history, end=end, paths=paths)
@@ -134,11 +134,17 @@ def _rate_frame(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _by_cohort(status: ir.Table, q: ChurnQuery) -> pd.DataFrame:
+def _by_cohort(status: ir.Table, q: ChurnQuery, end: datetime, inactivity: Inactivity | None) -> pd.DataFrame:
+    """Churn per first-seen cohort. With inactivity churn, a cohort first seen entirely within the last N days
+    before the data's end cannot have lost anyone yet: its rate and interval are null (too recent to know), never
+    a 0% that reads as loyalty."""
     counted = to_frame(status.group_by(cohort=periods.index(status.first_ts, q.interval), status=status.status)
                        .aggregate(n=status.count()))
     out = _rate_frame(counted, "cohort").sort_values("cohort")
     out["cohort"] = [pd.Timestamp(periods.start_of(int(c), q.interval)) for c in out.cohort]
+    if inactivity is not None:
+        recent = out.cohort > pd.Timestamp(end - timedelta(days=inactivity.days))
+        out.loc[recent, ["rate", "rate_low", "rate_high"]] = math.nan
     return out.reset_index(drop=True)
 
 
