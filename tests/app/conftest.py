@@ -53,5 +53,6 @@ def app(page: str | None = None, **params: str | list[str]) -> AppTest:
 
 
 def texts(at: AppTest, kind: str) -> list[str]:
-    """Element texts with Markdown escapes removed (user text is escaped before display)."""
-    return [str(e.value).replace("\\", "") for e in getattr(at, kind)]
+    """Element texts as shown: Markdown escapes and the invisible word joiners that keep addresses from
+    becoming links removed (user text is escaped before display)."""
+    return [str(e.value).replace("\\", "").replace("\u2060", "") for e in getattr(at, kind)]
