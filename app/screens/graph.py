@@ -36,7 +36,8 @@ if result.is_empty:
 goal_note = (f" Node colour: probability of eventually reaching '{md(v.shaping.goal)}' (absorbing Markov chain)."
              if v.shaping.goal else " Set a goal touchpoint in Journey shaping to colour nodes by P(goal).")
 drawn = result.transitions - result.hidden_transitions
-hidden = (f"Hidden: {result.hidden_edges:,} smaller edges carrying {result.hidden_transitions:,} transitions "
+hidden = (f"Hidden: {result.hidden_edges:,} smaller {'edge' if result.hidden_edges == 1 else 'edges'} carrying "
+          f"{result.hidden_transitions:,} {'transition' if result.hidden_transitions == 1 else 'transitions'} "
           f"({result.hidden_transitions / max(result.transitions, 1):.1%}); switch on 'Show all edges' to draw them."
           if result.hidden_edges else "Every edge is drawn.")
 st.caption(f"{result.journeys:,} journeys, {result.transitions:,} transitions between touchpoints; the edges drawn carry "

@@ -121,7 +121,8 @@ def negative_driver(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
                 f"(odds ratio {d.odds_ratio:.2f}, 95% CI {d.ci_low:.2f}-{d.ci_high:.2f}, q {d.q_value:.2g}; "
                 f"{exposed:,} customers).")
     rec = (f"Find out what holds back customers who {d.label}: at the others' rate they would bring about "
-           f"{lost:,.0f} more conversions a month (an association, so test a fix before counting on it).")
+           f"{lost:,.0f} more {'conversion' if round(lost) == 1 else 'conversions'} a month (an association, so "
+           "test a fix before counting on it).")
     plan = PlanRow(f"Fix the experience of customers who {d.label}", f"conversion of customers who {d.label}",
                    f"{d.rate_with:.1%}", f"{d.rate_without:.1%} (as the others)", f"customers who {d.label}")
     return Finding("negative_driver", f"Negative driver: {d.label}", evidence, rec, ctx.link("drivers"),
