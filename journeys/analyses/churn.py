@@ -28,12 +28,20 @@ from journeys.analyses.base import OTHER, known_touchpoints, materialize, one_jo
 from journeys.analyses.periods import PERIODS, Period
 from journeys.analyses.retention import first_values
 from journeys.errors import QueryError, unknown
-from journeys.outcomes import CHURNED, Inactivity, Outcomes, churn_status, data_end, inactivity_threshold
+from journeys.outcomes import (
+    ACTIVE,
+    CHURNED,
+    Inactivity,
+    Outcomes,
+    churn_status,
+    data_end,
+    inactivity_threshold,
+)
 from journeys.stats import bh_qvalues, two_by_two, wilson
 
 LAST_K_DEFAULT, LAST_K_MAX = 5, 10
 NODES_PER_STEP = 5
-REVENUE_WINDOW_DAYS = 30
+REVENUE_WINDOW_DAYS = summary.REVENUE_WINDOW_DAYS
 #: below these, an over-representation row is shown with a badge instead of a rank (DESIGN's floors)
 MIN_EXPOSED, MIN_CELL = 30, 5
 CHURNED_NODE, ACTIVE_NODE = "CHURNED", "STILL ACTIVE"
@@ -110,8 +118,11 @@ def compute_churn(events: ir.Table, query: ChurnQuery | None = None, *, end: dat
     churned = int(counts.loc[counts.status == CHURNED, "n"].sum())
     if total == 0:
         raise QueryError("There are no customers to measure churn on.")
-    links, over, no_history, paths = churn_paths(events, status, q)
-    lost, lost_customers = _revenue_lost(events, status)
+    # inactivity churn: churned = last event on or before the cut-off, so the stored last touchpoints carry it
+    cutoff = end - timedelta(days=inactivity.days) if inactivity else None
+    tails = summary.tails_for(events) if cutoff is not None else None
+    links, over, no_history, paths = churn_paths(events, status, q, tails=tails, cutoff=cutoff)
+    lost, lost_customers = _revenue_lost(events, status) if tails is None else _revenue_lost_stored(tails, cutoff)
     return ChurnResult(
         query=q, inactivity=inactivity, customers=total, churned=churned,
         by_cohort=_by_cohort(status, q, end, inactivity), over_time=_over_time(status, q, end, inactivity),
@@ -191,6 +202,21 @@ def _time_to_churn(status: ir.Table) -> pd.DataFrame:
     return out.astype("int64").sort_values("weeks").reset_index(drop=True)
 
 
+def _churned(tails: ir.Table, cutoff: datetime) -> ir.BooleanValue:
+    """Inactivity churn from a customer's last event, as :func:`journeys.outcomes.churn_status` decides it."""
+    return tails.last_ts <= ibis.literal(pd.Timestamp(cutoff).to_pydatetime(), type="timestamp")
+
+
+def _revenue_lost_stored(tails: ir.Table, cutoff: datetime | None) -> tuple[float | None, int]:
+    """:func:`_revenue_lost` for inactivity churn (leaving = the last event) from the stored per-customer sums."""
+    if cutoff is None:
+        return None, 0
+    gone = tails.filter(_churned(tails, cutoff))
+    row = to_frame(gone.aggregate(total=gone.paid.sum(), customers=(gone.paid_n > 0).cast("int64").sum())).iloc[0]
+    total = 0.0 if pd.isna(row.total) else round(float(row.total), 9)  # sums of sums: order never shows
+    return total, 0 if pd.isna(row.customers) else int(row.customers)
+
+
 def _revenue_lost(events: ir.Table, status: ir.Table) -> tuple[float | None, int]:
     if "value" not in events.columns:
         return None, 0
@@ -199,7 +225,7 @@ def _revenue_lost(events: ir.Table, status: ir.Table) -> tuple[float | None, int
     paid = paid.filter((paid.ts <= paid.churn_ts)
                        & (periods.seconds(paid.ts) > periods.seconds(paid.churn_ts) - REVENUE_WINDOW_DAYS * 86_400))
     row = to_frame(paid.aggregate(total=paid.value.sum(), customers=paid.customer_id.nunique())).iloc[0]
-    return (0.0 if pd.isna(row.total) else float(row.total)), int(row.customers)
+    return (0.0 if pd.isna(row.total) else round(float(row.total), 9)), int(row.customers)
 
 
 # ---- churn paths ------------------------------------------------------------------------------------
@@ -231,19 +257,17 @@ def last_touchpoints(events: ir.Table, status: ir.Table, q: ChurnQuery) -> ir.Ta
     return tail.filter((tail.back >= 1) & (tail.back <= q.last_k)).select("customer_id", "touchpoint", "back", "status")
 
 
-def churn_paths(events: ir.Table, status: ir.Table,
-                q: ChurnQuery) -> tuple[pd.DataFrame, pd.DataFrame, int, pd.DataFrame]:
+def churn_paths(events: ir.Table, status: ir.Table, q: ChurnQuery, *, tails: ir.Table | None = None,
+                cutoff: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int, pd.DataFrame]:
     """Sankey links (``source, target, status, customers``; nodes are ``-b · touchpoint``, step-indexed, the top
     NODES_PER_STEP per step and Other), the over-representation table, how many churned customers had no
     event before churning, and the most common whole last-K paths of churned customers (:func:`top_paths`)."""
     k = q.last_k
     # one row per customer with a history: status and the touchpoints t1 (the last) ... tK, counted once per
     # (status, t1..tK); every frame below is read off those few rows
-    tails = summary.tails_for(events) if q.outcomes.churn_mode != "explicit" else None
-    if tails is not None:  # the stored last touchpoints: every customer has a history
-        st = status.select(_c=status.customer_id, status=status.status)
-        joined = tails.join(st, tails.customer_id == st._c)
-        per = joined.select("customer_id", "status", **{f"t{b}": joined[f"l{b}"] for b in range(1, k + 1)})
+    if tails is not None and cutoff is not None:  # the stored last touchpoints: every customer has a history
+        status_of = ibis.ifelse(_churned(tails, cutoff), ibis.literal(CHURNED), ibis.literal(ACTIVE))
+        per = tails.select("customer_id", status=status_of, **{f"t{b}": tails[f"l{b}"] for b in range(1, k + 1)})
     else:
         tail = last_touchpoints(events, status, q)
         cols = {f"t{b}": ibis.cases((tail.back == b, tail.touchpoint)).max() for b in range(1, k + 1)}

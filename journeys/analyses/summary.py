@@ -31,11 +31,13 @@ from journeys.engine import derived
 KEY = "journey summary v3"
 EDGES_KEY = "journey edges v1"
 CODES_KEY = "touchpoint codes v1"
-TAILS_KEY = "journey tails v1"
+TAILS_KEY = "journey tails v2"
 #: first touchpoints kept per journey (Sankey variants deeper than this group events)
 DEPTH = 10
 #: last touchpoints kept per journey (churn paths show up to this many)
 TAIL = 10
+#: the value of a customer's events this many days up to their last event is kept too (revenue lost to churn)
+REVENUE_WINDOW_DAYS = 30
 #: touchpoints of the bit set (one bit each in a BIGINT); a dataset with more has no ``tp_mask``
 MASK_TOUCHPOINTS = 62
 
@@ -126,11 +128,17 @@ def build_activity(events: ir.Table, period: periods.Period) -> ir.Table:
 
 
 def build_tails(events: ir.Table) -> ir.Table:
+    """Per customer: ``l1`` (the last touchpoint) ... ``l{TAIL}``, ``last_ts``, and ``paid``/``paid_n``: the sum
+    and count of the values of their events in the ``REVENUE_WINDOW_DAYS`` up to their last event."""
     lasts = events.filter(events.next_touchpoint.isnull())
-    lasts = lasts.select(_c=lasts.customer_id, _n=lasts.step)
+    lasts = lasts.select(_c=lasts.customer_id, _n=lasts.step, _lt=lasts.ts)
     e = events.join(lasts, events.customer_id == lasts._c)
-    e = e.filter(e.step > e._n - TAIL).mutate(back=e._n - e.step + 1)
+    e = e.mutate(back=e._n - e.step + 1)
+    recent = (e.ts <= e._lt) & (periods.seconds(e.ts) > periods.seconds(e._lt) - REVENUE_WINDOW_DAYS * 86_400)
+    paid = recent & e.value.notnull()
     return e.group_by("customer_id").aggregate(
+        last_ts=e._lt.max(), paid=ibis.cases((paid, e.value), else_=ibis.null("float64")).sum(),
+        paid_n=paid.cast("int64").sum(),
         **{f"l{b}": ibis.cases((e.back == b, e.touchpoint), else_=ibis.null("string")).max() for b in range(1, TAIL + 1)})
 
 
