@@ -76,6 +76,12 @@ class ViewState:
                            count_by="session" if self.shaping.scope == "session" else "customer")
 
     # ---- encoding -------------------------------------------------------------------------------
+    def effective_outcomes(self) -> Outcomes:
+        """The view's outcomes; without goals of their own, the sidebar's goal is the purchase whose gaps set the
+        default inactivity threshold (so every page finds the same churn definition)."""
+        o, goal = self.outcomes, self.shaping.goal
+        return o if o.goals or not goal else replace(o, goals=(goal,))
+
     def to_params(self) -> dict[str, str | list[str]]:
         d, sh, p = ViewState(), self.shaping, self.paths
         out: dict[str, str | list[str]] = {}

@@ -51,7 +51,7 @@ c1.metric("Events", f"{total:,}")
 c2.metric("First seen", f"{first:%Y-%m-%d}" if total <= TIMELINE_ROWS else "—")
 c3.metric("Last seen", f"{last:%Y-%m-%d}")
 
-q = v.act.predict_query(v.outcomes)
+q = v.act.predict_query(v.effective_outcomes())  # the same churn definition as the Predict and Retention pages
 if q.target == "conversion" and not q.outcomes.goals:
     st.caption("Pick a goal on the Predict page to see this customer's conversion score.")
 else:

@@ -29,8 +29,8 @@ with st.container(border=True):
         seed("pr_goal", list(out.goals) or ([v.shaping.goal] if v.shaping.goal else []), tps, what="goal touchpoint")
         goals = tuple(c2.multiselect("Converting means doing", tps, key="pr_goal", placeholder="goal touchpoint(s)"))
         churn_tps: tuple[str, ...] = out.churn_touchpoints
-    else:
-        goals = out.goals
+    else:  # the goal is the purchase whose gaps set the default inactivity threshold, as on every page
+        goals = v.effective_outcomes().goals
         seed("pr_ct", list(out.churn_touchpoints), tps, what="churn touchpoint")
         churn_tps = tuple(c2.multiselect("Churning means doing (empty: no event for N days)", tps, key="pr_ct"))
     seed("pr_h", page.horizon_days)

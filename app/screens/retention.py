@@ -53,8 +53,7 @@ def plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 def outcomes() -> Outcomes:
     """The view's outcomes; without goals of its own, the sidebar's goal is the purchase whose gaps set the default."""
-    o, goal = view().outcomes, view().shaping.goal
-    return o if o.goals or not goal else replace(o, goals=(goal,))
+    return view().effective_outcomes()
 
 
 st.title("Retention")

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 
 from journeys.analyses.predict import PredictQuery, compute_predict
+from journeys.outcomes import Outcomes
 from tests.app.conftest import app, texts
 
 
@@ -25,7 +26,9 @@ def frame_with(at, column: str):
 def predicted(home, sample_id):
     from app import state
 
-    return compute_predict(state.store().table(sample_id), PredictQuery(target="churn", horizon=timedelta(days=28)))
+    # the sidebar's goal (purchase) is the purchase whose gaps set the default inactivity threshold, as on Retention
+    return compute_predict(state.store().table(sample_id), PredictQuery(
+        target="churn", horizon=timedelta(days=28), outcomes=Outcomes(goals=("purchase",))))
 
 
 def test_page_shows_both_models_validated_like_the_cli(home, sample_id, predicted):
@@ -38,7 +41,8 @@ def test_page_shows_both_models_validated_like_the_cli(home, sample_id, predicte
         assert row["positives"] == predicted.metrics[row["model"]].n_positive
     assert metrics.loc[metrics.offered == "✓", "model"].tolist() == [predicted.offered]
     env = {**os.environ, "JOURNEYS_HOME": str(home)}
-    out = subprocess.run([sys.executable, "-m", "journeys", "predict", sample_id, "--churn", "--format", "json"],
+    out = subprocess.run([sys.executable, "-m", "journeys", "predict", sample_id, "--churn", "--goal", "purchase",
+                          "--format", "json"],
                          capture_output=True, text=True, env=env, check=True)
     data = json.loads(out.stdout)
     assert data["offered"] == predicted.offered
