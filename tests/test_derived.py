@@ -405,3 +405,15 @@ def test_a_small_segment_reads_its_own_events_a_large_one_the_summaries(loaded, 
         shares[seg] = int(j.select("customer_id").distinct().count().to_pandas()) / customers
         assert (summary.summary_for(j) is None) == (shares[seg] < 0.4)
     assert shares[small] < 0.4 <= shares[large]
+
+
+def test_a_column_changed_in_place_drops_the_tables_that_copied_it_and_the_segments(loaded):
+    store, dataset, _ = loaded
+    table = store.table(dataset)
+    journeys_for(table, SHAPINGS[0])  # reshaped journeys copy every column, seq included
+    compute_paths(journeys_for(table, Shaping(goal=GOAL), SEGMENT), goal=GOAL)  # a segment and the summaries
+    before = {h for _, h in _catalogue(store)}
+    assert derived.drop_changed_column(store.cursor(), dataset, "seq") == 2
+    after = {h for _, h in _catalogue(store)}
+    assert before - after == {derived.shaping_key(SHAPINGS[0])} | {h for h in before if h.startswith(derived.SEGMENT)}
+    assert summary.KEY in after

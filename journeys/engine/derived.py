@@ -190,3 +190,20 @@ def drop_dataset(cur: duckdb.DuckDBPyConnection, dataset_id: str) -> int:
         cur.execute(f'DROP TABLE IF EXISTS "{n}"')
     cur.execute("DELETE FROM derived WHERE dataset_id = ?", [dataset_id])
     return len(names)
+
+
+def drop_changed_column(cur: duckdb.DuckDBPyConnection, dataset_id: str, column: str) -> int:
+    """After ``column``'s values changed in place (a sentiment backfill: the fingerprint stays the same), drop the
+    dataset's tables that copied it (reshaped journeys) and its segments' customers (a filter may read it). Returns
+    how many were dropped."""
+    if not cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'derived' AND NOT temporary"
+                       ).fetchall()[0][0]:
+        return 0
+    rows = cur.execute("SELECT name, holds FROM derived WHERE dataset_id = ?", [dataset_id]).fetchall()
+    copied = {r[0] for r in cur.execute("SELECT table_name FROM duckdb_columns() WHERE column_name = ? "
+                                        "AND schema_name = 'main'", [column]).fetchall()}
+    names = sorted(name for name, holds in rows if name in copied or holds.startswith(SEGMENT))
+    for name in names:
+        cur.execute(f'DROP TABLE IF EXISTS "{name}"')
+        cur.execute("DELETE FROM derived WHERE name = ?", [name])
+    return len(names)

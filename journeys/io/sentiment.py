@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 from vaderSentiment.vaderSentiment import N_SCALAR, SentimentIntensityAnalyzer
 
+from journeys.engine import derived
 from journeys.errors import InputError
 from journeys.io.language import detect_language, language_name
 
@@ -314,29 +315,12 @@ def backfill_dataset(store: Any, dataset: str, scorer: SentimentScorer | None = 
         try:
             n = backfill_sentiment(cur, table, scorer, progress=progress)
             if n:
-                drop_derived(cur, store.get(dataset).id)
+                derived.drop_changed_column(cur, store.get(dataset).id, "sentiment")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
         cur.execute("COMMIT")
     return n
-
-
-def drop_derived(con: Any, dataset_id: str) -> int:
-    """Drop the derived tables the store keeps for the dataset (:mod:`journeys.engine.derived`) that copied the
-    sentiment columns (reshaped journeys): a backfill changes them and the dataset's fingerprint stays the same.
-    Tables without them (journey summaries) stay. Returns how many were dropped."""
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'derived' AND NOT temporary"
-                       ).fetchall()[0][0]:
-        return 0
-    kept = {r[0] for r in con.execute("SELECT name FROM derived WHERE dataset_id = ?", [dataset_id]).fetchall()}
-    with_sentiment = {r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_columns() WHERE column_name = 'sentiment' AND schema_name = 'main'").fetchall()}
-    names = sorted(kept & with_sentiment)
-    for name in names:
-        con.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
-        con.execute("DELETE FROM derived WHERE name = ?", [name])
-    return len(names)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,13 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from journeys.engine import derived
 from journeys.errors import DatasetNotFound, JourneyError
 from journeys.io.sentiment import (
     PENDING,
     SentimentScorer,
     _quote,
     default_scorer,
-    drop_derived,
     score_pending,
 )
 
@@ -185,7 +185,7 @@ class SentimentBackfill:
                 cur = self.store.cursor()
                 cur.execute("BEGIN TRANSACTION")
                 try:
-                    rows = score_pending(cur, table, frame) if frame is not None else drop_derived(cur, self.dataset)
+                    rows = score_pending(cur, table, frame) if frame is not None else derived.drop_changed_column(cur, self.dataset, "sentiment")
                     cur.execute("COMMIT")
                     return rows
                 except Exception as err:
