@@ -161,8 +161,17 @@ def _build(con: duckdb.DuckDBPyConnection, name: str, dataset_id: str, fingerpri
     LAST_BUILT.append(Built(name, key, seconds))
 
 
+#: a read marks its table used at most this often (each mark is a write; pruning needs no finer order)
+TOUCH_EVERY_S = 60.0
+_TOUCHED: dict[str, float] = {}
+
+
 def _touch(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Mark a table used (for the least-recently-used pruning); a read-only store skips it."""
+    now = time.monotonic()
+    if now - _TOUCHED.get(name, -TOUCH_EVERY_S) < TOUCH_EVERY_S:
+        return
+    _TOUCHED[name] = now
     with contextlib.suppress(duckdb.Error):
         con.execute("UPDATE derived SET used = ? WHERE name = ?", [datetime.now(UTC).replace(tzinfo=None), name])
 
