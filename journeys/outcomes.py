@@ -190,14 +190,22 @@ def data_end(events: ir.Table) -> datetime:
 def purchase_gaps(events: ir.Table, purchases: Sequence[str]) -> pd.DataFrame:
     """How many gaps of each length (``gap_days``, ``gaps``) lie between a customer's consecutive purchase days
     (UTC dates; with no purchases named, between their active days). Aggregated in the engine."""
+    from journeys.analyses import summary  # the whole dataset's counts are kept in the store
+
+    counted = summary.gaps_for(events, purchases)
+    frame = (gap_counts(events, purchases) if counted is None else counted).to_pandas()
+    return frame.astype("int64").sort_values("gap_days").reset_index(drop=True)
+
+
+def gap_counts(events: ir.Table, purchases: Sequence[str]) -> ir.Table:
+    """:func:`purchase_gaps` as an engine expression."""
     rows = events.filter(events.touchpoint.isin(list(purchases))) if purchases else events
     days = rows.select("customer_id", day=rows.ts.date()).distinct()
     w = ibis.window(group_by="customer_id", order_by="day")
     lagged = days.mutate(prev=days.day.lag().over(w))
     gaps = lagged.filter(lagged.prev.notnull())
     gaps = gaps.select(gap_days=gaps.day.delta(gaps.prev, unit="day"))
-    counted = gaps.group_by("gap_days").aggregate(gaps=gaps.count()).to_pandas()
-    return counted.astype("int64").sort_values("gap_days").reset_index(drop=True)
+    return gaps.group_by("gap_days").aggregate(gaps=gaps.count())
 
 
 def gap_quantile(gaps: pd.DataFrame, q: float = GAP_QUANTILE) -> int | None:

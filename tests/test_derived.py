@@ -185,6 +185,7 @@ def _slow(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setattr(summary, "summary_for", lambda _journeys, **_: None)
     monkeypatch.setattr(summary, "edges_for", lambda _journeys: None)
+    monkeypatch.setattr(summary, "gaps_for", lambda _journeys, _purchases: None)
 
 
 @pytest.mark.parametrize("segment", [None, SEGMENT], ids=["everyone", "segment"])
@@ -248,7 +249,7 @@ def test_churn_from_journey_summaries_equals_churn_from_events(loaded, monkeypat
     def run():
         r = compute_churn(journeys_for(table, Shaping(goal=GOAL), segment), ChurnQuery(outcomes=outcomes, last_k=4),
                           end=end)
-        return (r.customers, r.churned, r.revenue_lost, r.revenue_customers, r.no_history), \
+        return (r.customers, r.churned, r.revenue_lost, r.revenue_customers, r.no_history, r.inactivity), \
             [r.links, r.overrepresented, r.paths, r.by_cohort, r.over_time, r.time_to_churn]
 
     got = run()
@@ -417,3 +418,29 @@ def test_a_column_changed_in_place_drops_the_tables_that_copied_it_and_the_segme
     after = {h for _, h in _catalogue(store)}
     assert before - after == {derived.shaping_key(SHAPINGS[0])} | {h for h in before if h.startswith(derived.SEGMENT)}
     assert summary.KEY in after
+
+
+@pytest.mark.parametrize("purchases", [(GOAL,), (GOAL, "add_to_cart"), ()], ids=["goal", "two", "any-event"])
+def test_purchase_gaps_are_kept_per_choice_and_pruned_with_the_small_tables(loaded, monkeypatch, purchases):
+    from journeys.outcomes import purchase_gaps
+
+    store, dataset, _ = loaded
+    table = store.table(dataset)
+    summary.prepare(table)  # the default views' tables
+    journeys = journeys_for(table, Shaping(goal=GOAL))
+    others = {h for _, h in _catalogue(store)}
+    got = purchase_gaps(journeys, purchases)
+    gaps = [h for _, h in _catalogue(store) if h.startswith(derived.GAPS)]
+    assert len(gaps) == 1 and (", ".join(sorted(purchases)) or "any event") in gaps[0]
+    with monkeypatch.context() as m:
+        _slow(m)
+        want = purchase_gaps(journeys, purchases)
+    assert got.equals(want) and int(want.gaps.sum()) > 0
+    purchase_gaps(journeys_for(table, Shaping(goal=GOAL), SEGMENT), purchases)
+    assert [h for _, h in _catalogue(store) if h.startswith(derived.GAPS)] == gaps  # a segment counts its own
+    monkeypatch.setattr(derived, "KEEP_SEGMENTS", 1)
+    monkeypatch.setattr(derived, "KEEP_PER_DATASET", len(others))
+    purchase_gaps(journeys, ("checkout",))  # a new choice pushes out the older gap count, never a summary
+    kept = {h for _, h in _catalogue(store)}
+    assert [h for h in kept if h.startswith(derived.GAPS)] == [f"{derived.GAPS}of checkout v1"]
+    assert {h for h in kept if not h.startswith(derived.GAPS)} == others

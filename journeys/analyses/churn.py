@@ -120,24 +120,52 @@ def compute_churn(events: ir.Table, query: ChurnQuery | None = None, *, end: dat
         raise unknown("column", q.breakdown, [c for c in events.columns if c not in {"ts", "seq", "customer_id"}])
     end = end or data_end(events)
     inactivity = None if q.outcomes.churn_mode == "explicit" else inactivity_threshold(events, q.outcomes, end=end)
-    status = materialize(churn_status(events, q.outcomes, end=end,
-                                      inactivity_days=inactivity.days if inactivity else None))
-    counts = to_frame(status.group_by("status").aggregate(n=status.count()))
-    total = int(counts.n.sum())
-    churned = int(counts.loc[counts.status == CHURNED, "n"].sum())
-    if total == 0:
-        raise QueryError("There are no customers to measure churn on.")
-    # inactivity churn: churned = last event on or before the cut-off, so the stored last touchpoints carry it
+    # inactivity churn: churned = last event on or before the cut-off, so the stored per-customer tails carry it
     cutoff = end - timedelta(days=inactivity.days) if inactivity else None
     tails = summary.tails_for(events) if cutoff is not None else None
-    links, over, no_history, paths = churn_paths(events, status, q, tails=tails, cutoff=cutoff)
-    lost, lost_customers = _revenue_lost(events, status) if tails is None else _revenue_lost_stored(tails, cutoff)
+    status = None
+    if tails is None or q.breakdown:
+        status = materialize(churn_status(events, q.outcomes, end=end,
+                                          inactivity_days=inactivity.days if inactivity else None))
+    grid = _grid(status, q.interval) if tails is None or cutoff is None else _stored_grid(tails, cutoff, q.interval)
+    total = int(grid.n.sum())
+    churned = int(grid.loc[grid.status == CHURNED, "n"].sum())
+    if total == 0:
+        raise QueryError("There are no customers to measure churn on.")
+    links, over, with_history, paths = churn_paths(events, status, q, tails=tails, cutoff=cutoff)
+    if tails is not None:  # stored per-customer sums of their last 30 days' values
+        lost = None if "value" not in events.columns else round(float(grid.paid.sum()), 9)  # order never shows
+        lost_customers = int(grid.payers.sum()) if lost is not None else 0
+    else:
+        lost, lost_customers = _revenue_lost(events, status)
     return ChurnResult(
         query=q, inactivity=inactivity, customers=total, churned=churned,
-        by_cohort=_by_cohort(status, q, end, inactivity), over_time=_over_time(status, q, end, inactivity),
-        by_group=_by_group(events, status, q) if q.breakdown else None, time_to_churn=_time_to_churn(status),
-        revenue_lost=lost, revenue_customers=lost_customers, links=links, overrepresented=over,
-        no_history=no_history, end=end, paths=paths)
+        by_cohort=_by_cohort(grid, q, end, inactivity), over_time=_over_time(grid, q, end, inactivity),
+        by_group=_by_group(events, status, q) if q.breakdown and status is not None else None,
+        time_to_churn=_time_to_churn(grid), revenue_lost=lost, revenue_customers=lost_customers, links=links,
+        overrepresented=over, no_history=churned - with_history, end=end, paths=paths)
+
+
+def _grid(status: ir.Table, interval: Period) -> pd.DataFrame:
+    """Customers counted by first-seen period ``cohort``, period they ``left`` and whole ``weeks`` from their first
+    event to churn (both null while active) and ``status``: every count below is read off these few rows."""
+    weeks = (periods.seconds(status.churn_ts) - periods.seconds(status.first_ts)) // (7 * 86_400)
+    return to_frame(status.group_by(
+        cohort=periods.index(status.first_ts, interval), left=periods.index(status.churn_ts, interval),
+        weeks=weeks.cast("int64"), status=status.status).aggregate(n=status.count()))
+
+
+def _stored_grid(tails: ir.Table, cutoff: datetime, interval: Period) -> pd.DataFrame:
+    """:func:`_grid` for inactivity churn from the stored tails (leaving = the last event), with ``paid``/``payers``:
+    the churned customers' values in their last REVENUE_WINDOW_DAYS and how many of them paid."""
+    gone = _churned(tails, cutoff)
+    churn_ts = ibis.cases((gone, tails.last_ts), else_=ibis.null("timestamp"))
+    weeks = (periods.seconds(churn_ts) - periods.seconds(tails.first_ts)) // (7 * 86_400)
+    return to_frame(tails.group_by(
+        cohort=periods.index(tails.first_ts, interval), left=periods.index(churn_ts, interval),
+        weeks=weeks.cast("int64"), status=ibis.ifelse(gone, ibis.literal(CHURNED), ibis.literal(ACTIVE))).aggregate(
+        n=tails.count(), paid=ibis.cases((gone, tails.paid), else_=ibis.null("float64")).sum(),
+        payers=(gone & (tails.paid_n > 0)).cast("int64").sum()))
 
 
 def _rate_frame(frame: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -154,12 +182,11 @@ def _rate_frame(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _by_cohort(status: ir.Table, q: ChurnQuery, end: datetime, inactivity: Inactivity | None) -> pd.DataFrame:
+def _by_cohort(grid: pd.DataFrame, q: ChurnQuery, end: datetime, inactivity: Inactivity | None) -> pd.DataFrame:
     """Churn per first-seen cohort. With inactivity churn, a cohort first seen entirely within the last N days
     before the data's end cannot have lost anyone yet: its rate and interval are null (too recent to know), never
     a 0% that reads as loyalty."""
-    counted = to_frame(status.group_by(cohort=periods.index(status.first_ts, q.interval), status=status.status)
-                       .aggregate(n=status.count()))
+    counted = grid.groupby(["cohort", "status"], as_index=False)["n"].sum()
     out = _rate_frame(counted, "cohort").sort_values("cohort")
     out["cohort"] = [pd.Timestamp(periods.start_of(int(c), q.interval)) for c in out.cohort]
     if inactivity is not None:
@@ -168,15 +195,14 @@ def _by_cohort(status: ir.Table, q: ChurnQuery, end: datetime, inactivity: Inact
     return out.reset_index(drop=True)
 
 
-def _over_time(status: ir.Table, q: ChurnQuery, end: datetime, inactivity: Inactivity | None) -> pd.DataFrame:
+def _over_time(grid: pd.DataFrame, q: ChurnQuery, end: datetime, inactivity: Inactivity | None) -> pd.DataFrame:
     """Per period: customers present at its start or arriving in it and not churned before it, churned in it."""
-    firsts = to_frame(status.group_by(p=periods.index(status.first_ts, q.interval)).aggregate(n=status.count()))
-    gone = status.filter(status.churn_ts.notnull())
-    lefts = to_frame(gone.group_by(p=periods.index(gone.churn_ts, q.interval)).aggregate(n=gone.count()))
-    first_p, last_p = int(firsts.p.min()), periods.index_of(end, q.interval)
-    arrived = firsts.set_index("p")["n"].reindex(range(first_p, last_p + 1), fill_value=0)
-    left = lefts.set_index("p")["n"].reindex(range(first_p, last_p + 1), fill_value=0) if not lefts.empty else \
-        pd.Series(0, index=range(first_p, last_p + 1))
+    firsts = grid.groupby("cohort")["n"].sum()
+    gone = grid[grid.left.notna()]
+    lefts = gone.groupby(gone.left.astype("int64"))["n"].sum()
+    first_p, last_p = int(firsts.index.min()), periods.index_of(end, q.interval)
+    arrived = firsts.reindex(range(first_p, last_p + 1), fill_value=0)
+    left = lefts.reindex(range(first_p, last_p + 1), fill_value=0)
     at_risk = arrived.cumsum() - left.cumsum().shift(1, fill_value=0)
     # a period is known once it ended, and (inactivity) its last day lies N days before the data's end
     known_until = end - pd.Timedelta(days=inactivity.days) if inactivity else end
@@ -204,26 +230,15 @@ def _by_group(events: ir.Table, status: ir.Table, q: ChurnQuery) -> pd.DataFrame
     return out.reset_index(drop=True)
 
 
-def _time_to_churn(status: ir.Table) -> pd.DataFrame:
-    gone = status.filter(status.churn_ts.notnull())
-    weeks = (periods.seconds(gone.churn_ts) - periods.seconds(gone.first_ts)) // (7 * 86_400)
-    out = to_frame(gone.group_by(weeks=weeks).aggregate(churned=gone.count()))
+def _time_to_churn(grid: pd.DataFrame) -> pd.DataFrame:
+    gone = grid[grid.weeks.notna()]
+    out = gone.groupby(gone.weeks.astype("int64"), as_index=False)["n"].sum().rename(columns={"n": "churned"})
     return out.astype("int64").sort_values("weeks").reset_index(drop=True)
 
 
 def _churned(tails: ir.Table, cutoff: datetime) -> ir.BooleanValue:
     """Inactivity churn from a customer's last event, as :func:`journeys.outcomes.churn_status` decides it."""
     return tails.last_ts <= ibis.literal(pd.Timestamp(cutoff).to_pydatetime(), type="timestamp")
-
-
-def _revenue_lost_stored(tails: ir.Table, cutoff: datetime | None) -> tuple[float | None, int]:
-    """:func:`_revenue_lost` for inactivity churn (leaving = the last event) from the stored per-customer sums."""
-    if cutoff is None:
-        return None, 0
-    gone = tails.filter(_churned(tails, cutoff))
-    row = to_frame(gone.aggregate(total=gone.paid.sum(), customers=(gone.paid_n > 0).cast("int64").sum())).iloc[0]
-    total = 0.0 if pd.isna(row.total) else round(float(row.total), 9)  # sums of sums: order never shows
-    return total, 0 if pd.isna(row.customers) else int(row.customers)
 
 
 def _revenue_lost(events: ir.Table, status: ir.Table) -> tuple[float | None, int]:
@@ -266,11 +281,12 @@ def last_touchpoints(events: ir.Table, status: ir.Table, q: ChurnQuery) -> ir.Ta
     return tail.filter((tail.back >= 1) & (tail.back <= q.last_k)).select("customer_id", "touchpoint", "back", "status")
 
 
-def churn_paths(events: ir.Table, status: ir.Table, q: ChurnQuery, *, tails: ir.Table | None = None,
+def churn_paths(events: ir.Table, status: ir.Table | None, q: ChurnQuery, *, tails: ir.Table | None = None,
                 cutoff: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int, pd.DataFrame]:
     """Sankey links (``source, target, status, customers``; nodes are ``-b · touchpoint``, step-indexed, the top
-    NODES_PER_STEP per step and Other), the over-representation table, how many churned customers had no
-    event before churning, and the most common whole last-K paths of churned customers (:func:`top_paths`)."""
+    NODES_PER_STEP per step and Other), the over-representation table, how many churned customers had an event
+    before churning, and the most common whole last-K paths of churned customers (:func:`top_paths`). ``status``
+    (:func:`journeys.outcomes.churn_status`) may be None with ``tails`` and ``cutoff``."""
     k = q.last_k
     # one row per customer with a history: status and the touchpoints t1 (the last) ... tK, counted once per
     # (status, t1..tK); every frame below is read off those few rows
@@ -278,6 +294,7 @@ def churn_paths(events: ir.Table, status: ir.Table, q: ChurnQuery, *, tails: ir.
         status_of = ibis.ifelse(_churned(tails, cutoff), ibis.literal(CHURNED), ibis.literal(ACTIVE))
         per = tails.select("customer_id", status=status_of, **{f"t{b}": tails[f"l{b}"] for b in range(1, k + 1)})
     else:
+        assert status is not None, "churn paths need the status, or the stored tails and a cut-off"
         tail = last_touchpoints(events, status, q)
         cols = {f"t{b}": ibis.cases((tail.back == b, tail.touchpoint)).max() for b in range(1, k + 1)}
         per = tail.group_by(["customer_id", "status"]).aggregate(**cols)
@@ -285,11 +302,8 @@ def churn_paths(events: ir.Table, status: ir.Table, q: ChurnQuery, *, tails: ir.
     nodes, steps = nodes_and_steps(combos, k)
     exposed = exposed_of(combos, k)
     with_history = combos.groupby("status", as_index=False)["n"].sum()
-    everyone = to_frame(status.group_by("status").aggregate(n=status.count()))
-    churned_all = int(everyone.loc[everyone.status == CHURNED, "n"].sum())
     churned_hist = int(with_history.loc[with_history.status == CHURNED, "n"].sum())
-    return (links_of(nodes, steps), overrepresentation(exposed, with_history), churned_all - churned_hist,
-            top_paths(combos, k))
+    return links_of(nodes, steps), overrepresentation(exposed, with_history), churned_hist, top_paths(combos, k)
 
 
 def customers_on_path(events: ir.Table, query: ChurnQuery, path: tuple[str, ...], *,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -31,7 +31,7 @@ from journeys.engine import derived
 KEY = "journey summary v3"
 EDGES_KEY = "journey edges v1"
 CODES_KEY = "touchpoint codes v1"
-TAILS_KEY = "journey tails v2"
+TAILS_KEY = "journey tails v3"
 #: first touchpoints kept per journey (Sankey variants deeper than this group events)
 DEPTH = 10
 #: last touchpoints kept per journey (churn paths show up to this many)
@@ -96,6 +96,19 @@ def tails_for(journeys: ir.Table) -> ir.Table | None:
     return _derived_for(journeys, TAILS_KEY, build_tails, per_customer=True)
 
 
+def gaps_for(journeys: ir.Table, purchases: Sequence[str]) -> ir.Table | None:
+    """How many gaps of each length lie between consecutive purchase days (:func:`journeys.outcomes.purchase_gaps`)
+    for the whole dataset's default journeys; None for a segment or reshaped journeys (they count their own)."""
+    with _GUARD:
+        found = _REMEMBERED.get(journeys.op())
+    if found is None or found.keep is not None or not found.per_customer:
+        return None
+    from journeys.outcomes import gap_counts
+
+    key = f"{derived.GAPS}of {', '.join(sorted(purchases)) or 'any event'} v1"
+    return derived.stored(found.events, key, partial(gap_counts, found.journeys, tuple(purchases)))
+
+
 def activity_for(journeys: ir.Table, period: periods.Period) -> ir.Table | None:
     """Per customer and rolling period ``k`` since their first event (``period`` long, see
     :mod:`journeys.analyses.periods`): their first event's time and the value of the period's events; or None."""
@@ -128,7 +141,7 @@ def build_activity(events: ir.Table, period: periods.Period) -> ir.Table:
 
 
 def build_tails(events: ir.Table) -> ir.Table:
-    """Per customer: ``l1`` (the last touchpoint) ... ``l{TAIL}``, ``last_ts``, and ``paid``/``paid_n``: the sum
+    """Per customer: ``l1`` (the last touchpoint) ... ``l{TAIL}``, ``first_ts``, ``last_ts``, and ``paid``/``paid_n``: the sum
     and count of the values of their events in the ``REVENUE_WINDOW_DAYS`` up to their last event."""
     lasts = events.filter(events.next_touchpoint.isnull())
     lasts = lasts.select(_c=lasts.customer_id, _n=lasts.step, _lt=lasts.ts)
@@ -137,7 +150,7 @@ def build_tails(events: ir.Table) -> ir.Table:
     recent = (e.ts <= e._lt) & (periods.seconds(e.ts) > periods.seconds(e._lt) - REVENUE_WINDOW_DAYS * 86_400)
     paid = recent & e.value.notnull()
     return e.group_by("customer_id").aggregate(
-        last_ts=e._lt.max(), paid=ibis.cases((paid, e.value), else_=ibis.null("float64")).sum(),
+        first_ts=e.ts.min(), last_ts=e._lt.max(), paid=ibis.cases((paid, e.value), else_=ibis.null("float64")).sum(),
         paid_n=paid.cast("int64").sum(),
         **{f"l{b}": ibis.cases((e.back == b, e.touchpoint), else_=ibis.null("string")).max() for b in range(1, TAIL + 1)})
 

@@ -39,6 +39,10 @@ CATALOGUE_DDL = """CREATE TABLE IF NOT EXISTS derived (
 KEEP_PER_DATASET = 12
 #: what a segment's customers are kept under (``holds`` starts with it), and how many segments per dataset
 SEGMENT, KEEP_SEGMENTS = "segment ", 32
+#: small tables keyed by a choice (the purchase touchpoints of a gap count), pruned with the segments: a new
+#: choice never pushes out a summary that took seconds to build
+GAPS = "gaps "
+_SMALL = (SEGMENT, GAPS)
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -177,12 +181,12 @@ def _touch(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def _prune(con: duckdb.DuckDBPyConnection, dataset_id: str, fingerprint: str) -> None:
-    """Drop the dataset's tables of other fingerprints, and beyond ``KEEP_PER_DATASET`` (``KEEP_SEGMENTS`` for
-    segments' customers, which come and go with every filter) the least used."""
+    """Drop the dataset's tables of other fingerprints, and beyond ``KEEP_PER_DATASET`` (``KEEP_SEGMENTS`` for the
+    small tables: segments' customers, which come and go with every filter, and gap counts) the least used."""
     rows = con.execute("SELECT name, fingerprint, holds FROM derived WHERE dataset_id = ? "
                        "ORDER BY used DESC, created DESC", [dataset_id]).fetchall()
-    segments = [n for n, fp, holds in rows if fp == fingerprint and holds.startswith(SEGMENT)]
-    others = [n for n, fp, holds in rows if fp == fingerprint and not holds.startswith(SEGMENT)]
+    segments = [n for n, fp, holds in rows if fp == fingerprint and holds.startswith(_SMALL)]
+    others = [n for n, fp, holds in rows if fp == fingerprint and not holds.startswith(_SMALL)]
     stale = [n for n, fp, _ in rows if fp != fingerprint] + others[KEEP_PER_DATASET:] + segments[KEEP_SEGMENTS:]
     for n in stale:
         con.execute(f'DROP TABLE IF EXISTS "{n}"')
