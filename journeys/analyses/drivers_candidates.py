@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,15 +36,25 @@ OCCURRENCE_TABLES = 2
 COUNT_COLUMNS = ["kind", "item", "x", "y", "times", "exposed", "exposed_converted"]
 
 
-@dataclass(frozen=True, slots=True)
 class Population:
     """``per``: one row per customer (``customer_id``, ``outcome`` 0/1, ``cut`` step of the first outcome event or
-    null, ``until`` end of the observation window or null); ``customers`` and ``with_outcome`` totals."""
+    null, ``until`` end of the observation window or null), kept in the engine when first read; ``customers`` and
+    ``with_outcome`` totals. For an outcome with events (conversion, explicit churn) ``targets`` names them and
+    ``window_days`` is the observation window: enough for the stored occurrences, which carry each customer's
+    entry and first occurrences, so ``per`` is never built for them."""
 
-    per: ir.Table
-    customers: int
-    with_outcome: int
-    outcome_sentence: str = ""  # for churn by inactivity: the threshold used and where it came from
+    def __init__(self, per: ir.Table, customers: int, with_outcome: int, outcome_sentence: str = "", *,
+                 targets: tuple[str, ...] | None = None, window_days: int | None = None) -> None:
+        self._per = per
+        self._kept: ir.Table | None = None
+        self.customers, self.with_outcome, self.outcome_sentence = customers, with_outcome, outcome_sentence
+        self.targets, self.window_days = targets, window_days
+
+    @property
+    def per(self) -> ir.Table:
+        if self._kept is None:
+            self._kept = materialize(self._per)
+        return self._kept
 
 
 def attribute_columns(journeys: ir.Table) -> list[str]:
@@ -74,14 +83,22 @@ def population(journeys: ir.Table, outcome: str, outcomes: Outcomes, window_days
         first = j.filter(j.step == 1).select("customer_id", entry=j.ts)
         hits = j.filter(j.touchpoint.isin(targets))
         cuts = hits.group_by(c_id=hits.customer_id).aggregate(cut=hits.step.min())
-        per = first.left_join(cuts, first.customer_id == cuts.c_id)
-        per = per.select("customer_id", "entry", "cut", outcome=per.cut.notnull().cast("int64"))
-    until = per.entry + ibis.interval(days=window_days) if window_days else ibis.null("timestamp")
-    per = materialize(per.select("customer_id", "outcome", "cut", until=until))
+        joined = first.left_join(cuts, first.customer_id == cuts.c_id)
+        per = joined.select("customer_id", "entry", "cut", outcome=joined.cut.notnull().cast("int64"))
+        n = int(first.count().to_pandas())
+        k = int(hits.customer_id.nunique().to_pandas()) if n else 0
+        return Population(per.select("customer_id", "outcome", "cut", until=_until(per.entry, window_days)), n, k,
+                          targets=tuple(targets), window_days=window_days)
+    per = materialize(per.select("customer_id", "outcome", "cut", until=_until(per.entry, window_days)))
     totals = to_frame(per.aggregate(n=per.count(), k=per.outcome.sum()))
     n = int(totals.n.iloc[0])
     k = 0 if n == 0 or pd.isna(totals.k.iloc[0]) else int(totals.k.iloc[0])
     return Population(per, n, k, sentence)
+
+
+def _until(entry: ir.TimestampValue, window_days: int | None) -> ir.TimestampValue:
+    """The end of the observation window that starts at ``entry`` (null: the whole journey)."""
+    return entry + ibis.interval(days=window_days) if window_days else ibis.null("timestamp")
 
 
 def observed(journeys: ir.Table, pop: Population, columns: Sequence[str]) -> ir.Table:
@@ -104,19 +121,17 @@ def _tally(rows: ir.Table, kind: str, item: ir.Value, x: ir.Value, y: ir.Value, 
 
 def occurrences(journeys: ir.Table, most: int = OCCURRENCES, *, reuse: Hashable | None = None) -> ir.Table:
     """Per customer and touchpoint, the step and time of its first ``most`` occurrences (``s1``, ``t1``, ...; null
-    when fewer). It depends on neither the outcome nor the window: with ``reuse`` (a key that changes whenever
-    the journeys do, such as the dataset fingerprint with the segment and dates) the last
-    :data:`OCCURRENCE_TABLES` are kept on DuckDB and later drivers queries with the same key skip building it."""
+    when fewer). It depends on neither the outcome nor the window: a stored dataset keeps it, with each customer's
+    ``entry`` (first event; :func:`stored_occurrences`); otherwise, with ``reuse`` (a key that changes whenever the
+    journeys do, such as the dataset fingerprint with the segment and dates) the last :data:`OCCURRENCE_TABLES`
+    are kept on DuckDB and later drivers queries with the same key skip building it."""
+    if most <= OCCURRENCES and (kept := stored_occurrences(journeys)) is not None:
+        return kept
     backend = journeys.get_backend()
     cache: dict[Any, tuple[str, ir.Table]] = backend.__dict__.setdefault("_journeys_occurrences", {})
     if reuse is not None and (reuse, most) in cache:
         return cache[(reuse, most)][1]
-    e = journeys.select("customer_id", "touchpoint", "step", "ts")
-    e = e.mutate(k=ibis.row_number().over(ibis.window(group_by=[e.customer_id, e.touchpoint], order_by=e.step)))
-    e = e.filter(e.k < most)
-    occ = e.group_by("customer_id", "touchpoint").aggregate(**{
-        f"{c}{i + 1}": ibis.cases((e.k == i, e[col]), else_=ibis.null(e[col].type())).max()
-        for i in range(most) for c, col in (("s", "step"), ("t", "ts"))})
+    occ = build_occurrences(journeys, most, entry=False)
     if reuse is None or backend.name != "duckdb":
         return materialize(occ)
     name = f"_journeys_occurrences_{uuid.uuid4().hex}"
@@ -128,13 +143,46 @@ def occurrences(journeys: ir.Table, most: int = OCCURRENCES, *, reuse: Hashable 
     return cache[(reuse, most)][1]
 
 
+OCCURRENCES_KEY = "touchpoint occurrences v2"
+
+
+def stored_occurrences(journeys: ir.Table) -> ir.Table | None:
+    """:func:`occurrences` with ``entry``, kept in the store for a stored dataset's journeys (None otherwise)."""
+    from journeys.analyses import summary
+
+    return summary.journeys_table_for(journeys, OCCURRENCES_KEY, build_occurrences)
+
+
+def build_occurrences(journeys: ir.Table, most: int = OCCURRENCES, *, entry: bool = True) -> ir.Table:
+    e = journeys.select("customer_id", "touchpoint", "step", "ts")
+    e = e.mutate(k=ibis.row_number().over(ibis.window(group_by=[e.customer_id, e.touchpoint], order_by=e.step)))
+    e = e.filter(e.k < most)
+    occ = e.group_by("customer_id", "touchpoint").aggregate(**{
+        f"{c}{i + 1}": ibis.cases((e.k == i, e[col]), else_=ibis.null(e[col].type())).max()
+        for i in range(most) for c, col in (("s", "step"), ("t", "ts"))})
+    if not entry:
+        return occ
+    first = journeys.filter(journeys.step == 1)
+    # cid: an integer key per customer (any numbering will do: it only joins this table to itself)
+    first = first.select(f_id=first.customer_id, entry=first.ts, cid=ibis.row_number().over())
+    return occ.join(first, occ.customer_id == first.f_id).drop("f_id")
+
+
 def _occurrence_counts(journeys: ir.Table, pop: Population, wanted: Sequence[int], reuse: Hashable | None,
                        ) -> ir.Table:
     """Per touchpoint: customers with at least k observed occurrences (``e{k}``) and those with the outcome
     (``c{k}``). Observation is a prefix of each journey, so the k-th occurrence decides: before the cut and
     the window's end."""
     occ = occurrences(journeys, max(OCCURRENCES, *wanted), reuse=reuse)  # one table serves touchpoints and counts
-    o = occ.join(pop.per, "customer_id")
+    if "entry" in occ.columns and pop.targets is not None:
+        # the stored occurrences carry each customer's entry and integer key, and their first outcome event is
+        # their first occurrence of a target touchpoint: the population comes from the same table
+        hits = occ.filter(occ.touchpoint.isin(list(pop.targets)))
+        cuts = hits.group_by(c_id=hits.cid).aggregate(cut=hits.s1.min())
+        o = occ.left_join(cuts, occ.cid == cuts.c_id)
+        o = o.mutate(outcome=o.cut.notnull().cast("int64"), until=_until(o.entry, pop.window_days))
+    else:
+        o = occ.join(pop.per, "customer_id")
     agg = {}
     for k in wanted:
         seen = ((o.cut.isnull() | (o[f"s{k}"] < o.cut)) & (o.until.isnull() | (o[f"t{k}"] < o.until))
@@ -148,7 +196,9 @@ def count_candidates(journeys: ir.Table, pop: Population, kinds: Sequence[str], 
                      attributes: Sequence[str] = (), last_k: int = 3, reuse: Hashable | None = None) -> pd.DataFrame:
     """Per candidate (:data:`COUNT_COLUMNS`): ``x``/``y`` name the touchpoints or the column/value, ``times`` k."""
     string = ibis.null("string")
-    o = observed(journeys, pop, [c for c in ("channel", *attributes) if c in journeys.columns])
+    columns = [c for c in ("channel", *attributes) if c in journeys.columns]
+    # the observed events (and the population they are joined to) only for the kinds that read them
+    o = observed(journeys, pop, columns) if set(kinds) - {"touchpoint", "count"} else journeys
     parts: list[ir.Table] = []
     if {"touchpoint", "count"} & set(kinds):
         wanted = ([1] if "touchpoint" in kinds else []) + (list(counts) if "count" in kinds else [])

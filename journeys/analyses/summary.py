@@ -109,6 +109,13 @@ def gaps_for(journeys: ir.Table, purchases: Sequence[str]) -> ir.Table | None:
     return derived.stored(found.events, key, partial(gap_counts, found.journeys, tuple(purchases)))
 
 
+def journeys_table_for(journeys: ir.Table, key: str, make: Callable[[ir.Table], ir.Table], *,
+                       whole: bool = False) -> ir.Table | None:
+    """Another analysis's derived table ``key``, built by ``make`` from the remembered journeys (as the summaries
+    are); narrowed to the segment's customers unless ``whole``; or None (as :func:`summary_for`)."""
+    return _derived_for(journeys, key, make, whole=whole)
+
+
 def activity_for(journeys: ir.Table, period: periods.Period) -> ir.Table | None:
     """Per customer and rolling period ``k`` since their first event (``period`` long, see
     :mod:`journeys.analyses.periods`): their first event's time and the value of the period's events; or None."""
