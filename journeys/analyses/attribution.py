@@ -36,6 +36,7 @@ from journeys.analyses.attribution_rules import (
     parse_position,
     warnings_for,
 )
+from journeys.analyses.attribution_touches import VALUE, decay_credit, exact_sum, stored_aggregates
 from journeys.analyses.base import materialize, to_frame
 from journeys.durations import format_duration, parse_duration
 from journeys.errors import QueryError, unknown
@@ -204,17 +205,21 @@ def _journey_touches(journeys: ir.Table, q: AttributionQuery) -> ir.Table:
 
 
 def _aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
-    """Distinct paths, time-decay credit per (path, item) of converters, and overall counts."""
+    """Distinct paths, time-decay credit per (path, item) of converters, and overall counts (read off the stored
+    paths when ``journeys`` have them, see :mod:`journeys.analyses.attribution_touches`)."""
+    fast = stored_aggregates(journeys, q)
+    if fast is not None:
+        return fast
     per = materialize(_journey_touches(journeys, q))
     per = per.mutate(path=per.touches.filter(lambda x: x.i.notnull()).map(lambda x: x.i))
     paths = per.filter(per.path.length() > 0)
     table = paths.group_by("path").aggregate(
         conversions=paths.converted.sum(), nulls=(1 - paths.converted).sum(),
-        value=ibis.ifelse(paths.converted == 1, paths.cvalue.fill_null(0.0), 0.0).sum())
+        value=exact_sum(ibis.ifelse(paths.converted == 1, paths.cvalue.fill_null(0.0), 0.0), VALUE))
     counts = per.aggregate(
         journeys=per.count(), conversions=per.converted.sum(),
         valued=((per.converted == 1) & per.cvalue.notnull()).cast("int64").sum(),
-        value=ibis.ifelse(per.converted == 1, per.cvalue.fill_null(0.0), 0.0).sum(),
+        value=exact_sum(ibis.ifelse(per.converted == 1, per.cvalue.fill_null(0.0), 0.0), VALUE),
         missing=(per.touches.length() - per.path.length()).sum(),
         credited=((per.converted == 1) & (per.path.length() > 0)).cast("int64").sum(),
     )
@@ -223,14 +228,8 @@ def _aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, 
         conv = paths.filter(paths.converted == 1)
         conv = conv.select("journey_id", "path", "cvalue", "end", x=conv.touches.unnest())
         conv = conv.filter(conv.x.i.notnull())
-        age = (conv.end - conv.x.t).cast("float64")
-        per_journey = ibis.window(group_by=conv.journey_id)
-        # weights relative to the journey's latest touch: the same shares, and no underflow for old touches
-        conv = conv.mutate(item=conv.x.i, w=((age - age.min().over(per_journey)) * (-np.log(2) / q.half_life.total_seconds())).exp())
-        share = conv.w / conv.w.sum().over(ibis.window(group_by=conv.journey_id))
-        conv = conv.mutate(share=share)
-        decay = to_frame(conv.group_by(["path", "item"]).aggregate(
-            credit=conv.share.sum(), value=(conv.share * conv.cvalue.fill_null(0.0)).sum()))
+        decay = to_frame(decay_credit(conv.select("journey_id", "path", "cvalue", "end", t=conv.x.t, item=conv.x.i),
+                                      q))
     return to_frame(table), decay, {k: float(v or 0) for k, v in to_frame(counts).iloc[0].to_dict().items()}
 
 
