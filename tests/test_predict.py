@@ -334,3 +334,24 @@ def test_churn_by_inactivity_carries_a_note_and_explicit_churn_does_not(planted_
     inactive = replace(r, query=replace(r.query, outcomes=Outcomes()))
     assert inactive.note.startswith(f"Churn here means {r.inactivity_days} days without an event")
     assert "recency dominates" in inactive.note
+
+
+def test_older_snapshots_are_left_out_once_both_outcomes_have_what_the_row_cap_keeps(monkeypatch):
+    from datetime import datetime
+
+    from journeys.analyses import predict
+
+    monkeypatch.setattr(predict, "TRAIN_ROWS_MAX", 8)  # the cap keeps 4 of each outcome
+    cuts = [datetime(2025, 3, d) for d in (20, 13, 6)]
+    labels = {cuts[0]: [1, 1, 0, 0, 0, 0, 0], cuts[1]: [1, 1, 0], cuts[2]: [1, 1, 1]}
+    asked = []
+
+    def snap(cut):
+        asked.append(cut)
+        return pd.DataFrame({"label": labels[cut]})
+
+    out = predict._snapshots(snap, cuts)
+    assert asked == cuts[:2] and out.attrs["cuts"] == cuts[:2] and out.label.tolist() == [1, 1, 0, 0, 0, 0, 0, 1, 1, 0]
+    asked.clear()
+    monkeypatch.setattr(predict, "TRAIN_ROWS_MAX", 100)  # never enough: every snapshot is used
+    assert predict._snapshots(snap, cuts).attrs["cuts"] == cuts and asked == cuts

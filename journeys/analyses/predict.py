@@ -8,7 +8,7 @@ or after ``as_of``):
   before ``v`` and are judged on what those customers did in ``[v, scoring)``;
 - *training cutoffs* ``v - H``, ``v - 2H``, ... (up to ``snapshots``, each with at least ``H`` days of history
   before it): features before each cutoff, labels from the following ``H`` days, so no training label
-  reaches past ``v``;
+  reaches past ``v``; older snapshots are left out once both outcomes have what the row cap below keeps;
 - the baseline is the order-k chain (:mod:`journeys.analyses.state_chain`) fitted on the events before ``v``;
 - the learned model is a logistic regression, or gradient-boosted trees when they beat it measurably; it is
   offered only when its validation AUC beats the baseline's, else the baseline is offered and the result says so;
@@ -22,6 +22,7 @@ or after ``as_of``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
@@ -44,6 +45,7 @@ from journeys.analyses.predict_features import (
     to_matrix,
 )
 from journeys.analyses.predict_validation import (
+    TRAIN_ROWS_MAX,
     BoostedModel,
     LogisticModel,
     Metrics,
@@ -208,6 +210,23 @@ def train_predict(events: ir.Table, query: PredictQuery | None = None) -> Traine
         return _train(events, query or PredictQuery())
 
 
+def _snapshots(snap: Callable[[datetime], pd.DataFrame], cuts: list[datetime]) -> pd.DataFrame:
+    """The training snapshots, latest first, until both classes hold what the row cap keeps of each (half of
+    TRAIN_ROWS_MAX): older snapshots would only change which rows the cap samples, and cost a pass over the
+    events each (on a large dataset one or two snapshots are enough). ``attrs["cuts"]``: the cutoffs used."""
+    frames: list[pd.DataFrame] = []
+    pos = neg = 0
+    for cut in cuts:
+        frames.append(snap(cut))
+        k = int(frames[-1]["label"].sum()) if len(frames[-1]) else 0
+        pos, neg = pos + k, neg + len(frames[-1]) - k
+        if min(pos, neg) >= TRAIN_ROWS_MAX // 2:
+            break
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["cuts"] = cuts[:len(frames)]
+    return out
+
+
 def _train(events: ir.Table, q: PredictQuery) -> Trained:
     q.validate(known_touchpoints(events))
     span = to_frame(events.aggregate(first=events.ts.min(), last=events.ts.max())).iloc[0]
@@ -224,7 +243,8 @@ def _train(events: ir.Table, q: PredictQuery) -> Trained:
     def snap(cut: datetime) -> pd.DataFrame:
         return fetch(labelled(known, plan, cut, q.horizon, q.target, q.outcomes, inactivity, with_label=True))
 
-    train = pd.concat([snap(c) for c in training_cuts], ignore_index=True)
+    train = _snapshots(snap, training_cuts)
+    training_cuts = training_cuts[:len(train.attrs.pop("cuts"))]
     valid = snap(validation_cut)
     y_train = train["label"].to_numpy("int64") if len(train) else np.zeros(0, dtype="int64")
     pos, neg = int(y_train.sum()), int(len(y_train) - y_train.sum())
