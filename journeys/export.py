@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 EXPORT_ROWS = 50_000
 TABLE_ROWS = 400
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: a signed number or phone number ("+44 20 7946 0000", "-12.5"): a spreadsheet reads it as a value, never a
+#: formula, so it stays as it is (a stitched person id is often a phone number)
+_PLAIN_NUMBER = re.compile(r"[+-][0-9][0-9 ().-]*")
 
 
 def neutralise(value: object) -> object:
-    """Prefix a text cell that a spreadsheet would read as a formula with a single quote (OWASP advice)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """Prefix a text cell that a spreadsheet would read as a formula with a single quote (OWASP advice); a
+    signed number or phone number is left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 

@@ -63,10 +63,12 @@ def test_bad_links_explain_and_fall_back(params, fragment):
 
 
 def test_csv_neutralises_formulas_and_caps_rows():
-    frame = pd.DataFrame({"touchpoint": ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "plain", None],
-                          "n": [1, 2, 3, 4, 5, 6]})
+    frame = pd.DataFrame({"touchpoint": ["=HYPERLINK(\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "plain",
+                                         "+4477000001860", "-12.5", "+44 (0)20 7946-0000", None],
+                          "n": [1, 2, 3, 4, 5, 6, 7, 8, 9]})
     lines = safe_csv(frame).decode().splitlines()
-    assert lines[1:6] == ['"\'=HYPERLINK(""x"")",1', "'+1,2", "'-2,3", "'@SUM(A1),4", "plain,5"]
+    assert lines[1:9] == ['"\'=HYPERLINK(""x"")",1', "'+1+cmd|' /C calc'!A0,2", "'-2+3,3", "'@SUM(A1),4",
+                          "plain,5", "+4477000001860,6", "-12.5,7", "+44 (0)20 7946-0000,8"]  # numbers stay numbers
     assert len(safe_csv(frame, limit=2).decode().splitlines()) == 3
 
 
