@@ -121,12 +121,18 @@ def test_top_churn_paths_and_who_follows_them_today(events):
 
 
 def test_a_cohort_first_seen_within_the_inactivity_window_has_no_rate(events):
-    # data ends April 11 09:00; with 30 days of inactivity the cut-off is March 12 09:00: the April cohort (E,
-    # first seen April 5) cannot have lost anyone yet; in March B (last seen March 8), C (March 11) and D (March 4)
-    # churned, A (April 11) did not
+    # data ends April 11 09:00; with 30 days of inactivity the cut-off is March 12 09:00: a customer first seen
+    # after it cannot have been seen to churn, so neither the April cohort (E) nor March (whose period runs to
+    # April 1, partly after the cut-off) has a rate, though their counts stand: B (last seen March 8), C (March 11)
+    # and D (March 4) churned, A (April 11) did not
     r = compute_churn(events, ChurnQuery(outcomes=Outcomes(inactivity_days=30), interval="month"))
     rows = {str(c.date()): (n, k, rate) for c, n, k, rate in
             zip(r.by_cohort.cohort, r.by_cohort.customers, r.by_cohort.churned, r.by_cohort.rate, strict=True)}
-    assert rows["2025-03-01"] == (4, 3, 0.75)
+    assert rows["2025-03-01"][:2] == (4, 3) and math.isnan(rows["2025-03-01"][2])
     assert rows["2025-04-01"][:2] == (1, 0) and math.isnan(rows["2025-04-01"][2])
-    assert r.by_cohort.rate_low.isna().tolist() == [False, True]
+    assert r.by_cohort.rate_low.isna().tolist() == [True, True]
+    # with 5 days the cut-off is April 6 09:00: March is wholly known (3 of 4 churned), April is not
+    r = compute_churn(events, ChurnQuery(outcomes=Outcomes(inactivity_days=5), interval="month"))
+    assert r.by_cohort.rate.iloc[0] == 0.75 and r.by_cohort.rate_low.isna().tolist() == [False, True]
+    known = r.over_time.set_index("period").known  # the churn-rate chart marks the same periods
+    assert bool(known[pd.Timestamp("2025-03-01")]) and not bool(known[pd.Timestamp("2025-04-01")])

@@ -183,15 +183,17 @@ def _rate_frame(frame: pd.DataFrame, key: str) -> pd.DataFrame:
 
 
 def _by_cohort(grid: pd.DataFrame, q: ChurnQuery, end: datetime, inactivity: Inactivity | None) -> pd.DataFrame:
-    """Churn per first-seen cohort. With inactivity churn, a cohort first seen entirely within the last N days
-    before the data's end cannot have lost anyone yet: its rate and interval are null (too recent to know), never
-    a 0% that reads as loyalty."""
+    """Churn per first-seen cohort. With inactivity churn, only a customer first seen at least N days before the
+    data's end can have been seen to churn: a cohort whose period ends later than that (wholly or partly too
+    recent) has a null rate and interval (too recent to know), never a low rate that reads as loyalty; the
+    churn-rate chart marks the same periods."""
     counted = grid.groupby(["cohort", "status"], as_index=False)["n"].sum()
-    out = _rate_frame(counted, "cohort").sort_values("cohort")
-    out["cohort"] = [pd.Timestamp(periods.start_of(int(c), q.interval)) for c in out.cohort]
+    out = _rate_frame(counted, "cohort").sort_values("cohort").reset_index(drop=True)
     if inactivity is not None:
-        recent = out.cohort > pd.Timestamp(end - timedelta(days=inactivity.days))
+        known_until = end - timedelta(days=inactivity.days)
+        recent = [periods.start_moment(int(c) + 1, q.interval) > known_until for c in out.cohort]
         out.loc[recent, ["rate", "rate_low", "rate_high"]] = math.nan
+    out["cohort"] = [pd.Timestamp(periods.start_of(int(c), q.interval)) for c in out.cohort]
     return out.reset_index(drop=True)
 
 
