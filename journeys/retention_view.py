@@ -22,7 +22,7 @@ from journeys.analyses.retention import MODES, PERIODS_DEFAULT, RetentionQuery
 from journeys.errors import JourneyError
 from journeys.outcomes import Outcomes
 
-URL_KEYS = ("rc", "rp", "rn", "rcal", "rm", "rs", "rbd", "rme", "li", "chi", "chk", "chbd", "chb", "pp", "pu", "ph", "pho",
+URL_KEYS = ("rc", "rp", "rn", "rcal", "rm", "rs", "rbd", "rme", "li", "chi", "chk", "chbd", "chb", "pp", "pu", "pah", "pho",
             "pb")
 MEASURES = ("pct", "retained", "revenue")
 
@@ -61,7 +61,7 @@ class RetentionPage:
                "chk": str(self.last_k) if self.last_k != LAST_K_DEFAULT else "", "chbd": self.churn_breakdown or "",
                "pp": ",".join(p.purchases) if p.purchases != PURCHASES_DEFAULT else "",
                "pu": p.until.isoformat() if p.until else "",
-               "ph": _num(p.horizon_weeks) if p.horizon_weeks != HORIZON_WEEKS_DEFAULT else "",
+               "pah": _num(p.horizon_weeks) if p.horizon_weeks != HORIZON_WEEKS_DEFAULT else "",
                "pho": _num(self.holdout_weeks) if self.holdout_weeks != HOLDOUT_WEEKS_DEFAULT else "",
                "pb": self.band if self.band != BANDS[1] else "", "rme": self.measure if self.measure != "pct" else "",
                "chb": "1" if self.sankey_active else ""}
@@ -107,7 +107,7 @@ class RetentionPage:
         attempt("pp", "purchase touchpoints", lambda pg, r: replace(pg, palive=replace(
             pg.palive, purchases=tuple(t.strip() for t in r.split(",") if t.strip()))))
         attempt("pu", "P(alive) date", lambda pg, r: replace(pg, palive=replace(pg.palive, until=date.fromisoformat(r))))
-        attempt("ph", "horizon", lambda pg, r: _checked_palive(replace(pg, palive=replace(pg.palive, horizon_weeks=float(r)))))
+        attempt("pah", "P(alive) horizon", lambda pg, r: _checked_palive(replace(pg, palive=replace(pg.palive, horizon_weeks=float(r)))))
         attempt("pho", "hold-out", lambda pg, r: replace(pg, holdout_weeks=_positive(float(r))))
         attempt("pb", "P(alive) band", lambda pg, r: replace(pg, band=_one_of(BANDS)(r)))
         attempt("rme", "heat-map measure", lambda pg, r: replace(pg, measure=_one_of(MEASURES)(r)))

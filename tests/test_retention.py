@@ -180,7 +180,7 @@ def test_page_settings_round_trip_through_the_link():
     params = ViewState(retention=page).to_params()
     assert params == {"rc": "month", "rp": "day", "rn": "14", "rcal": "1", "rm": "on_or_after", "rs": "signup",
                       "rbd": "device", "li": "month", "chi": "week", "chk": "3", "chbd": "country", "pp": "order",
-                      "pu": "2025-06-30", "ph": "13", "pho": "8", "pb": "active", "rme": "revenue", "chb": "1"}
+                      "pu": "2025-06-30", "pah": "13", "pho": "8", "pb": "active", "rme": "revenue", "chb": "1"}
     back, problems = ViewState.from_params({k: [v] for k, v in params.items()})
     assert back.retention == page and problems == []
     assert ViewState(retention=replace(page, measure="pct")).to_params().get("rme") is None
@@ -189,3 +189,17 @@ def test_page_settings_round_trip_through_the_link():
                         "the default applies."),
                         ("The link's hold-out '-1' could not be used (expected a positive number of weeks); "
                         "the default applies.")]
+
+
+def test_no_two_pages_read_the_same_link_parameter():
+    # Retention's P(alive) horizon in weeks once shared "ph" with Predict's horizon in days
+    from journeys.act_view import URL_KEYS as ACT
+    from journeys.analyses.attribution import URL_KEYS as ATTRIBUTION
+    from journeys.analyses.drivers import URL_KEYS as DRIVERS
+    from journeys.analyses.voice import URL_KEYS as VOICE
+    from journeys.outcomes import URL_KEYS as OUTCOMES
+    from journeys.retention_view import URL_KEYS as RETENTION
+
+    pages = [ACT, ATTRIBUTION, DRIVERS, VOICE, OUTCOMES, RETENTION]
+    every = [k for keys in pages for k in keys]
+    assert len(every) == len(set(every)), sorted(k for k in set(every) if every.count(k) > 1)
