@@ -101,6 +101,19 @@ class PageDone(Exception):
     updates the URL and offers Copy link, which ``st.stop()`` would skip."""
 
 
+def pick(label: str, names: list[str], shown: list[str], *, key: str) -> int:
+    """A selectbox over ``shown`` (one line per item named in ``names``) returning the picked index. A keyed
+    selectbox keeps its state when its options change (another outcome, window or dataset): it is reseeded
+    whenever they change, on the same item if it is still there, else the first."""
+    if st.session_state.get(key + "_for") != shown:
+        before = st.session_state.get(key + "_name")
+        st.session_state[key] = names.index(before) if before in names else 0
+        st.session_state[key + "_for"] = shown
+    chosen = int(st.selectbox(label, list(range(len(shown))), key=key, format_func=shown.__getitem__) or 0)
+    st.session_state[key + "_name"] = names[chosen]
+    return chosen
+
+
 def stop() -> NoReturn:
     raise PageDone
 

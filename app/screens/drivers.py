@@ -7,7 +7,7 @@ from dataclasses import replace
 import streamlit as st
 
 from app import state
-from app.ui import chart, empty_state, explained, md, run, seed, set_view, stop, table, view
+from app.ui import chart, empty_state, explained, md, pick, run, seed, set_view, stop, table, view
 from journeys.analyses.drivers import KINDS, LAST_K, MIN_CELL, MIN_EXPOSED, Q_MAX, TOP, segment_for
 from journeys.charts_drivers import forest_figure
 from journeys.segments import Segment
@@ -76,15 +76,8 @@ else:
     with right:
         st.subheader("Open a driver as a segment", anchor=False)
         shown = [f"{label} (OR {odds:.2f})" for label, odds in zip(ranked.label, ranked.odds_ratio, strict=True)]
-        # a keyed selectbox keeps its state when its options change (another outcome, window or dataset): reseed
-        # it whenever the ranked list changes, on the same driver if it is still ranked, else the first
-        if st.session_state.get("d_pick_for") != shown:
-            before = st.session_state.get("d_pick_label")
-            st.session_state["d_pick"] = list(ranked.label).index(before) if before in set(ranked.label) else 0
-            st.session_state["d_pick_for"] = shown
-        pick = int(st.selectbox("Driver", list(range(len(ranked))), key="d_pick", format_func=shown.__getitem__) or 0)
-        st.session_state["d_pick_label"] = ranked.label.iloc[pick]
-        seg = segment_for(ranked.iloc[pick].to_dict())
+        chosen = pick("Driver", list(ranked.label), shown, key="d_pick")
+        seg = segment_for(ranked.iloc[chosen].to_dict())
         st.text("Segment: " + seg.describe(goals[0] if goals else None))  # user data: plain text
         if st.button("Open as segment", key="d_open", icon=":material/filter_alt:"):
             set_view(replace(v, segment=seg))

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import state
-from app.ui import chart, customer_list, empty_state, md, seed, set_view, table, view
+from app.ui import chart, customer_list, empty_state, md, pick, seed, set_view, table, view
 from journeys import charts_retention as charts
 from journeys.analyses.palive import BANDS, band_of
 from journeys.analyses.palive_product import at_risk_high_value, palive_cautions
@@ -192,10 +192,9 @@ if ch is not None:
     table(plain(ch.overrepresented), names=PEOPLE, name="churn_overrepresented", key="rt_over")
     if not ch.paths.empty:
         paths = list(ch.paths.path)
-        pick = st.selectbox("A likely churn path", range(len(paths)), key="rt_path",
-                            format_func=lambda i: f"{ARROW.join(paths[i])} ({int(ch.paths.churned[i]):,} churned, "
-                                                  f"{ch.paths.rate[i]:.0%} of those who ended so)")
-        path = paths[int(pick or 0)]
+        shown = [f"{ARROW.join(p)} ({int(k):,} churned, {rate:.0%} of those who ended so)"
+                 for p, k, rate in zip(paths, ch.paths.churned, ch.paths.rate, strict=True)]
+        path = paths[pick("A likely churn path", [ARROW.join(p) for p in paths], shown, key="rt_path")]
         following = guarded("Finding who follows it…", lambda: state.retention_part(v, v.segment, (cq, path), "path"))
         if following is not None:
             st.caption(f"{len(following):,} customers who have not churned end their journey this way today.")

@@ -138,3 +138,19 @@ def test_p_alive_says_one_time_buyers_count_as_alive_beside_the_bands(sample_id)
     assert at.toggle(key="rt_rcal").label == "Calendar periods"
     revenue = next(m for m in at.metric if m.label == "Revenue lost")
     assert revenue.proto.delta.endswith(" customers")  # short enough for a quarter-width metric; the rest is help
+
+
+def test_the_churn_path_picker_follows_a_change_of_churn_definition(sample_id):
+    at = app(PAGE, ds=sample_id, ct="account_closed")
+    events = _events(sample_id)
+    outcomes = Outcomes(goals=("purchase",), churn_touchpoints=("account_closed",))
+    inactive = compute_churn(events, ChurnQuery(outcomes=Outcomes(goals=("purchase",)))).paths
+    explicit = compute_churn(events, ChurnQuery(outcomes=outcomes)).paths
+    assert at.radio(key="rt_cmode").value == "explicit"
+    assert at.selectbox(key="rt_path").format_func(0).startswith(" > ".join(explicit.path[0]) + " (")
+    at.radio(key="rt_cmode").set_value("inactivity").run()
+    assert not at.exception
+    picked = at.selectbox(key="rt_path")
+    assert picked.value == 0 and picked.format_func(0).startswith(" > ".join(inactive.path[0]) + " (")
+    assert picked.format_func(0).endswith(f"({int(inactive.churned[0]):,} churned, {inactive.rate[0]:.0%} of those "
+                                          "who ended so)")
