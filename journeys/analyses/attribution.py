@@ -226,10 +226,10 @@ def _aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, 
     decay = pd.DataFrame({"path": [], "item": [], "credit": [], "value": []})
     if "time_decay" in q.models:
         conv = paths.filter(paths.converted == 1)
-        conv = conv.select("journey_id", "path", "cvalue", "end", x=conv.touches.unnest())
-        conv = conv.filter(conv.x.i.notnull())
-        decay = to_frame(decay_credit(conv.select("journey_id", "path", "cvalue", "end", t=conv.x.t, item=conv.x.i),
-                                      q))
+        rows = conv.select("journey_id", "end", x=conv.touches.unnest())
+        rows = rows.filter(rows.x.i.notnull())
+        decay = to_frame(decay_credit(rows.select("journey_id", "end", t=rows.x.t, item=rows.x.i),
+                                      conv.select("journey_id", "path", "cvalue"), q))
     return to_frame(table), decay, {k: float(v or 0) for k, v in to_frame(counts).iloc[0].to_dict().items()}
 
 

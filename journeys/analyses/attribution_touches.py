@@ -1,15 +1,17 @@
-"""Attribution's aggregates off a stored table of paths: the fast way for a stored dataset's journeys.
+"""Attribution's aggregates off one stored row per journey: the fast way for a stored dataset's journeys.
 
-A journey that does not reach the goal contributes its path within the lookback before its *last* event, which
-does not depend on the goal. So a stored dataset keeps, per (``by`` column, lookback), one row per journey: that
-path as a string of item codes (``"3,0,7"``; touches without an item left out) and how many of its touches have
-no item. A query then groups the rows of the journeys without the goal, and reads the events of the converting
-journeys only (a few percent of them): their path ends at the goal, exactly as
-:func:`journeys.analyses.attribution._journey_touches` cuts it. Both give the same aggregates as the generic way.
+A stored dataset keeps, per (``by`` column, lookback), one row per journey holding its whole sequence as text, one
+character per event: ``tps`` (the touchpoints) and ``items`` (the ``by`` values, :data:`MISSING` where there is
+none), with the events' times ``ts`` and values ``vals`` as lists. Beside them, the path of a journey that does not
+reach the goal (its items within the lookback before its *last* event: it does not depend on the goal) and how many
+of those touches have no item. Characters are :data:`BASE` + the rank of the value among the dataset's distinct
+ones (a small derived table per column, the same for every segment).
 
-Codes are the ranks of the dataset's distinct items (a derived table too; the same for every segment). Both
-tables name a column after the ``by`` column, so a backfill of that column drops them
-(:func:`journeys.engine.derived.drop_changed_column`).
+A query then reads the journeys without the goal's touchpoints as they are stored, and cuts each converting
+journey's sequence at its first goal character and the lookback before it: the path that
+:func:`journeys.analyses.attribution._journey_touches` gives from its events. No event is read, and the same
+aggregates come out as the generic way. The tables name a column after ``by``, so a backfill of that column drops
+them (:func:`journeys.engine.derived.drop_changed_column`).
 """
 
 from __future__ import annotations
@@ -30,87 +32,108 @@ from journeys.analyses.base import materialize, to_frame
 if TYPE_CHECKING:
     from journeys.analyses.attribution import AttributionQuery
 
-#: decimals (precision, scale) kept where the engine adds money values and time-decay shares (at most 1): decimal sums are exact, so a sum does
-#: not depend on the order the engine adds rows in (threads, query plans), and both ways agree to the last digit
+#: decimals (precision, scale) kept where the engine adds money values and time-decay shares (at most 1): decimal
+#: sums are exact, so a sum does not depend on the order the engine adds rows in (threads, query plans), and both
+#: ways agree to the last digit
 VALUE, SHARE = (38, 15), (18, 15)
-#: columns of the stored tables besides the one named after ``by``
-_OWN = ("journey_id", "customer_id", "code", "missing")
-SEP = ","
+#: value codes are characters from BASE up (below the UTF-16 surrogates); an event without a value is MISSING
+BASE, MISSING, MAX_CODES = 0x100, "\u00ff", 0xD800 - 0x100
+#: columns of the stored table besides the one named after ``by`` (the other journeys' paths)
+_OWN = ("journey_id", "customer_id", "tps", "items", "ts", "vals", "missing", "code")
+
+
+@ibis.udf.scalar.builtin(name="chr")
+def _chr(code: int) -> str:  # type: ignore[empty-body]
+    """DuckDB's ``chr``: the character with this code point."""
 
 
 def codes_key(by: str) -> str:
     return f"attribution codes of {by} v1"
 
 
-def paths_key(by: str, lookback: timedelta | None) -> str:
+def sequences_key(by: str, lookback: timedelta | None) -> str:
     window = "all" if lookback is None else f"{int(lookback.total_seconds())}s"
-    return f"attribution paths of {by} within {window} v1"
+    return f"attribution sequences of {by} within {window} v1"
 
 
 def build_codes(journeys: ir.Table, by: str) -> ir.Table:
-    """The distinct items (``by`` as text, in a column named ``by``) and their ``code``: 0, 1, ... in sorted order."""
+    """The distinct values (``by`` as text, in a column named ``by``) and their ``code``: 0, 1, ... in sorted order."""
     items = journeys.select(_item=journeys[by].cast("string")).distinct()
     items = items.filter(items._item.notnull())
     return items.select(**{by: items._item}, code=ibis.dense_rank().over(order_by=items._item).cast("int64"))
 
 
-def build_paths(journeys: ir.Table, by: str, lookback: timedelta | None) -> ir.Table:
-    """Per journey (and customer) the codes of its touches' items within ``lookback`` before its last event, in
-    step order, as a string named ``by`` (null when none has an item), and ``missing``: its touches without one."""
+def build_sequences(journeys: ir.Table, by: str, lookback: timedelta | None) -> ir.Table:
+    """Per journey (and customer) its events in step order: ``tps``, ``items``, ``ts``, ``vals``; and the codes of
+    its touches' items within ``lookback`` before its last event as text named ``by`` (null when none has an
+    item), with ``missing``: its touches there without one."""
     j = journeys
-    e = j.select("journey_id", "customer_id", "step", "ts", _item=j[by].cast("string"))
+    e = j.select("journey_id", "customer_id", "step", "ts", _v=j.value.cast("float64"), _tp=j.touchpoint,
+                 _item=j[by].cast("string"))
     if lookback is not None:
         ends = j.group_by(_j="journey_id").aggregate(_end=j.ts.max())
-        e = e.join(ends, e.journey_id == ends._j)
-        e = e.filter(e.ts >= e._end - ibis.interval(seconds=int(lookback.total_seconds())))
+        e = e.join(ends, e.journey_id == ends._j).drop("_j")
     codes = build_codes(j, by)
-    e = e.left_join(codes, e._item == codes[by])
+    codes = codes.select(_iv=codes[by], _ic=codes.code)
+    e = e.left_join(codes, e._item == codes._iv).drop("_iv")
+    tps = build_codes(j, "touchpoint")
+    tps = tps.select(_tv=tps.touchpoint, _tc=tps.code)
+    e = e.left_join(tps, e._tp == tps._tv).drop("_tv")
+    inside = ibis.literal(True) if lookback is None else e.ts >= e._end - ibis.interval(
+        seconds=int(lookback.total_seconds()))
+    item = _chr((e._ic + BASE).cast("int32"))
     return e.group_by(["journey_id", "customer_id"]).aggregate(**{
-        by: e.code.cast("string").group_concat(SEP, where=e._item.notnull(), order_by=e.step)},
-        missing=e._item.isnull().cast("int64").sum())
+        "tps": ibis.coalesce(_chr((e._tc + BASE).cast("int32")), MISSING).group_concat("", order_by=e.step),
+        "items": ibis.coalesce(item, MISSING).group_concat("", order_by=e.step),
+        "ts": e.ts.collect(order_by=e.step, include_null=True),
+        "vals": e._v.collect(order_by=e.step, include_null=True),
+        by: item.group_concat("", where=inside & e._item.notnull(), order_by=e.step),
+        "missing": (inside & e._item.isnull()).cast("int64").sum()})
 
 
 def stored_aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]] | None:
-    """What :func:`journeys.analyses.attribution._aggregates` returns, read off the stored paths; None when
-    ``journeys`` have no stored tables (then the events are grouped)."""
+    """What :func:`journeys.analyses.attribution._aggregates` returns, read off the stored sequences; None when
+    ``journeys`` have none (then the events are grouped)."""
     if q.by in _OWN:
         return None
-    stored = summary.journeys_table_for(journeys, paths_key(q.by, q.lookback),
-                                        partial(build_paths, by=q.by, lookback=q.lookback))
-    codes = summary.journeys_table_for(journeys, codes_key(q.by), partial(build_codes, by=q.by),
-                                       whole=True) if stored is not None else None
-    if codes is None or stored is None:
+    codes = summary.journeys_table_for(journeys, codes_key(q.by), partial(build_codes, by=q.by), whole=True)
+    tps = summary.journeys_table_for(journeys, codes_key("touchpoint"), partial(build_codes, by="touchpoint"),
+                                     whole=True) if codes is not None else None
+    if codes is None or tps is None:
         return None
-    conv = _converters(journeys, q)
-    touches = _touches(journeys, conv, codes, q)
-    walked = touches.group_by(_j="journey_id").aggregate(
-        path=touches.code.collect(where=touches.item.notnull(), order_by=touches.step),
-        missing=touches.item.isnull().cast("int64").sum())
-    per = conv.left_join(walked, conv.journey_id == walked._j)
-    has_path = per.path.notnull() & (per.path.length() > 0)
-    per = materialize(per.select("journey_id", "cvalue", path=ibis.ifelse(has_path, per.path, ibis.null(per.path.type())),
-                                 missing=per.missing.fill_null(0)))
-    credited = per.filter(per.path.notnull())
+    names, touchpoints = _names(codes, q.by), _names(tps, "touchpoint")
+    if max(len(names), len(touchpoints)) > MAX_CODES:
+        return None
+    seq = summary.journeys_table_for(journeys, sequences_key(q.by, q.lookback),
+                                     partial(build_sequences, by=q.by, lookback=q.lookback))
+    if seq is None:
+        return None
+    decode = {chr(BASE + i): n for i, n in enumerate(names)}
+    goals = [chr(BASE + touchpoints.index(g)) for g in q.goals if g in touchpoints]
+    conv = _converters(seq, goals, q)
+    lost = seq
+    for g in goals:
+        lost = lost.filter(~lost.tps.contains(g))
+    lost = to_frame(lost.group_by(path=lost[q.by]).aggregate(nulls=lost.count(), missing=lost.missing.sum()))
+    credited = conv.filter(conv.path.notnull())
     won = to_frame(credited.group_by("path").aggregate(
         conversions=credited.count(), value=exact_sum(credited.cvalue.fill_null(0.0), VALUE)))
-    counts = to_frame(per.aggregate(
-        conversions=per.count(), valued=per.cvalue.notnull().cast("int64").sum(),
-        value=exact_sum(per.cvalue.fill_null(0.0), VALUE), missing=per.missing.sum(),
-        credited=per.path.notnull().cast("int64").sum())).iloc[0]
-    rest = stored.anti_join(conv, "journey_id")
-    lost = to_frame(rest.group_by(path=rest[q.by]).aggregate(nulls=rest.count(), missing=rest.missing.sum()))
-    names = _names(codes, q.by)
-    table = _merge(won, lost, names)
+    counts = to_frame(conv.aggregate(
+        conversions=conv.count(), valued=conv.cvalue.notnull().cast("int64").sum(),
+        value=exact_sum(conv.cvalue.fill_null(0.0), VALUE), missing=conv.missing.sum(),
+        credited=conv.path.notnull().cast("int64").sum())).iloc[0]
+    table = _merge(won, lost, decode)
     out = {k: float(v or 0) for k, v in counts.items()}
     out["journeys"] = out["conversions"] + float(lost.nulls.sum())
     out["missing"] += float(lost.missing.sum())
     decay = pd.DataFrame({"path": [], "item": [], "credit": [], "value": []})
     if "time_decay" in q.models:
-        rows = touches.filter(touches.item.notnull())
-        paths = per.select(_p="journey_id", path="path")
-        rows = rows.join(paths, rows.journey_id == paths._p)
-        decay = to_frame(decay_credit(rows.select("journey_id", "path", "cvalue", "end", "t", "item"), q))
-        decay = decay.assign(path=[tuple(names[int(c)] for c in p) for p in decay.path])
+        rows = credited.select("key", "end", x=credited.seg.split("").zip(credited.times).unnest())
+        rows = rows.filter(rows.x.f1 != MISSING)
+        rows = rows.select(journey_id=rows.key, end=rows.end.epoch_seconds(), t=rows.x.f2.epoch_seconds(), item=rows.x.f1)
+        decay = to_frame(decay_credit(rows, credited.select(journey_id="key", path="path", cvalue="cvalue"), q))
+        decay = decay.assign(path=[tuple(decode[c] for c in p) for p in decay.path],
+                             item=[decode[c] for c in decay["item"]])
     return table, decay, out
 
 
@@ -119,58 +142,54 @@ def exact_sum(x: ir.NumericValue, kind: tuple[int, int]) -> ir.FloatingValue:
     return x.cast(dt.Decimal(*kind)).sum().cast("float64")
 
 
-def decay_credit(rows: ir.Table, q: AttributionQuery) -> ir.Table:
-    """Time-decay credit and value per (``path``, ``item``) from converters' touches with an item (``journey_id``,
-    ``path``, ``cvalue``, ``end`` and ``t`` in epoch seconds): a touch's share of its journey halves every
-    ``q.half_life`` before the goal. Weights are taken relative to the journey's latest touch (the same shares):
-    none underflows, and the exact sums keep 15 decimals of weights of at most 1."""
+def decay_credit(rows: ir.Table, journeys: ir.Table, q: AttributionQuery) -> ir.Table:
+    """Time-decay credit and value per (``path``, ``item``) from converters' touches with an item (``rows``:
+    ``journey_id``, ``item``, ``end`` and ``t`` in epoch seconds) and the converters' ``path`` and ``cvalue``
+    (``journeys``). A touch's weight halves every ``q.half_life`` before the goal, relative to the journey's latest
+    touch (none underflows); an item's share of a journey is its weights' sum over the journey's, both exact
+    decimal sums (15 decimals of weights of at most 1), so no engine order shows."""
     age = (rows.end - rows.t).cast("float64")
     age = age - age.min().over(ibis.window(group_by=rows.journey_id))
-    rows = rows.mutate(w=(age * (-np.log(2) / q.half_life.total_seconds())).exp())
-    total = rows.group_by(_j="journey_id").aggregate(_s=exact_sum(rows.w, SHARE))
-    per = rows.group_by(["journey_id", "path", "cvalue", "item"]).aggregate(_w=exact_sum(rows.w, SHARE))
-    per = per.join(total, per.journey_id == total._j)
-    share = per._w / per._s
+    rows = rows.mutate(w=(age * (-np.log(2) / q.half_life.total_seconds())).exp().cast(dt.Decimal(*SHARE)))
+    per = rows.group_by(["journey_id", "item"]).aggregate(_w=rows.w.sum())
+    per = per.mutate(_share=per._w.cast("float64") / per._w.sum().over(ibis.window(group_by=per.journey_id)).cast("float64"))
+    per = per.join(journeys, per.journey_id == journeys.journey_id)
     return per.group_by(["path", "item"]).aggregate(
-        credit=exact_sum(share, SHARE), value=exact_sum(share * per.cvalue.fill_null(0.0), VALUE))
+        credit=exact_sum(per._share, SHARE), value=exact_sum(per._share * per.cvalue.fill_null(0.0), VALUE))
 
 
-def _converters(journeys: ir.Table, q: AttributionQuery) -> ir.Table:
-    """Per converting journey its first goal event's ``goal_step``, ``end`` (its ts) and ``cvalue`` (its value)."""
-    goal = journeys.filter(journeys.touchpoint.isin(list(q.goals)))
-    first = ibis.struct({"t": goal.ts, "v": goal.value.cast("float64")}).argmin(goal.step)
-    g = goal.group_by("journey_id").aggregate(goal_step=goal.step.min(), _first=first)
-    return materialize(g.select("journey_id", "goal_step", end=g._first.t, cvalue=g._first.v))
-
-
-def _touches(journeys: ir.Table, conv: ir.Table, codes: ir.Table, q: AttributionQuery) -> ir.Table:
-    """The converting journeys' touches: their events strictly before the first goal and within the lookback
-    before it, with ``t``/``end`` in epoch seconds, the ``item`` and its ``code`` and the journey's ``cvalue``."""
-    j = journeys
-    e = j.select(_j="journey_id", step="step", ts="ts", item=j[q.by].cast("string"))
-    e = e.join(conv, e._j == conv.journey_id)
-    keep = e.step < e.goal_step
-    if q.lookback is not None:
-        keep &= e.ts >= e.end - ibis.interval(seconds=int(q.lookback.total_seconds()))
-    e = e.filter(keep)
-    e = e.left_join(codes, e.item == codes[q.by])
-    return materialize(e.select("journey_id", "step", "item", "code", "cvalue", t=e.ts.epoch_seconds(),
-                                end=e.end.epoch_seconds()))
+def _converters(seq: ir.Table, goals: list[str], q: AttributionQuery) -> ir.Table:
+    """Per converting journey: ``key`` (an integer), ``end`` (its first goal event's time) and ``cvalue`` (its
+    value); ``seg``: the items of its events strictly before that goal and within the lookback before it, ``times``
+    their times; ``path``: ``seg`` without the events that have no item (null when none has one), ``missing``:
+    how many have none."""
+    far = ibis.literal(2**62, "int64")
+    found = [seq.tps.find(g) for g in goals]
+    at = ibis.least(*[ibis.ifelse(f >= 0, f, far) for f in found]) if found else far
+    conv = seq.select("ts", "items", "vals", at=at).filter(lambda t: t.at < far)
+    conv = conv.mutate(end=conv.ts[conv.at], cvalue=conv.vals[conv.at], key=ibis.row_number().over())
+    if q.lookback is None:
+        conv = conv.mutate(start=ibis.literal(0, "int64"))
+    else:
+        cutoff = conv.end - ibis.interval(seconds=int(q.lookback.total_seconds()))
+        conv = conv.mutate(start=conv.ts[: conv.at].filter(lambda t: t < cutoff).length().cast("int64"))
+    conv = materialize(conv.select("key", "items", "ts", "end", "cvalue", "start", "at"))
+    seg = conv.items.substr(conv.start, conv.at - conv.start)
+    conv = conv.select("key", "end", "cvalue", seg=seg, times=conv.ts[conv.start: conv.at])
+    path = conv.seg.replace(MISSING, "")
+    return materialize(conv.mutate(path=ibis.ifelse(path.length() > 0, path, ibis.null("string")),
+                                   missing=(conv.seg.length() - path.length()).cast("int64")))
 
 
 def _names(codes: ir.Table, by: str) -> list[str]:
-    """The items by code (codes are 0, 1, ... in order)."""
+    """The values by code (codes are 0, 1, ... in order)."""
     frame = to_frame(codes).sort_values("code")
     return [str(x) for x in frame[by]]
 
 
-def _merge(won: pd.DataFrame, lost: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """The distinct paths with their conversions and value (converters: codes as lists) and nulls (the others:
-    codes as text)."""
-    lost = lost[lost.path.notna()]
-    lost = lost.assign(path=[tuple(names[int(c)] for c in p.split(SEP)) for p in lost.path])
-    won = won.assign(path=[tuple(names[int(c)] for c in p) for p in won.path])
-    table = won.merge(lost[["path", "nulls"]], on="path", how="outer")
-    return table.assign(conversions=table.conversions.fillna(0).astype("int64"),
-                        nulls=table.nulls.fillna(0).astype("int64"),
-                        value=table.value.fillna(0.0))[["path", "conversions", "nulls", "value"]]
+def _merge(won: pd.DataFrame, lost: pd.DataFrame, decode: dict[str, str]) -> pd.DataFrame:
+    """The distinct paths with their conversions and value (converters) and nulls (the others)."""
+    table = won.merge(lost.loc[lost.path.notna(), ["path", "nulls"]], on="path", how="outer")
+    return pd.DataFrame({"path": [tuple(decode[c] for c in p) for p in table.path],
+                         "conversions": table.conversions.fillna(0).astype("int64"),
+                         "nulls": table.nulls.fillna(0).astype("int64"), "value": table.value.fillna(0.0)})
