@@ -232,10 +232,11 @@ def _retention_part(key: tuple[Any, ...], query: Any, what: str, _view: ViewStat
         return retention.compute_retention(j, query, end=data_end(events))
     if what == "lifecycle":
         return lifecycle.compute_lifecycle(j, query, end=data_end(events))
+    whole = None if _segment.is_empty else _journeys(_view, Segment())  # a segment keeps everyone's threshold
     if what == "churn":
-        return churn.compute_churn(j, query, end=data_end(events))
+        return churn.compute_churn(j, query, end=data_end(events), whole=whole)
     if what == "path":  # (ChurnQuery, path): still-active customers ending so
-        return churn.customers_on_path(j, query[0], query[1], end=data_end(events))
+        return churn.customers_on_path(j, query[0], query[1], end=data_end(events), whole=whole)
     query = replace(query, until=query.until or data_end(events).date())
     if what == "palive":
         return palive.compute_palive(j, query)

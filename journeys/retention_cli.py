@@ -119,7 +119,7 @@ def cmd_churn(args: argparse.Namespace) -> None:
     q = ChurnQuery(outcomes=outcomes_from(args), interval=args.interval, last_k=args.last_k, breakdown=args.breakdown)
     run = _journeys(args)
     with timer() as t:
-        r = compute_churn(run.journeys, q, end=data_end(run.events))
+        r = compute_churn(run.journeys, q, end=data_end(run.events), whole=None if run.segment.is_empty else run.events)
     if args.format == "csv":
         r.overrepresented.to_csv(sys.stdout, index=False)
         return

@@ -136,3 +136,18 @@ def test_a_cohort_first_seen_within_the_inactivity_window_has_no_rate(events):
     assert r.by_cohort.rate.iloc[0] == 0.75 and r.by_cohort.rate_low.isna().tolist() == [False, True]
     known = r.over_time.set_index("period").known  # the churn-rate chart marks the same periods
     assert bool(known[pd.Timestamp("2025-03-01")]) and not bool(known[pd.Timestamp("2025-04-01")])
+
+
+def test_a_segment_keeps_everyones_default_inactivity_threshold(duck):
+    # X buys on days 0 and 36 (one 36-day gap), Y on days 0 to 9 (nine 1-day gaps): everyone's p90 is 1 day, so
+    # the threshold is the 30-day floor; X's own p90 would be 36 days
+    rows = [("X", 0, "purchase"), ("X", 36 * DAY, "purchase"), ("X", 40 * DAY, "home")]
+    rows += [("Y", d * DAY, "purchase") for d in range(10)]
+    events = duck.table(frame(rows))
+    q = ChurnQuery(outcomes=Outcomes(goals=("purchase",)))
+    x = journeys_for(events, Shaping(), Segment((Filter("did", ("home",)),)))
+    assert compute_churn(events, q).inactivity.days == 30
+    assert compute_churn(x, q).inactivity.days == 36  # the segment alone
+    kept = compute_churn(x, q, whole=events)
+    assert kept.inactivity.days == 30 and kept.customers == 1 and kept.churned == 0  # X was seen 0 days before the end
+    assert customers_on_path(x, q, ("home",), whole=events) == ["X"]

@@ -109,9 +109,11 @@ class ChurnResult:
         return self.query.outcomes.describe(self.inactivity.days if self.inactivity else None)
 
 
-def compute_churn(events: ir.Table, query: ChurnQuery | None = None, *, end: datetime | None = None) -> ChurnResult:
-    """Churn of the customers in ``events``; ``end`` is the data's end (pass the dataset's when ``events`` is a
-    segment: censoring is relative to it)."""
+def compute_churn(events: ir.Table, query: ChurnQuery | None = None, *, end: datetime | None = None,
+                  whole: ir.Table | None = None) -> ChurnResult:
+    """Churn of the customers in ``events``; ``end`` is the data's end and ``whole`` the dataset's events (pass
+    both when ``events`` is a segment: censoring is relative to the end, and the default inactivity threshold
+    comes from everyone's purchase gaps, so a segment keeps the view's definition of churn)."""
     q = query or ChurnQuery()
     q.validate()
     o = q.outcomes
@@ -119,7 +121,8 @@ def compute_churn(events: ir.Table, query: ChurnQuery | None = None, *, end: dat
     if q.breakdown and q.breakdown not in events.columns:
         raise unknown("column", q.breakdown, [c for c in events.columns if c not in {"ts", "seq", "customer_id"}])
     end = end or data_end(events)
-    inactivity = None if q.outcomes.churn_mode == "explicit" else inactivity_threshold(events, q.outcomes, end=end)
+    inactivity = None if q.outcomes.churn_mode == "explicit" else \
+        inactivity_threshold(events if whole is None else whole, q.outcomes, end=end)
     # inactivity churn: churned = last event on or before the cut-off, so the stored per-customer tails carry it
     cutoff = end - timedelta(days=inactivity.days) if inactivity else None
     tails = summary.tails_for(events) if cutoff is not None else None
@@ -309,12 +312,12 @@ def churn_paths(events: ir.Table, status: ir.Table | None, q: ChurnQuery, *, tai
 
 
 def customers_on_path(events: ir.Table, query: ChurnQuery, path: tuple[str, ...], *,
-                      end: datetime | None = None) -> list[str]:
+                      end: datetime | None = None, whole: ir.Table | None = None) -> list[str]:
     """Still-active customers whose last touchpoints (before the last K cut) are exactly ``path``: the people
-    following a likely churn path today, to reach before they go."""
+    following a likely churn path today, to reach before they go (``end``, ``whole`` as in :func:`compute_churn`)."""
     end = end or data_end(events)
-    inactivity = None if query.outcomes.churn_mode == "explicit" else inactivity_threshold(events, query.outcomes,
-                                                                                             end=end)
+    inactivity = None if query.outcomes.churn_mode == "explicit" else \
+        inactivity_threshold(events if whole is None else whole, query.outcomes, end=end)
     status = churn_status(events, query.outcomes, end=end, inactivity_days=inactivity.days if inactivity else None)
     q = replace(query, last_k=max(1, len(path)))
     tail = last_touchpoints(events, status, q)

@@ -110,7 +110,7 @@ def retention_section(ctx: ReportContext) -> Section:
         _rq, _lq, cq, pq = v.retention.queries(o)
         end = data_end(ctx.events)
         j = customers_journeys(ctx)
-        ch = churn.compute_churn(j, cq, end=end)
+        ch = churn.compute_churn(j, cq, end=end, whole=None if v.segment.is_empty else ctx.events)
         ctx.cache["churn"] = ch
         rule = (f"no event for {ch.inactivity.days} days" if ch.inactivity else
                 f"doing {' or '.join(cq.outcomes.churn_touchpoints)}")
