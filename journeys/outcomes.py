@@ -168,15 +168,18 @@ class Inactivity:
     chosen: bool
     p90_days: int | None
     gaps: int
+    purchases: bool = True  # False: no purchase touchpoints were named, the gaps are between active days
 
     def sentence(self) -> str:
         if self.chosen:
             return f"Churned means no event for {self.days} days (chosen)."
         if self.p90_days is None:
-            return (f"Churned means no event for {self.days} days: the default floor, as no customer bought on "
+            did = "bought" if self.purchases else "was active"
+            return (f"Churned means no event for {self.days} days: the default floor, as no customer {did} on "
                     "two different days.")
+        between = "purchase days" if self.purchases else "active days (no purchase touchpoint is set)"
         return (f"Churned means no event for {self.days} days: the larger of {INACTIVITY_FLOOR_DAYS} days and the "
-                f"p90 of {self.gaps:,} gaps between purchase days ({self.p90_days} days).")
+                f"p90 of {self.gaps:,} gaps between {between} ({self.p90_days} days).")
 
 
 def data_end(events: ir.Table) -> datetime:
@@ -230,7 +233,7 @@ def inactivity_threshold(events: ir.Table, outcomes: Outcomes, *, end: datetime 
         gaps = purchase_gaps(events, outcomes.purchases)
         p90 = gap_quantile(gaps)
         found = Inactivity(max(INACTIVITY_FLOOR_DAYS, p90 or 0), chosen=False, p90_days=p90,
-                           gaps=int(gaps["gaps"].sum()) if not gaps.empty else 0)
+                           gaps=int(gaps["gaps"].sum()) if not gaps.empty else 0, purchases=bool(outcomes.purchases))
     if found.days >= span_days:
         raise QueryError(f"The inactivity threshold ({found.days} days) is longer than the data spans "
                          f"({math.floor(span_days)} days): no customer could be seen to churn.",

@@ -57,7 +57,9 @@ def test_default_threshold_is_p90_of_purchase_gaps_or_thirty_days(events):
     assert (found.days, found.chosen, found.p90_days, found.gaps) == (50, False, 50, 3)
     assert "p90 of 3 gaps between purchase days (50 days)" in found.sentence()
     # without purchases named, gaps between active days: A 10, 10; B 50, 10; D 3, 1 -> p90 is 50
-    assert inactivity_threshold(events, Outcomes()).p90_days == 50
+    active = inactivity_threshold(events, Outcomes())
+    assert active.p90_days == 50 and "p90 of 6 gaps between active days (no purchase touchpoint is set)" in \
+        active.sentence()
     floor = inactivity_threshold(events, Outcomes(goals=("account_closed",)))  # nobody closed twice
     assert (floor.days, floor.p90_days) == (30, None)
 

@@ -206,7 +206,7 @@ if ch is not None:
 
 st.header("Who is probably already gone: P(alive)", anchor=False)
 c = st.columns(3)
-seed("rt_pp", list(page.palive.purchases), tps, what="purchase touchpoint", fallback=tps[:1])
+seed("rt_pp", list(page.palive.purchases), tps, what="purchase touchpoint", fallback=[])  # never a guess: a wrong one fits nonsense
 pp = c[0].multiselect("Purchases", tps, key="rt_pp")
 seed("rt_ph", float(page.palive.horizon_weeks))
 ph = c[1].number_input("Expected purchases over (weeks)", min_value=1.0, max_value=520.0, step=1.0, format="%g",
