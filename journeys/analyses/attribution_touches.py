@@ -42,7 +42,7 @@ BASE, MISSING, MAX_CODES = 0x100, "\u00ff", 0xD800 - 0x100
 _OWN = ("journey_id", "customer_id", "tps", "items", "ts", "vals", "missing", "code")
 
 
-@ibis.udf.scalar.builtin(name="chr")
+@ibis.udf.scalar.builtin(name="chr")  # type: ignore[untyped-decorator]
 def _chr(code: int) -> str:  # type: ignore[empty-body]
     """DuckDB's ``chr``: the character with this code point."""
 
@@ -128,10 +128,7 @@ def stored_aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataF
     out["missing"] += float(lost.missing.sum())
     decay = pd.DataFrame({"path": [], "item": [], "credit": [], "value": []})
     if "time_decay" in q.models:
-        rows = credited.select("key", "end", x=credited.seg.split("").zip(credited.times).unnest())
-        rows = rows.filter(rows.x.f1 != MISSING)
-        rows = rows.select(journey_id=rows.key, end=rows.end.epoch_seconds(), t=rows.x.f2.epoch_seconds(), item=rows.x.f1)
-        decay = to_frame(decay_credit(rows, credited.select(journey_id="key", path="path", cvalue="cvalue"), q))
+        decay = to_frame(_decay_of_sequences(credited, q))
         decay = decay.assign(path=[tuple(decode[c] for c in p) for p in decay.path],
                              item=[decode[c] for c in decay["item"]])
     return table, decay, out
@@ -147,15 +144,43 @@ def decay_credit(rows: ir.Table, journeys: ir.Table, q: AttributionQuery) -> ir.
     ``journey_id``, ``item``, ``end`` and ``t`` in epoch seconds) and the converters' ``path`` and ``cvalue``
     (``journeys``). A touch's weight halves every ``q.half_life`` before the goal, relative to the journey's latest
     touch (none underflows); an item's share of a journey is its weights' sum over the journey's, both exact
-    decimal sums (15 decimals of weights of at most 1), so no engine order shows."""
+    decimal sums (15 decimals of weights of at most 1), so no engine order shows. :func:`_decay_of_sequences`
+    does the same sums on the stored sequences."""
     age = (rows.end - rows.t).cast("float64")
-    age = age - age.min().over(ibis.window(group_by=rows.journey_id))
-    rows = rows.mutate(w=(age * (-np.log(2) / q.half_life.total_seconds())).exp().cast(dt.Decimal(*SHARE)))
+    rows = rows.mutate(w=_weight(age, age.min().over(ibis.window(group_by=rows.journey_id)), q))
     per = rows.group_by(["journey_id", "item"]).aggregate(_w=rows.w.sum())
-    per = per.mutate(_share=per._w.cast("float64") / per._w.sum().over(ibis.window(group_by=per.journey_id)).cast("float64"))
-    per = per.join(journeys, per.journey_id == journeys.journey_id)
+    per = per.mutate(_s=per._w.sum().over(ibis.window(group_by=per.journey_id)))
+    return _credit(per.join(journeys, per.journey_id == journeys.journey_id))
+
+
+def _weight(age: ir.FloatingValue, nearest: ir.FloatingValue, q: AttributionQuery) -> ir.DecimalValue:
+    return ((age - nearest) * (-np.log(2) / q.half_life.total_seconds())).exp().cast(dt.Decimal(*SHARE))
+
+
+def _credit(per: ir.Table) -> ir.Table:
+    """Per (``path``, ``item``) the sums of the shares ``_w / _s`` (an item's weight in a journey over the
+    journey's), and of the shares times the journey's ``cvalue``."""
+    share = per._w.cast("float64") / per._s.cast("float64")
     return per.group_by(["path", "item"]).aggregate(
-        credit=exact_sum(per._share, SHARE), value=exact_sum(per._share * per.cvalue.fill_null(0.0), VALUE))
+        credit=exact_sum(share, SHARE), value=exact_sum(share * per.cvalue.fill_null(0.0), VALUE))
+
+
+def _decay_of_sequences(credited: ir.Table, q: AttributionQuery) -> ir.Table:
+    """:func:`decay_credit` of the converters cut by :func:`_converters`: the latest touch is the last character of
+    ``seg`` that is not :data:`MISSING` (ages grow back in time, so its age is the smallest), and the (journey, item)
+    sums are grouped by the integer ``key``."""
+    c = credited
+    end = c.end.epoch_seconds()
+    latest = c.times[c.seg.re_replace(f"{MISSING}+$", "").length() - 1].epoch_seconds()
+    rows = c.select("key", _end=end, _nearest=(end - latest).cast("float64"), item=c.seg.split("").unnest(),
+                    _t=c.times.unnest())
+    rows = rows.filter(rows.item != MISSING)
+    rows = rows.mutate(w=_weight((rows._end - rows._t.epoch_seconds()).cast("float64"), rows._nearest, q))
+    per = rows.group_by(["key", "item"]).aggregate(_w=rows.w.sum())
+    totals = per.group_by(_k="key").aggregate(_s=per._w.sum())
+    per = per.join(totals, per.key == totals._k)
+    paths = c.select(_p="key", path="path", cvalue="cvalue")
+    return _credit(per.join(paths, per.key == paths._p))
 
 
 def _converters(seq: ir.Table, goals: list[str], q: AttributionQuery) -> ir.Table:
