@@ -30,20 +30,23 @@ def _cell(value: float | None, measure: Measure) -> str:
 
 
 def retention_heatmap(result: RetentionResult, group: str, measure: Measure = "pct") -> go.Figure:
-    """Cohorts down, k across, the weighted average on top; blank cells are periods not observed yet."""
+    """Cohorts down, k across, and on top the weighted average (percentages) or all cohorts together (customers,
+    revenue: their totals, left out of the colour scale so they do not wash the cohorts out); blank cells are
+    periods not observed yet."""
     rows = result.table[result.table.group == group]
     avg = result.average[result.average.group == group].set_index("k")
     wide = rows.pivot_table(index="cohort", columns="k", values=measure, aggfunc="first", dropna=False)
     wide = wide.reindex(columns=sorted(rows.k.unique()))
     sizes = rows.groupby("cohort")["size"].first()
-    labels = [f"Average ({int(avg['size'].iloc[0]):,})" if len(avg) else "Average"]
+    head = "Average" if measure == "pct" else "All cohorts"
+    labels = [f"{head} ({int(avg['size'].iloc[0]):,})" if len(avg) else head]
     labels += [f"{pd.Timestamp(c):%Y-%m-%d} ({int(sizes[c]):,})" for c in wide.index]
     top = [avg[measure].get(k) for k in wide.columns]
     z = [[None if v is None or pd.isna(v) else float(v) for v in top]]
     z += [[None if pd.isna(v) else float(v) for v in row] for row in wide.to_numpy()]
     text = [[_cell(v, measure) for v in row] for row in z]
     # colours spread over the returns (k >= 1), so 100% at k = 0 does not wash every later cell out
-    later = [v for row in z for v in row[1:] if v is not None]
+    later = [v for row in (z if measure == "pct" else z[1:]) for v in row[1:] if v is not None]
     zmax = max(later) if later and max(later) > 0 else None
     hover = "%{y}<br>period %{x}: %{text}<extra></extra>"
     fig = go.Figure(go.Heatmap(z=z, x=[f"k={k}" for k in wide.columns], y=labels, text=text, texttemplate="%{text}",

@@ -203,3 +203,16 @@ def test_no_two_pages_read_the_same_link_parameter():
     pages = [ACT, ATTRIBUTION, DRIVERS, VOICE, OUTCOMES, RETENTION]
     every = [k for keys in pages for k in keys]
     assert len(every) == len(set(every)), sorted(k for k in set(every) if every.count(k) > 1)
+
+
+def test_the_heat_map_top_row_is_an_average_of_percentages_and_a_total_of_counts(duck):
+    from journeys.charts_retention import retention_heatmap
+
+    r = compute_retention(duck.table(frame(LOG)), RetentionQuery(periods=4))
+    pct = retention_heatmap(r, ALL, "pct").data[0]
+    assert pct.y[0] == "Average (3)" and pct.z[0][3] == 0.5 and pct.zmax == 1.0  # C came back at k=1
+    counts = retention_heatmap(r, ALL, "retained").data[0]
+    assert counts.y[0] == "All cohorts (3)" and list(counts.z[0][:4]) == [3, 2, 0, 1]
+    assert counts.zmax == 1  # the cohorts' largest return (A at k=1 and k=3), not the total's 2
+    revenue = retention_heatmap(r, ALL, "revenue").data[0]
+    assert revenue.y[0] == "All cohorts (3)" and revenue.zmax == 5.0

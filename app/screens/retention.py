@@ -106,7 +106,8 @@ rq, lq, cq, pq = page.queries(outcomes())
 res = guarded("Counting cohorts…", lambda: state.retention_part(v, v.segment, rq, "retention"))
 if res is not None:
     st.caption(f"{res.customers:,} customers. Blank cells are periods that had not ended for every customer of the "
-               "cohort when the data ends: not observed yet, not a drop. The top row is the average weighted by cohort size.")
+               "cohort when the data ends: not observed yet, not a drop. The top row is the average weighted by cohort "
+               "size (percentages) or all cohorts together (customers, revenue).")
     groups = list(dict.fromkeys(res.table.group))
     g1, g2 = st.columns([1, 3])
     group = g1.selectbox("Group", groups, key="rt_group") if len(groups) > 1 else groups[0]
