@@ -39,7 +39,7 @@ VALUE, SHARE = (38, 15), (18, 15)
 #: value codes are characters from BASE up (below the UTF-16 surrogates); an event without a value is MISSING
 BASE, MISSING, MAX_CODES = 0x100, "\u00ff", 0xD800 - 0x100
 #: columns of the stored table besides the one named after ``by`` (the other journeys' paths)
-_OWN = ("journey_id", "customer_id", "tps", "items", "ts", "vals", "missing", "code")
+_OWN = ("journey_id", "customer_id", "key", "tps", "items", "ts", "vals", "missing", "code")
 
 
 @ibis.udf.scalar.builtin(name="chr")  # type: ignore[untyped-decorator]
@@ -53,7 +53,7 @@ def codes_key(by: str) -> str:
 
 def sequences_key(by: str, lookback: timedelta | None) -> str:
     window = "all" if lookback is None else f"{int(lookback.total_seconds())}s"
-    return f"attribution sequences of {by} within {window} v1"
+    return f"attribution sequences of {by} within {window} v2"
 
 
 def build_codes(journeys: ir.Table, by: str) -> ir.Table:
@@ -64,9 +64,9 @@ def build_codes(journeys: ir.Table, by: str) -> ir.Table:
 
 
 def build_sequences(journeys: ir.Table, by: str, lookback: timedelta | None) -> ir.Table:
-    """Per journey (and customer) its events in step order: ``tps``, ``items``, ``ts``, ``vals``; and the codes of
-    its touches' items within ``lookback`` before its last event as text named ``by`` (null when none has an
-    item), with ``missing``: its touches there without one."""
+    """Per journey (and customer, and an integer ``key``) its events in step order: ``tps``, ``items``, ``ts``,
+    ``vals``; and the codes of its touches' items within ``lookback`` before its last event as text named ``by``
+    (null when none has an item), with ``missing``: its touches there without one."""
     j = journeys
     e = j.select("journey_id", "customer_id", "step", "ts", _v=j.value.cast("float64"), _tp=j.touchpoint,
                  _item=j[by].cast("string"))
@@ -82,13 +82,14 @@ def build_sequences(journeys: ir.Table, by: str, lookback: timedelta | None) -> 
     inside = ibis.literal(True) if lookback is None else e.ts >= e._end - ibis.interval(
         seconds=int(lookback.total_seconds()))
     item = _chr((e._ic + BASE).cast("int32"))
-    return e.group_by(["journey_id", "customer_id"]).aggregate(**{
+    per = e.group_by(["journey_id", "customer_id"]).aggregate(**{
         "tps": ibis.coalesce(_chr((e._tc + BASE).cast("int32")), MISSING).group_concat("", order_by=e.step),
         "items": ibis.coalesce(item, MISSING).group_concat("", order_by=e.step),
         "ts": e.ts.collect(order_by=e.step, include_null=True),
         "vals": e._v.collect(order_by=e.step, include_null=True),
         by: item.group_concat("", where=inside & e._item.notnull(), order_by=e.step),
         "missing": (inside & e._item.isnull()).cast("int64").sum()})
+    return per.mutate(key=ibis.row_number().over())  # an integer id: queries group and join on it, not on the text
 
 
 def stored_aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]] | None:
@@ -114,13 +115,14 @@ def stored_aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataF
     lost = seq
     for g in goals:
         lost = lost.filter(~lost.tps.contains(g))
-    lost = to_frame(lost.group_by(path=lost[q.by]).aggregate(nulls=lost.count(), missing=lost.missing.sum()))
+    lost = to_frame(lost.group_by(path=lost[q.by]).aggregate(nulls=lost.count(),
+                                                            missing=lost.missing.sum().cast("int64")))
     credited = conv.filter(conv.path.notnull())
     won = to_frame(credited.group_by("path").aggregate(
         conversions=credited.count(), value=exact_sum(credited.cvalue.fill_null(0.0), VALUE)))
     counts = to_frame(conv.aggregate(
         conversions=conv.count(), valued=conv.cvalue.notnull().cast("int64").sum(),
-        value=exact_sum(conv.cvalue.fill_null(0.0), VALUE), missing=conv.missing.sum(),
+        value=exact_sum(conv.cvalue.fill_null(0.0), VALUE), missing=conv.missing.sum().cast("int64"),
         credited=conv.path.notnull().cast("int64").sum())).iloc[0]
     table = _merge(won, lost, decode)
     out = {k: float(v or 0) for k, v in counts.items()}
@@ -184,23 +186,23 @@ def _decay_of_sequences(credited: ir.Table, q: AttributionQuery) -> ir.Table:
 
 
 def _converters(seq: ir.Table, goals: list[str], q: AttributionQuery) -> ir.Table:
-    """Per converting journey: ``key`` (an integer), ``end`` (its first goal event's time) and ``cvalue`` (its
-    value); ``seg``: the items of its events strictly before that goal and within the lookback before it, ``times``
-    their times; ``path``: ``seg`` without the events that have no item (null when none has one), ``missing``:
-    how many have none."""
+    """Per converting journey: its ``key``, ``end`` (its first goal event's time) and ``cvalue`` (its value);
+    ``seg``: the items of its events strictly before that goal and within the lookback before it, ``times`` their
+    times; ``path``: ``seg`` without the events that have no item (null when none has one), ``missing``: how many
+    have none. Times are in step order, so the events before the window are a prefix."""
     far = ibis.literal(2**62, "int64")
     found = [seq.tps.find(g) for g in goals]
     at = ibis.least(*[ibis.ifelse(f >= 0, f, far) for f in found]) if found else far
-    conv = seq.select("ts", "items", "vals", at=at).filter(lambda t: t.at < far)
-    conv = conv.mutate(end=conv.ts[conv.at], cvalue=conv.vals[conv.at], key=ibis.row_number().over())
+    conv = seq.select("key", "ts", "items", "vals", at=at)
+    conv = conv.filter(conv.at < far)
+    conv = conv.mutate(end=conv.ts[conv.at], cvalue=conv.vals[conv.at])
     if q.lookback is None:
         conv = conv.mutate(start=ibis.literal(0, "int64"))
     else:
-        cutoff = conv.end - ibis.interval(seconds=int(q.lookback.total_seconds()))
-        conv = conv.mutate(start=conv.ts[: conv.at].filter(lambda t: t < cutoff).length().cast("int64"))
-    conv = materialize(conv.select("key", "items", "ts", "end", "cvalue", "start", "at"))
-    seg = conv.items.substr(conv.start, conv.at - conv.start)
-    conv = conv.select("key", "end", "cvalue", seg=seg, times=conv.ts[conv.start: conv.at])
+        conv = conv.mutate(cutoff=conv.end - ibis.interval(seconds=int(q.lookback.total_seconds())))
+        conv = conv.mutate(start=conv.ts[: conv.at].filter(lambda t: t < conv.cutoff).length().cast("int64"))
+    conv = conv.select("key", "end", "cvalue", seg=conv.items.substr(conv.start, conv.at - conv.start),
+                       times=conv.ts[conv.start: conv.at])
     path = conv.seg.replace(MISSING, "")
     return materialize(conv.mutate(path=ibis.ifelse(path.length() > 0, path, ibis.null("string")),
                                    missing=(conv.seg.length() - path.length()).cast("int64")))
