@@ -118,3 +118,24 @@ def test_built_once_per_column_and_lookback_then_read(store, monkeypatch) -> Non
     derived.LAST_BUILT.clear()
     _both(store, monkeypatch, AttributionQuery(goals=("checkout",), by="device", bootstrap=0))
     assert derived.LAST_BUILT == []  # another goal reads the same tables
+
+
+def test_a_goal_nobody_reached_says_so_both_ways(store, monkeypatch) -> None:
+    fast, slow = _both(store, monkeypatch, AttributionQuery(goals=("no_such_step",), bootstrap=0))
+    assert isinstance(slow, str) and slow.startswith("Nobody reached the goal 'no_such_step'")
+    assert fast == slow
+
+
+def test_a_backfill_of_the_column_drops_its_tables(store, monkeypatch) -> None:
+    """The stored sequences copy the column's values: a change in place (a sentiment backfill) must drop them."""
+    q = AttributionQuery(goals=(GOAL,), by="country", bootstrap=0)
+    _both(store, monkeypatch, q)
+    keys = {attribution_touches.codes_key("country"), attribution_touches.sequences_key("country", q.lookback)}
+    dataset = store.datasets()[0].id
+
+    def held() -> set[str]:
+        return {h for (h,) in store.cursor().execute("SELECT holds FROM derived").fetchall()}
+
+    assert keys <= held()
+    derived.drop_changed_column(store.cursor(), dataset, "country")
+    assert not keys & held()
