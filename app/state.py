@@ -237,7 +237,7 @@ def _retention_part(key: tuple[Any, ...], query: Any, what: str, _view: ViewStat
         return churn.compute_churn(j, query, end=data_end(events), whole=whole)
     if what == "path":  # (ChurnQuery, path): still-active customers ending so
         return churn.customers_on_path(j, query[0], query[1], end=data_end(events), whole=whole)
-    query = replace(query, until=query.until or data_end(events).date())
+    query = palive.judged_at(query, data_end(events))
     if what == "palive":
         return palive.compute_palive(j, query)
     return palive_product.customer_value(j, query.purchases, query.until)
@@ -251,10 +251,11 @@ def retention_part(view: ViewState, segment: Segment, query: Any, what: str) -> 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _holdout(key: tuple[Any, ...], query: Any, weeks: float, _view: ViewState, _segment: Segment) -> Any:
+    from journeys.analyses.palive import judged_at
     from journeys.analyses.palive_product import holdout_check
 
     events = filter_dates(store().table(_view.dataset or ""), _view.date_from, _view.date_to)
-    query = replace(query, until=query.until or data_end(events).date())
+    query = judged_at(query, data_end(events))
     return holdout_check(_journeys(_view, _segment), query, holdout_weeks=weeks)
 
 

@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -31,6 +30,7 @@ from journeys.analyses.palive import (
     HORIZON_WEEKS_DEFAULT,
     PAliveQuery,
     compute_palive,
+    judged_at,
 )
 from journeys.analyses.palive_product import at_risk_high_value, customer_value, fit_warnings, holdout_check
 from journeys.analyses.periods import PERIODS
@@ -148,8 +148,7 @@ def cmd_palive(args: argparse.Namespace) -> None:
                     horizon_weeks=weeks(args.horizon))
     _customers(args)  # every purchase of every customer
     run = _journeys(args)
-    if q.until is None:
-        q = replace(q, until=data_end(run.events).date())  # a segment is judged at the dataset's end
+    q = judged_at(q, data_end(run.events))  # a segment is judged at the dataset's end
     with timer() as t:
         r = compute_palive(run.journeys, q)
     table = r.customers

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from journeys.analyses.palive import (
     compute_palive,
     expected_purchases,
     fit_bgnbd,
+    judged_at,
     p_alive,
     purchase_summary,
 )
@@ -222,6 +223,12 @@ def test_bad_input_sentences(events, duck):
         "No customer did 'store_purchase' or 'purchase' on two different days up to 2025-03-01: "
         "without repeat purchases P(alive) cannot be estimated.")
     assert message(events, PAliveQuery()) == "P(alive) needs at least 500 customers with a purchase; this data has 4."
+    with pytest.raises(QueryError) as err:
+        judged_at(PAliveQuery(until=date(2030, 1, 1)), datetime(2025, 4, 5, 18))
+    assert err.value.message == ("P(alive) can be judged up to the data's last day (2025-04-05), not at 2030-01-01: "
+                                 "nobody could have been seen after it.")
+    assert judged_at(PAliveQuery(), datetime(2025, 4, 5, 18)).until == date(2025, 4, 5)
+    assert judged_at(PAliveQuery(until=date(2025, 4, 5)), datetime(2025, 4, 5, 18)).until == date(2025, 4, 5)
     assert message(duck.table(generated_log(520)), PAliveQuery()) == (
         "P(alive) needs at least 500 customers with a purchase; this data has 468.")
 

@@ -10,7 +10,7 @@ cannot speak about.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -247,6 +247,16 @@ def check_fit_possible(summary: PurchaseSummary, purchases: tuple[str, ...]) -> 
     if len(buyers) < MIN_CUSTOMERS:
         raise QueryError(f"P(alive) needs at least {MIN_CUSTOMERS} customers with a purchase; "
                          f"this data has {len(buyers)}.")
+
+
+def judged_at(query: PAliveQuery, end: datetime) -> PAliveQuery:
+    """``query`` judged at its ``until``, by default the data's last day (``end``: the dataset's last event, also
+    for a segment); a later day is refused with a sentence."""
+    last = end.date()
+    if query.until is not None and query.until > last:
+        raise QueryError(f"P(alive) can be judged up to the data's last day ({last}), not at {query.until}: nobody "
+                         "could have been seen after it.", hint="Choose an earlier date.")
+    return replace(query, until=query.until or last)
 
 
 def compute_palive(events: ir.Table, query: PAliveQuery | None = None) -> PAliveResult:

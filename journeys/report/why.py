@@ -126,7 +126,7 @@ def retention_section(ctx: ReportContext) -> Section:
                         {"churned_share": "{:.1%}", "active_share": "{:.1%}", "odds_ratio": "{:.2f}", "q_value": "{:.2g}"})]
         figures: dict[str, object] = {"customers": ch.customers, "churned": ch.churned, "revenue_lost": ch.revenue_lost}
         try:
-            pa = palive.compute_palive(j, replace(pq, until=pq.until or end.date()))
+            pa = palive.compute_palive(j, palive.judged_at(pq, end))
         except JourneyError as err:
             paragraphs.append(f"P(alive): {err.message}")
         else:
