@@ -22,9 +22,10 @@ from journeys.analyses.retention import MODES, PERIODS_DEFAULT, RetentionQuery
 from journeys.errors import JourneyError
 from journeys.outcomes import Outcomes
 
-URL_KEYS = ("rc", "rp", "rn", "rcal", "rm", "rs", "rbd", "rme", "li", "chi", "chk", "chbd", "chb", "pp", "pu", "pah", "pho",
-            "pb")
+URL_KEYS = ("rc", "rp", "rn", "rcal", "rm", "rs", "rbd", "rme", "rg", "li", "chi", "chk", "chbd", "chb", "chp", "pp", "pu",
+            "pah", "pho", "pb")
 MEASURES = ("pct", "retained", "revenue")
+PATH_SEP = " > "  # a churn path in a link, as the page writes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,8 @@ class RetentionPage:
     band: str = BANDS[1]
     measure: str = "pct"  # the heat map shows % of cohort, customers or revenue
     sankey_active: bool = False  # the churn Sankey also draws still-active customers
+    group: str | None = None  # the heat map's breakdown group (None: the first)
+    churn_path: tuple[str, ...] = ()  # the likely churn path picked (empty: the first)
 
     def queries(self, outcomes: Outcomes) -> tuple[RetentionQuery, LifecycleQuery, ChurnQuery, PAliveQuery]:
         """The four analysis specs, with the shared outcomes (return events, churn definition) applied."""
@@ -64,7 +67,8 @@ class RetentionPage:
                "pah": _num(p.horizon_weeks) if p.horizon_weeks != HORIZON_WEEKS_DEFAULT else "",
                "pho": _num(self.holdout_weeks) if self.holdout_weeks != HOLDOUT_WEEKS_DEFAULT else "",
                "pb": self.band if self.band != BANDS[1] else "", "rme": self.measure if self.measure != "pct" else "",
-               "chb": "1" if self.sankey_active else ""}
+               "chb": "1" if self.sankey_active else "", "rg": self.group or "",
+               "chp": PATH_SEP.join(self.churn_path)}
         return {k: v for k, v in out.items() if v}
 
     @classmethod
@@ -112,6 +116,8 @@ class RetentionPage:
         attempt("pb", "P(alive) band", lambda pg, r: replace(pg, band=_one_of(BANDS)(r)))
         attempt("rme", "heat-map measure", lambda pg, r: replace(pg, measure=_one_of(MEASURES)(r)))
         attempt("chb", "Sankey setting", lambda pg, r: replace(pg, sankey_active=r == "1"))
+        attempt("rg", "heat-map group", lambda pg, r: replace(pg, group=r))
+        attempt("chp", "churn path", lambda pg, r: replace(pg, churn_path=tuple(t.strip() for t in r.split(PATH_SEP.strip()))))
         return page, problems
 
 

@@ -176,11 +176,13 @@ def test_page_settings_round_trip_through_the_link():
                                                   mode="on_or_after", start="signup", breakdown="device"),
                          lifecycle_interval="month", churn_interval="week", last_k=3, churn_breakdown="country",
                          palive=PAliveQuery(purchases=("order",), until=date(2025, 6, 30), horizon_weeks=13),
-                         holdout_weeks=8, band="active", measure="revenue", sankey_active=True)
+                         holdout_weeks=8, band="active", measure="revenue", sankey_active=True, group="mobile",
+                         churn_path=("email_open", "ad_impression"))
     params = ViewState(retention=page).to_params()
     assert params == {"rc": "month", "rp": "day", "rn": "14", "rcal": "1", "rm": "on_or_after", "rs": "signup",
                       "rbd": "device", "li": "month", "chi": "week", "chk": "3", "chbd": "country", "pp": "order",
-                      "pu": "2025-06-30", "pah": "13", "pho": "8", "pb": "active", "rme": "revenue", "chb": "1"}
+                      "pu": "2025-06-30", "pah": "13", "pho": "8", "pb": "active", "rme": "revenue", "chb": "1",
+                      "rg": "mobile", "chp": "email_open > ad_impression"}
     back, problems = ViewState.from_params({k: [v] for k, v in params.items()})
     assert back.retention == page and problems == []
     assert ViewState(retention=replace(page, measure="pct")).to_params().get("rme") is None

@@ -18,9 +18,10 @@ from journeys.analyses.periods import PERIODS
 from journeys.analyses.retention import MODES
 from journeys.errors import JourneyError
 from journeys.outcomes import Outcomes
+from journeys.retention_view import PATH_SEP
 from journeys.segments import Filter, Segment
 
-ARROW = " > "
+ARROW = PATH_SEP  # a path on screen reads as it does in a link
 
 
 def guarded(label: str, fn: Callable[[], Any]) -> Any:
@@ -110,12 +111,16 @@ if res is not None:
                "size (percentages) or all cohorts together (customers, revenue).")
     groups = list(dict.fromkeys(res.table.group))
     g1, g2 = st.columns([1, 3])
-    group = g1.selectbox("Group", groups, key="rt_group") if len(groups) > 1 else groups[0]
+    if len(groups) > 1:
+        seed("rt_group", page.group or groups[0], [str(g) for g in groups], what="heat-map group", fallback=groups[0])
+        group = g1.selectbox("Group", groups, key="rt_group")
+    else:
+        group = groups[0]
     measures = ["pct", "retained", *(["revenue"] if res.has_revenue else [])]
     seed("rt_measure", page.measure, measures)
     measure = g2.radio("Show", measures, key="rt_measure", horizontal=True,
                        format_func={"pct": "% of cohort", "retained": "customers", "revenue": "revenue"}.__getitem__)
-    page = replace(page, measure=measure)
+    page = replace(page, measure=measure, group=None if group == groups[0] else str(group))
     set_view(replace(view(), retention=page))
     chart(charts.retention_heatmap(res, group, measure), name="retention_cohorts", key="rt_heat")
     chart(charts.retention_curves(res), name="retention_curves", key="rt_curves")
@@ -195,7 +200,11 @@ if ch is not None:
         paths = list(ch.paths.path)
         shown = [f"{ARROW.join(p)} ({int(k):,} churned, {rate:.0%} of those who ended so)"
                  for p, k, rate in zip(paths, ch.paths.churned, ch.paths.rate, strict=True)]
+        if page.churn_path and "rt_path_name" not in st.session_state:  # from a link: pick it if it is listed
+            st.session_state["rt_path_name"] = ARROW.join(page.churn_path)
         path = paths[pick("A likely churn path", [ARROW.join(p) for p in paths], shown, key="rt_path")]
+        page = replace(page, churn_path=() if path == paths[0] else tuple(path))
+        set_view(replace(view(), retention=page))
         following = guarded("Finding who follows it…", lambda: state.retention_part(v, v.segment, (cq, path), "path"))
         if following is not None:
             st.caption(f"{len(following):,} customers who have not churned end their journey this way today.")

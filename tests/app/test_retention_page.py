@@ -154,3 +154,18 @@ def test_the_churn_path_picker_follows_a_change_of_churn_definition(sample_id):
     assert picked.value == 0 and picked.format_func(0).startswith(" > ".join(inactive.path[0]) + " (")
     assert picked.format_func(0).endswith(f"({int(inactive.churned[0]):,} churned, {inactive.rate[0]:.0%} of those "
                                           "who ended so)")
+
+
+def test_the_picked_churn_path_and_heat_map_group_live_in_the_link(sample_id):
+    at = app(PAGE, ds=sample_id, rbd="device")
+    events = _events(sample_id)
+    paths = compute_churn(events, ChurnQuery(outcomes=Outcomes(goals=("purchase",)))).paths
+    second = " > ".join(paths.path[1])
+    groups = at.selectbox(key="rt_group").options
+    at.selectbox(key="rt_group").set_value(groups[1]).run()
+    at.selectbox(key="rt_path").set_value(1).run()
+    assert not at.exception
+    assert at.query_params["rg"] == groups[1] and at.query_params["chp"] == second
+    again = app(PAGE, ds=sample_id, rbd="device", rg=groups[1], chp=second)
+    assert again.selectbox(key="rt_group").value == groups[1] and again.selectbox(key="rt_path").value == 1
+    assert not again.exception
