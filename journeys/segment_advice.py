@@ -11,7 +11,7 @@ import ibis
 import ibis.expr.types as ir
 
 from journeys.errors import did_you_mean
-from journeys.segments import Filter, Segment
+from journeys.segments import START, Filter, Segment
 
 #: how many known values a sentence lists before "and N more", and how many are searched for a near miss
 LISTED_VALUES = 12
@@ -56,7 +56,7 @@ def explain_no_match(events: ir.Table, segment: Segment, *, goal: str | None = N
         if leaf.kind == "attribute" and leaf.op in ("in", "not_in") and leaf.column in events.columns:
             column, wanted = leaf.column, leaf.values
         elif leaf.kind in TOUCHPOINT_KINDS:
-            column, wanted = "touchpoint", leaf.values or ((goal,) if goal else ())
+            column, wanted = "touchpoint", tuple(v for v in leaf.values if v != START) or ((goal,) if goal else ())
         else:
             continue
         if not wanted:

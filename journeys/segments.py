@@ -22,6 +22,8 @@ FilterKind = Literal["attribute", "did", "did_not", "then", "at_least", "at_step
                      "ends_with", "felt", "alive"]
 AttrOp = Literal["in", "not_in", "contains", "range"]
 ALIVE_BANDS = ("likely lost", "at risk", "active")  # journeys.analyses.palive.BANDS, without importing the fit
+#: first value of an ``ends_with`` path that is the whole journey ("^" as in a regular expression)
+START = "^"
 KINDS: tuple[str, ...] = ("attribute", "did", "did_not", "then", "at_least", "at_step", "converted", "not_converted",
                           "entered", "ends_with", "felt", "alive")
 
@@ -37,7 +39,8 @@ class Filter:
     - ``at_step``: the customer's event number ``times`` (from their first) is one of ``values``
     - ``converted`` / ``not_converted``: did the goal (``values[0]`` or the shaping goal)
     - ``entered``: first event on or after ``values[0]`` and before ``values[1]`` (ISO dates, either may be empty)
-    - ``ends_with``: the customer's last touchpoints are exactly ``values`` (a churn path), in ``(ts, seq)`` order
+    - ``ends_with``: the customer's last touchpoints are exactly ``values`` (a churn path), in ``(ts, seq)`` order;
+      a first value :data:`START` means the whole journey is exactly the rest (a path shorter than the K shown)
     - ``alive``: in the P(alive) band ``values[0]`` (likely lost, at risk, active; BG/NBD at the data's end);
       ``values[1:]`` are the purchase touchpoints (default purchase)
     - ``felt``: had a text of sentiment band ``values[0]`` (negative / neutral / positive) at any of ``values[1:]``
@@ -60,6 +63,8 @@ class Filter:
             raise QueryError("A range filter needs a lower and an upper bound.")
         if self.kind == "then" and len(self.values) != 2:
             raise QueryError("A 'did X then Y' filter needs exactly two touchpoints.")
+        if self.kind == "ends_with" and self.values[:1] == (START,) and len(self.values) == 1:
+            raise QueryError("A whole-journey path needs at least one touchpoint after its start.")
         if self.kind in ("did", "did_not", "at_least", "at_step", "ends_with") and not self.values:
             raise QueryError(f"A '{self.kind.replace('_', ' ')}' filter needs at least one touchpoint.")
         if self.kind == "alive" and (not self.values or self.values[0] not in ALIVE_BANDS):
@@ -98,6 +103,8 @@ class Filter:
         if self.kind == "at_least":
             return f"did {vals} at least {self.times} times"
         if self.kind == "ends_with":
+            if self.values[:1] == (START,):
+                return f"did only {' > '.join(self.values[1:])} (their whole journey)"
             return f"ended with {' > '.join(self.values)}"
         if self.kind == "alive":
             return f"are {self.values[0]} by P(alive)"
@@ -281,9 +288,13 @@ def _then_within(t: ir.Table, leaf: Filter) -> ir.Table:
 
 
 def _ends_with(t: ir.Table, path: tuple[str, ...]) -> ir.Table:
-    """Customers whose last ``len(path)`` events (by step, i.e. ``(ts, seq)``) are the path's touchpoints."""
+    """Customers whose last ``len(path)`` events (by step, i.e. ``(ts, seq)``) are the path's touchpoints (and,
+    after :data:`START`, who have no other event)."""
+    whole, path = path[:1] == (START,), path[1:] if path[:1] == (START,) else path
     m = len(path)
     last = t.group_by("customer_id").aggregate(_last=t.step.max())
+    if whole:
+        last = last.filter(last._last == m)
     tail = t.join(last, "customer_id")
     tail = tail.filter(tail._last - tail.step < m)
     back = tail._last - tail.step  # 0 = the last event

@@ -151,3 +151,41 @@ def test_a_segment_keeps_everyones_default_inactivity_threshold(duck):
     kept = compute_churn(x, q, whole=events)
     assert kept.inactivity.days == 30 and kept.customers == 1 and kept.churned == 0  # X was seen 0 days before the end
     assert customers_on_path(x, q, ("home",), whole=events) == ["X"]
+
+
+def test_a_path_shorter_than_k_is_a_whole_history(events):
+    from journeys.segments import START
+
+    # B: home > chat > purchase; E: home > purchase (both still active with explicit churn)
+    assert customers_on_path(events, EXPLICIT, ("home", "purchase")) == ["E"]
+    assert customers_on_path(events, EXPLICIT, (START, "home", "purchase")) == ["E"]
+    assert customers_on_path(events, EXPLICIT, (START, "purchase")) == []  # both did something before
+    assert customers_on_path(events, EXPLICIT, (START, "home", "chat", "purchase")) == ["B"]
+    whole = Segment((Filter("ends_with", (START, "home", "purchase")),))
+    j = journeys_for(events, Shaping())
+    assert sorted(matching_customers(j, whole).to_pandas().customer_id) == ["E"]
+    assert sorted(matching_customers(j, Segment((Filter("ends_with", ("purchase",)),))).to_pandas()
+                  .customer_id) == ["B", "E"]
+    assert whole.describe() == "customers who did only home > purchase (their whole journey)"
+    with pytest.raises(QueryError, match="at least one touchpoint after its start"):
+        Filter("ends_with", (START,)).validate()
+
+
+def test_who_follows_each_top_path_today_is_its_still_active_count(tmp_path):
+    import pyarrow.csv as pacsv
+
+    from journeys.engine.store import Store
+    from journeys.sample import generate
+    from journeys.segments import START
+
+    pacsv.write_csv(generate(6000, seed=4), tmp_path / "shop.csv")
+    store = Store(tmp_path / "home")
+    j = journeys_for(store.table(store.ingest(tmp_path / "shop.csv").dataset_id), Shaping())
+    short = 0
+    for query in (ChurnQuery(outcomes=Outcomes(goals=("purchase",)), last_k=3), EXPLICIT):
+        top = compute_churn(j, query).paths
+        short += int((top.path.map(len) < query.last_k).sum())
+        for path, active in zip(top.path, top.active, strict=True):
+            named = path if len(path) >= query.last_k else (START, *path)
+            assert len(customers_on_path(j, query, named)) == active, (path, active)
+    assert short > 0  # whole short histories were among them

@@ -19,7 +19,7 @@ from journeys.analyses.retention import MODES
 from journeys.errors import JourneyError
 from journeys.outcomes import Outcomes
 from journeys.retention_view import PATH_SEP
-from journeys.segments import Filter, Segment
+from journeys.segments import START, Filter, Segment
 
 ARROW = PATH_SEP  # a path on screen reads as it does in a link
 
@@ -197,8 +197,9 @@ if ch is not None:
                f"their last {int(chk)}. Rows below 30 customers or with a cell under 5 are not ranked.")
     table(plain(ch.overrepresented), names=PEOPLE, name="churn_overrepresented", key="rt_over")
     if not ch.paths.empty:
-        paths = list(ch.paths.path)
-        shown = [f"{ARROW.join(p)} ({int(k):,} churned, {rate:.0%} of those who ended so)"
+        # a path shorter than K is a whole history: it starts with START, so the segment and the list match it
+        paths = [p if len(p) >= int(chk) else (START, *p) for p in ch.paths.path]
+        shown = [f"{ARROW.join(p).replace(START, 'start', 1)} ({int(k):,} churned, {rate:.0%} of those who ended so)"
                  for p, k, rate in zip(paths, ch.paths.churned, ch.paths.rate, strict=True)]
         if page.churn_path and "rt_path_name" not in st.session_state:  # from a link: pick it if it is listed
             st.session_state["rt_path_name"] = ARROW.join(page.churn_path)

@@ -51,6 +51,7 @@ from journeys.outcomes import (
     data_end,
     inactivity_threshold,
 )
+from journeys.segments import START
 from journeys.stats import wilson
 
 LAST_K_DEFAULT, LAST_K_MAX = 5, 10
@@ -314,16 +315,21 @@ def churn_paths(events: ir.Table, status: ir.Table | None, q: ChurnQuery, *, tai
 def customers_on_path(events: ir.Table, query: ChurnQuery, path: tuple[str, ...], *,
                       end: datetime | None = None, whole: ir.Table | None = None) -> list[str]:
     """Still-active customers whose last touchpoints (before the last K cut) are exactly ``path``: the people
-    following a likely churn path today, to reach before they go (``end``, ``whole`` as in :func:`compute_churn`)."""
+    following a likely churn path today, to reach before they go (``end``, ``whole`` as in :func:`compute_churn`).
+    A path starting with :data:`journeys.segments.START` is a whole history (a top path shorter than K)."""
     end = end or data_end(events)
     inactivity = None if query.outcomes.churn_mode == "explicit" else \
         inactivity_threshold(events if whole is None else whole, query.outcomes, end=end)
     status = churn_status(events, query.outcomes, end=end, inactivity_days=inactivity.days if inactivity else None)
-    q = replace(query, last_k=max(1, len(path)))
+    anchored, path = path[:1] == (START,), path[1:] if path[:1] == (START,) else path
+    m = len(path)
+    q = replace(query, last_k=min(LAST_K_MAX, m + 1) if anchored else max(1, m))
     tail = last_touchpoints(events, status, q)
     tail = tail.filter(tail.status != CHURNED)
-    m = len(path)
     fits = ibis.or_(*[(tail.back == m - i) & (tail.touchpoint == tp) for i, tp in enumerate(path)])
     hits = tail.filter(fits)
     counted = hits.group_by("customer_id").aggregate(n=hits.count())
-    return sorted(to_frame(counted.filter(counted.n == m).select("customer_id"))["customer_id"].astype(str))
+    found = counted.filter(counted.n == m).select("customer_id")
+    if anchored:  # nothing before the path
+        found = found.anti_join(tail.filter(tail.back == m + 1), "customer_id")
+    return sorted(to_frame(found)["customer_id"].astype(str))
