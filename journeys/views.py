@@ -58,6 +58,7 @@ class ViewState:
     funnel_step_windows: tuple[timedelta | None, ...] = ()
     breakdown: str | None = None
     trend: str | None = None
+    funnel_drop: int | None = None  # the step whose drop-offs the funnel page drills into (None: the biggest)
     graph: GraphQuery = field(default_factory=lambda: GraphQuery(top_k=GRAPH_TOP_DEFAULT))
     compare: str = "funnel"
     outcomes: Outcomes = field(default_factory=Outcomes)
@@ -117,6 +118,7 @@ class ViewState:
         put("sw", ",".join(format_duration(w) if w else "-" for w in self.funnel_step_windows) or None, None)
         put("bd", self.breakdown, None)
         put("trend", self.trend, None)
+        put("fdrop", self.funnel_drop, None)
         put("minw", self.graph.min_weight, 1)
         put("topk", "all" if self.graph.top_k is None else self.graph.top_k, d.graph.top_k)
         put("cmp", self.compare, "funnel")
@@ -134,7 +136,7 @@ class ViewState:
         problems: list[str] = []
         known = {"ds", "from", "to", "seg", "segb", "scope", "gap", "collapse", "goal", "cut", "node", "rule", "excl",
                  "anchor", "start", "end", "depth", "top", "ms", "pct", "steps", "window", "order", "fx", "sw", "bd", "trend",
-                 "minw", "topk", "cmp", *OUTCOME_KEYS, *DRIVERS_KEYS, *ATTRIBUTION_KEYS,
+                 "minw", "topk", "cmp", "fdrop", *OUTCOME_KEYS, *DRIVERS_KEYS, *ATTRIBUTION_KEYS,
                  *RETENTION_KEYS, *VOICE_KEYS, *ACT_KEYS}
         for key in params:
             if key not in known:
@@ -210,6 +212,7 @@ class ViewState:
             None if w.strip() in ("-", "") else parse_duration(w) for w in raw.split(","))))
         attempt("bd", lambda v, raw: replace(v, breakdown=raw))
         attempt("trend", lambda v, raw: replace(v, trend=choice(["day", "week", "month"])(raw)))
+        attempt("fdrop", lambda v, raw: replace(v, funnel_drop=max(1, int(raw))))
         attempt("minw", lambda v, raw: replace(v, graph=replace(v.graph, min_weight=max(1, int(raw)))))
         attempt("topk", lambda v, raw: replace(v, graph=replace(v.graph, top_k=None if raw == "all" else max(1, int(raw)))))
         attempt("cmp", lambda v, raw: replace(v, compare=choice(["funnel", "paths", "graph"])(raw)))

@@ -117,9 +117,10 @@ if stop_steps:
     if picked in stop_steps:
         st.session_state["f_drop"] = picked
     biggest = max(stop_steps, key=lambda k: (int(result.steps.drop_off.iloc[k - 1]), -k))
-    seed("f_drop", biggest, stop_steps)
+    seed("f_drop", v.funnel_drop if v.funnel_drop in stop_steps else biggest, stop_steps)
     drop = st.selectbox("Dropped after step", stop_steps, key="f_drop",
                         format_func=lambda k: f"{k}. {query.labels[k - 1]} ({int(result.steps.drop_off.iloc[k - 1]):,} dropped)")
+    set_view(replace(view(), funnel_drop=None if drop == biggest else int(drop)))  # the link reopens this step
     nxt = result.next_after_drop[result.next_after_drop.step == drop]
     left, right = st.columns([3, 2])
     with left:

@@ -134,3 +134,14 @@ def test_the_per_step_csv_has_machine_columns_and_four_decimals(sample_id):
     mobile = csv[csv.value == "mobile"].iloc[0]
     b = r.breakdown[(r.breakdown.value == "mobile") & (r.breakdown.step == 4)].iloc[0]
     assert mobile.conversion_to_step_4 == round(float(b.conversion_from_previous), 4)
+
+
+def test_the_drop_off_step_lives_in_the_link(sample_id):
+    at = app("screens/funnels.py", ds=sample_id, steps=STEPS)
+    biggest = at.selectbox(key="f_drop").value
+    other = next(k for k in (1, 2, 3) if k != biggest)
+    assert "fdrop" not in at.query_params  # the biggest drop is the default
+    at.selectbox(key="f_drop").set_value(other).run()
+    assert at.query_params["fdrop"] == str(other)
+    again = app("screens/funnels.py", ds=sample_id, steps=STEPS, fdrop=str(other))
+    assert not again.exception and again.selectbox(key="f_drop").value == other
