@@ -215,11 +215,11 @@ def _aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataFrame, 
     paths = per.filter(per.path.length() > 0)
     table = paths.group_by("path").aggregate(
         conversions=paths.converted.sum(), nulls=(1 - paths.converted).sum(),
-        value=exact_sum(ibis.ifelse(paths.converted == 1, paths.cvalue.fill_null(0.0), 0.0), VALUE))
+        value=exact_sum(paths.cvalue.fill_null(0.0), VALUE, where=paths.converted == 1).fill_null(0.0))
     counts = per.aggregate(
         journeys=per.count(), conversions=per.converted.sum(),
         valued=((per.converted == 1) & per.cvalue.notnull()).cast("int64").sum(),
-        value=exact_sum(ibis.ifelse(per.converted == 1, per.cvalue.fill_null(0.0), 0.0), VALUE),
+        value=exact_sum(per.cvalue.fill_null(0.0), VALUE, where=per.converted == 1).fill_null(0.0),
         missing=(per.touches.length() - per.path.length()).sum(),
         credited=((per.converted == 1) & (per.path.length() > 0)).cast("int64").sum(),
     )

@@ -144,9 +144,10 @@ def stored_aggregates(journeys: ir.Table, q: AttributionQuery) -> tuple[pd.DataF
     return table, decay, out
 
 
-def exact_sum(x: ir.NumericValue, kind: tuple[int, int]) -> ir.FloatingValue:
-    """The sum of ``x`` rounded to a decimal of ``kind`` (precision, scale), added exactly, as a float."""
-    return x.cast(dt.Decimal(*kind)).sum().cast("float64")
+def exact_sum(x: ir.NumericValue, kind: tuple[int, int], *, where: ir.BooleanValue | None = None) -> ir.FloatingValue:
+    """The sum of ``x`` (where ``where``) rounded to a decimal of ``kind`` (precision, scale), added exactly, as a
+    float (null when no row counts)."""
+    return x.cast(dt.Decimal(*kind)).sum(where=where).cast("float64")
 
 
 def decay_credit(rows: ir.Table, journeys: ir.Table, q: AttributionQuery) -> ir.Table:
