@@ -139,3 +139,13 @@ def test_a_backfill_of_the_column_drops_its_tables(store, monkeypatch) -> None:
     assert keys <= held()
     derived.drop_changed_column(store.cursor(), dataset, "country")
     assert not keys & held()
+
+
+@pytest.mark.parametrize("q", [
+    AttributionQuery(goals=(GOAL,), by="touchpoint", lookback=None, half_life=timedelta(minutes=10), order=2,
+                     position=(0.2, 0.2, 0.6), bootstrap=0),
+    AttributionQuery(goals=(GOAL, "checkout"), by="device", lookback=timedelta(days=7), bootstrap=0),
+], ids=["old-touches-weigh-almost-nothing", "two-goals-by-attribute"])
+def test_other_settings_give_what_the_events_give(store, monkeypatch, q) -> None:
+    fast, slow = _both(store, monkeypatch, q)
+    _same(fast, slow)
