@@ -39,9 +39,10 @@ if actions and goals:
     q = NBAQuery(actions=tuple(actions), outcomes=v.outcomes, order=order)
     r = run("Ranking actions…", lambda: state.nba(v, v.segment, q))
     c = r.customers
+    held = int(c.control[c.action != NO_RECOMMENDATION].sum())  # as the saved audience counts them
     st.caption(md(f"{r.recommended:,} of {len(c):,} open journeys get an action (support of 30+ customers and a "
-                  f"positive uplift); {int(c.control.sum()):,} are in the seeded 10% control group. Observational "
-                  "evidence, not proof: measure it against the control group below."))
+                  f"positive uplift); {held:,} of them are in the seeded 10% control group and will not get it. "
+                  "Observational evidence, not proof: measure it against the control group below."))
     chart(charts.uplift_figure(r.options), name="nba_uplift", key="act_uplift")
     customer_table(c[c.action != NO_RECOMMENDATION], name="next_best_actions", key="act_nba",
                    percent=("p_now", "p_after", "uplift", "ci_low", "ci_high"))

@@ -62,6 +62,8 @@ def test_nba_save_push_and_measure(home, sample_id, hook):
     assert any("Saved 'Store invite'" in s for s in texts(at, "success"))
     a = Audiences(home).get("Store invite")
     assert a.size == len(rec) and a.control == int(rec.control.sum()) and a.kind == "nba"
+    # the caption counts the control group the audience holds, not the control among every open journey
+    assert any(f"{a.control:,} of them are in the seeded 10% control group" in c for c in texts(at, "caption"))
     url, got = hook
     at.text_input(key="act_url").set_value(url).run()
     at.button(key="act_push").click().run()
