@@ -87,7 +87,11 @@ m1.metric("Journeys", f"{result.journeys:,}")
 m2.metric("Conversions", f"{result.conversions:,}", f"{result.uncredited:,} without a touch to credit",
           delta_color="off", delta_arrow="off")
 m3.metric("Value", "—" if result.value is None else f"{result.value:,.2f}")
-m4.metric("P(conversion), Markov chain", "—" if result.p_conversion is None else f"{result.p_conversion:.2%}")
+m4.metric("P(conversion), Markov chain", "—" if result.p_conversion is None else f"{result.p_conversion:.2%}",
+          f"{result.conversions / result.journeys:.2%} of journeys converted" if result.journeys else None,
+          delta_color="off", delta_arrow="off",
+          help="The chain's estimate over the journeys with a touch to credit in the lookback; the share below "
+               "counts every journey.")
 window = "over the whole journey" if span is None else f"in the {span.days} days before it"
 st.caption(md(f"Credit for reaching {' or '.join(goals)} by {by}: touches strictly before a journey's first goal event, "
               f"{window}. Markov: exact removal effects of an order-{order} chain (linear algebra, no simulation). "

@@ -95,5 +95,10 @@ if outcome == "conversion":
           names={**NAMES, "share_with": "% of converters", "share_without": "% of the others"})
     st.subheader("Graph drivers: P(goal) once a customer reaches a touchpoint", anchor=False)
     graph = run("Solving the absorbing chain…", lambda: state.graph_driver_table(v, v.segment, query))
+    if len(graph) and key.customers:
+        st.caption(f"The chain estimates P(goal) from the start at {graph.p_goal_start.iloc[0]:.1%}; "
+                   f"{key.with_outcome / key.customers:.1%} of these customers actually reached it. A first-order "
+                   "chain remembers only the touchpoint a customer is at, so read the change a touchpoint makes, "
+                   "not the level.")
     table(graph, name="graph_drivers", key="graphd",
           names={"p_goal_start": "P(goal) from the start", "p_goal_from": "P(goal) from here", "change": "change"})

@@ -120,3 +120,18 @@ def test_the_driver_picker_follows_the_outcome(sample_id):
     assert f"Segment: customers who have {column} {value}" in texts(at, "text")
     at.button(key="d_open").click().run()
     assert Segment.from_param(at.query_params["seg"]) == Segment((Filter("attribute", (value,), column=column),))
+
+
+def test_the_graph_drivers_say_the_chains_level_beside_the_actual_rate(sample_id):
+    from app import state
+    from journeys.analyses.base import journeys_for
+    from journeys.analyses.drivers import graph_drivers
+    from journeys.shaping import Shaping
+
+    at = app("screens/drivers.py", ds=sample_id, goal="purchase")
+    j = journeys_for(state.store().table(sample_id), Shaping(goal="purchase"))
+    chain = graph_drivers(j, ("purchase",)).p_goal_start.iloc[0]
+    frame = j.select("customer_id", "touchpoint").to_pandas()
+    actual = frame[frame.touchpoint == "purchase"].customer_id.nunique() / frame.customer_id.nunique()
+    line = next(c for c in texts(at, "caption") if c.startswith("The chain estimates"))
+    assert f"at {chain:.1%}; {actual:.1%} of these customers actually reached it" in line
