@@ -37,8 +37,8 @@ def calibration_figure(result: PredictResult) -> go.Figure:
                                  marker={"size": np.clip(np.sqrt(rows.customers), 5, 18), "color": PALETTE[i]},
                                  customdata=rows.customers,
                                  hovertemplate="mean score %{x:.2f}: %{y:.1%} observed (%{customdata:,})<extra></extra>"))
-    fig.update_layout(height=340, margin=MARGIN, xaxis={"title": "mean predicted score", "range": [0, 1]},
-                      yaxis={"title": "observed rate", "range": [0, 1], "tickformat": ".0%"},
+    fig.update_layout(height=340, margin=MARGIN, xaxis={"title": "mean predicted score", "range": [-0.03, 1.03]},
+                      yaxis={"title": "observed rate", "range": [-0.03, 1.03], "tickformat": ".0%"},
                       title={"text": "Calibration on the validation period", "font": {"size": 14}},
                       legend={"orientation": "h", "y": -0.25})
     return fig
