@@ -192,10 +192,6 @@ def _decay_of_sequences(credited: ir.Table, q: AttributionQuery) -> ir.Table:
     return _credit(per.join(paths, per.key == paths._p))
 
 
-_CONVERTERS = {"key": dt.int64, "end": dt.timestamp, "cvalue": dt.float64, "seg": dt.string,
-               "times": dt.Array(dt.timestamp), "path": dt.string, "missing": dt.int64, "latest": dt.timestamp}
-
-
 def _converters(seq: ir.Table, goals: list[str], q: AttributionQuery) -> ir.Table:
     """Per converting journey: its ``key``, ``end`` (its first goal event's time) and ``cvalue`` (its value);
     ``seg``: the items of its events strictly before that goal and within the lookback before it, ``times`` their
@@ -205,10 +201,11 @@ def _converters(seq: ir.Table, goals: list[str], q: AttributionQuery) -> ir.Tabl
 
     Written in SQL (the stored tables are DuckDB's): Ibis repeats the window's start, a filter over each list,
     in every expression that uses it (twice as slow at 10M)."""
+    ts = seq.ts.type().value_type
     if not goals:
         return materialize(seq.filter(ibis.literal(False)).select(
-            "key", end=ibis.null("timestamp"), cvalue=ibis.null("float64"), seg=ibis.null("string"),
-            times=seq.ts, path=ibis.null("string"), missing=ibis.literal(0, "int64"), latest=ibis.null("timestamp")))
+            "key", end=ibis.null(ts), cvalue=ibis.null("float64"), seg=ibis.null("string"), times=seq.ts,
+            path=ibis.null("string"), missing=ibis.literal(0, "int64"), latest=ibis.null(ts)))
     found = ", ".join(f"NULLIF(STRPOS(tps, '{g}'), 0)" for g in goals)  # codes are letters past U+00FF: no quote
     start = "0" if q.lookback is None else (
         f"LENGTH(LIST_FILTER(ts[1:goal_at - 1], lambda x: x < ts[goal_at] - INTERVAL {int(q.lookback.total_seconds())} SECOND))")
@@ -222,8 +219,9 @@ def _converters(seq: ir.Table, goals: list[str], q: AttributionQuery) -> ir.Tabl
         SELECT key, "end", cvalue, seg, times, NULLIF(path, '') AS path,
                CAST(LENGTH(seg) - LENGTH(path) AS BIGINT) AS missing,
                CASE WHEN path <> '' THEN times[LENGTH(RTRIM(seg, '{MISSING}'))] END AS latest
-        FROM (SELECT *, REPLACE(seg, '{MISSING}', '') AS path FROM ({cut}))""", schema=_CONVERTERS | {
-        "end": seq.ts.type().value_type, "times": seq.ts.type(), "latest": seq.ts.type().value_type})
+        FROM (SELECT *, REPLACE(seg, '{MISSING}', '') AS path FROM ({cut}))""", schema={
+        "key": "int64", "end": ts, "cvalue": "float64", "seg": "string", "times": seq.ts.type(), "path": "string",
+        "missing": "int64", "latest": ts})
     return materialize(conv)
 
 
