@@ -114,7 +114,7 @@ def test_built_once_per_column_and_lookback_then_read(store, monkeypatch) -> Non
     _both(store, monkeypatch, q)
     built = {b.holds for b in derived.LAST_BUILT}
     # (the touchpoints' codes serve every column: an earlier test may have built them)
-    assert built - {attribution_touches.codes_key("touchpoint")} == {attribution_touches.codes_key("device"), attribution_touches.sequences_key("device", q.lookback)}
+    assert built - {attribution_touches.codes_key("touchpoint")} == {attribution_touches.codes_key("device"), attribution_touches.sequences_key("device")}
     derived.LAST_BUILT.clear()
     _both(store, monkeypatch, AttributionQuery(goals=("checkout",), by="device", bootstrap=0))
     assert derived.LAST_BUILT == []  # another goal reads the same tables
@@ -130,7 +130,7 @@ def test_a_backfill_of_the_column_drops_its_tables(store, monkeypatch) -> None:
     """The stored sequences copy the column's values: a change in place (a sentiment backfill) must drop them."""
     q = AttributionQuery(goals=(GOAL,), by="country", bootstrap=0)
     _both(store, monkeypatch, q)
-    keys = {attribution_touches.codes_key("country"), attribution_touches.sequences_key("country", q.lookback)}
+    keys = {attribution_touches.codes_key("country"), attribution_touches.sequences_key("country")}
     dataset = store.datasets()[0].id
 
     def held() -> set[str]:

@@ -36,7 +36,13 @@ from journeys.analyses.attribution_rules import (
     parse_position,
     warnings_for,
 )
-from journeys.analyses.attribution_touches import VALUE, decay_credit, exact_sum, stored_aggregates
+from journeys.analyses.attribution_touches import (
+    LOOKBACK_DEFAULT,
+    VALUE,
+    decay_credit,
+    exact_sum,
+    stored_aggregates,
+)
 from journeys.analyses.base import materialize, to_frame
 from journeys.durations import format_duration, parse_duration
 from journeys.errors import QueryError, unknown
@@ -57,7 +63,6 @@ MODEL_NAMES = {"first": "First touch", "last": "Last touch", "linear": "Linear",
                "time_decay": "Time decay", "markov": "Markov removal effect"}
 #: how the chain's own states read on a page (the raw names stay in the CLI, as ChannelAttribution spells them)
 STATE_NAMES = {START: "(journey start)", CONVERSION: "(converted)", NULL: "(not converted)"}
-LOOKBACK_DEFAULT = timedelta(days=30)
 HALF_LIFE_DEFAULT = timedelta(days=7)
 BOOTSTRAP_DEFAULT = 200
 BOOTSTRAP_MAX = 2000
