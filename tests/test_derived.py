@@ -264,6 +264,15 @@ def test_churn_from_journey_summaries_equals_churn_from_events(loaded, monkeypat
         assert g.reset_index(drop=True).equals(w.reset_index(drop=True)), (i, g, w)
 
 
+def _defaults(table) -> list[str]:
+    """What preparing a dataset builds: the summaries, drivers' occurrences, attribution's channel sequences."""
+    from journeys.analyses import attribution_touches as at
+    from journeys.analyses.drivers_candidates import OCCURRENCES_KEY
+
+    return [*(k for k, _ in summary.BUILDERS), OCCURRENCES_KEY, at.codes_key("touchpoint"), at.codes_key("channel"),
+            at.sequences_key("channel")]
+
+
 def test_a_load_can_prepare_the_default_views_in_the_background(tmp_path):
     store = Store(tmp_path / "home")
     threads = []
@@ -273,18 +282,24 @@ def test_a_load_can_prepare_the_default_views_in_the_background(tmp_path):
         assert len(threads) == 1
         threads[0].join(timeout=120)
         assert not threads[0].is_alive()
-        assert {h for _, h in _catalogue(store)} == {k for k, _ in summary.BUILDERS}
-        derived.LAST_BUILT.clear()
         table = store.table(dataset)
+        assert {h for _, h in _catalogue(store)} == set(_defaults(table))
+        derived.LAST_BUILT.clear()
         j = journeys_for(table, Shaping(goal=GOAL))
         compute_transitions(j, goal=GOAL)
         compute_paths(j, goal=GOAL)
         compute_journey_map(j, infer_stages(base.known_touchpoints(table)), goal=GOAL)
+        from journeys.analyses.attribution import AttributionQuery, compute_attribution
+        from journeys.analyses.drivers import DriversQuery, compute_drivers
+        from journeys.outcomes import Outcomes
+
+        compute_drivers(j, DriversQuery(outcomes=Outcomes(goals=(GOAL,)), kinds=("touchpoint", "count")))
+        compute_attribution(j, AttributionQuery(goals=(GOAL,)))
         assert derived.LAST_BUILT == []  # the first views found everything built
         stop = __import__("threading").Event()
         stop.set()
         assert summary.prepare(table, stop=stop) == []
-        assert summary.prepare(table) == [k for k, _ in summary.BUILDERS]
+        assert summary.prepare(table) == _defaults(table)
     finally:
         store.close()
 
@@ -296,8 +311,8 @@ def test_a_load_from_the_command_line_prepares_the_default_views_for_later_read_
     assert report is not None
     reader = Store(tmp_path / "home", read_only=True)
     try:
-        assert {h for _, h in _catalogue(reader)} == {k for k, _ in summary.BUILDERS}
         table = reader.table(report.dataset_id)
+        assert {h for _, h in _catalogue(reader)} == set(_defaults(table))
         derived.LAST_BUILT.clear()
         compute_paths(journeys_for(table, Shaping(goal=GOAL)), goal=GOAL)
         assert derived.LAST_BUILT == []

@@ -249,11 +249,25 @@ BUILDERS: tuple[tuple[str, Callable[[ir.Table], ir.Table]], ...] = (
     (calendar_key("week"), partial(build_calendar_activity, unit="week")))
 
 
+def _other_builders(events: ir.Table) -> list[tuple[str, Callable[[ir.Table], ir.Table]]]:
+    """Other analyses' default tables: the touchpoint occurrences of drivers, the sequences attribution credits by
+    channel (its default) with the code tables it reads."""
+    from journeys.analyses import attribution_touches as at
+    from journeys.analyses import drivers_candidates as dc
+
+    out: list[tuple[str, Callable[[ir.Table], ir.Table]]] = [(dc.OCCURRENCES_KEY, dc.build_occurrences)]
+    out += [(at.codes_key(by), partial(at.build_codes, by=by)) for by in ("touchpoint", "channel")
+            if by in events.columns]
+    if "channel" in events.columns:
+        out.append((at.sequences_key("channel"), partial(at.build_sequences, by="channel")))
+    return out
+
+
 def prepare(events: ir.Table, *, stop: threading.Event | None = None) -> list[str]:
     """Build the default views' derived tables of stored ``events`` now (what the first view would otherwise
     wait for); returns what it built or found. ``stop`` ends it between tables."""
     done = []
-    for key, make in BUILDERS:
+    for key, make in (*BUILDERS, *_other_builders(events)):
         if stop is not None and stop.is_set():
             break
         if derived.stored(events, key, partial(make, _as_journeys(events))) is not None:

@@ -36,7 +36,7 @@ from journeys.shaping import Shaping, shape
 CATALOGUE_DDL = """CREATE TABLE IF NOT EXISTS derived (
     name VARCHAR PRIMARY KEY, dataset_id VARCHAR, fingerprint VARCHAR, holds VARCHAR,
     created TIMESTAMP, used TIMESTAMP, rows BIGINT, build_s DOUBLE)"""
-KEEP_PER_DATASET = 12
+KEEP_PER_DATASET = 16  # the ten default views' tables and a few shapings
 #: what a segment's customers are kept under (``holds`` starts with it), and how many segments per dataset
 SEGMENT, KEEP_SEGMENTS = "segment ", 32
 #: small tables keyed by a choice (the purchase touchpoints of a gap count), pruned with the segments: a new
