@@ -196,6 +196,13 @@ def test_churn_by_touchpoint_and_by_inactivity_by_hand(duck):
     assert (r.customers, r.with_outcome) == (3, 2)
     assert _counts(r) == {("touchpoint", "a"): (2, 2), ("touchpoint", "b"): (2, 1), ("touchpoint", "c"): (2, 1),
                           ("touchpoint", "cancel"): (1, 1)}
+    # k4, first seen on day 50, could not have gone quiet for 30 days by day 60: left out, not a loyal customer
+    j = journeys_for(duck.table(frame([*rows, ("k4", 50 * DAY, "a"), ("k4", 55 * DAY, "d")])), Shaping())
+    r = compute_drivers(j, DriversQuery(outcome="churn", outcomes=Outcomes(inactivity_days=30), window_days=None,
+                                        kinds=("touchpoint",)))
+    assert (r.customers, r.with_outcome) == (3, 2) and ("touchpoint", "d") not in _counts(r)
+    assert r.outcome_sentence.endswith("1 customer first seen in the last 30 days is left out: too recent to have "
+                                       "churned.")
 
 
 def test_forest_plot_draws_the_significant_top_drivers(duck):

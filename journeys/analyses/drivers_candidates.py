@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Hashable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import ibis
@@ -20,7 +20,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from journeys.analyses.base import materialize, to_frame
-from journeys.outcomes import CHURNED, Outcomes, churn_status, inactivity_threshold
+from journeys.outcomes import CHURNED, Outcomes, churn_status, data_end, inactivity_threshold
 from journeys.schema import RESERVED
 
 #: columns that are never attributes: engine bookkeeping and precomputed per-event values; the sentiment band
@@ -73,7 +73,17 @@ def population(journeys: ir.Table, outcome: str, outcomes: Outcomes, window_days
             inactivity_days, sentence = found.days, found.sentence()
         else:
             sentence = f"Churned means no event for {inactivity_days} days."
+        end = end or data_end(j)
         status = churn_status(j, outcomes, end=end, inactivity_days=inactivity_days)
+        # a customer first seen within the last N days cannot have been seen to churn yet: counting them as
+        # non-churners would make "joined recently" the strongest driver of staying, so they are left out
+        could = status.first_ts <= ibis.literal(pd.Timestamp(end - timedelta(days=inactivity_days)).to_pydatetime(),
+                                                type="timestamp")
+        recent = int(status.filter(~could).count().to_pandas())
+        if recent:
+            sentence += (f" {recent:,} customer{'s' if recent != 1 else ''} first seen in the last {inactivity_days} "
+                         f"days {'are' if recent != 1 else 'is'} left out: too recent to have churned.")
+        status = status.filter(could)
         per = status.select("customer_id", entry=status.first_ts,
                             outcome=(status.status == CHURNED).cast("int64"), cut=ibis.null("int64"))
     else:

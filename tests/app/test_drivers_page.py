@@ -92,7 +92,10 @@ def test_churn_by_inactivity_says_its_threshold(sample_id):
     assert any("Churned means no event for 45 days (chosen)." in t for t in texts(at, "caption"))
     data = json.loads(_cli(sample_id, "--churn", "--inactive", "45d", "--kinds", "touchpoint", "--format", "json",
                            "--no-extras"))
-    assert data["outcome_rule"] == "Churned means no event for 45 days (chosen)."
+    assert data["outcome_rule"].startswith("Churned means no event for 45 days (chosen). ")
+    assert data["outcome_rule"].endswith("customers first seen in the last 45 days are left out: too recent to have "
+                                         "churned.")
+    assert any(data["outcome_rule"] in t for t in texts(at, "caption"))  # the page says the same
     assert {m.label: m.value for m in at.metric}["With the outcome"].startswith(f"{data['with_outcome']:,}")
     assert list(_drivers_table(at)["odds ratio"].round(9)) == [round(d["odds_ratio"], 9) for d in data["drivers"]]
 
