@@ -178,7 +178,8 @@ def _drivers(key: tuple[Any, ...], query: drv.DriversQuery, what: str, _view: Vi
     if what == "graph":
         return drv.graph_drivers(j, query.outcomes.goals)
     events = filter_dates(store().table(_view.dataset or ""), _view.date_from, _view.date_to)
-    return drv.compute_drivers(j, query, end=data_end(events) if query.outcome == "churn" else None, reuse=key)
+    return drv.compute_drivers(j, query, end=data_end(events) if query.outcome == "churn" else None, reuse=key,
+                               whole=None if _segment.is_empty else _journeys(_view, Segment()))
 
 
 def drivers(view: ViewState, segment: Segment, query: drv.DriversQuery) -> drv.DriversResult:
@@ -239,7 +240,7 @@ def _retention_part(key: tuple[Any, ...], query: Any, what: str, _view: ViewStat
         return churn.customers_on_path(j, query[0], query[1], end=data_end(events), whole=whole)
     query = palive.judged_at(query, data_end(events))
     if what == "palive":
-        return palive.compute_palive(j, query)
+        return palive.compute_palive(j, query, whole=whole)
     return palive_product.customer_value(j, query.purchases, query.until)
 
 

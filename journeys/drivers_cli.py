@@ -58,7 +58,8 @@ def cmd_drivers(args: argparse.Namespace) -> None:
     run.check_touchpoints([*q.outcomes.goals, *q.outcomes.churn_touchpoints])
     q.validate()
     with timer() as t:
-        r = compute_drivers(run.journeys, q, end=data_end(run.events) if q.outcome == "churn" else None)
+        r = compute_drivers(run.journeys, q, end=data_end(run.events) if q.outcome == "churn" else None,
+                            whole=None if run.segment.is_empty else run.events)
     table = r.table
     if args.format == "csv":
         table[COLUMNS].to_csv(sys.stdout, index=False)

@@ -150,7 +150,7 @@ def cmd_palive(args: argparse.Namespace) -> None:
     run = _journeys(args)
     q = judged_at(q, data_end(run.events))  # a segment is judged at the dataset's end
     with timer() as t:
-        r = compute_palive(run.journeys, q)
+        r = compute_palive(run.journeys, q, whole=None if run.segment.is_empty else run.events)
     table = r.customers
     if args.only:
         table, _threshold = at_risk_high_value(r, customer_value(run.journeys, q.purchases, r.until))

@@ -189,3 +189,30 @@ def test_who_follows_each_top_path_today_is_its_still_active_count(tmp_path):
             named = path if len(path) >= query.last_k else (START, *path)
             assert len(customers_on_path(j, query, named)) == active, (path, active)
     assert short > 0  # whole short histories were among them
+
+
+def test_a_segment_without_the_goal_is_measured_not_refused(duck):
+    from journeys.analyses.palive import PAliveQuery, compute_palive
+
+    rows = [("X", 0, "purchase"), ("X", 36 * DAY, "purchase"), ("X", 40 * DAY, "home")]
+    rows += [("Y", d * DAY, "purchase") for d in range(10)] + [("Z", 0, "email_open")]
+    events = duck.table(frame(rows))
+    z = journeys_for(events, Shaping(), Segment((Filter("did", ("email_open",)),)))  # Z never bought
+    q = ChurnQuery(outcomes=Outcomes(goals=("purchase",)))
+    with pytest.raises(QueryError, match="Unknown goal touchpoint 'purchase'"):
+        compute_churn(z, q)  # on its own the segment does not know the goal
+    from journeys.outcomes import data_end
+
+    r = compute_churn(z, q, whole=events, end=data_end(events))
+    assert (r.customers, r.churned, r.inactivity.days) == (1, 1, 30)  # silent since day 0 of 40: churned
+    with pytest.raises(QueryError, match="No customer did 'purchase'"):
+        compute_palive(z, PAliveQuery(), whole=events)
+    # drivers of churn in a segment keep everyone's threshold too (the segment alone has no purchase gaps)
+    from journeys.analyses.drivers_candidates import population
+
+    x = journeys_for(events, Shaping(), Segment((Filter("did", ("home",)),)))
+    o = Outcomes(goals=("purchase",))
+    assert population(x, "churn", o, None, end=data_end(events)).outcome_sentence.startswith(
+        "Churned means no event for 36 days")
+    assert population(x, "churn", o, None, end=data_end(events), whole=events).outcome_sentence.startswith(
+        "Churned means no event for 30 days")

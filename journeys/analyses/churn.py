@@ -118,7 +118,8 @@ def compute_churn(events: ir.Table, query: ChurnQuery | None = None, *, end: dat
     q = query or ChurnQuery()
     q.validate()
     o = q.outcomes
-    q.outcomes.validate(known_touchpoints(events) if o.goals or o.churn_touchpoints or o.returns else None)
+    named = o.goals or o.churn_touchpoints or o.returns  # checked against the dataset: a segment may lack them
+    q.outcomes.validate(known_touchpoints(events if whole is None else whole) if named else None)
     if q.breakdown and q.breakdown not in events.columns:
         raise unknown("column", q.breakdown, [c for c in events.columns if c not in {"ts", "seq", "customer_id"}])
     end = end or data_end(events)

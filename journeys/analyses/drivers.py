@@ -249,16 +249,18 @@ def _check_split(customers: int, with_outcome: int, query: DriversQuery) -> None
 
 
 def compute_drivers(journeys: ir.Table, query: DriversQuery, *, end: datetime | None = None,
-                    inactivity_days: int | None = None, reuse: Hashable | None = None) -> DriversResult:
+                    inactivity_days: int | None = None, reuse: Hashable | None = None,
+                    whole: ir.Table | None = None) -> DriversResult:
     """Drivers of the query's outcome among the (person-scope, segmented) journeys' customers.
 
     ``end`` is the data's end for churn by inactivity (default: the last event in ``journeys``), and
     ``inactivity_days`` overrides the spec's threshold. ``reuse`` keys the per-customer touchpoint occurrences
     kept between queries (see :func:`drivers_candidates.occurrences`); it must change whenever the journeys do.
+    ``whole``: the dataset's events when ``journeys`` are a segment's, so churn keeps everyone's default threshold.
     """
     query.validate()
     pop = population(journeys, query.outcome, query.outcomes, query.window_days, end=end,
-                     inactivity_days=inactivity_days)
+                     inactivity_days=inactivity_days, whole=whole)
     _check_split(pop.customers, pop.with_outcome, query)
     skipped: list[tuple[str, int]] = []
     attrs: list[str] = []

@@ -63,13 +63,16 @@ def attribute_columns(journeys: ir.Table) -> list[str]:
 
 
 def population(journeys: ir.Table, outcome: str, outcomes: Outcomes, window_days: int | None, *,
-               end: datetime | None = None, inactivity_days: int | None = None) -> Population:
-    """Who had the outcome (conversion: a goal; churn: the Outcomes spec) and where their observation stops."""
+               end: datetime | None = None, inactivity_days: int | None = None,
+               whole: ir.Table | None = None) -> Population:
+    """Who had the outcome (conversion: a goal; churn: the Outcomes spec) and where their observation stops.
+    ``whole``: the dataset's events when ``journeys`` are a segment's (the default inactivity threshold is
+    everyone's)."""
     j = journeys
     sentence = ""
     if outcome == "churn" and outcomes.churn_mode == "inactivity":
         if inactivity_days is None:
-            found = inactivity_threshold(j, outcomes, end=end)
+            found = inactivity_threshold(j if whole is None else whole, outcomes, end=end)
             inactivity_days, sentence = found.days, found.sentence()
         else:
             sentence = f"Churned means no event for {inactivity_days} days."

@@ -259,14 +259,16 @@ def judged_at(query: PAliveQuery, end: datetime) -> PAliveQuery:
     return replace(query, until=query.until or last)
 
 
-def compute_palive(events: ir.Table, query: PAliveQuery | None = None) -> PAliveResult:
+def compute_palive(events: ir.Table, query: PAliveQuery | None = None, *,
+                   whole: ir.Table | None = None) -> PAliveResult:
     """Fit BG/NBD to the buyers in ``events`` (any table with customer_id, ts and touchpoint: the canonical
     events, or a segment's journeys) and score each buyer: P(alive) at ``until`` and purchases expected
-    over the horizon. For a subset of the data, pass the dataset's last day as ``until``: the default is
-    the last day of ``events`` itself."""
+    over the horizon. For a subset of the data, pass the dataset's last day as ``until`` (the default is
+    the last day of ``events`` itself) and the dataset's events as ``whole``: the purchase touchpoints are
+    checked against it, and a segment without purchases is told so."""
     query = query or PAliveQuery()
     query.validate()
-    check_touchpoints(query.purchases, known_touchpoints(events))
+    check_touchpoints(query.purchases, known_touchpoints(events if whole is None else whole))
     summary = purchase_summary(events, query.purchases, query.until)
     check_fit_possible(summary, query.purchases)
     buyers = summary.customers

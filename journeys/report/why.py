@@ -48,7 +48,8 @@ def drivers_section(ctx: ReportContext) -> Section:
             return Section("drivers", "Drivers and attribution",
                            missing="No goal is set, so there is no conversion to explain (set a goal touchpoint).")
         r = compute_drivers(customers_journeys(ctx), query,
-                            end=data_end(ctx.events) if query.outcome == "churn" else None)
+                            end=data_end(ctx.events) if query.outcome == "churn" else None,
+                            whole=None if v.segment.is_empty else ctx.events)
         ctx.cache["drivers"] = r
         pos, neg = r.top("positive", TOP), r.top("negative", TOP)
         paragraphs = [(f"Outcome: {r.describe_outcome()}. {r.with_outcome:,} of {r.customers:,} customers had it; "
@@ -126,7 +127,8 @@ def retention_section(ctx: ReportContext) -> Section:
                         {"churned_share": "{:.1%}", "active_share": "{:.1%}", "odds_ratio": "{:.2f}", "q_value": "{:.2g}"})]
         figures: dict[str, object] = {"customers": ch.customers, "churned": ch.churned, "revenue_lost": ch.revenue_lost}
         try:
-            pa = palive.compute_palive(j, palive.judged_at(pq, end))
+            whole = None if v.segment.is_empty else ctx.events
+            pa = palive.compute_palive(j, palive.judged_at(pq, end), whole=whole)
         except JourneyError as err:
             paragraphs.append(f"P(alive): {err.message}")
         else:
