@@ -98,8 +98,10 @@ st.caption(md(f"Credit for reaching {' or '.join(goals)} by {by}: touches strict
               + (f"Whiskers: 95% bands from {boot} bootstrap resamples of journeys." if boot else "No bands (0 resamples).")))
 for w in result.warnings:
     st.warning(md(w), icon=":material/warning:")
+seed("a_what", v.attribution_show, ["conversions", "value"])
 what = st.radio("Show", ["conversions", "value"], key="a_what", horizontal=True,
                 disabled=result.value is None, format_func=lambda x: f"{x} credited")
+set_view(replace(view(), attribution_show=what))  # the link reopens the same chart
 chart(attribution_figure(result, what if result.value is not None else "conversions"), name="attribution", key="bars")
 st.subheader(f"Conversions credited per {by} and model", anchor=False)
 wide = result.wide("conversions").rename(columns=MODEL_NAMES).reset_index().rename(columns={"item": by})

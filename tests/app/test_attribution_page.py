@@ -103,3 +103,12 @@ def test_the_chain_opens_in_the_transition_graph(sample_id):
     assert not at.exception
     assert at.query_params["node"] == "channel"
     assert any(t.value == "Transition graph" for t in at.title)
+
+
+def test_the_value_view_lives_in_the_link(sample_id):
+    at = app(PAGE, ds=sample_id, og="purchase")
+    assert at.radio(key="a_what").value == "conversions" and "ashow" not in at.query_params
+    at.radio(key="a_what").set_value("value").run()
+    assert not at.exception and at.query_params["ashow"] == "value"
+    again = app(PAGE, ds=sample_id, og="purchase", ashow="value")
+    assert not again.exception and again.radio(key="a_what").value == "value"
