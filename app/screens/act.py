@@ -111,7 +111,8 @@ since = m2.date_input("Since", value=datetime.fromisoformat(a.refreshed).date(),
 if mgoals:
     m = run("Measuring…", lambda: measure(state.store().table(a.dataset), members, mgoals,
                                           datetime.combine(since, datetime.min.time())))
-    st.metric("Actioned minus control", f"{m.difference * 100:+.1f} pp" if m.control and m.actioned else "—")
-    if m.stale():
+    if m.stale():  # after the data's end there is nothing to measure: no "+0.0 pp" beside the warning
         st.warning(md(m.stale()), icon=":material/event_busy:")
-    st.caption(md(m.sentence()))
+    else:
+        st.metric("Actioned minus control", f"{m.difference * 100:+.1f} pp" if m.control and m.actioned else "—")
+        st.caption(md(m.sentence()))

@@ -145,8 +145,8 @@ def one_time_buyers_note(result: PAliveResult) -> str:
     repeat = result.customers_modelled - once
     text = (f"{once:,} of {result.customers_modelled:,} modelled buyers ({once / result.customers_modelled:.0%}) "
             "made only one purchase day. BG/NBD lets a customer drop out only after a repeat purchase, so it counts "
-            "every one of them as alive (P(alive) 1.0), however long ago they bought; the Churn section above, which "
-            "looks at inactivity, can call the same customers churned.")
+            "every one of them as alive (P(alive) 1.0), however long ago they bought; churn by inactivity can call "
+            "the same customers churned.")
     if repeat < REPEAT_SHARE_WARN * result.customers_modelled:
         text += (f" With only {repeat:,} repeat buyers the bands say little about who is gone: read them as "
                  "'bought once' against 'bought again', not as a churn forecast.")

@@ -73,14 +73,17 @@ def test_nba_save_push_and_measure(home, sample_id, hook):
     assert Audiences(home).get("Store invite").last_push
     at.multiselect(key="act_mgoal").set_value(["purchase"]).run()
     assert not at.exception
-    assert any("actioned customers did purchase" in c for c in texts(at, "caption"))
-    # measured from the save date (today), which is after the sample's last event: one sentence says so
+    # measured from the save date (today), which is after the sample's last event: one sentence says so, and no
+    # "+0.0 pp" stands beside it
     assert at.date_input(key="act_since").value == datetime.fromisoformat(a.refreshed).date()
     end = state.store().table(sample_id).ts.max().execute()
     assert f"The data ends on {end.date()}, before {a.refreshed[:10]}" in " ".join(texts(at, "warning"))
+    assert not any(m.label == "Actioned minus control" for m in at.metric)
+    assert not any("actioned customers did purchase" in c for c in texts(at, "caption"))
     at.date_input(key="act_since").set_value(date(2025, 6, 1)).run()
-    assert not texts(at, "warning")
-    assert any(c.startswith("Since 2025-06-01") for c in texts(at, "caption"))
+    assert not texts(at, "warning") and any(m.label == "Actioned minus control" for m in at.metric)
+    assert any(c.startswith("Since 2025-06-01") and "actioned customers did purchase" in c
+               for c in texts(at, "caption"))
 
 
 def test_a_bad_webhook_is_a_sentence(home, sample_id):
