@@ -83,6 +83,7 @@ def cmd_retention(args: argparse.Namespace) -> None:
                        mode=args.mode.replace("-", "_"), start=args.start, returns=outcomes.returns,
                        breakdown=args.breakdown)
     run = _journeys(args)
+    run.check_touchpoints([run.shaping.goal])  # a mistyped --goal is a sentence, as in every other command
     end = data_end(run.events)
     with timer() as t:
         r = compute_retention(run.journeys, q, end=end)
@@ -105,6 +106,7 @@ def cmd_lifecycle(args: argparse.Namespace) -> None:
     _customers(args)
     q = LifecycleQuery(interval=args.interval, returns=outcomes_from(args).returns)
     run = _journeys(args)
+    run.check_touchpoints([run.shaping.goal])
     with timer() as t:
         r = compute_lifecycle(run.journeys, q, end=data_end(run.events))
     if args.format == "csv":

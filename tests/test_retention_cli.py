@@ -97,6 +97,8 @@ def test_palive_csv_has_one_row_per_customer(home, events):
 
 @pytest.mark.parametrize(("args", "sentence"), [
     (("retention", "shop", "--return", "purchse"), "Unknown touchpoint 'purchse'. Did you mean 'purchase'?"),
+    (("retention", "shop", "--goal", "purchse"), "Unknown touchpoint 'purchse'. Did you mean 'purchase'?"),
+    (("lifecycle", "shop", "--goal", "purchse"), "Unknown touchpoint 'purchse'. Did you mean 'purchase'?"),
     (("churn", "shop", "--inactive", "400d"), "The inactivity threshold (400 days) is longer than the data spans"),
     (("palive", "shop", "--purchase", "account_closed"), "without repeat purchases P(alive) cannot be estimated"),
     (("palive", "shop", "--purchase", "review"), "P(alive) needs at least 500 customers with a purchase"),
