@@ -60,6 +60,7 @@ class ViewState:
     trend: str | None = None
     funnel_drop: int | None = None  # the step whose drop-offs the funnel page drills into (None: the biggest)
     attribution_show: str = "conversions"  # the Attribution chart: conversions or value credited
+    driver_pick: str | None = None  # the driver the Drivers page opens as a segment (None: the first ranked)
     graph: GraphQuery = field(default_factory=lambda: GraphQuery(top_k=GRAPH_TOP_DEFAULT))
     compare: str = "funnel"
     outcomes: Outcomes = field(default_factory=Outcomes)
@@ -121,6 +122,7 @@ class ViewState:
         put("trend", self.trend, None)
         put("fdrop", self.funnel_drop, None)
         put("ashow", self.attribution_show, "conversions")
+        put("dpick", self.driver_pick, None)
         put("minw", self.graph.min_weight, 1)
         put("topk", "all" if self.graph.top_k is None else self.graph.top_k, d.graph.top_k)
         put("cmp", self.compare, "funnel")
@@ -138,7 +140,7 @@ class ViewState:
         problems: list[str] = []
         known = {"ds", "from", "to", "seg", "segb", "scope", "gap", "collapse", "goal", "cut", "node", "rule", "excl",
                  "anchor", "start", "end", "depth", "top", "ms", "pct", "steps", "window", "order", "fx", "sw", "bd", "trend",
-                 "minw", "topk", "cmp", "fdrop", "ashow", *OUTCOME_KEYS, *DRIVERS_KEYS, *ATTRIBUTION_KEYS,
+                 "minw", "topk", "cmp", "fdrop", "ashow", "dpick", *OUTCOME_KEYS, *DRIVERS_KEYS, *ATTRIBUTION_KEYS,
                  *RETENTION_KEYS, *VOICE_KEYS, *ACT_KEYS}
         for key in params:
             if key not in known:
@@ -216,6 +218,7 @@ class ViewState:
         attempt("trend", lambda v, raw: replace(v, trend=choice(["day", "week", "month"])(raw)))
         attempt("fdrop", lambda v, raw: replace(v, funnel_drop=max(1, int(raw))))
         attempt("ashow", lambda v, raw: replace(v, attribution_show=choice(["conversions", "value"])(raw)))
+        attempt("dpick", lambda v, raw: replace(v, driver_pick=raw))
         attempt("minw", lambda v, raw: replace(v, graph=replace(v.graph, min_weight=max(1, int(raw)))))
         attempt("topk", lambda v, raw: replace(v, graph=replace(v.graph, top_k=None if raw == "all" else max(1, int(raw)))))
         attempt("cmp", lambda v, raw: replace(v, compare=choice(["funnel", "paths", "graph"])(raw)))

@@ -76,9 +76,14 @@ else:
     with right:
         st.subheader("Open a driver as a segment", anchor=False)
         shown = [f"{label} (OR {odds:.2f})" for label, odds in zip(ranked.label, ranked.odds_ratio, strict=True)]
+        if v.driver_pick and "d_pick_name" not in st.session_state:  # from a link: that driver, if ranked
+            st.session_state["d_pick_name"] = v.driver_pick
         chosen = pick("Driver", list(ranked.label), shown, key="d_pick")
+        set_view(replace(view(), driver_pick=None if chosen == 0 else str(ranked.label.iloc[chosen])))
         seg = segment_for(ranked.iloc[chosen].to_dict())
         st.text("Segment: " + seg.describe(goals[0] if goals else None))  # user data: plain text
+        st.caption("A segment looks at whole journeys, not the driver's observation window, so it can hold more "
+                   "customers than the driver reached.")
         if st.button("Open as segment", key="d_open", icon=":material/filter_alt:"):
             set_view(replace(v, segment=seg))
             st.rerun()

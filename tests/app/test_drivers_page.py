@@ -138,3 +138,14 @@ def test_the_graph_drivers_say_the_chains_level_beside_the_actual_rate(sample_id
     actual = frame[frame.touchpoint == "purchase"].customer_id.nunique() / frame.customer_id.nunique()
     line = next(c for c in texts(at, "caption") if c.startswith("The chain estimates"))
     assert f"at {chain:.1%}; {actual:.1%} of these customers actually reached it" in line
+
+
+def test_the_picked_driver_lives_in_the_link(sample_id):
+    at = app("screens/drivers.py", ds=sample_id, goal="purchase", dk="attribute")
+    assert "dpick" not in at.query_params  # the first ranked driver is the default
+    at.selectbox(key="d_pick").set_value(1).run()
+    second = _picked(at)
+    assert at.query_params["dpick"] == second
+    again = app("screens/drivers.py", ds=sample_id, goal="purchase", dk="attribute", dpick=second)
+    assert not again.exception and _picked(again) == second and again.selectbox(key="d_pick").value == 1
+    assert any("looks at whole journeys" in c for c in texts(again, "caption"))
