@@ -128,5 +128,5 @@ NAMES.update({"negative_share": "% negative", "avg_sentiment": "avg. sentiment",
               "odds_ratio": "odds ratio", "ci_low": "95% CI low", "ci_high": "95% CI high",
               "negative_texts": "in negative texts", "other_texts": "in other texts", "times": "times written"})
 # drivers (app/screens/drivers.py): rates as percentages; p- and q-values unrounded, in scientific notation
-PERCENT.update({"rate_with", "rate_without", "share_with", "share_without", "p_goal_start", "p_goal_from"})
+PERCENT.update({"rate_with", "rate_without", "share_with", "share_without", "p_goal_start", "p_goal_from", "change"})
 SCIENTIFIC = {"p_value", "q_value"}

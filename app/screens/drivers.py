@@ -106,4 +106,4 @@ if outcome == "conversion":
                    "chain remembers only the touchpoint a customer is at, so read the change a touchpoint makes, "
                    "not the level.")
     table(graph, name="graph_drivers", key="graphd",
-          names={"p_goal_start": "P(goal) from the start", "p_goal_from": "P(goal) from here", "change": "change"})
+          names={"p_goal_start": "P(goal) from the start", "p_goal_from": "P(goal) from here", "change": "change (points)"})
