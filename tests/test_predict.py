@@ -102,6 +102,22 @@ def test_order_one_chain_by_hand(duck):
     assert chain.prob(["y"]) == pytest.approx(0.5)
     assert chain.prob(["z"]) == pytest.approx(1.0)
     assert chain.prob(["x"]) == pytest.approx(0.8 * 0.5 + 0.2 * 1.0)
+    # the very next move: from y half go to the goal, from x nobody does (they go to y or z first)
+    assert chain.prob(["y"], next_step=True) == pytest.approx(0.5)
+    assert chain.prob(["x"], next_step=True) == 0.0 and chain.prob(["z"], next_step=True) == pytest.approx(1.0)
+
+
+def test_inactivity_churn_baseline_is_the_chance_the_next_move_is_the_end(duck):
+    # churn by inactivity = the journey ends (no next event within the horizon): absorption would be 1 for
+    # everyone; the baseline is the share of moves from a state that are the end
+    t = _events(duck, _paths([(30, ["x", "y"]), (10, ["x", "x", "y"]), (20, ["y", "x"])]))
+    counts, _ = transitions(t, BASE + timedelta(days=1), order=1, horizon=timedelta(days=28), success=(),
+                            failure=(), end_is="success")
+    chain = build_chain(counts, 1)
+    assert chain.prob(["x"]) == pytest.approx(1.0) and chain.prob(["y"]) == pytest.approx(1.0)
+    # from x: 30 + 10 go on to y, 10 to x, 20 end -> 20 / 70; from y: 20 go on to x, 40 end -> 40 / 60
+    assert chain.prob(["x"], next_step=True) == pytest.approx(20 / 70)
+    assert chain.prob(["y"], next_step=True) == pytest.approx(40 / 60)
 
 
 @pytest.mark.parametrize(("n", "expect_a", "expect_b"), [(40, 1.0, 0.0), (10, 0.5, 0.5)])

@@ -180,8 +180,15 @@ def outcome_chain(events: ir.Table, cutoff: datetime, query: PredictQuery, inact
     return build_chain(counts, query.order, supports)
 
 
-def _chain_scores(chain: StateChain, frame: pd.DataFrame, order: int) -> np.ndarray:
-    return np.array([chain.prob(s) if s else np.nan for s in states(frame, order)], dtype="float64")
+def _next_step(q: PredictQuery) -> bool:
+    """Churn by inactivity is the chain's end: every journey ends eventually, so the baseline is the chance that a
+    customer's very next move is the end (no event within the horizon), not absorption (1 for everyone)."""
+    return q.target == "churn" and q.outcomes.churn_mode == "inactivity"
+
+
+def _chain_scores(chain: StateChain, frame: pd.DataFrame, q: PredictQuery) -> np.ndarray:
+    return np.array([chain.prob(s, next_step=_next_step(q)) if s else np.nan for s in states(frame, q.order)],
+                    dtype="float64")
 
 
 def compute_predict(events: ir.Table, query: PredictQuery | None = None) -> PredictResult:
@@ -264,7 +271,7 @@ def _train(events: ir.Table, q: PredictQuery) -> Trained:
     x_valid, _ = to_matrix(valid, plan)
     y_valid = valid["label"].to_numpy("int64")
     chain_v = outcome_chain(known, validation_cut, q, inactivity)
-    s_base = np.nan_to_num(_chain_scores(chain_v, valid, q.order), nan=0.0)
+    s_base = np.nan_to_num(_chain_scores(chain_v, valid, q), nan=0.0)
     x_fit, y_fit, w_fit = cap_rows(x_train, y_train)
     lr = LogisticModel(x_fit, y_fit, w_fit)
     gb = BoostedModel(x_fit, y_fit, w_fit)
@@ -312,11 +319,11 @@ def score_predict(trained: Trained) -> PredictResult:
                              r.inactivity_days, with_label=False))
         x_now, features = to_matrix(now, trained.plan)
         chain_now = outcome_chain(trained.events, r.scoring_cutoff, q, r.inactivity_days)
-        s_now = _chain_scores(chain_now, now, q.order)
+        s_now = _chain_scores(chain_now, now, q)
         now_states = states(now, q.order)
         if trained.model is None:
             score = np.nan_to_num(s_now, nan=0.0)
-            words = [_chain_reason(chain_now, s, p) for s, p in zip(now_states, score, strict=True)]
+            words = [_chain_reason(chain_now, s, p, _next_step(q)) for s, p in zip(now_states, score, strict=True)]
         else:
             score, lo, pp = trained.model.contributions(x_now)
             words = reasons(x_now, lo, pp, features)
@@ -327,10 +334,12 @@ def score_predict(trained: Trained) -> PredictResult:
     return replace(r, scores=scores)
 
 
-def _chain_reason(chain: StateChain, state: tuple[str, ...], p: float) -> str:
+def _chain_reason(chain: StateChain, state: tuple[str, ...], p: float, next_step: bool = False) -> str:
     known = chain.state_of(state)
     if known is None:
         return ""
+    if next_step:
+        return f"last touchpoints {STATE_SEP.join(known)}: {p:.0%} of journeys from there have no next event in time"
     return f"last touchpoints {STATE_SEP.join(known)}: {p:.0%} of journeys from there reach it"
 
 

@@ -89,6 +89,7 @@ class StateChain:
     edges: tuple[np.ndarray, np.ndarray, np.ndarray]  # (state, target or -1 success / -2 not, entry)
     entries: tuple[np.ndarray, np.ndarray]  # per (row source, next): the source state and the count
     supports: dict[int, dict[tuple[State, str], int]] = field(default_factory=dict)
+    p_next: np.ndarray = field(default_factory=lambda: np.zeros(0))  # P(the very next move is success)
 
     def state_of(self, history: Sequence[str]) -> State | None:
         """The longest known suffix of the last ``order`` touchpoints of ``history``."""
@@ -98,9 +99,12 @@ class StateChain:
                 return h[i:]
         return None
 
-    def prob(self, history: Sequence[str]) -> float:
+    def prob(self, history: Sequence[str], *, next_step: bool = False) -> float:
+        """P(success) from ``history``'s state: absorbed eventually, or (``next_step``) as its very next move."""
         s = self.state_of(history)
-        return float(self.p[self.index[s]]) if s is not None else float("nan")
+        if s is None:
+            return float("nan")
+        return float((self.p_next if next_step else self.p)[self.index[s]])
 
     def support(self, state: State, action: str) -> tuple[int, State]:
         """Customers who took ``action`` from the longest suffix of ``state`` with at least ``MIN_ROW`` of them
@@ -191,5 +195,7 @@ def build_chain(counts: pd.DataFrame, order: int, supports: dict[int, pd.DataFra
     n_states = len(states)
     prob = entries[1] / np.bincount(entries[0], weights=entries[1], minlength=n_states)[entries[0]] if states else entries[1]
     p = _solve(n_states, edges[0], edges[1], prob[edges[2]]) if states else np.zeros(0)
+    won = edges[1] == -1
+    p_next = np.bincount(edges[0][won], weights=prob[edges[2]][won], minlength=n_states) if states else np.zeros(0)
     sup = {m: {(st, str(nx)): int(c) for st, nx, c in f.itertuples(index=False)} for m, f in (supports or {}).items()}
-    return StateChain(order, states, index, p, row_of, edges, entries, sup)
+    return StateChain(order, states, index, p, row_of, edges, entries, sup, p_next=p_next)
