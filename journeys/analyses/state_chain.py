@@ -52,8 +52,9 @@ def transitions(events: ir.Table, cutoff: datetime, *, order: int, horizon: time
     w = ibis.window(group_by=e.customer_id, order_by=[e.ts, e.seq])
     lags = {f"h{order - 1 - j}": (e.touchpoint.lag(j).over(w) if j else e.touchpoint) for j in range(order)}
     e = e.mutate(_nt=e.touchpoint.lead().over(w), _nts=e.ts.lead().over(w), **lags)
-    absorbing = [*success, *failure]
-    e = e.filter(~e.touchpoint.isin(absorbing)) if absorbing else e
+    # a failure ends the journey; a success does not: a customer who bought can buy again, so a history that
+    # ends with a goal is a state of its own (without it, every repeat buyer went unscored)
+    e = e.filter(~e.touchpoint.isin(list(failure))) if failure else e
     gap = e._nts.epoch_seconds() - e.ts.epoch_seconds()
     end_label = SUCCESS if end_is == "success" else FAILURE
     nxt = ibis.cases(
