@@ -101,7 +101,8 @@ with st.expander("Push to a webhook"):
             st.success(done.sentence())
         except JourneyError as err:
             st.error(md(str(err)))
-customer_table(members, name=f"audience_{a.id}", key="act_members")
+customer_table(members, name=f"audience_{a.id}", key="act_members",
+               percent=("score", "score_baseline", "p_now", "p_after", "uplift", "ci_low", "ci_high"))  # as where they came from
 
 st.header("Measure an action", anchor=False)
 m1, m2 = st.columns(2)
