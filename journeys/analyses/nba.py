@@ -176,7 +176,7 @@ def nba_members(store: Any, dataset: str, definition: dict[str, Any], share: flo
     q = NBAQuery.from_dict(definition["nba"])
     r = compute_nba(definition_events(store, dataset, definition), q)
     rows = r.customers[r.customers["action"] != NO_RECOMMENDATION]
-    reason = [f"after {s}: {a} {u:+.1%} (95% {lo:+.1%} to {hi:+.1%}; {n:,} customers)"
+    reason = [f"after {s}: {a} {u * 100:+.1f} pp (95% {lo * 100:+.1f} to {hi * 100:+.1f} pp; {n:,} customers)"
               for s, a, u, lo, hi, n in rows[["state", "action", "uplift", "ci_low", "ci_high", "support"]]
               .itertuples(index=False)]
     return members_frame(rows["customer_id"], score=rows["uplift"], reason=reason, action=rows["action"],
