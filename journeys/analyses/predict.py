@@ -132,11 +132,12 @@ class PredictResult:
 
     @property
     def what(self) -> str:
-        """``conversion (purchase) within 28 days`` for titles and captions."""
-        o = self.query.outcomes
-        detail = (", ".join(o.goals) if self.query.target == "conversion"
-                  else o.describe(self.inactivity_days))
-        return f"{self.query.target} ({detail}) within {self.query.horizon.days} days"
+        """``conversion to purchase within 28 days`` or ``churn within 28 days, where churned = no event for 158
+        days`` for titles and captions (inside "P(...)": no nested brackets)."""
+        o, days = self.query.outcomes, self.query.horizon.days
+        if self.query.target == "conversion":
+            return f"conversion to {' or '.join(o.goals)} within {days} days"
+        return f"churn within {days} days, where {o.describe(self.inactivity_days)}"
 
     @property
     def note(self) -> str:
