@@ -12,6 +12,7 @@ from typing import Any
 
 from journeys.analyses.predict import HORIZON_DEFAULT, ORDER_DEFAULT, PredictQuery
 from journeys.analyses.predict_features import Target
+from journeys.errors import QueryError
 from journeys.outcomes import Outcomes
 
 URL_KEYS = ("pt", "ph", "pasof", "pord", "band", "acts", "cust", "aud")
@@ -80,6 +81,16 @@ def _days(raw: str) -> int:
     if not 1 <= days <= 366:
         raise ValueError("a horizon is 1 to 366 days")
     return days
+
+
+def horizon_days(typed: object) -> int:
+    """A horizon typed on the page (its box accepts new options): whole days, 1 to 366, else one sentence."""
+    text = str(typed).strip()
+    try:
+        return _days(text)
+    except ValueError as err:
+        reason = str(err) if "horizon" in str(err) else "type a whole number of days such as 28"
+        raise QueryError(f"'{text[:40]}' is not a horizon the page can use: {reason}.") from None
 
 
 def _order(raw: str) -> int:

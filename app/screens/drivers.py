@@ -7,7 +7,21 @@ from dataclasses import replace
 import streamlit as st
 
 from app import state
-from app.ui import chart, empty_state, explained, md, pick, run, seed, set_view, stop, table, view
+from app.ui import (
+    chart,
+    echo,
+    empty_state,
+    explained,
+    link_problem,
+    md,
+    pick,
+    run,
+    seed,
+    set_view,
+    stop,
+    table,
+    view,
+)
 from journeys.analyses.drivers import KINDS, LAST_K, MIN_CELL, MIN_EXPOSED, Q_MAX, TOP, segment_for
 from journeys.charts_drivers import forest_figure
 from journeys.segments import Segment
@@ -75,9 +89,12 @@ else:
             chart(forest_figure(result), name="drivers_forest", key="forest")
     with right:
         st.subheader("Open a driver as a segment", anchor=False)
-        shown = [f"{label} (OR {odds:.2f})" for label, odds in zip(ranked.label, ranked.odds_ratio, strict=True)]
+        shown = [f"{label} (OR {odds:.2g})" for label, odds in zip(ranked.label, ranked.odds_ratio, strict=True)]
         if v.driver_pick and "d_pick_name" not in st.session_state:  # from a link: that driver, if ranked
             st.session_state["d_pick_name"] = v.driver_pick
+            if v.driver_pick not in set(ranked.label):
+                link_problem(f"The link's driver '{echo(v.driver_pick)}' is not among the ranked drivers; the first "
+                             "is picked.")
         chosen = pick("Driver", list(ranked.label), shown, key="d_pick")
         set_view(replace(view(), driver_pick=None if chosen == 0 else str(ranked.label.iloc[chosen])))
         seg = segment_for(ranked.iloc[chosen].to_dict())

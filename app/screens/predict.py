@@ -13,6 +13,7 @@ from app import auth, state
 from app.act_ui import customer_table
 from app.ui import chart, empty_state, md, run, seed, set_view, stop, told, view
 from journeys import charts_predict as charts
+from journeys.act_view import horizon_days
 from journeys.analyses.predict import BASELINE, HORIZONS, band
 from journeys.audiences import Audiences, members_frame
 from journeys.outcomes import Outcomes
@@ -40,7 +41,9 @@ with st.container(border=True):
     as_of = c4.date_input("As of (empty: the data's last day)", key="pr_asof", value=None)
 outcomes = Outcomes(goals=goals, churn_touchpoints=churn_tps, inactivity_days=None if churn_tps else out.inactivity_days,
                     returns=out.returns)
-set_view(replace(v, outcomes=outcomes, act=replace(page, target=target, horizon_days=int(horizon),  # type: ignore[arg-type]
+with told(then_stop=True):  # a typed option that is not a horizon: one sentence, never a traceback
+    days = horizon_days(horizon)
+set_view(replace(v, outcomes=outcomes, act=replace(page, target=target, horizon_days=days,  # type: ignore[arg-type]
                                                    as_of=as_of if isinstance(as_of, date) else None)))
 v = view()
 if target == "conversion" and not goals:

@@ -149,3 +149,9 @@ def test_the_picked_driver_lives_in_the_link(sample_id):
     again = app("screens/drivers.py", ds=sample_id, goal="purchase", dk="attribute", dpick=second)
     assert not again.exception and _picked(again) == second and again.selectbox(key="d_pick").value == 1
     assert any("looks at whole journeys" in c for c in texts(again, "caption"))
+
+
+def test_a_linked_driver_that_is_not_ranked_is_said(sample_id):
+    at = app("screens/drivers.py", ds=sample_id, goal="purchase", dk="attribute", dpick="device = martian")
+    assert not at.exception and at.selectbox(key="d_pick").value == 0
+    assert any("The link's driver 'device = martian' is not among the ranked drivers" in t for t in texts(at, "text"))

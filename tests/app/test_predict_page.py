@@ -116,3 +116,17 @@ def test_customer_on_data_too_short_for_the_model_still_shows_the_timeline(sampl
     assert "A horizon of 28 days needs at least 84 days of data" in info and "'As of' date" in info
     assert "--as-of" not in " ".join([*texts(at, "caption"), info])
     assert len(frame_with(at, "touchpoint")) > 0
+
+
+def test_a_typed_horizon_that_is_not_a_number_is_a_sentence():
+    # the page's horizon box accepts typed options; what it reads goes through horizon_days (told, not raised)
+    import pytest
+
+    from journeys.act_view import horizon_days
+    from journeys.errors import QueryError
+
+    assert horizon_days(" 21 ") == 21 and horizon_days("14d") == 14
+    for typed, reason in (("abc", "type a whole number of days such as 28"), ("0", "a horizon is 1 to 366 days")):
+        with pytest.raises(QueryError) as err:
+            horizon_days(typed)
+        assert err.value.message == f"'{typed}' is not a horizon the page can use: {reason}."
