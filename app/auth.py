@@ -239,12 +239,15 @@ def sharing(dataset: str) -> None:
         st.success("Saved: " + after.describe())
 
 
-def customer_download(where: Any, label: str, data: Callable[[], bytes], *, file_name: str, key: str,
+def customer_download(where: Any, label: str, data: bytes | str | Callable[[], bytes], *, file_name: str, key: str,
                       mime: str = "text/csv", rows: int | None = None, **kw: Any) -> None:
     """A download button for anything that lists customers (member lists, scored customers), for the pages
     that build their own files: viewers get a sentence instead, and each click is in the audit log.
 
-    ``where`` is ``st`` or a container; ``data`` makes the file when clicked. Example::
+    ``where`` is ``st`` or a container. ``data`` is the file, or a function that makes it when clicked (for
+    files too costly to build on every run). A made file has a content address that survives reruns, so a
+    click that lands while the page reruns still downloads; a deferred one's address is new on every run,
+    and such a click is lost. Example::
 
         auth.customer_download(row, "CSV", lambda: safe_csv(members), file_name="a.csv", key="act_csv", rows=len(members))
     """
@@ -253,8 +256,15 @@ def customer_download(where: Any, label: str, data: Callable[[], bytes], *, file
         return
     who, dataset = current(), st.session_state.get("view") and getattr(st.session_state["view"], "dataset", None)
 
-    def audited() -> bytes:
+    def record() -> None:
         audit.record("download_customers", file_name, user=who.name, detail={"rows": rows, "dataset": dataset})
+
+    if not callable(data):
+        where.download_button(label, data=data, file_name=file_name, mime=mime, key=key, on_click=record, **kw)
+        return
+
+    def audited() -> bytes:
+        record()
         return data()
 
     where.download_button(label, data=audited, file_name=file_name, mime=mime, key=key, **kw)

@@ -133,7 +133,13 @@ def test_viewer_has_no_customer_list_download(page: Page, team):
         button.first.click()
     rows = Path(saved.value.path()).read_text().splitlines()
     assert rows[0] == "customer_id" and len(rows) > 1
-    entry = audit.entries(user="ann", action="download_customers", home=team["home"])[0]
+    # the audit entry is written by the click's rerun, a moment after the file arrives
+    for _ in range(100):
+        logged = audit.entries(user="ann", action="download_customers", home=team["home"])
+        if logged:
+            break
+        page.wait_for_timeout(100)
+    entry = logged[0]
     assert entry.detail == {"rows": len(rows) - 1, "dataset": team["b"]} and entry.target.endswith(".csv")
 
 
