@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlencode
@@ -9,8 +10,9 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from app import auth
-from app.ui import set_view, view
+from app import auth, state
+from app.ui import md, set_view, told, view
+from journeys.audiences import Audience, Audiences
 from journeys.export import TABLE_ROWS, safe_csv
 
 CUSTOMER_PAGE = Path(__file__).parent / "screens" / "customer.py"
@@ -51,3 +53,24 @@ def open_customer(customer_id: str) -> None:
     v = view()
     set_view(replace(v, act=replace(v.act, customer=customer_id)))
     st.switch_page(CUSTOMER_PAGE)
+
+
+def save_audience_form(key: str, label: str, placeholder: str, save: Callable[[Audiences, str, bool], Audience],
+                       *, caption: str = "") -> None:
+    """A form that saves an audience: ``save(book, name, replace)`` computes its members and saves them. A blank
+    or taken name, or a role that may not save, gets its sentence; a taken name is replaced only when ticked."""
+    with st.form(f"{key}_save", border=True):
+        if caption:
+            st.caption(caption)
+        name = st.text_input(label, key=f"{key}_aud_name", placeholder=placeholder)
+        replace_it = st.checkbox("Replace an audience of this name", key=f"{key}_aud_replace")
+        if not st.form_submit_button("Save as audience", icon=":material/group_add:", key=f"{key}_save_btn"):
+            return
+        if not auth.allowed("build_audience"):
+            st.error(f"Your role ({auth.current().role}) cannot save audiences.")
+            return
+        book = Audiences(state.store().home)
+        with told(), st.spinner("Saving…"):  # a name that cannot be used gets its sentence; the page stays
+            book.check_name(name, replace_existing=replace_it)
+            a = save(book, name, replace_it)
+            st.success(md(f"Saved '{a.name}': {a.size:,} members, {a.control:,} in the control group."))

@@ -282,6 +282,13 @@ def emotion_curve(view: ViewState, segment: Segment, stages: tuple[tuple[str, st
 
 # ---- predict, next best action, a customer's timeline (issue 12) -------------------------------------------
 
+def _dataset_end(view: ViewState) -> Any:
+    """The last event of the dataset in the view's dates: where "open" is judged, whatever the segment."""
+    from journeys.outcomes import data_end
+
+    return data_end(filter_dates(store().table(view.dataset or ""), view.date_from, view.date_to))
+
+
 def _segment_events(view: ViewState, segment: Segment) -> Any:
     from journeys.analyses.predict import segment_events
 
@@ -293,7 +300,7 @@ def _segment_events(view: ViewState, segment: Segment) -> Any:
 def _predict(key: tuple[Any, ...], query: Any, _view: ViewState, _segment: Segment) -> Any:
     from journeys.analyses.predict import compute_predict
 
-    return compute_predict(_segment_events(_view, _segment), query)
+    return compute_predict(_segment_events(_view, _segment), query, end=_dataset_end(_view))
 
 
 def predict(view: ViewState, segment: Segment, query: Any) -> Any:
@@ -305,7 +312,7 @@ def predict(view: ViewState, segment: Segment, query: Any) -> Any:
 def _nba(key: tuple[Any, ...], query: Any, as_of: Any, _view: ViewState, _segment: Segment) -> Any:
     from journeys.analyses.nba import compute_nba
 
-    return compute_nba(_segment_events(_view, _segment), query, as_of=as_of)
+    return compute_nba(_segment_events(_view, _segment), query, as_of=as_of, end=_dataset_end(_view))
 
 
 def nba(view: ViewState, segment: Segment, query: Any, as_of: Any = None) -> Any:

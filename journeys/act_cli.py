@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -48,15 +47,15 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _events(args: argparse.Namespace) -> tuple[Any, date]:
-    """The dataset's events (of the segment's customers, when one is given) and the dataset's last day."""
+def _events(args: argparse.Namespace) -> tuple[Any, pd.Timestamp]:
+    """The dataset's events (of the segment's customers, when one is given) and the dataset's last event."""
     from journeys.engine.store import Store
 
     table = Store(read_only=True).table(args.dataset)
     end = pd.Timestamp(to_frame(table.aggregate(last=table.ts.max()))["last"].iloc[0])
     if pd.isna(end):
         raise QueryError("The dataset has no events.")
-    return segment_events(table, segment_from(args), args.goal), end.date()
+    return segment_events(table, segment_from(args), args.goal), end
 
 
 def _target(args: argparse.Namespace) -> str:
@@ -82,7 +81,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     q = predict_query(args)
     events, end = _events(args)
     with timer() as t:
-        r = compute_predict(events, replace(q, as_of=q.as_of or end))
+        r = compute_predict(events, q, end=end)
     if args.validation_csv and len(r.validation):
         with open(args.validation_csv, "wb") as fh:
             fh.write(safe_csv(r.validation[VALIDATION_COLUMNS], limit=len(r.validation)))
@@ -108,7 +107,7 @@ def cmd_nba(args: argparse.Namespace) -> None:
     q = nba_query(args)
     events, end = _events(args)
     with timer() as t:
-        r = compute_nba(events, q, as_of=date.fromisoformat(args.as_of) if args.as_of else end)
+        r = compute_nba(events, q, as_of=date.fromisoformat(args.as_of) if args.as_of else None, end=end)
     if args.format == "csv":
         sys.stdout.write(safe_csv(r.customers, limit=max(1, len(r.customers))).decode("utf-8"))
         return
@@ -123,6 +122,7 @@ def cmd_audience_save(args: argparse.Namespace) -> None:
 
     store = Store(read_only=True)
     info = store.get(args.dataset)
+    Audiences().check_name(args.name, replace_existing=args.replace)  # before the work of computing members
     segment = segment_from(args)
     scope = {"seg": "" if segment.is_empty else segment.to_param(), "goal": args.goal}
     if args.from_nba:
@@ -141,7 +141,8 @@ def cmd_audience_save(args: argparse.Namespace) -> None:
         kind, definition = "segment", scope
         from journeys.audiences import segment_members as build
     members = build(store, info.id, definition, args.control, args.seed)
-    a = Audiences().save(args.name, info.id, kind, definition, members, share=args.control, seed=args.seed)  # type: ignore[arg-type]
+    a = Audiences().save(args.name, info.id, kind, definition, members, share=args.control, seed=args.seed,  # type: ignore[arg-type]
+                         replace_existing=args.replace)
     print(json.dumps({"audience": a.name, "id": a.id, "kind": a.kind, "members": a.size, "control": a.control}))
 
 
@@ -193,7 +194,7 @@ def cmd_measure(args: argparse.Namespace) -> None:
 
     book = Audiences()
     a = book.get(args.name)
-    since = datetime.fromisoformat(args.since) if args.since else datetime.fromisoformat(a.refreshed).replace(tzinfo=None)
+    since = datetime.fromisoformat(args.since) if args.since else datetime.fromisoformat(a.handed_over).replace(tzinfo=None)
     goals = tuple(g.strip() for g in (args.goal or "").split(",") if g.strip())
     m = measure(Store(read_only=True).table(a.dataset), book.members(a), goals, since)
     if args.format == "json":
@@ -247,6 +248,7 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--from-nba", action="store_true", help="the customers with a recommended action")
     s.add_argument("--score-band", metavar="LOW:HIGH", help="customers whose predicted score is in the band")
     s.add_argument("--seed", type=int, default=1, help="control group seed")
+    s.add_argument("--replace", action="store_true", help="redefine an audience of the same name (keeps its push state)")
     s.set_defaults(func=cmd_audience_save)
     s = asub.add_parser("list", help="audiences with size, last refresh and push")
     s.add_argument("--format", choices=("text", "json"), default="text")
@@ -272,7 +274,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("measure", help="actioned vs control conversion of an audience since its export")
     p.add_argument("name")
     p.add_argument("--goal", required=True, help="goal touchpoint(s), comma-separated")
-    p.add_argument("--since", help="ISO date or time (default: the audience's last refresh)")
+    p.add_argument("--since", help="ISO date or time (default: the audience's last push, else its last refresh)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_measure)
 

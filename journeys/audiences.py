@@ -109,6 +109,12 @@ class Audience:
     def last_push(self) -> str:
         return max((d.pushed_at for d in self.destinations.values()), default="")
 
+    @property
+    def handed_over(self) -> str:
+        """When the list left for the tools that act (its last push, else its last refresh): where measuring
+        its effect starts by default."""
+        return self.last_push or self.refreshed
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -179,17 +185,8 @@ class Audiences:
     def save(self, name: str, dataset: str, kind: Kind, definition: dict[str, Any], members: pd.DataFrame, *,
              share: float = CONTROL_SHARE, seed: int = CONTROL_SEED, replace_existing: bool = True) -> Audience:
         """Store ``members`` under ``name`` (an existing audience of that name is redefined, keeping its id
-        and push state unless the definition changed)."""
-        name = name.strip()
-        if not _NAME.match(name):
-            raise AudienceError(f"'{name[:40]}' cannot name an audience.",
-                                hint="Use 1 to 80 letters, digits, spaces, dots, dashes or underscores.")
-        try:
-            old = self.get(name)
-        except AudienceError:
-            old = None
-        if old is not None and not replace_existing:
-            raise AudienceError(f"An audience named '{name}' exists already.")
+        and push state, unless ``replace_existing`` is false: then it is an error)."""
+        name, old = self.check_name(name, replace_existing=replace_existing)
         now = _now()
         base = old or Audience(id=uuid.uuid4().hex[:12], name=name, dataset=dataset, kind=kind, definition=definition,
                                created=now)
@@ -200,6 +197,21 @@ class Audiences:
         _write_parquet(folder / "members.parquet", members[MEMBER_COLUMNS])
         _write(folder / "audience.json", a.to_json().encode("utf-8"))
         return a
+
+    def check_name(self, name: str, *, replace_existing: bool = False) -> tuple[str, Audience | None]:
+        """The cleaned ``name`` and the audience it names now, if any; a sentence if it cannot name one, or if it
+        names one and ``replace_existing`` is false. Call it before computing members, to fail fast."""
+        name = name.strip()
+        if not _NAME.match(name):
+            raise AudienceError(f"'{name[:40]}' cannot name an audience." if name else "Give the audience a name.",
+                                hint="Use 1 to 80 letters, digits, spaces, dots, dashes or underscores.")
+        old = next((a for a in self.list() if a.name == name), None)
+        if old is not None and not replace_existing:
+            raise AudienceError(f"An audience named '{name}' exists already ({old.size:,} members, "
+                                f"{old.kind.replace('_', ' ')}, refreshed {old.refreshed[:10]}).",
+                                hint="Pick another name, or replace it (dashboard: tick 'Replace an audience of "
+                                     "this name'; CLI: --replace).")
+        return name, old
 
     def refresh(self, name: str, store: Any, *, builders: dict[str, Builder] | None = None) -> Audience:
         """Recompute the members from the stored definition (for cron: ``journeys audience refresh NAME``)."""

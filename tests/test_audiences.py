@@ -41,7 +41,22 @@ def test_list_redefine_and_delete(tmp_path: Path):
     assert not (tmp_path / "audiences" / first.id).exists()
 
 
-@pytest.mark.parametrize("name", ["", "../../etc", "a/b", "x" * 81])
+@pytest.mark.parametrize("name", ["../../etc", "a/b", "x" * 81])
 def test_names_that_cannot_name_an_audience(tmp_path: Path, name: str):
     with pytest.raises(AudienceError, match="cannot name an audience"):
         Audiences(tmp_path).save(name, "ds", "segment", {"seg": ""}, members_frame(["1"], share=0.0))
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_a_blank_name_is_asked_for(tmp_path: Path, name: str):
+    with pytest.raises(AudienceError, match=r"^Give the audience a name\. "):
+        Audiences(tmp_path).check_name(name)
+
+
+def test_a_taken_name_is_refused_unless_replacing(tmp_path: Path):
+    book = Audiences(tmp_path)
+    first = book.save("Carts", "ds", "segment", {"seg": ""}, members_frame(["1", "2"], share=0.0))
+    with pytest.raises(AudienceError, match=r"An audience named 'Carts' exists already \(2 members, segment, refreshed "):
+        book.check_name(" Carts ")
+    assert book.check_name("Carts", replace_existing=True) == ("Carts", first)
+    assert book.check_name("carts") == ("carts", None)  # names are case-sensitive, as the list shows them

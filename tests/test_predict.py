@@ -371,3 +371,23 @@ def test_older_snapshots_are_left_out_once_both_outcomes_have_what_the_row_cap_k
     asked.clear()
     monkeypatch.setattr(predict, "TRAIN_ROWS_MAX", 100)  # never enough: every snapshot is used
     assert predict._snapshots(snap, cuts).attrs["cuts"] == cuts and asked == cuts
+
+
+def test_open_journeys_are_those_seen_within_the_threshold_before_the_last_event(duck):
+    """Without an as-of date, Predict scores exactly the customers Retention and churn call active: last seen
+    less than N days before the data's last event (not the midnight after it, which lost a few)."""
+    df = planted(customers=1500)
+    r = compute_predict(duck.table(df), PredictQuery(target="churn", horizon=timedelta(days=7)))
+    assert r.offered is not None
+    last = df.groupby("customer_id").ts.max()
+    end = df.ts.max()
+    active = set(last.index[last > end - timedelta(days=r.inactivity_days)])
+    assert set(r.scores.customer_id) == active and r.scoring_cutoff.date() == end.date()
+
+
+@pytest.mark.parametrize(("as_of", "when"), [("2024-12-31", "before the data starts"), ("2026-01-01", "after the data ends")])
+def test_an_as_of_date_outside_the_data_is_one_sentence(duck, as_of, when):
+    t = _events(duck, _paths([(3, ["home", "purchase"])]))
+    first, last = (d.date() for d in t.aggregate(a=t.ts.min(), b=t.ts.max()).execute().iloc[0])
+    with pytest.raises(QueryError, match=f"^The as-of date {as_of} is {when}: this data runs from {first} to {last}"):
+        compute_predict(t, PredictQuery(outcomes=Outcomes(goals=("purchase",)), as_of=datetime.fromisoformat(as_of).date()))

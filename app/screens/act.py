@@ -9,11 +9,11 @@ from datetime import datetime
 import streamlit as st
 
 from app import auth, state
-from app.act_ui import customer_table
-from app.ui import chart, empty_state, md, run, seed, set_view, stop, told, view
+from app.act_ui import customer_table, save_audience_form
+from app.ui import chart, empty_state, md, run, seed, set_view, stop, view
 from journeys import charts_predict as charts
 from journeys.analyses.nba import NO_RECOMMENDATION, NBAQuery, measure, nba_members
-from journeys.audiences import Audiences
+from journeys.audiences import Audience, Audiences
 from journeys.auth import audit
 from journeys.errors import JourneyError
 from journeys.export import safe_csv
@@ -46,16 +46,15 @@ if actions and goals:
     chart(charts.uplift_figure(r.options), name="nba_uplift", key="act_uplift")
     customer_table(c[c.action != NO_RECOMMENDATION], name="next_best_actions", key="act_nba",
                    percent=("p_now", "p_after", "uplift", "ci_low", "ci_high"))
-    with st.form("act_save"):
-        name = st.text_input("Save the action list as audience", key="act_aud_name", placeholder="e.g. Store invite")
-        if (st.form_submit_button("Save", icon=":material/group_add:", key="act_save_btn") and name.strip()
-                and auth.allowed("build_audience")):
-            definition = {"nba": q.to_dict(), "seg": "" if v.segment.is_empty else v.segment.to_param(),
-                          "goal": v.shaping.goal}
-            with told(), st.spinner("Saving…"):  # a name that cannot be used gets its sentence; the page stays
-                members = nba_members(state.store(), v.dataset or "", definition, q.control_share, q.seed)
-                a = book.save(name, v.dataset or "", "nba", definition, members, share=q.control_share, seed=q.seed)
-                st.success(md(f"Saved '{a.name}': {a.size:,} members, {a.control:,} in the control group."))
+
+    def _save(book: Audiences, name: str, replace_it: bool) -> Audience:
+        definition = {"nba": q.to_dict(), "seg": "" if v.segment.is_empty else v.segment.to_param(),
+                      "goal": v.shaping.goal}
+        members = nba_members(state.store(), v.dataset or "", definition, q.control_share, q.seed)
+        return book.save(name, v.dataset or "", "nba", definition, members, share=q.control_share, seed=q.seed,
+                         replace_existing=replace_it)
+
+    save_audience_form("act", "Save the action list as audience", "e.g. Store invite", _save)
 else:
     empty_state("Pick the actions the company can trigger and the goal they should lead to.")
 
@@ -108,7 +107,8 @@ st.header("Measure an action", anchor=False)
 m1, m2 = st.columns(2)
 seed("act_mgoal", list(goals), tps)
 mgoals = tuple(m1.multiselect("Goal", tps, key="act_mgoal"))
-since = m2.date_input("Since", value=datetime.fromisoformat(a.refreshed).date(), key="act_since")
+since = m2.date_input("Since (default: its last push, else refresh)", value=datetime.fromisoformat(a.handed_over).date(),
+                      key="act_since")
 if mgoals:
     m = run("Measuring…", lambda: measure(state.store().table(a.dataset), members, mgoals,
                                           datetime.combine(since, datetime.min.time())))

@@ -9,13 +9,13 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from app import auth, state
-from app.act_ui import customer_table
+from app import state
+from app.act_ui import customer_table, save_audience_form
 from app.ui import chart, empty_state, md, run, seed, set_view, stop, told, view
 from journeys import charts_predict as charts
 from journeys.act_view import horizon_days
 from journeys.analyses.predict import BASELINE, HORIZONS, band
-from journeys.audiences import Audiences, members_frame
+from journeys.audiences import Audience, Audiences, members_frame
 from journeys.outcomes import Outcomes
 
 st.title("Predict")
@@ -82,13 +82,13 @@ st.subheader(f"Most {who}: {len(chosen):,} customers scored {low:.2f} to {high:.
 customer_table(chosen[["customer_id", "score", "reasons", "state", "score_baseline"]], name="predicted_customers",
                key="pr_top", names={"score_baseline": "baseline score", "state": "last touchpoints"},
                percent=("score", "score_baseline"))
-with st.form("pr_save", border=True):
-    st.caption("Save this band as an audience (10% seeded control group, refreshed from its definition).")
-    name = st.text_input("Audience name", key="pr_aud_name", placeholder="e.g. At risk this month")
-    if (st.form_submit_button("Save as audience", icon=":material/group_add:", key="pr_save_btn") and name.strip()
-            and auth.allowed("build_audience")):
-        definition = {"predict": q.to_dict(), "low": float(low), "high": float(high)}
-        members = members_frame(chosen["customer_id"], score=chosen["score"], reason=chosen["reasons"])
-        with told():  # a name that cannot be used gets its sentence; the page stays
-            saved = Audiences(state.store().home).save(name, v.dataset or "", "score_band", definition, members)
-            st.success(md(f"Saved '{saved.name}': {saved.size:,} members, {saved.control:,} in the control group."))
+
+
+def _save(book: Audiences, name: str, replace_it: bool) -> Audience:
+    definition = {"predict": q.to_dict(), "low": float(low), "high": float(high)}
+    members = members_frame(chosen["customer_id"], score=chosen["score"], reason=chosen["reasons"])
+    return book.save(name, v.dataset or "", "score_band", definition, members, replace_existing=replace_it)
+
+
+save_audience_form("pr", "Audience name", "e.g. At risk this month", _save,
+                   caption="Save this band as an audience (10% seeded control group, refreshed from its definition).")

@@ -93,16 +93,17 @@ class NBAResult:
         return int((self.customers["action"] != NO_RECOMMENDATION).sum())
 
 
-def compute_nba(events: ir.Table, query: NBAQuery, *, as_of: date | None = None) -> NBAResult:
-    """Recommendations for every journey open at the day after ``as_of`` (default: the data's last day)."""
-    from journeys.analyses.predict import PredictQuery, midnight, outcome_chain
+def compute_nba(events: ir.Table, query: NBAQuery, *, as_of: date | None = None, end: Any = None) -> NBAResult:
+    """Recommendations for every journey open just after the data's last event (``end``: the dataset's, when
+    ``events`` are a segment's), or at the midnight that ends ``as_of``."""
+    from journeys.analyses.predict import PredictQuery, outcome_chain, scoring_cutoff
 
     known = known_touchpoints(events)
     query.validate(known)
-    last = to_frame(events.aggregate(last=events.ts.max()))["last"].iloc[0]
+    last = to_frame(events.aggregate(last=events.ts.max()))["last"].iloc[0] if end is None else end
     if pd.isna(last):
         raise QueryError("The data has no events.")
-    scoring = midnight((as_of or pd.Timestamp(last).date()) + timedelta(days=1))
+    scoring = scoring_cutoff(as_of, last)
     seen = events.filter(events.ts < pd.Timestamp(scoring).to_pydatetime())
     pq = PredictQuery(target=query.target, outcomes=query.outcomes, horizon=query.horizon, order=query.order)
     chain = outcome_chain(seen, scoring, pq, actions=query.actions)
@@ -172,9 +173,10 @@ def nba_members(store: Any, dataset: str, definition: dict[str, Any], share: flo
     supported action are left out."""
     from journeys.analyses.predict import definition_events
     from journeys.audiences import members_frame
+    from journeys.outcomes import data_end
 
     q = NBAQuery.from_dict(definition["nba"])
-    r = compute_nba(definition_events(store, dataset, definition), q)
+    r = compute_nba(definition_events(store, dataset, definition), q, end=data_end(store.table(dataset)))
     rows = r.customers[r.customers["action"] != NO_RECOMMENDATION]
     reason = [f"after {s}: {a} {u * 100:+.1f} pp (95% {lo * 100:+.1f} to {hi * 100:+.1f} pp; {n:,} customers)"
               for s, a, u, lo, hi, n in rows[["state", "action", "uplift", "ci_low", "ci_high", "support"]]

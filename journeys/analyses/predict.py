@@ -1,8 +1,8 @@
 """Who will convert or churn within H days: a transparent chain baseline beside a learned model, validated on
 a later period than it was trained on, with reasons in words for every score.
 
-Time-based validation (all cutoffs at midnight UTC; the scoring cutoff is the day after the data's last day,
-or after ``as_of``):
+Time-based validation (the scoring cutoff is just after the data's last event, so that an open journey is what it
+is on every page, or the midnight UTC that ends ``as_of``; the other cutoffs are whole horizons before it):
 
 - *validation cutoff* ``v = scoring - H``: the models score the customers open at ``v`` from their events
   before ``v`` and are judged on what those customers did in ``[v, scoring)``;
@@ -57,7 +57,7 @@ from journeys.analyses.predict_validation import (
 )
 from journeys.analyses.state_chain import StateChain, build_chain, transitions
 from journeys.errors import QueryError
-from journeys.outcomes import Outcomes, inactivity_threshold
+from journeys.outcomes import Outcomes, data_end, inactivity_threshold
 
 HORIZON_DEFAULT = timedelta(days=28)
 HORIZONS = (timedelta(days=7), timedelta(days=28))
@@ -152,6 +152,14 @@ def midnight(d: date) -> datetime:
     return datetime.combine(d, time())
 
 
+def scoring_cutoff(as_of: date | None, last: Any) -> datetime:
+    """Where scoring stands: just after the data's ``last`` event, so that "open" means what Retention and churn
+    mean by it (seen within the inactivity threshold before the last event), or the midnight that ends ``as_of``."""
+    if as_of is None:
+        return pd.Timestamp(last).to_pydatetime() + timedelta(microseconds=1)
+    return midnight(as_of + timedelta(days=1))
+
+
 def cutoffs(first: datetime, scoring: datetime, query: PredictQuery) -> tuple[datetime, list[datetime]]:
     """The validation cutoff and the training cutoffs (latest first); a sentence when the data is too short."""
     h = query.horizon
@@ -192,13 +200,14 @@ def _chain_scores(chain: StateChain, frame: pd.DataFrame, q: PredictQuery) -> np
                     dtype="float64")
 
 
-def compute_predict(events: ir.Table, query: PredictQuery | None = None) -> PredictResult:
+def compute_predict(events: ir.Table, query: PredictQuery | None = None, *, end: Any = None) -> PredictResult:
     """Validate both models on the latest labelled period and score every open journey (see the module doc).
+    ``end``: the dataset's last event when ``events`` are a segment's (default: their own last event).
 
     scikit-learn runs on one thread: its OpenMP pool spins against the engine and other work on a shared
     2-core machine (a 60-tree fit took 2.8 s on one thread and 30 s on two under load)."""
     with threadpool_limits(limits=1):
-        return score_predict(train_predict(events, query))
+        return score_predict(train_predict(events, query, end=end))
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,10 +221,10 @@ class Trained:
     events: ir.Table
 
 
-def train_predict(events: ir.Table, query: PredictQuery | None = None) -> Trained:
+def train_predict(events: ir.Table, query: PredictQuery | None = None, *, end: Any = None) -> Trained:
     """Features, labels, both models and their validation; the offered model refitted for scoring."""
     with threadpool_limits(limits=1):
-        return _train(events, query or PredictQuery())
+        return _train(events, query or PredictQuery(), end)
 
 
 def _snapshots(snap: Callable[[datetime], pd.DataFrame], cuts: list[datetime]) -> pd.DataFrame:
@@ -235,13 +244,19 @@ def _snapshots(snap: Callable[[datetime], pd.DataFrame], cuts: list[datetime]) -
     return out
 
 
-def _train(events: ir.Table, q: PredictQuery) -> Trained:
+def _train(events: ir.Table, q: PredictQuery, end: Any = None) -> Trained:
     q.validate(known_touchpoints(events))
     span = to_frame(events.aggregate(first=events.ts.min(), last=events.ts.max())).iloc[0]
     if pd.isna(span["last"]):
         raise QueryError("The data has no events.")
     first = pd.Timestamp(span["first"]).to_pydatetime()
-    scoring = midnight((q.as_of or pd.Timestamp(span["last"]).date()) + timedelta(days=1))
+    last = pd.Timestamp(span["last"] if end is None else end)
+    last_day = last.date()
+    if q.as_of is not None and not first.date() <= q.as_of <= last_day:
+        when = "before the data starts" if q.as_of < first.date() else "after the data ends"
+        raise QueryError(f"The as-of date {q.as_of} is {when}: this data runs from {first.date()} to {last_day}.",
+                         hint="Pick a date in that range, or leave it empty for the data's last day.")
+    scoring = scoring_cutoff(q.as_of, last)
     validation_cut, training_cuts = cutoffs(first, scoring, q)
     known = events.filter(events.ts < pd.Timestamp(scoring).to_pydatetime())
     # the inactivity threshold also bounds who is "open": seen within it (explicit churn included)
@@ -355,7 +370,7 @@ def score_band_members(store: Any, dataset: str, definition: dict[str, Any], sha
     from journeys.audiences import members_frame
 
     query = PredictQuery.from_dict(definition["predict"])
-    r = compute_predict(definition_events(store, dataset, definition), query)
+    r = compute_predict(definition_events(store, dataset, definition), query, end=data_end(store.table(dataset)))
     if r.offered is None:
         raise QueryError(r.message)
     rows = band(r.scores, float(definition.get("low", 0.0)), float(definition.get("high", 1.0)))

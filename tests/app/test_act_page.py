@@ -75,7 +75,9 @@ def test_nba_save_push_and_measure(home, sample_id, hook):
     assert not at.exception
     # measured from the save date (today), which is after the sample's last event: one sentence says so, and no
     # "+0.0 pp" stands beside it
-    assert at.date_input(key="act_since").value == datetime.fromisoformat(a.refreshed).date()
+    pushed = Audiences(home).get("Store invite")
+    assert pushed.handed_over == pushed.last_push  # measured from the push: when the list left for the tools
+    assert at.date_input(key="act_since").value == datetime.fromisoformat(pushed.last_push).date()
     end = state.store().table(sample_id).ts.max().execute()
     assert f"The data ends on {end.date()}, before {a.refreshed[:10]}" in " ".join(texts(at, "warning"))
     assert not any(m.label == "Actioned minus control" for m in at.metric)
@@ -119,3 +121,22 @@ def test_a_name_that_cannot_name_an_audience_is_a_sentence_not_a_traceback(home,
     at.button(key="act_save_btn").click().run()
     assert not at.exception
     assert any("cannot name an audience" in e for e in texts(at, "error"))
+    at.text_input(key="act_aud_name").set_value("  ")  # blank: asked for, not ignored
+    at.button(key="act_save_btn").click().run()
+    assert any(e.startswith("Give the audience a name.") for e in texts(at, "error"))
+
+
+def test_a_taken_name_is_replaced_only_when_ticked(home, sample_id):
+    before = Audiences(home).get("Churn risk")  # saved by test_predict_band_saved_as_audience
+    at = app("screens/predict.py", ds=sample_id, band="0.95:1")
+    at.text_input(key="pr_aud_name").set_value("Churn risk")
+    at.button(key="pr_save_btn").click().run()
+    assert not at.exception
+    assert any(e.startswith("An audience named 'Churn risk' exists already") for e in texts(at, "error"))
+    assert Audiences(home).get("Churn risk") == before
+    at.text_input(key="pr_aud_name").set_value("Churn risk")
+    at.checkbox(key="pr_aud_replace").check()
+    at.button(key="pr_save_btn").click().run()
+    after = Audiences(home).get("Churn risk")
+    assert after.id == before.id and after.definition["low"] == 0.95 and after.size <= before.size
+    assert any(s.startswith("Saved 'Churn risk'") for s in texts(at, "success"))
