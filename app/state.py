@@ -290,7 +290,7 @@ def _dataset_end(view: ViewState) -> Any:
 
 
 def _segment_events(view: ViewState, segment: Segment) -> Any:
-    from journeys.analyses.predict import segment_events
+    from journeys.analyses.predict_features import segment_events
 
     events = filter_dates(store().table(view.dataset or ""), view.date_from, view.date_to)
     return segment_events(events, segment, view.shaping.goal)

@@ -33,8 +33,8 @@ from journeys.analyses.predict import (
     VALIDATION_COLUMNS,
     PredictQuery,
     compute_predict,
-    segment_events,
 )
+from journeys.analyses.predict_features import segment_events
 from journeys.analysis_cli import add_common, segment_from
 from journeys.audiences import CONTROL_SHARE, AudienceError, Audiences
 from journeys.durations import parse_duration

@@ -171,7 +171,7 @@ def recommend(chain: StateChain, options: pd.DataFrame, now: pd.DataFrame, q: NB
 def nba_members(store: Any, dataset: str, definition: dict[str, Any], share: float, seed: int) -> pd.DataFrame:
     """Audience members of an action list: ``definition`` = {"nba": NBAQuery.to_dict()}; customers without a
     supported action are left out."""
-    from journeys.analyses.predict import definition_events
+    from journeys.analyses.predict_features import definition_events
     from journeys.audiences import members_frame
     from journeys.outcomes import data_end
 

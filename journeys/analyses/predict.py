@@ -38,6 +38,7 @@ from journeys.analyses.predict_features import (
     STATE_SEP,
     FeaturePlan,
     Target,
+    definition_events,
     fetch,
     labelled,
     plan_features,
@@ -376,22 +377,6 @@ def score_band_members(store: Any, dataset: str, definition: dict[str, Any], sha
     rows = band(r.scores, float(definition.get("low", 0.0)), float(definition.get("high", 1.0)))
     return members_frame(rows["customer_id"], score=rows["score"], reason=rows["reasons"], share=share, seed=seed)
 
-
-def definition_events(store: Any, dataset: str, definition: dict[str, Any]) -> ir.Table:
-    """The events an audience definition covers: its segment's customers (``seg``), all without one."""
-    from journeys.segments import Segment
-
-    seg = Segment.from_param(definition["seg"]) if definition.get("seg") else None
-    return segment_events(store.table(dataset), seg, definition.get("goal"))
-
-
-def segment_events(events: ir.Table, segment: Any, goal: str | None = None) -> ir.Table:
-    """The events of the segment's customers (all of them for an empty segment): what predict and NBA read."""
-    from journeys.segments import matching_customers
-
-    if segment is None or segment.is_empty:
-        return events
-    return events.semi_join(matching_customers(events, segment, goal=goal), "customer_id")
 
 
 TIMELINE_ROWS = 500

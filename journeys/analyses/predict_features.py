@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -235,3 +235,20 @@ def states(frame: pd.DataFrame, order: int) -> list[tuple[str, ...]]:
 def fetch(expr: ir.Table) -> pd.DataFrame:
     """Run a snapshot and sort it by customer, so every engine returns the same rows in the same order."""
     return to_frame(expr).sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def definition_events(store: Any, dataset: str, definition: dict[str, Any]) -> ir.Table:
+    """The events an audience definition covers: its segment's customers (``seg``), all without one."""
+    from journeys.segments import Segment
+
+    seg = Segment.from_param(definition["seg"]) if definition.get("seg") else None
+    return segment_events(store.table(dataset), seg, definition.get("goal"))
+
+
+def segment_events(events: ir.Table, segment: Any, goal: str | None = None) -> ir.Table:
+    """The events of the segment's customers (all of them for an empty segment): what predict and NBA read."""
+    from journeys.segments import matching_customers
+
+    if segment is None or segment.is_empty:
+        return events
+    return events.semi_join(matching_customers(events, segment, goal=goal), "customer_id")
