@@ -1,12 +1,13 @@
-"""Drivers read the touchpoint occurrences a stored dataset keeps (with each customer's entry), and give exactly
-what computing them from the events gives: every candidate kind, outcome, window, segment and shaping."""
+"""Drivers read the touchpoint occurrences and first items a stored dataset keeps (with each customer's entry),
+and give exactly what computing them from the events gives: every candidate kind, outcome, window, segment and
+shaping."""
 
 from __future__ import annotations
 
 import pyarrow.csv as pacsv
 import pytest
 
-from journeys.analyses import drivers_candidates, summary
+from journeys.analyses import drivers_candidates, drivers_items, summary
 from journeys.analyses.base import journeys_for
 from journeys.analyses.drivers import DriversQuery, compute_drivers, key_touchpoints
 from journeys.engine import derived
@@ -54,6 +55,7 @@ def test_stored_occurrences_give_the_drivers_the_events_give(stored, monkeypatch
     got = _run(table, shaping, segment, query)
     held = {h for (h,) in store.cursor().execute("SELECT holds FROM derived").fetchall()}
     assert any(h.startswith(drivers_candidates.OCCURRENCES_KEY) for h in held)
+    assert any(h.startswith(drivers_items.ITEMS_KEY) for h in held)
     with monkeypatch.context() as m:
         m.setattr(drivers_candidates, "stored_occurrences", lambda _journeys: None)
         m.setattr(derived, "stored", lambda _events, _key, _build: None)

@@ -19,6 +19,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from journeys.analyses import drivers_items as di
 from journeys.analyses.base import materialize, to_frame
 from journeys.outcomes import CHURNED, Outcomes, churn_status, data_end, inactivity_threshold
 from journeys.schema import RESERVED
@@ -156,7 +157,7 @@ def occurrences(journeys: ir.Table, most: int = OCCURRENCES, *, reuse: Hashable 
     return cache[(reuse, most)][1]
 
 
-OCCURRENCES_KEY = "touchpoint occurrences v2"
+OCCURRENCES_KEY = "touchpoint occurrences v3"
 
 
 def stored_occurrences(journeys: ir.Table) -> ir.Table | None:
@@ -176,8 +177,8 @@ def build_occurrences(journeys: ir.Table, most: int = OCCURRENCES, *, entry: boo
     if not entry:
         return occ
     first = journeys.filter(journeys.step == 1)
-    # cid: an integer key per customer (any numbering will do: it only joins this table to itself)
-    first = first.select(f_id=first.customer_id, entry=first.ts, cid=ibis.row_number().over())
+    # cid: an integer key per customer, numbered in customer_id order as the stored driver items number them
+    first = first.select(f_id=first.customer_id, entry=first.ts, cid=ibis.row_number().over(order_by=first.customer_id))
     return occ.join(first, occ.customer_id == first.f_id).drop("f_id")
 
 
@@ -210,6 +211,12 @@ def count_candidates(journeys: ir.Table, pop: Population, kinds: Sequence[str], 
     """Per candidate (:data:`COUNT_COLUMNS`): ``x``/``y`` name the touchpoints or the column/value, ``times`` k."""
     string = ibis.null("string")
     columns = [c for c in ("channel", *attributes) if c in journeys.columns]
+    # transitions, first touchpoints and attribute values from a stored dataset's first occurrences when it
+    # keeps them (all of the asked attributes), the rest from the observed events
+    items = di.stored_items(journeys) if set(kinds) & set(di.STORED_KINDS) else None
+    from_items = [] if items is None else [k for k in di.STORED_KINDS if k in kinds and (
+        k != "attribute" or set(attributes) <= di.kept_columns(items))]
+    kinds = [k for k in kinds if k not in from_items]
     # the observed events (and the population they are joined to) only for the kinds that read them
     o = observed(journeys, pop, columns) if set(kinds) - {"touchpoint", "count"} else journeys
     parts: list[ir.Table] = []
@@ -246,6 +253,9 @@ def count_candidates(journeys: ir.Table, pop: Population, kinds: Sequence[str], 
             a = o.filter(o[col].notnull())
             value = a[col].cast("string")
             exprs.append(_tally(a, "attribute", ibis.literal(f"{col} = ").concat(value), ibis.literal(col), value))
+    if items is not None and from_items:
+        per = di.population_by_key(pop, items, stored_occurrences(journeys))
+        exprs.append(di.item_counts(items, per, from_items, attributes))
     if exprs:
         union = exprs[0].union(*exprs[1:]) if len(exprs) > 1 else exprs[0]
         parts.append(to_frame(union))

@@ -250,12 +250,14 @@ BUILDERS: tuple[tuple[str, Callable[[ir.Table], ir.Table]], ...] = (
 
 
 def _other_builders(events: ir.Table) -> list[tuple[str, Callable[[ir.Table], ir.Table]]]:
-    """Other analyses' default tables: the touchpoint occurrences of drivers, the sequences attribution credits by
+    """Other analyses' default tables: the touchpoint occurrences and first items of drivers, the sequences attribution credits by
     channel (its default) with the code tables it reads."""
     from journeys.analyses import attribution_touches as at
     from journeys.analyses import drivers_candidates as dc
+    from journeys.analyses import drivers_items as di
 
-    out: list[tuple[str, Callable[[ir.Table], ir.Table]]] = [(dc.OCCURRENCES_KEY, dc.build_occurrences)]
+    out: list[tuple[str, Callable[[ir.Table], ir.Table]]] = [(dc.OCCURRENCES_KEY, dc.build_occurrences),
+                                                             (di.ITEMS_KEY, di.build_items)]
     out += [(at.codes_key(by), partial(at.build_codes, by=by)) for by in ("touchpoint", "channel")
             if by in events.columns]
     if "channel" in events.columns:
