@@ -325,7 +325,7 @@ def test_a_load_from_the_command_line_prepares_the_default_views_for_later_read_
 def test_one_matching_pass_gives_every_breakdown_of_the_funnel(loaded, order):
     from dataclasses import replace
 
-    from journeys.analyses.funnels import compute_funnel_by
+    from journeys.analyses.funnels import compute_funnel_and_by, compute_funnel_by
 
     store, dataset, _ = loaded
     j = journeys_for(store.table(dataset), Shaping(goal=GOAL), SEGMENT)
@@ -339,6 +339,14 @@ def test_one_matching_pass_gives_every_breakdown_of_the_funnel(loaded, order):
         assert got.query == alone.query
         for name in ("steps", "time_buckets", "next_after_drop", "breakdown"):
             assert getattr(got, name).equals(getattr(alone, name)), (col, name)
+    for view_breakdown in (None, "device"):  # the funnel itself comes out of the same pass
+        q2 = replace(q, breakdown=view_breakdown)
+        whole, by = compute_funnel_and_by(j, q2, columns)
+        alone = compute_funnel(j, q2)
+        assert whole.query == alone.query and list(by) == list(columns)
+        for name in ("steps", "time_buckets", "next_after_drop"):
+            assert getattr(whole, name).equals(getattr(alone, name)), name
+        assert (whole.breakdown is None) if view_breakdown is None else whole.breakdown.equals(alone.breakdown)
 
 
 @pytest.mark.parametrize("segment", [None, SEGMENT], ids=["everyone", "segment"])

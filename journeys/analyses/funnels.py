@@ -249,13 +249,21 @@ def compute_funnel(journeys: ir.Table, query: FunnelQuery) -> FunnelResult:
 def compute_funnel_by(journeys: ir.Table, query: FunnelQuery, columns: tuple[str, ...]) -> dict[str, FunnelResult]:
     """The funnel broken down by each of ``columns`` (what :func:`compute_funnel` gives with that breakdown),
     from one matching pass."""
+    return compute_funnel_and_by(journeys, query, columns)[1] if columns else {}
+
+
+def compute_funnel_and_by(journeys: ir.Table, query: FunnelQuery, columns: tuple[str, ...]
+                          ) -> tuple[FunnelResult, dict[str, FunnelResult]]:
+    """:func:`compute_funnel` of ``query`` and the funnel broken down by each of ``columns``, from one matching
+    pass (which attempt is best never depends on the breakdown)."""
     query.validate()
-    for col in columns:
+    for col in (query.breakdown, *columns):
         _check_breakdown(journeys, col)
-    if not columns:
-        return {}
-    best = materialize(best_attempts(journeys, replace(query, breakdown=None), also_by=columns))
-    return {col: _result(best.mutate(bd=best[f"bd{i}"]), replace(query, breakdown=col)) for i, col in enumerate(columns)}
+    every = tuple(dict.fromkeys(c for c in (*columns, query.breakdown) if c))
+    best = materialize(best_attempts(journeys, replace(query, breakdown=None), also_by=every))
+    bd = {col: best[f"bd{i}"] for i, col in enumerate(every)}
+    whole = _result(best.mutate(bd=bd[query.breakdown] if query.breakdown else ibis.null("string")), query)
+    return whole, {col: _result(best.mutate(bd=bd[col]), replace(query, breakdown=col)) for col in columns}
 
 
 def _check_breakdown(journeys: ir.Table, column: str | None) -> None:

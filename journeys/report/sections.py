@@ -13,8 +13,7 @@ from journeys.analyses.funnels import (
     FunnelQuery,
     FunnelResult,
     StepGap,
-    compute_funnel,
-    compute_funnel_by,
+    compute_funnel_and_by,
     step_gaps,
 )
 from journeys.analyses.journey_map import compute_journey_map
@@ -101,7 +100,7 @@ def paths_section(ctx: ReportContext) -> Section:
 
 def funnel_section(ctx: ReportContext) -> Section:
     q = ctx.funnel_query()
-    r = compute_funnel(ctx.journeys, q)
+    r, by = compute_funnel_and_by(ctx.journeys, q, _breakdown_candidates(ctx, q))  # one matching pass for all
     ctx.cache["funnel"] = r
     v = replace(ctx.view, funnel_steps=q.steps)
     if r.entered == 0:
@@ -129,7 +128,7 @@ def funnel_section(ctx: ReportContext) -> Section:
         tables.append(Table(f"What journeys that stopped after '{q.labels[k - 2]}' did next", nxt,
                             {"next_touchpoint": "Next touchpoint", "customers": "Journeys"}))
     charts_ = [Figure("Funnel", charts.funnel_figure(r))]
-    split = _widest_breakdown(ctx, q)
+    split = _widest_breakdown(by)
     if split is not None:
         result, gap = split
         ctx.cache["funnel_breakdown"] = (result, gap)
@@ -142,23 +141,27 @@ def funnel_section(ctx: ReportContext) -> Section:
                    figures=figures, link=ctx.link("funnels", v))
 
 
-def _widest_breakdown(ctx: ReportContext, q: FunnelQuery) -> tuple[FunnelResult, StepGap] | None:
-    """The view's breakdown, else the attribute (of the few with 2-12 values) whose widest step gap is largest."""
+def _breakdown_candidates(ctx: ReportContext, q: FunnelQuery) -> tuple[str, ...]:
+    """The view's breakdown, else the first few attributes with 2-12 values."""
     if q.breakdown:
-        candidates = [q.breakdown]
-    else:
-        candidates = []
-        for col in (*ctx.info.attributes, "channel"):  # per-customer attributes first: they name a segment
-            # sentiment describes one text, not a customer (and its score is a number): never a breakdown
-            if col not in ctx.journeys.columns or col in SENTIMENT_COLUMNS:
-                continue
-            n = int(to_frame(ctx.journeys.aggregate(n=ctx.journeys[col].nunique())).n.iloc[0])
-            if 2 <= n <= BREAKDOWN_MAX_VALUES:
-                candidates.append(col)
-            if len(candidates) >= BREAKDOWN_CANDIDATES:
-                break
+        return (q.breakdown,)
+    candidates: list[str] = []
+    for col in (*ctx.info.attributes, "channel"):  # per-customer attributes first: they name a segment
+        # sentiment describes one text, not a customer (and its score is a number): never a breakdown
+        if col not in ctx.journeys.columns or col in SENTIMENT_COLUMNS:
+            continue
+        n = int(to_frame(ctx.journeys.aggregate(n=ctx.journeys[col].nunique())).n.iloc[0])
+        if 2 <= n <= BREAKDOWN_MAX_VALUES:
+            candidates.append(col)
+        if len(candidates) >= BREAKDOWN_CANDIDATES:
+            break
+    return tuple(candidates)
+
+
+def _widest_breakdown(by: dict[str, FunnelResult]) -> tuple[FunnelResult, StepGap] | None:
+    """Of the funnels by each candidate, the one whose widest step gap is largest."""
     best: tuple[FunnelResult, StepGap] | None = None
-    for result in compute_funnel_by(ctx.journeys, q, tuple(candidates)).values():  # one matching pass for all
+    for result in by.values():
         gaps = step_gaps(result)
         if gaps and (best is None or gaps[0].gap > best[1].gap):
             best = (result, gaps[0])
