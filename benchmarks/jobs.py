@@ -105,9 +105,11 @@ OWN_JOBS |= {"attribution": ("attribution, rules + Markov", 1.0), "attribution_b
 # issue 12: P(churn within 28 d, default inactivity rule): training and validating both models, then scoring every
 # open journey with reasons (the issue's goals: training < 60 s, scoring 1.5M customers < 30 s)
 OWN_JOBS |= {"predict_train": ("predict: train + validate", 60.0), "predict_score": ("predict: score open journeys", 30.0)}
+# issue 13: the journey analysis report of the whole dataset with the goal set, written as HTML as the CLI writes it
+OWN_JOBS |= {"report": ("report: build + HTML", 30.0)}
 
 
-def own_job(table: Any, job: str) -> Any:
+def own_job(table: Any, job: str, info: Any = None) -> Any:
     """Issue 11: drivers of conversion for every touchpoint candidate (30-day window), as the dashboard runs it."""
     from journeys.analyses.base import journeys_for
     from journeys.analyses.drivers import DriversQuery, compute_drivers
@@ -124,6 +126,8 @@ def own_job(table: Any, job: str) -> Any:
         return retention_job(table, job)
     if job.startswith("predict"):
         return predict_job(table, job)
+    if job == "report":
+        return report_job(table, info)
     if job.startswith("attribution"):
         from journeys.analyses.attribution import AttributionQuery, compute_attribution
 
@@ -150,6 +154,20 @@ def retention_job(table: Any, job: str) -> Any:
     if job == "lifecycle":
         return compute_lifecycle(j)
     return compute_churn(j, ChurnQuery(outcomes=Outcomes(goals=(GOAL,))))
+
+
+def report_job(table: Any, info: Any) -> str:
+    """``journeys report DATASET --goal purchase --out report.html``: every section, findings, charts as images
+    (``info``: the dataset's ``DatasetInfo``)."""
+    from dataclasses import replace
+
+    from journeys.report.build import build_report
+    from journeys.report.render import to_html
+    from journeys.views import ViewState
+
+    view = ViewState(dataset=info.id)
+    view = replace(view, shaping=replace(view.shaping, goal=GOAL))
+    return to_html(build_report(table, info, view))
 
 
 _DRAWN: list[Any] = []

@@ -220,7 +220,7 @@ def bench_analyses(home: Path, dataset: str, label: str, names: list[str]) -> No
                 print(f"  (built once, during this job's warm-up, and kept in the store: {made})", flush=True)
             derived.LAST_BUILT.clear()
     for job, (job_label, target) in jobs.OWN_JOBS.items():  # no peer computes these
-        ours = median_time(lambda job=job: jobs.own_job(table, job))
+        ours = median_time(lambda job=job: jobs.own_job(table, job, store.get(dataset)))
         print(f"{job_label:<41}{ours:>9.2f}   < {target:g} s: {goal_text(ours, target)}", flush=True)
     store.close()
     del runners
