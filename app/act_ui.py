@@ -74,3 +74,8 @@ def save_audience_form(key: str, label: str, placeholder: str, save: Callable[[A
             book.check_name(name, replace_existing=replace_it)
             a = save(book, name, replace_it)
             st.success(md(f"Saved '{a.name}': {a.size:,} members, {a.control:,} in the control group."))
+
+
+def utc_minute(iso: str) -> str:
+    """A stored UTC time as a person reads it (2026-12-06 20:10); empty stays empty."""
+    return iso[:16].replace("T", " ") if iso else ""

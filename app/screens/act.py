@@ -9,7 +9,7 @@ from datetime import datetime
 import streamlit as st
 
 from app import auth, state
-from app.act_ui import customer_table, save_audience_form
+from app.act_ui import customer_table, save_audience_form, utc_minute
 from app.ui import chart, empty_state, md, run, seed, set_view, stop, view
 from journeys import charts_predict as charts
 from journeys.analyses.nba import NO_RECOMMENDATION, NBAQuery, measure, nba_members
@@ -63,8 +63,8 @@ every = book.list()
 if not every:
     empty_state("No audience yet: save a score band on the Predict page or an action list above.")
     stop()
-st.dataframe([{"audience": a.name, "kind": a.kind, "members": a.size, "control": a.control,
-               "refreshed": a.refreshed, "last push": a.last_push or "never"} for a in every],
+st.dataframe([{"audience": a.name, "kind": a.kind.replace("_", " "), "members": a.size, "control": a.control,
+               "refreshed (UTC)": utc_minute(a.refreshed), "last push (UTC)": utc_minute(a.last_push) or "never"} for a in every],
              hide_index=True, key="act_list")
 names = [a.name for a in every]
 seed("act_aud", v.act.audience or names[0], names, what="audience", fallback=names[0])

@@ -177,8 +177,9 @@ if ch is not None:
         st.subheader("By first-seen cohort", anchor=False)
         table(plain(ch.by_cohort), names=PEOPLE, name="churn_by_cohort", key="rt_ch_coh")
         if ch.by_cohort.rate.isna().any():
-            st.caption("No rate: the cohort was first seen within the inactivity threshold before the data ends, so "
-                       "nobody in it can have churned yet (too recent to know).")
+            st.caption("No rate: some of the cohort was first seen within the inactivity threshold before the data "
+                       "ends (its period ends after that cut-off), so they cannot have churned yet: too recent to "
+                       "know, rather than a low rate that reads as loyalty.")
     with right:
         st.subheader("Time to churn", anchor=False)
         chart(charts.time_to_churn_figure(ch), name="time_to_churn", key="rt_ttc")
