@@ -12,6 +12,7 @@ import streamlit as st
 
 from journeys.analyses.funnels import FunnelResult
 from journeys.durations import humanize_seconds
+from journeys.stats import pvalue_text
 
 PERCENT = {"conversion_from_start", "conversion_from_previous", "share", "probability", "entry_rate", "exit_rate", "top_next_share",
            "p_goal", "reach", "conversion_onward", "drop_off_rate", "conversion_rate", "pct_of_start", "pct_of_prev"}
@@ -64,7 +65,7 @@ def display(frame: pd.DataFrame, names: dict[str, str] | None = None) -> tuple[p
         if is_duration(str(col)):
             out[name] = [humanize_seconds(v) if v is not None and v == v else "" for v in s]
         elif col in SCIENTIFIC:  # p- and q-values: 3e-22 must not read 0.00
-            out[name] = [f"{v:.2g}" if v is not None and v == v else "" for v in s]
+            out[name] = [pvalue_text(v) or "" for v in s]
         elif col in PERCENT or str(col).startswith(STEP_ARROW):
             if s.isna().any():
                 out[name] = [f"{v:.1%}" if v is not None and v == v else "" for v in s]

@@ -193,3 +193,11 @@ def bootstrap(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(ok, [tail, 100 - tail])
     return BootstrapBand(estimate, float(low), float(high), resamples, int(resamples - ok.size))
+
+
+def pvalue_text(v: float | None) -> str | None:
+    """A p- or q-value in two significant digits; one too small for a float (it underflowed to 0) reads as a
+    bound, not as zero. Missing: None."""
+    if v is None or v != v:
+        return None
+    return "< 1e-300" if v == 0 else f"{v:.2g}"

@@ -138,3 +138,11 @@ def test_bootstrap_counts_failed_resamples() -> None:
     assert band.failed == 10 and math.isnan(band.low)
     with pytest.raises(ValueError):
         stats.bootstrap(0, lambda w: 0.0)
+
+
+def test_a_p_value_that_underflowed_reads_as_a_bound_not_zero():
+    from journeys.report.model import PVALUE, _cell
+    from journeys.stats import pvalue_text
+
+    assert [pvalue_text(v) for v in (0.0, 3.14159e-22, 0.5, float("nan"), None)] == ["< 1e-300", "3.1e-22", "0.5", None, None]
+    assert [_cell(v, PVALUE) for v in (0.0, 0.012, float("nan"))] == ["< 1e-300", "0.012", "–"]

@@ -10,6 +10,7 @@ from datetime import date
 from journeys.analyses.funnels import ENDED
 from journeys.report.context import ReportContext
 from journeys.report.model import Finding, PlanRow
+from journeys.stats import pvalue_text
 
 DAYS_PER_MONTH = 30.44
 Q_SIGNIFICANT = 0.05
@@ -118,7 +119,7 @@ def negative_driver(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
     exposed = int(d.exposed_converted + d.exposed_not)
     lost = exposed * (float(d.rate_without) - float(d.rate_with)) / months(ctx)
     evidence = (f"Customers who {d.label}: {d.rate_with:.1%} convert against {d.rate_without:.1%} of the others "
-                f"(odds ratio {d.odds_ratio:.2f}, 95% CI {d.ci_low:.2f}-{d.ci_high:.2f}, q {d.q_value:.2g}; "
+                f"(odds ratio {d.odds_ratio:.2f}, 95% CI {d.ci_low:.2f}-{d.ci_high:.2f}, q {pvalue_text(d.q_value)}; "
                 f"{exposed:,} customers).")
     rec = (f"Find out what holds back customers who {d.label}: at the others' rate they would bring about "
            f"{lost:,.0f} more {'conversion' if round(lost) == 1 else 'conversions'} a month (an association, so "

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from journeys.stats import pvalue_text
+
 
 @dataclass(frozen=True, slots=True)
 class Table:
@@ -26,9 +28,15 @@ class Table:
         return out
 
 
+#: the format of a p- or q-value column (:func:`journeys.stats.pvalue_text`)
+PVALUE = "pvalue"
+
+
 def _cell(value: Any, fmt: str | None) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return "–"
+    if fmt == PVALUE:
+        return pvalue_text(float(value)) or "–"
     if fmt:
         try:
             return fmt.format(value)

@@ -12,7 +12,7 @@ from journeys.analyses.base import journeys_for
 from journeys.errors import JourneyError
 from journeys.outcomes import data_end
 from journeys.report.context import ReportContext
-from journeys.report.model import Section, Table
+from journeys.report.model import PVALUE, Section, Table
 from journeys.views import ViewState
 
 TOP = 5
@@ -61,7 +61,7 @@ def drivers_section(ctx: ReportContext) -> Section:
         cols = {"label": "Driver", "rate_with": "Rate with", "rate_without": "Rate without", "odds_ratio": "Odds ratio",
                 "ci_low": "95% CI low", "ci_high": "95% CI high", "q_value": "q"}
         fmts = {"rate_with": "{:.1%}", "rate_without": "{:.1%}", "odds_ratio": "{:.2f}", "ci_low": "{:.2f}",
-                "ci_high": "{:.2f}", "q_value": "{:.2g}"}
+                "ci_high": "{:.2f}", "q_value": PVALUE}
         tables = [Table("Strongest positive drivers", pos, cols, fmts), Table("Strongest negative drivers", neg, cols, fmts)]
         figures: dict[str, object] = {"customers": r.customers, "with_outcome": r.with_outcome, "tested": r.tested,
                                       "top_negative": list(neg.label), "top_positive": list(pos.label)}
@@ -124,7 +124,7 @@ def retention_section(ctx: ReportContext) -> Section:
         tables = [Table(f"Touchpoints over-represented in the last {cq.last_k} before churn", over,
                         {"touchpoint": "Touchpoint", "churned_with": "Churned with", "churned_share": "Share of churned",
                          "active_share": "Share of active", "odds_ratio": "Odds ratio", "q_value": "q"},
-                        {"churned_share": "{:.1%}", "active_share": "{:.1%}", "odds_ratio": "{:.2f}", "q_value": "{:.2g}"})]
+                        {"churned_share": "{:.1%}", "active_share": "{:.1%}", "odds_ratio": "{:.2f}", "q_value": PVALUE})]
         figures: dict[str, object] = {"customers": ch.customers, "churned": ch.churned, "revenue_lost": ch.revenue_lost}
         try:
             whole = None if v.segment.is_empty else ctx.events
