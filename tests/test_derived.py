@@ -265,12 +265,14 @@ def test_churn_from_journey_summaries_equals_churn_from_events(loaded, monkeypat
 
 
 def _defaults(table) -> list[str]:
-    """What preparing a dataset builds: the summaries, drivers' occurrences, attribution's channel sequences."""
+    """What preparing a dataset builds: the summaries, drivers' occurrences and first items, attribution's channel
+    sequences."""
     from journeys.analyses import attribution_touches as at
     from journeys.analyses.drivers_candidates import OCCURRENCES_KEY
+    from journeys.analyses.drivers_items import ITEMS_KEY
 
-    return [*(k for k, _ in summary.BUILDERS), OCCURRENCES_KEY, at.codes_key("touchpoint"), at.codes_key("channel"),
-            at.sequences_key("channel")]
+    return [*(k for k, _ in summary.BUILDERS), OCCURRENCES_KEY, ITEMS_KEY, at.codes_key("touchpoint"),
+            at.codes_key("channel"), at.sequences_key("channel")]
 
 
 def test_a_load_can_prepare_the_default_views_in_the_background(tmp_path):
