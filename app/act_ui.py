@@ -79,3 +79,15 @@ def save_audience_form(key: str, label: str, placeholder: str, save: Callable[[A
 def utc_minute(iso: str) -> str:
     """A stored UTC time as a person reads it (2026-12-06 20:10); empty stays empty."""
     return iso[:16].replace("T", " ") if iso else ""
+
+
+def refresh_audience(book: Audiences, name: str) -> None:
+    """The Refresh button's callback: recompute before the page runs, so its list and preview show the new state;
+    the outcome sentence waits in ``act_refreshed`` (an error starts with "!")."""
+    from journeys.errors import JourneyError
+
+    try:
+        a = book.refresh(name, state.store())
+        st.session_state["act_refreshed"] = f"Refreshed: {a.size:,} members."
+    except JourneyError as err:
+        st.session_state["act_refreshed"] = "!" + str(err)

@@ -196,17 +196,20 @@ def cmd_measure(args: argparse.Namespace) -> None:
     a = book.get(args.name)
     since = datetime.fromisoformat(args.since) if args.since else datetime.fromisoformat(a.handed_over).replace(tzinfo=None)
     goals = tuple(g.strip() for g in (args.goal or "").split(",") if g.strip())
-    m = measure(Store(read_only=True).table(a.dataset), book.members(a), goals, since)
+    m = measure(Store(read_only=True).table(a.dataset), book.members(a), goals, since,
+                handed_over=datetime.fromisoformat(a.handed_over))
+    stale = m.stale()  # after the data's end there is nothing to measure: no "+0.0 pp" beside the sentence
     if args.format == "json":
         print(json.dumps({"since": m.since.isoformat(), "actioned": m.actioned, "actioned_converted": m.actioned_converted,
                           "control": m.control, "control_converted": m.control_converted,
-                          "difference": _clean(m.difference), "ci_low": _clean(m.low), "ci_high": _clean(m.high),
-                          "sentence": m.sentence(), "data_end": m.data_end.isoformat() if m.data_end else None,
-                          "note": m.stale()}))
+                          "difference": None if stale else _clean(m.difference),
+                          "ci_low": None if stale else _clean(m.low), "ci_high": None if stale else _clean(m.high),
+                          "sentence": stale or m.sentence(), "data_end": m.data_end.isoformat() if m.data_end else None,
+                          "note": stale or m.early()}))
     else:
-        print(m.sentence())
-        if m.stale():
-            print(m.stale())
+        print(stale or m.sentence())
+        if not stale and m.early():
+            print(m.early())
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:

@@ -102,6 +102,12 @@ def test_measure_actioned_against_control(duck):
     late = measure(duck.table(frame(rows)), members, ("goal",), datetime(2026, 11, 25))  # saved after the data ends
     assert late.stale() == ("The data ends on 2025-03-03, before 2026-11-25, so nobody can have converted since "
                             "then yet: load newer events or measure from an earlier date.")
+    early = measure(duck.table(frame(rows)), members, ("goal",), BASE, handed_over=BASE + timedelta(days=1, hours=5))
+    assert early.early() == ("The list was handed over on 2025-03-02; before that nobody had acted on it, so a "
+                             "difference since 2025-03-01 is how the two groups differed anyway, not the action's effect.")
+    same_day = measure(duck.table(frame(rows)), members, ("goal",), BASE + timedelta(days=1),
+                       handed_over=BASE + timedelta(days=1, hours=5))
+    assert same_day.early() == "" and m.early() == ""
 
 
 # ---- the command line and the audience round trip -------------------------------------------------------
@@ -165,9 +171,13 @@ def test_cli_nba_audience_export_push_and_measure(tmp_path: Path, duck, hook):
     since = (datetime(2025, 3, 1) + timedelta(days=59)).date().isoformat()
     measured = json.loads(cli("measure", "Z push", "--goal", "goal", "--since", since, "--format", "json").stdout)
     assert (measured["actioned_converted"], measured["control_converted"]) == (0, 0)
-    assert measured["note"] == "" and measured["data_end"]
-    default = cli("measure", "Z push", "--goal", "goal")  # from the save date: today, after the data
-    assert default.returncode == 0 and default.stdout.splitlines()[-1].startswith("The data ends on ")
+    # measured from before the push: said to be a pre-period difference, not the action's effect
+    assert measured["note"].startswith("The list was handed over on ") and measured["data_end"]
+    default = cli("measure", "Z push", "--goal", "goal")  # from the push: today, after the data
+    assert default.returncode == 0 and default.stdout.splitlines() == [default.stdout.splitlines()[0]]
+    assert default.stdout.startswith("The data ends on ")  # and no "+0.0 pp" beside it
+    stale = json.loads(cli("measure", "Z push", "--goal", "goal", "--format", "json").stdout)
+    assert stale["difference"] is None and stale["sentence"] == stale["note"] != ""
     bad = cli("audience", "push", "Z push", "--url", "ftp://nowhere")
     assert bad.returncode == 2 and "must start with http:// or https://" in bad.stderr
     refreshed = json.loads(cli("audience", "refresh", "Z push").stdout)

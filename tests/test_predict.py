@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from journeys.analyses import predict
 from journeys.analyses.predict import BASELINE, PredictQuery, compute_predict, cutoffs
 from journeys.analyses.predict_features import fetch, labelled, plan_features, snapshot, states, to_matrix
 from journeys.analyses.predict_validation import auc, calibration, cap_rows, delong, top_decile
@@ -182,7 +183,7 @@ def test_unknown_goal_is_a_did_you_mean(duck):
 
 # ---- a planted effect: angry callers close their account ----------------------------------------------
 
-def planted(customers: int = 4000, days: int = 150, seed: int = 3) -> pd.DataFrame:
+def planted(customers: int = 16000, days: int = 150, seed: int = 3) -> pd.DataFrame:
     """Customers browse every few days; some call the call centre. An unhappy call (score 1-2) is followed by
     account_closed 2-6 days later with probability 0.7; a happy one (4-5) never is."""
     rng = np.random.default_rng(seed)
@@ -216,17 +217,17 @@ def planted_result(duck):
     df = planted()
     table = duck.table(df)
     q = PredictQuery(target="churn", outcomes=Outcomes(churn_touchpoints=("account_closed",)),
-                     horizon=timedelta(days=7), snapshots=12, as_of=(BASE + timedelta(days=130)).date())
+                     horizon=timedelta(days=14), snapshots=12, as_of=(BASE + timedelta(days=130)).date())
     return compute_predict(table, q), df
 
 
 def test_planted_effect_is_validated_on_a_later_period_and_ranks_the_angry_callers_first(planted_result):
     r, df = planted_result
     assert r.training_positive >= 200 and r.offered is not None
-    assert r.scoring_cutoff == datetime(2025, 7, 10) and r.validation_cutoff == datetime(2025, 7, 3)
+    assert r.scoring_cutoff == datetime(2025, 7, 10) and r.validation_cutoff == datetime(2025, 6, 26)
     assert max(r.training_cutoffs) + r.query.horizon == r.validation_cutoff  # no training label after it
     learned = r.metrics[r.learned or ""]
-    assert learned.n_positive > 5 and learned.auc > 0.8 and r.metrics[BASELINE].auc > 0.7
+    assert learned.n_positive >= 200 and learned.auc > 0.8 and r.metrics[BASELINE].auc > 0.65
     assert learned.top_decile_lift > 3
     seen = df[df.ts < r.scoring_cutoff].sort_values(["customer_id", "ts", "seq"]).groupby("customer_id").tail(1)
     last_call = seen[seen.touchpoint == "call_centre"]
@@ -236,7 +237,7 @@ def test_planted_effect_is_validated_on_a_later_period_and_ranks_the_angry_calle
     happy = set(last_call.customer_id[last_call.score >= 4]) & scored
     assert len(angry) >= 10 and len(angry) < 0.1 * len(r.scores)
     assert (rank[list(angry)] < 0.1).mean() >= 0.9  # the planted at-risk customers: in the top decile
-    assert rank[list(happy)].median() > rank[list(angry)].max()  # calling is not the risk; an unhappy call is
+    assert rank[list(happy)].median() > rank[list(angry)].quantile(0.95)  # calling is not the risk; an unhappy call is
     top = r.scores[r.scores.customer_id.isin(angry)]
     assert top["reasons"].str.contains("score|call_centre").all()
 
@@ -263,7 +264,7 @@ def test_cli_predict_json_csv_and_validation_csv_match_the_function(tmp_path: Pa
                               check=False)
 
     assert cli("ingest", str(src), "--name", "planted", "--map", "score=score").returncode == 0
-    common = ["predict", "planted", "--churn-touchpoints", "account_closed", "--horizon", "7d", "--snapshots", "12",
+    common = ["predict", "planted", "--churn-touchpoints", "account_closed", "--horizon", "14d", "--snapshots", "12",
               "--as-of", r.query.as_of.isoformat()]
     out = cli(*common, "--format", "json", "--validation-csv", str(tmp_path / "v.csv"))
     assert out.returncode == 0, out.stderr
@@ -373,9 +374,10 @@ def test_older_snapshots_are_left_out_once_both_outcomes_have_what_the_row_cap_k
     assert predict._snapshots(snap, cuts).attrs["cuts"] == cuts and asked == cuts
 
 
-def test_open_journeys_are_those_seen_within_the_threshold_before_the_last_event(duck):
+def test_open_journeys_are_those_seen_within_the_threshold_before_the_last_event(duck, monkeypatch):
     """Without an as-of date, Predict scores exactly the customers Retention and churn call active: last seen
     less than N days before the data's last event (not the midnight after it, which lost a few)."""
+    monkeypatch.setattr(predict, "MIN_OUTCOMES", 20)  # who is open, not how many outcomes a model needs
     df = planted(customers=1500)
     r = compute_predict(duck.table(df), PredictQuery(target="churn", horizon=timedelta(days=7)))
     assert r.offered is not None
@@ -391,3 +393,16 @@ def test_an_as_of_date_outside_the_data_is_one_sentence(duck, as_of, when):
     first, last = (d.date() for d in t.aggregate(a=t.ts.min(), b=t.ts.max()).execute().iloc[0])
     with pytest.raises(QueryError, match=f"^The as-of date {as_of} is {when}: this data runs from {first} to {last}"):
         compute_predict(t, PredictQuery(outcomes=Outcomes(goals=("purchase",)), as_of=datetime.fromisoformat(as_of).date()))
+
+
+def test_too_few_outcomes_in_the_validation_period_is_no_model(duck):
+    """200 outcomes of each kind in training are not enough: the later period must hold them too, or no model's
+    AUC can be trusted (4,000 customers give 47 churners in the 7-day validation period)."""
+    df = planted(customers=4000)
+    q = PredictQuery(target="churn", outcomes=Outcomes(churn_touchpoints=("account_closed",)),
+                     horizon=timedelta(days=7), snapshots=12, as_of=(BASE + timedelta(days=130)).date())
+    r = compute_predict(duck.table(df), q)
+    assert r.training_positive >= 200 and r.offered is None and r.scores.empty
+    assert r.message == ("No model: the validation period (2025-07-03 to 2025-07-09) holds 47 customers with churn "
+                         "within 7 days and 1,287 without; at least 200 of each are needed to judge a model (too few "
+                         "positive outcomes).")

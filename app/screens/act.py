@@ -9,7 +9,7 @@ from datetime import datetime
 import streamlit as st
 
 from app import auth, state
-from app.act_ui import customer_table, save_audience_form, utc_minute
+from app.act_ui import customer_table, refresh_audience, save_audience_form, utc_minute
 from app.ui import chart, empty_state, md, run, seed, set_view, stop, view
 from journeys import charts_predict as charts
 from journeys.analyses.nba import NO_RECOMMENDATION, NBAQuery, measure, nba_members
@@ -77,15 +77,11 @@ auth.customer_download(row, "CSV", lambda: safe_csv(members, limit=max(1, len(me
                        key="act_csv", rows=len(members), icon=":material/download:")
 auth.customer_download(row, "Parquet", lambda: members.to_parquet(index=False), file_name=f"{a.name}.parquet",
                        key="act_parquet", mime="application/octet-stream", rows=len(members), icon=":material/download:")
-if row.button("Refresh", key="act_refresh", icon=":material/refresh:"):
-    try:
-        with st.spinner("Recomputing…"):
-            a = book.refresh(a.name, state.store())
-        members = book.members(a)
-        st.success(md(f"Refreshed: {a.size:,} members."))
-    except JourneyError as err:
-        st.error(md(str(err)))
-with st.expander("Push to a webhook"):
+row.button("Refresh", key="act_refresh", icon=":material/refresh:", on_click=refresh_audience, args=(book, a.name))
+said = st.session_state.pop("act_refreshed", None)  # the refresh ran before this run: everything above is new
+if said:
+    (st.error if said.startswith("!") else st.success)(md(said.lstrip("!")))
+with st.expander("Push to a webhook", key="act_push_box"):
     st.caption(md(f"Mixpanel-style cohort sync: all members first, then additions and removals. The signing "
                   f"secret comes from ${SECRET_ENV} or the store, never from the link."))
     url = st.text_input("Webhook URL", key="act_url", placeholder="https://example.com/hooks/audiences")
@@ -111,9 +107,12 @@ since = m2.date_input("Since (default: its last push, else refresh)", value=date
                       key="act_since")
 if mgoals:
     m = run("Measuring…", lambda: measure(state.store().table(a.dataset), members, mgoals,
-                                          datetime.combine(since, datetime.min.time())))
+                                          datetime.combine(since, datetime.min.time()),
+                                          handed_over=datetime.fromisoformat(a.handed_over)))
     if m.stale():  # after the data's end there is nothing to measure: no "+0.0 pp" beside the warning
         st.warning(md(m.stale()), icon=":material/event_busy:")
     else:
+        if m.early():
+            st.warning(md(m.early()), icon=":material/history:")
         st.metric("Actioned minus control", f"{m.difference * 100:+.1f} pp" if m.control and m.actioned else "—")
         st.caption(md(m.sentence()))

@@ -13,7 +13,7 @@ import streamlit as st
 from app import auth, state
 from app.ui import empty_state, md, run, seed, set_view, stop, table, view
 from journeys.analyses.nba import NO_RECOMMENDATION, NBAQuery
-from journeys.analyses.predict import TIMELINE_ROWS
+from journeys.analyses.predict import REASONS_NOTE, TIMELINE_ROWS, last_day_of
 from journeys.errors import JourneyError
 from journeys.segments import Segment
 
@@ -62,7 +62,7 @@ else:
     elif r.offered is None:
         st.caption(md(r.message))
     elif mine.empty:
-        st.info(md(f"Not scored: on {r.scoring_cutoff.date()} this journey is not open (churned, or silent for "
+        st.info(md(f"Not scored: at the end of {last_day_of(r.scoring_cutoff)} this journey is not open (churned, or silent for "
                    f"more than {r.inactivity_days} days)."))
     else:
         s = mine.iloc[0]
@@ -70,6 +70,7 @@ else:
         st.metric(f"P({r.what})", f"{s.score:.1%}" if s.score < 0.999 else "over 99.9%", help=f"{r.offered}; rank {rank:,} of {len(r.scores):,}")
         for reason in [p for p in str(s.reasons).split("; ") if p]:
             st.text("• " + reason)  # plain text: touchpoint names are user data
+        st.caption(REASONS_NOTE)
 if v.act.actions and v.outcomes.goals:
     n = soft("Next best action…", lambda: state.nba(v, Segment(), NBAQuery(actions=v.act.actions,
                                                                             outcomes=v.outcomes, order=v.act.order)))
@@ -79,8 +80,8 @@ if v.act.actions and v.outcomes.goals:
     elif not row.empty and row.iloc[0].action != NO_RECOMMENDATION:
         b = row.iloc[0]
         group = " (control group: do not act)" if b.control else ""
-        st.text(f"Next best action: {b.action}{group}: {b.uplift:+.1%} (95% {b.ci_low:+.1%} to {b.ci_high:+.1%}; "
-                f"{int(b.support):,} customers took it from {b.state})")
+        st.text(f"Next best action: {b.action}{group}: {b.uplift * 100:+.1f} pp (95% {b.ci_low * 100:+.1f} to "
+                f"{b.ci_high * 100:+.1f} pp; {int(b.support):,} customers took it from {b.state})")
     else:
         st.caption("No supported next best action for this journey.")
 

@@ -14,7 +14,7 @@ from app.act_ui import customer_table, save_audience_form
 from app.ui import chart, empty_state, md, run, seed, set_view, stop, told, view
 from journeys import charts_predict as charts
 from journeys.act_view import horizon_days
-from journeys.analyses.predict import BASELINE, HORIZONS, band
+from journeys.analyses.predict import BASELINE, HORIZONS, REASONS_NOTE, band, last_day_of
 from journeys.audiences import Audience, Audiences, members_frame
 from journeys.outcomes import Outcomes
 
@@ -51,9 +51,10 @@ if target == "conversion" and not goals:
     stop()
 q = v.act.predict_query(outcomes)
 r = run("Training and validating both models…", lambda: state.predict(v, v.segment, q))
-st.caption(md(f"P({r.what}) for every journey open on {r.scoring_cutoff.date()} (seen in the last "
+st.caption(md(f"P({r.what}) for every journey open at the end of {last_day_of(r.scoring_cutoff)} (seen in the last "
               f"{r.inactivity_days} days, not churned). Trained on {len(r.training_cutoffs)} periods before "
-              f"{r.validation_cutoff.date()}; validated on {r.validation_cutoff.date()} to {r.scoring_cutoff.date()}."))
+              f"{r.validation_cutoff.date()}; validated on {r.validation_cutoff.date()} to "
+              f"{last_day_of(r.scoring_cutoff)}."))
 if r.offered is None:
     empty_state(r.message)
     stop()
@@ -79,6 +80,7 @@ with right:
 chosen = band(r.scores, low, high)
 who = "at risk" if target == "churn" else "likely to convert"
 st.subheader(f"Most {who}: {len(chosen):,} customers scored {low:.2f} to {high:.2f}", anchor=False)
+st.caption(REASONS_NOTE)
 customer_table(chosen[["customer_id", "score", "reasons", "state", "score_baseline"]], name="predicted_customers",
                key="pr_top", names={"score_baseline": "baseline score", "state": "last touchpoints"},
                percent=("score", "score_baseline"))

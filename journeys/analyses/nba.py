@@ -96,7 +96,8 @@ class NBAResult:
 def compute_nba(events: ir.Table, query: NBAQuery, *, as_of: date | None = None, end: Any = None) -> NBAResult:
     """Recommendations for every journey open just after the data's last event (``end``: the dataset's, when
     ``events`` are a segment's), or at the midnight that ends ``as_of``."""
-    from journeys.analyses.predict import PredictQuery, outcome_chain, scoring_cutoff
+    from journeys.analyses.predict import PredictQuery, outcome_chain
+    from journeys.analyses.predict_features import scoring_cutoff
 
     known = known_touchpoints(events)
     query.validate(known)
@@ -199,6 +200,14 @@ class Measurement:
     low: float
     high: float
     data_end: datetime | None = None  # the dataset's last event, to say when ``since`` is after it
+    handed_over: datetime | None = None  # when the list left for the tools that act (its last push or refresh)
+
+    def early(self) -> str:
+        """A sentence when the measurement starts before the list was handed over, else ''."""
+        if self.handed_over is None or self.since.replace(tzinfo=None) >= _day(self.handed_over):
+            return ""
+        return (f"The list was handed over on {self.handed_over.date()}; before that nobody had acted on it, so a "
+                f"difference since {self.since.date()} is how the two groups differed anyway, not the action's effect.")
 
     def stale(self) -> str:
         """A sentence when the measurement starts after the data ends (nothing can have happened yet), else ''."""
@@ -217,8 +226,14 @@ class Measurement:
                 f"{self.difference * 100:+.1f} pp (95% interval {self.low * 100:+.1f} to {self.high * 100:+.1f} pp).")
 
 
-def measure(events: ir.Table, members: pd.DataFrame, goals: tuple[str, ...], since: datetime) -> Measurement:
-    """Who of the list did a goal touchpoint after ``since`` (the export), actioned against control."""
+def _day(t: datetime) -> datetime:
+    return datetime.combine(t.date(), datetime.min.time())
+
+
+def measure(events: ir.Table, members: pd.DataFrame, goals: tuple[str, ...], since: datetime, *,
+            handed_over: datetime | None = None) -> Measurement:
+    """Who of the list did a goal touchpoint after ``since`` (the export), actioned against control; ``handed_over``
+    (naive UTC) says when acting could start."""
     check_touchpoints(goals, known_touchpoints(events))
     if not goals:
         raise QueryError("Measuring an action needs a goal touchpoint.")
@@ -232,4 +247,5 @@ def measure(events: ir.Table, members: pd.DataFrame, goals: tuple[str, ...], sin
     diff, low, high = newcombe_diff(k_a, n_a, k_c, n_c)
     end = to_frame(events.aggregate(end=events.ts.max()))["end"].iloc[0]
     data_end = None if pd.isna(end) else pd.Timestamp(end).tz_localize(None).to_pydatetime()
-    return Measurement(since, goals, n_a, k_a, n_c, k_c, diff, low, high, data_end)
+    return Measurement(since, goals, n_a, k_a, n_c, k_c, diff, low, high, data_end,
+                       None if handed_over is None else handed_over.replace(tzinfo=None))

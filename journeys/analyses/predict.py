@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import ibis
@@ -41,7 +41,9 @@ from journeys.analyses.predict_features import (
     definition_events,
     fetch,
     labelled,
+    last_day_of,
     plan_features,
+    scoring_cutoff,
     states,
     to_matrix,
 )
@@ -66,6 +68,10 @@ ORDER_DEFAULT = 2
 SNAPSHOTS_DEFAULT = 12
 SNAPSHOTS_MAX = 52
 MIN_OUTCOMES = 200
+#: how to read the reasons beside a score (they are each one value's effect alone, not shares of the score)
+REASONS_NOTE = ("Each reason is how far that one value moves the score on its own, in percentage points (the "
+                "score with that value against the score with a typical one). Reasons overlap, so they do not add "
+                "up to the score.")
 ModelName = Literal["baseline (Markov chain)", "logistic regression", "gradient boosting"]
 BASELINE: ModelName = "baseline (Markov chain)"
 SCORE_COLUMNS = ["customer_id", "score", "model", "reasons", "score_baseline", "state"]
@@ -149,18 +155,6 @@ class PredictResult:
                 "one of the features, so recency dominates the score: read it as who has gone quiet, not why.")
 
 
-def midnight(d: date) -> datetime:
-    return datetime.combine(d, time())
-
-
-def scoring_cutoff(as_of: date | None, last: Any) -> datetime:
-    """Where scoring stands: just after the data's ``last`` event, so that "open" means what Retention and churn
-    mean by it (seen within the inactivity threshold before the last event), or the midnight that ends ``as_of``."""
-    if as_of is None:
-        return pd.Timestamp(last).to_pydatetime() + timedelta(microseconds=1)
-    return midnight(as_of + timedelta(days=1))
-
-
 def cutoffs(first: datetime, scoring: datetime, query: PredictQuery) -> tuple[datetime, list[datetime]]:
     """The validation cutoff and the training cutoffs (latest first); a sentence when the data is too short."""
     h = query.horizon
@@ -168,9 +162,11 @@ def cutoffs(first: datetime, scoring: datetime, query: PredictQuery) -> tuple[da
     training = [validation - h * j for j in range(1, query.snapshots + 1) if validation - h * j >= first + h]
     if not training:
         span = (scoring - first).days
+        longest = span // 3  # training needs H days of history, H of labels, and validation H more
         raise QueryError(f"A horizon of {h.days} days needs at least {3 * h.days} days of data before the scoring "
                          f"date (history, training labels, validation labels); this data covers {span} days.",
-                         hint="Choose a shorter horizon or a later as-of date.")
+                         hint=f"Choose a horizon of at most {longest} days" + (
+                             "." if query.as_of is None else ", or a later as-of date (or none: the data's last day)."))
     return validation, training
 
 
@@ -302,23 +298,26 @@ def _train(events: ir.Table, q: PredictQuery, end: Any = None) -> Trained:
     metrics: dict[str, Metrics] = dict(zip([BASELINE, "logistic regression", "gradient boosting"], found, strict=False))
     l_auc = metrics[learned_name].auc if metrics else float("nan")
     b_auc = metrics[BASELINE].auc if metrics else float("nan")
-    if not metrics:
-        message = (f"The validation period ({validation_cut.date()} to {scoring.date()}) has no "
-                   f"{'positive' if y_valid.sum() == 0 else 'negative'} outcome, so the models cannot be "
-                   "compared; the baseline is offered.")
-        offered: ModelName = BASELINE
+    v_pos, v_neg = int(y_valid.sum()), int(len(y_valid) - y_valid.sum())
+    period = f"{validation_cut.date()} to {last_day_of(scoring)}"
+    offered: ModelName | None
+    if min(v_pos, v_neg) < MIN_OUTCOMES:  # too few to judge any model, however many the training periods held
+        offered = None
+        message = (f"No model: the validation period ({period}) holds {v_pos:,} customers with {q.target} within "
+                   f"{q.horizon.days} days and {v_neg:,} without; at least {MIN_OUTCOMES} of each are needed to "
+                   f"judge a model (too few {'positive' if v_pos < MIN_OUTCOMES else 'negative'} outcomes).")
     elif l_auc > b_auc:
         offered = learned_name
-        message = (f"The {learned_name} beats the baseline on the later period (AUC {l_auc:.3f} against "
+        message = (f"{learned_name.capitalize()} beats the baseline on the later period (AUC {l_auc:.3f} against "
                    f"{b_auc:.3f}) and scores the customers.")
     else:
         offered = BASELINE
-        message = (f"The {learned_name} does not beat the baseline on the later period (AUC {l_auc:.3f} against "
-                   f"{b_auc:.3f}), so the baseline scores the customers.")
+        message = (f"{learned_name.capitalize()} does not beat the baseline on the later period (AUC {l_auc:.3f} "
+                   f"against {b_auc:.3f}), so the baseline scores the customers.")
     validation = pd.DataFrame({"customer_id": valid["customer_id"].astype(str), "score_baseline": s_base,
                                "score_model": scored[2 if better else 1], "actual": y_valid})
     final: Model | None = None
-    if offered != BASELINE:  # refit with the validation period's labels too: the latest behaviour counts most
+    if offered not in (None, BASELINE):  # refit with the validation period's labels too: the latest behaviour counts most
         x_all, y_all, w_all = cap_rows(np.vstack([x_train, x_valid]), np.concatenate([y_train, y_valid]))
         final = BoostedModel(x_all, y_all, w_all) if better else LogisticModel(x_all, y_all, w_all)
     result = PredictResult(offered=offered, learned=learned_name, message=message, metrics=metrics,

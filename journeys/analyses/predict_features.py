@@ -22,7 +22,7 @@ The chain state (the last ``k`` touchpoints, oldest first) rides along for the M
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 import ibis
@@ -252,3 +252,20 @@ def segment_events(events: ir.Table, segment: Any, goal: str | None = None) -> i
     if segment is None or segment.is_empty:
         return events
     return events.semi_join(matching_customers(events, segment, goal=goal), "customer_id")
+
+
+def midnight(d: date) -> datetime:
+    return datetime.combine(d, time())
+
+
+def last_day_of(cutoff: datetime) -> date:
+    """The last day a cutoff's data covers (a midnight cutoff ends the day before it)."""
+    return (cutoff - timedelta(microseconds=1)).date()
+
+
+def scoring_cutoff(as_of: date | None, last: Any) -> datetime:
+    """Where scoring stands: just after the data's ``last`` event, so that "open" means what Retention and churn
+    mean by it (seen within the inactivity threshold before the last event), or the midnight that ends ``as_of``."""
+    if as_of is None:
+        return pd.Timestamp(last).to_pydatetime() + timedelta(microseconds=1)
+    return midnight(as_of + timedelta(days=1))

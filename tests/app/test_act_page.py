@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from journeys.analyses.nba import NBAQuery, compute_nba
+from journeys.analyses.nba import Measurement, NBAQuery, compute_nba
 from journeys.audiences import Audiences
 from journeys.outcomes import Outcomes
 from tests.app.conftest import app, texts
@@ -83,7 +83,10 @@ def test_nba_save_push_and_measure(home, sample_id, hook):
     assert not any(m.label == "Actioned minus control" for m in at.metric)
     assert not any("actioned customers did purchase" in c for c in texts(at, "caption"))
     at.date_input(key="act_since").set_value(date(2025, 6, 1)).run()
-    assert not texts(at, "warning") and any(m.label == "Actioned minus control" for m in at.metric)
+    assert any(m.label == "Actioned minus control" for m in at.metric)
+    # before the push nobody acted: the difference is shown, and said to be a pre-period one
+    assert [w for w in texts(at, "warning")] == [Measurement(datetime(2025, 6, 1), ("purchase",), 0, 0, 0, 0, 0, 0, 0,
+                                                             handed_over=datetime.fromisoformat(pushed.last_push)).early()]
     assert any(c.startswith("Since 2025-06-01") and "actioned customers did purchase" in c
                for c in texts(at, "caption"))
 
