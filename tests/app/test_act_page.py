@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace as dc_replace
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -85,7 +86,7 @@ def test_nba_save_push_and_measure(home, sample_id, hook):
     at.date_input(key="act_since").set_value(date(2025, 6, 1)).run()
     assert any(m.label == "Actioned minus control" for m in at.metric)
     # before the push nobody acted: the difference is shown, and said to be a pre-period one
-    assert [w for w in texts(at, "warning")] == [Measurement(datetime(2025, 6, 1), ("purchase",), 0, 0, 0, 0, 0, 0, 0,
+    assert texts(at, "warning") == [Measurement(datetime(2025, 6, 1), ("purchase",), 0, 0, 0, 0, 0, 0, 0,
                                                              handed_over=datetime.fromisoformat(pushed.last_push)).early()]
     assert any(c.startswith("Since 2025-06-01") and "actioned customers did purchase" in c
                for c in texts(at, "caption"))
@@ -143,3 +144,20 @@ def test_a_taken_name_is_replaced_only_when_ticked(home, sample_id):
     after = Audiences(home).get("Churn risk")
     assert after.id == before.id and after.definition["low"] == 0.95 and after.size <= before.size
     assert any(s.startswith("Saved 'Churn risk'") for s in texts(at, "success"))
+
+
+def test_refresh_runs_before_the_page_so_the_list_shows_it(home, sample_id):
+    from app.act_ui import utc_minute
+
+    Audiences(home).list() or pytest.skip("needs an audience from the earlier tests")
+    at = app("screens/act.py", ds=sample_id)
+    name = at.selectbox(key="act_aud").value
+    book = Audiences(home)
+    old = book.get(name)  # as if refreshed long ago: the list must show the new time, not this one
+    (book.root / old.id / "audience.json").write_text(dc_replace(old, refreshed="2020-01-01T00:00:00+00:00").to_json())
+    at.button(key="act_refresh").click().run()
+    assert not at.exception
+    a = Audiences(home).get(name)
+    assert any(s == f"Refreshed: {a.size:,} members." for s in texts(at, "success"))
+    listed = _frame(at, "refreshed (UTC)")
+    assert listed.loc[listed.audience == name, "refreshed (UTC)"].iloc[0] == utc_minute(a.refreshed) != "2020-01-01 00:00"
