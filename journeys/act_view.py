@@ -65,9 +65,17 @@ class ActPage:
                 continue
             try:
                 page = replace(page, **{name: read(raw)})
-            except (ValueError, TypeError) as err:
-                problems.append(f"The link parameter {key}='{raw[:60]}' could not be used ({err}); the default applies.")
+            except (ValueError, TypeError):  # Python's own message ("invalid literal for int()") helps nobody
+                problems.append(f"The link parameter {key}='{raw[:60]}' could not be used (expected {_EXPECTED[key]}); "
+                                "the default applies.")
         return page, problems
+
+
+#: what each link parameter takes, said to a person
+_EXPECTED = {"pt": "conversion or churn", "ph": "a whole number of days from 1 to 366, such as 28",
+             "pasof": "a date such as 2025-08-01", "pord": "a whole number from 1 to 4",
+             "band": "LOW:HIGH with 0 <= LOW <= HIGH <= 1, such as 0.8:1", "acts": "touchpoint names",
+             "cust": "a customer id", "aud": "an audience name"}
 
 
 def _target(raw: str) -> Target:

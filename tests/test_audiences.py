@@ -60,3 +60,18 @@ def test_a_taken_name_is_refused_unless_replacing(tmp_path: Path):
         book.check_name(" Carts ")
     assert book.check_name("Carts", replace_existing=True) == ("Carts", first)
     assert book.check_name("carts") == ("carts", None)  # names are case-sensitive, as the list shows them
+
+
+def test_predict_and_act_link_values_that_cannot_be_used_say_what_was_expected():
+    from journeys.views import ViewState
+
+    _, problems = ViewState.from_params({"ph": ["abc"], "pasof": ["garbage"], "pord": ["9"], "band": ["x"],
+                                         "pt": ["maybe"]})
+    assert problems == [
+        "The link parameter pt='maybe' could not be used (expected conversion or churn); the default applies.",
+        ("The link parameter ph='abc' could not be used (expected a whole number of days from 1 to 366, such as 28); "
+        "the default applies."),
+        "The link parameter pasof='garbage' could not be used (expected a date such as 2025-08-01); the default applies.",
+        "The link parameter pord='9' could not be used (expected a whole number from 1 to 4); the default applies.",
+        ("The link parameter band='x' could not be used (expected LOW:HIGH with 0 <= LOW <= HIGH <= 1, such as "
+        "0.8:1); the default applies.")]
