@@ -36,8 +36,8 @@ def customer_table(frame: pd.DataFrame, *, name: str, key: str, names: dict[str,
         label = (names or {}).get(col, col.replace("_", " "))
         if col in percent:
             config[col] = st.column_config.NumberColumn(label, format="percent")
-        elif col != "open":
-            config[col] = st.column_config.Column(label)
+        elif col != "open":  # a state or reasons column needs room: its end is what matters
+            config[col] = st.column_config.Column(label, width="large" if col in ("state", "reasons", "reason") else None)
     st.dataframe(shown, hide_index=True, key=f"df_{key}", column_config=config)
     row = st.container(horizontal=True)
     auth.customer_download(row, "Download CSV", lambda: safe_csv(frame, limit=max(1, len(frame))),

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from journeys.analyses.predict import PredictResult
-from journeys.charts import GREY, PALETTE, _plain, _short
+from journeys.charts import GREY, PALETTE, _plain
 
 MARGIN = {"l": 10, "r": 10, "t": 30, "b": 10}
 BINS = 20
@@ -44,11 +44,18 @@ def calibration_figure(result: PredictResult) -> go.Figure:
     return fig
 
 
+def _short_left(text: str, limit: int) -> str:
+    """``text`` cut from the left to ``limit`` characters (at least 12), the cut marked with an ellipsis."""
+    limit = max(limit, 12)
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
 def uplift_figure(options: pd.DataFrame, top: int = 15) -> go.Figure:
     """The supported (state, action) pairs with the largest uplift, with their 95% intervals."""
     rows = options[options["recommendable"]].sort_values(["uplift", "support"], ascending=[False, False]).head(top)
     rows = rows.iloc[::-1]
-    labels = [_plain(_short(f"{s} → {a}", 48)) for s, a in zip(rows.state, rows.action, strict=True)]
+    # the action is what the chart is about: a long state gives way from its oldest touchpoints, never the action
+    labels = [_plain(f"{_short_left(str(s), 48 - len(str(a)))} → {a}") for s, a in zip(rows.state, rows.action, strict=True)]
     fig = go.Figure(go.Bar(
         x=rows.uplift, y=labels, orientation="h", marker_color=[PALETTE[4] if u > 0 else PALETTE[2] for u in rows.uplift],
         error_x={"type": "data", "symmetric": False, "array": rows.ci_high - rows.uplift,

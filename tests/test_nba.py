@@ -184,3 +184,14 @@ def test_cli_nba_audience_export_push_and_measure(tmp_path: Path, duck, hook):
     assert refreshed["members"] == 300
     gone = cli("nba", "shop", "--goal", "goal", "--actions", "zz")
     assert gone.returncode == 2 and "Did you mean 'z'" in gone.stderr
+
+
+def test_the_uplift_chart_keeps_the_action_of_a_long_state():
+    from journeys.charts_predict import uplift_figure
+
+    options = pd.DataFrame({"state": ["home > search > product_view > product_view > product_view", "home"], "action": ["store_visit", "chat"],
+                            "uplift": [0.2, 0.1], "ci_low": [0.1, 0.05], "ci_high": [0.3, 0.15], "support": [40, 50],
+                            "recommendable": [True, True]})
+    labels = list(uplift_figure(options).data[0].y)
+    # the oldest touchpoints give way (and ">" is escaped: a name is never markup in Plotly)
+    assert labels == ["home → chat", "…t_view &gt; product_view &gt; product_view → store_visit"]
