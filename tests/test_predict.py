@@ -385,6 +385,10 @@ def test_open_journeys_are_those_seen_within_the_threshold_before_the_last_event
     end = df.ts.max()
     active = set(last.index[last > end - timedelta(days=r.inactivity_days)])
     assert set(r.scores.customer_id) == active and r.scoring_cutoff.date() == end.date()
+    b = r.metrics[BASELINE]  # its interval holds 0.5 here: the page says so rather than let it pass for a model
+    assert b.auc_low <= 0.5 < b.auc_high and r.message.endswith(
+        f"The baseline ranks no better than chance here (AUC {b.auc:.3f}, 95% {b.auc_low:.3f} to {b.auc_high:.3f}): "
+        "which touchpoints tend to come last says little about who goes quiet in the next 7 days.")
 
 
 @pytest.mark.parametrize(("as_of", "when"), [("2024-12-31", "before the data starts"), ("2026-01-01", "after the data ends")])

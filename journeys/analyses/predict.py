@@ -314,6 +314,13 @@ def _train(events: ir.Table, q: PredictQuery, end: Any = None) -> Trained:
         offered = BASELINE
         message = (f"{learned_name.capitalize()} does not beat the baseline on the later period (AUC {l_auc:.3f} "
                    f"against {b_auc:.3f}), so the baseline scores the customers.")
+    if offered is not None and (bm := metrics.get(BASELINE)) is not None and bm.auc_low <= 0.5:
+        ranks = "worse than chance" if bm.auc_high < 0.5 else "no better than chance"
+        why = ("which touchpoints tend to come last says little about who goes quiet"
+               if q.target == "churn" and not q.outcomes.churn_touchpoints else
+               "where the last touchpoints lead in the long run says little about what happens")
+        message += (f" The baseline ranks {ranks} here (AUC {bm.auc:.3f}, 95% {bm.auc_low:.3f} to {bm.auc_high:.3f}): "
+                    f"{why} in the next {q.horizon.days} days.")
     validation = pd.DataFrame({"customer_id": valid["customer_id"].astype(str), "score_baseline": s_base,
                                "score_model": scored[2 if better else 1], "actual": y_valid})
     final: Model | None = None
