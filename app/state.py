@@ -214,7 +214,7 @@ def _voice(key: tuple[Any, ...], query: Any, _view: ViewState, _segment: Segment
     from journeys.analyses.voice import compute_voice, voice_journeys
 
     events = filter_dates(store().table(_view.dataset or ""), _view.date_from, _view.date_to)
-    return compute_voice(voice_journeys(events, _view.shaping, _segment), query)
+    return compute_voice(voice_journeys(events, _view.shaping, _segment), query, known=touchpoints(_view))
 
 
 def voice(view: ViewState, segment: Segment, query: Any) -> Any:

@@ -113,7 +113,7 @@ def cmd_voice(args: argparse.Namespace) -> None:
     outcomes = outcomes_from(args)
     q = default_query(tps, shaping.goal, outcomes=outcomes, touchpoint=args.touchpoint, scale=args.scale)
     with timer() as t:
-        r = compute_voice(voice_journeys(table, shaping, segment), q)
+        r = compute_voice(voice_journeys(table, shaping, segment), q, known=tps)
     if args.format == "json":
         s = r.scores
         data = {

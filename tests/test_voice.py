@@ -161,3 +161,19 @@ def test_scores_on_an_unknown_scale_wait_for_confirmation():
                               default_query(sorted(frame.touchpoint.unique()), None, scale="0-100"))
     assert confirmed.scores is not None and confirmed.scores.name == "scores 0-100"
     assert confirmed.scores.average == pytest.approx((44 * 20 + 41 * 95) / 85)
+
+
+def test_a_segment_without_the_goal_or_churn_touchpoints_still_has_a_voice():
+    """The goal and churn touchpoints are the dataset's: a segment whose customers never bought or closed (the
+    segment 'Open as segment' makes from a negative chat can be such) is not a typo; an empty one is a sentence."""
+    events = ibis.memtable(_log())
+    tps = sorted(_log().touchpoint.unique())
+    q = default_query(tps, "purchase", touchpoint="chat")
+    never = Segment((Filter("did_not", ("purchase",)), Filter("did_not", ("account_closed",))))
+    r = compute_voice(voice_journeys(events, Shaping(goal="purchase"), never), q, known=tps)
+    assert r.coverage.texts == 2 and r.snippets.text.iloc[0] == NEG  # m0 alone: a positive, then a negative chat
+    with pytest.raises(QueryError, match="Unknown goal touchpoint 'purchase'"):  # without the dataset's, it reads as one
+        compute_voice(voice_journeys(events, Shaping(goal="purchase"), never), q)
+    nobody = Segment((Filter("did", ("purchase",)), Filter("did_not", ("home",)), Filter("did_not", ("chat",))))
+    with pytest.raises(QueryError, match="^No customer matched the segment"):
+        compute_voice(voice_journeys(events, Shaping(goal="purchase"), nobody), q, known=tps)

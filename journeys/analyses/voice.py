@@ -252,11 +252,17 @@ def _behaviour(events: ir.Table, outcomes: Outcomes, scores: ScoresResult | None
                            ascending=[False, False, True, True, True]).reset_index(drop=True)
 
 
-def compute_voice(events: ir.Table, query: VoiceQuery = VoiceQuery()) -> VoiceResult:
+def compute_voice(events: ir.Table, query: VoiceQuery = VoiceQuery(), *,
+                  known: Sequence[str] | None = None) -> VoiceResult:
     """Every figure of the voice of the customer. ``events`` are person-scope journeys with the sentiment
-    columns (:func:`journeys.io.sentiment.with_sentiment`)."""
+    columns (:func:`journeys.io.sentiment.with_sentiment`); ``known``: the dataset's touchpoints when ``events``
+    are a segment's (a goal or churn touchpoint nobody in the segment did is not a typo)."""
+    seen = sorted(to_frame(events.select("touchpoint").distinct()).touchpoint.dropna().astype(str))
+    if not seen:
+        raise QueryError("No customer matched the segment, so there is nothing said or scored to show.",
+                         hint="Loosen the segment, or clear it.")
+    known = sorted(known) if known is not None else seen
     cov = coverage(events)
-    known = sorted(to_frame(events.select("touchpoint").distinct()).touchpoint.dropna().astype(str))
     if query.touchpoint and query.touchpoint not in known:
         raise unknown("touchpoint", query.touchpoint, known)
     query.outcomes.validate(known)

@@ -152,7 +152,7 @@ def voice_section(ctx: ReportContext) -> Section:
         v = ctx.view
         query = default_query(ctx.touchpoints, v.shaping.goal, outcomes=v.outcomes, stages=v.shaping.stages,
                               touchpoint=v.voice.touchpoint, scale=v.voice.scale)
-        r = compute_voice(voice_journeys(ctx.events, v.shaping, v.segment), query)
+        r = compute_voice(voice_journeys(ctx.events, v.shaping, v.segment), query, known=ctx.touchpoints)
         ctx.cache["voice"] = r
         if not r.has_text and r.scores is None:
             return Section("voice", "The voice of the customer",
