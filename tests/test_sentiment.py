@@ -216,3 +216,23 @@ def test_cli_sentiment_csv_and_json(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "journeys", "sentiment", str(tmp_path / "none.txt")],
                          capture_output=True, text=True, cwd=ROOT, env={"PATH": "/usr/bin:/bin"})
     assert bad.returncode == 2 and "could not be read" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(("html_text", "plain"), [
+    ("<p>Terrible service</p>", "Terrible service"),
+    ("<b>Terrible</b> service", "Terrible service"),
+    ('<img src="x" onerror="alert(1)">Terrible <b>service</b>, nobody helped', "Terrible service , nobody helped"),
+    ("Fish &amp; chips <br/>were <i>awful</i>", "Fish & chips were awful"),
+])
+def test_markup_is_read_as_the_text_it_wraps(scorer, html_text, plain):
+    from journeys.io.sentiment import plain_text
+
+    assert plain_text(html_text) == plain
+    assert scorer.score(html_text) == scorer.score(plain)
+
+
+def test_text_without_tags_is_read_as_it_is():
+    from journeys.io.sentiment import plain_text
+
+    for text in ("I love it <3", "a < b > c", "Fish &amp; chips", "2 < 3"):
+        assert plain_text(text) == text

@@ -28,7 +28,7 @@ from journeys.analyses.base import journeys_for, to_frame
 from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
 from journeys.analyses.scores import NO_STAGE, ScoresQuery, ScoresResult, compute_scores, parse_scale
 from journeys.errors import QueryError, unknown
-from journeys.io.sentiment import Coverage, with_sentiment
+from journeys.io.sentiment import Coverage, plain_text, with_sentiment
 from journeys.outcomes import CHURNED, Outcomes, churn_status
 from journeys.segments import Segment
 from journeys.shaping import Shaping
@@ -150,7 +150,7 @@ def _snippets(events: ir.Table, touchpoint: str | None) -> pd.DataFrame:
 
 
 def _terms_of(text: str) -> set[str]:
-    words = _TOKEN.findall(text.lower())
+    words = _TOKEN.findall(plain_text(text).lower())  # markup is not what was said ("a href", "script alert")
     found = {w for w in words if w not in _STOP and len(w) > 1 and not w.isdigit()}
     # two-word phrases that do not end on a filler word ("on hold", "failed twice"; not "twice on")
     found |= {f"{a} {b}" for a, b in itertools.pairwise(words) if b not in _STOP and not b.isdigit()}

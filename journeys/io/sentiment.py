@@ -14,6 +14,7 @@ Scoring runs once per *distinct* text (service texts repeat), at ingest, into th
 from __future__ import annotations
 
 import csv
+import html
 import io
 import os
 import re
@@ -163,7 +164,9 @@ class SentimentScorer:
         return detect_language(text, self._english_words, self._lexicon_words)
 
     def score(self, text: str) -> tuple[str, float | None, Band | None]:
-        """(language, compound score or None when the language has no lexicon, band)."""
+        """(language, compound score or None when the language has no lexicon, band) of the text as read (an
+        e-mail body's markup left out: "<b>Terrible</b> service" is "Terrible service")."""
+        text = plain_text(text)
         lang = self.language(text)
         # no letters: emoticons and emoji read the same in every language, so VADER's English rules apply
         analyzer = self._analyzers.get("en" if lang == "und" else lang)
@@ -185,6 +188,16 @@ class SentimentScorer:
             "sentiment": pd.Series([r[1] for r in rows], dtype="float64"),
             "sentiment_band": pd.Series([r[2] for r in rows], dtype=object),
         })
+
+
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")  # a tag starts with a letter: "<3" (a heart) is not one
+
+
+def plain_text(text: str) -> str:
+    """``text`` as a person reads it: HTML tags become spaces and entities characters, when it has tags."""
+    if not _TAG.search(text):
+        return text
+    return " ".join(html.unescape(_TAG.sub(" ", text)).split())
 
 
 def load_user_lexicons(folder: Path | None = None, extra: Mapping[str, str | Path] | None = None) -> dict[str, Lexicon]:
