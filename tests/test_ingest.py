@@ -354,3 +354,11 @@ def test_an_override_completes_a_partial_detection(store, write):
     r = store.ingest(write("c.csv", "contact,event,at\nc1,home,2024-01-01 10:00\n"), overrides={"customer": "contact"})
     m = store.get(r.dataset_id).mapping
     assert (m.customer, m.timestamp, m.touchpoint) == ("contact", "at", "event")
+
+
+def test_detection_finds_a_text_column_by_its_usual_names():
+    import pandas as pd
+
+    for name in ("feedback_text", "Review", "email_body", "verbatim"):
+        frame = pd.DataFrame({"contact": ["1"], "timestamp": ["2025-01-01 10:00"], "event": ["chat"], name: ["late"]})
+        assert detect_mapping(frame).roles.get("text") == name

@@ -136,7 +136,9 @@ _NAME_HINTS: dict[str, tuple[str, ...]] = {
     "session": ("session_id", "ga_session_id", "sessionid", "visit_id", "session"),
     "value": ("revenue", "value", "order_value", "amount", "purchase_revenue_usd", "price"),
     "score": ("csat", "nps", "score", "rating", "satisfaction"),
-    "text": ("feedback", "comment", "text", "transcript", "message", "note"),
+    "text": ("feedback", "comment", "text", "transcript", "message", "note", "feedback_text", "comment_text",
+             "message_text", "review", "review_text", "verbatim", "free_text", "body", "email_body", "chat_text",
+             "transcript_text", "notes", "comments", "remarks"),
 }
 _TS_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _EPOCH_SHAPE = re.compile(r"^\d{9,19}(\.\d+)?$")
