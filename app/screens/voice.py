@@ -63,9 +63,11 @@ st.caption(f"Per touchpoint: customers whose first rated interaction there was n
            "customers a side or 5 in a cell are hidden.")
 for sentence in findings:
     st.warning(md(sentence[0].upper() + sentence[1:]), icon=":material/sentiment_dissatisfied:")
-if not findings:
-    st.info("No touchpoint shows a negative interaction followed by clearly more churn or less conversion.")
 hidden = int((~result.behaviour.shown).sum())
+if not findings and hidden and not result.behaviour.shown.any():
+    st.info("Too few customers to tell: every comparison has fewer than 30 customers a side or 5 in a cell.")
+elif not findings:
+    st.info("No touchpoint shows a negative interaction followed by clearly more churn or less conversion.")
 if hidden:
     st.caption(f"{hidden} comparisons hidden (too few customers); they are in the CSV.")
 table(result.behaviour[result.behaviour.shown], name="voice_behaviour", key="beh")
