@@ -158,3 +158,27 @@ def test_the_samples_planted_effects_become_findings(store, tmp_path):
     assert rules["negative_voice"].figures["odds_ratio"] > 2
     for f in report.findings:  # every finding and recommendation carries a number
         assert any(ch.isdigit() for ch in f.evidence) and any(ch.isdigit() for ch in f.recommendation)
+
+
+def test_the_gap_finding_compares_a_value_with_the_rest_and_ranks_by_journeys_lost(store, write):
+    """Device a converts 36 of 40, b 20 of 50, d 30 of 100. Against the best value (a, 90%), d would gain
+    60 journeys a month; against the rest (a and b: 56 of 90), (56/90 - 30%) x 100 = 32.2. b's lag behind the
+    rest (40% against 66 of 140) is within chance (Newcombe interval through zero), so it is no finding."""
+    rows, i = ["customer,ts,touchpoint,device"], 0
+    for device, n, buyers in (("a", 40, 36), ("b", 50, 20), ("d", 100, 30)):
+        for j in range(n):
+            c = f"c{i:03d}"
+            rows.append(f"{c},2025-03-01 10:{i % 60:02d}:00,product_view,{device}")
+            if j < buyers:
+                rows.append(f"{c},2025-03-01 12:{i % 60:02d}:00,purchase,{device}")
+            i += 1
+    info = ingest(store, write, "\n".join(rows) + "\n", name="gaps")
+    report = build_report(store.table(info.id), info, view_of(info, goal="purchase"))
+    rules = {x.rule: x for x in report.findings}
+    gap = rules["segment_gap"]
+    assert gap.title == "Largest gap: purchase for device = d"
+    assert gap.figures == pytest.approx({"more_per_month": (56 / 90 - 0.3) * 100, "worst_rate": 0.3, "best_rate": 56 / 90})
+    assert "against 62.2% for the other device values (95% interval of the difference 18.1 to 44.6 points" in gap.evidence
+    assert [p.current for p in report.plan if p.action.startswith("Fix purchase")] == ["30.0%"]
+    assert "device = d" in rules["negative_driver"].title
+    assert rules["negative_driver"].figures["more_per_month"] == pytest.approx((56 / 90 - 0.3) * 100)

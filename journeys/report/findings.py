@@ -4,13 +4,14 @@ and derives a recommendation with the size of the prize. No rule fires without a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 
-from journeys.analyses.funnels import ENDED
+from journeys.analyses.base import OTHER
+from journeys.analyses.funnels import ENDED, GAP_FLOOR, FunnelResult
 from journeys.report.context import ReportContext
 from journeys.report.model import Finding, PlanRow
-from journeys.stats import pvalue_text
+from journeys.stats import newcombe_diff, pvalue_text
 
 DAYS_PER_MONTH = 30.44
 Q_SIGNIFICANT = 0.05
@@ -27,29 +28,65 @@ def months(ctx: ReportContext) -> float:
     return max(1.0, ((end - start).days + 1) / DAYS_PER_MONTH)
 
 
+@dataclass(frozen=True, slots=True)
+class _Lag:
+    """One breakdown value's conversion at one step against every other value's (``prize``: journeys a month
+    more if it converted as the rest do)."""
+
+    result: FunnelResult
+    step: int
+    value: str
+    rate: float
+    rest: float
+    reached: int
+    low: float
+    high: float
+    prize: float
+
+
+def _lags(ctx: ReportContext) -> list[_Lag]:
+    """Every (breakdown, step, value) with enough journeys whose conversion is clearly below the rest's (the 95%
+    Newcombe interval of the difference above zero)."""
+    out = []
+    for result in ctx.cache.get("funnel_by", {}).values():
+        b = result.breakdown
+        if b is None or b.empty:
+            continue
+        at = b.pivot_table(index="value", columns="step", values="customers", aggfunc="sum").fillna(0)
+        for k in range(2, len(result.query.steps) + 1):
+            total_prev, total_k = int(at[k - 1].sum()), int(at[k].sum())
+            for value in at.index:
+                prev, now = int(at.loc[value, k - 1]), int(at.loc[value, k])
+                if value == OTHER or prev < GAP_FLOOR or total_prev - prev < GAP_FLOOR:
+                    continue
+                diff, low, high = newcombe_diff(total_k - now, total_prev - prev, now, prev)
+                if low > 0:
+                    out.append(_Lag(result, k, str(value), now / prev, (total_k - now) / (total_prev - prev),
+                                    prev, low, high, diff * prev / months(ctx)))
+    return sorted(out, key=lambda g: (-g.prize, g.step, g.value))
+
+
 def segment_gap(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
-    """The widest gap in one funnel step between values of an attribute: fix the step for the lagging value."""
-    found = ctx.cache.get("funnel_breakdown")
-    if not found:
+    """The breakdown value whose lag behind the other values at one funnel step costs the most journeys a month
+    (clearly below them, and worth at least one a month): fix that step for it."""
+    lags = [g for g in _lags(ctx) if g.prize >= 1]
+    if not lags:
         return None
-    result, gap = found
-    col = result.query.breakdown
-    b = result.breakdown
-    at_prev = int(b[(b.value == gap.worst_value) & (b.step == gap.step - 1)].customers.iloc[0])
-    more = (gap.best_rate - gap.worst_rate) * at_prev / months(ctx)
-    title = f"Largest gap: {gap.to_label} for {col} = {gap.worst_value}"
-    evidence = (f"{gap.from_label} > {gap.to_label} converts {gap.worst_rate:.1%} for {col} = {gap.worst_value} "
-                f"against {gap.best_rate:.1%} for {gap.best_value} ({at_prev:,} journeys of {gap.worst_value} reached "
-                f"{gap.from_label}).")
-    rec = (f"Fix {gap.to_label} for {gap.worst_value}: if {gap.worst_value} reached {gap.best_value}'s rate, about "
-           f"{more:,.0f} more journeys a month would reach {gap.to_label}.")
-    link = ctx.link("funnels", replace(ctx.view, funnel_steps=result.query.steps, breakdown=col))
-    plan = PlanRow(f"Fix {gap.to_label} for {col} = {gap.worst_value}",
-                   f"{gap.from_label} > {gap.to_label} conversion, {col} = {gap.worst_value}",
-                   f"{gap.worst_rate:.1%}", f"{gap.best_rate:.1%} (as {gap.best_value})",
-                   f"customers with {col} = {gap.worst_value} who reached {gap.from_label} and stopped")
+    g = lags[0]
+    col, labels = g.result.query.breakdown, g.result.query.labels
+    frm, to = labels[g.step - 2], labels[g.step - 1]
+    title = f"Largest gap: {to} for {col} = {g.value}"
+    evidence = (f"{frm} > {to} converts {g.rate:.1%} for {col} = {g.value} against {g.rest:.1%} for the other "
+                f"{col} values (95% interval of the difference {g.low * 100:.1f} to {g.high * 100:.1f} points; "
+                f"{g.reached:,} journeys of {g.value} reached {frm}).")
+    rec = (f"Fix {to} for {g.value}: if {g.value} converted as the others do, about {g.prize:,.0f} more journeys "
+           f"a month would reach {to}.")
+    link = ctx.link("funnels", replace(ctx.view, funnel_steps=g.result.query.steps, breakdown=col))
+    plan = PlanRow(f"Fix {to} for {col} = {g.value}", f"{frm} > {to} conversion, {col} = {g.value}",
+                   f"{g.rate:.1%}", f"{g.rest:.1%} (as the other {col} values)",
+                   f"customers with {col} = {g.value} who reached {frm} and stopped")
     return Finding("segment_gap", title, evidence, rec, link,
-                   {"more_per_month": more, "worst_rate": gap.worst_rate, "best_rate": gap.best_rate}), plan
+                   {"more_per_month": g.prize, "worst_rate": g.rate, "best_rate": g.rest}), plan
 
 
 def biggest_drop(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
@@ -97,6 +134,8 @@ def pain_point(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
     evidence = (f"{int(p.drop_offs):,} journeys end at {p.touchpoint} without reaching {ctx.goal} "
                 f"({p.drop_off_rate:.1%} of the {int(p.journeys):,} that reach it; {share:.1%} of all unconverted endings).")
     half = int(p.drop_offs) // 2
+    if half / months(ctx) < 1:  # not worth a plan row: fewer than one journey a month
+        return None
     rec = (f"Give journeys at {p.touchpoint} a next step towards {ctx.goal}: halving these endings keeps "
            f"{half:,} more journeys going ({half / months(ctx):,.0f} a month).")
     plan = PlanRow(f"Follow up journeys that stop at {p.touchpoint}", f"share of journeys ending at {p.touchpoint}",
@@ -107,7 +146,8 @@ def pain_point(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
 
 
 def negative_driver(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
-    """The ranked driver with the lowest odds ratio among q < 0.05: what the outcome loses to it."""
+    """Of the ranked negative drivers with q < 0.05, the one that costs the most conversions a month (at least
+    one): what the outcome loses to it."""
     r = ctx.cache.get("drivers")
     if r is None or r.query.outcome != "conversion":
         return None
@@ -115,9 +155,15 @@ def negative_driver(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
     t = t[t.q_value < Q_SIGNIFICANT]
     if t.empty:
         return None
-    d = t.sort_values(["odds_ratio", "label"]).iloc[0]
+    # the driver that costs the most conversions a month, not the rarest with the lowest odds ratio
+    exposed_all = t.exposed_converted + t.exposed_not
+    t = t.assign(_lost=exposed_all * (t.rate_without - t.rate_with) / months(ctx))
+    t = t[t._lost >= 1]
+    if t.empty:
+        return None
+    d = t.sort_values(["_lost", "label"], ascending=[False, True]).iloc[0]
     exposed = int(d.exposed_converted + d.exposed_not)
-    lost = exposed * (float(d.rate_without) - float(d.rate_with)) / months(ctx)
+    lost = float(d._lost)
     evidence = (f"Customers who {d.label}: {d.rate_with:.1%} convert against {d.rate_without:.1%} of the others "
                 f"(odds ratio {d.odds_ratio:.2f}, 95% CI {d.ci_low:.2f}-{d.ci_high:.2f}, q {pvalue_text(d.q_value)}; "
                 f"{exposed:,} customers).")

@@ -101,7 +101,7 @@ def paths_section(ctx: ReportContext) -> Section:
 def funnel_section(ctx: ReportContext) -> Section:
     q = ctx.funnel_query()
     r, by = compute_funnel_and_by(ctx.journeys, q, _breakdown_candidates(ctx, q))  # one matching pass for all
-    ctx.cache["funnel"] = r
+    ctx.cache["funnel"], ctx.cache["funnel_by"] = r, by
     v = replace(ctx.view, funnel_steps=q.steps)
     if r.entered == 0:
         return Section("funnel", "Funnel and drop-offs", missing=f"No journey in this segment reached '{q.labels[0]}'.")
