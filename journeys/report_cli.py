@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from journeys.report.render import to_html, write_pdf
     from journeys.views import ViewState
 
+    started = time.perf_counter()
     store = Store(read_only=True)
     info = store.get(args.dataset)
     view = replace(ViewState(dataset=info.id), segment=segment_from(args), shaping=shaping_from(args))
@@ -34,15 +36,17 @@ def cmd_report(args: argparse.Namespace) -> None:
     written = [str(out)]
     if args.pdf:
         written.append(str(write_pdf(html, args.pdf)))
+    total = round(time.perf_counter() - started, 2)  # with the charts' images, the HTML and the PDF
     data: dict[str, Any] = {"written": written, "fingerprint": report.fingerprint, "elapsed_s": report.elapsed_s,
+                            "total_s": total,
                             "figures": report.figures(),
                             "findings": [{"rule": f.rule, "title": f.title, "evidence": f.evidence,
                                           "recommendation": f.recommendation, "link": f.link} for f in report.findings]}
     if args.format == "json":
         print(json.dumps(data, default=str))
     else:
-        print(f"Wrote {', '.join(written)} in {report.elapsed_s:.1f} s: {len(report.sections)} sections, "
-              f"{len(report.findings)} findings.")
+        print(f"Wrote {', '.join(written)} in {total:.1f} s (analyses {report.elapsed_s:.1f} s): "
+              f"{len(report.sections)} sections, {len(report.findings)} findings.")
 
 
 def add_commands(sub: Any) -> None:
