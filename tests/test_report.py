@@ -156,6 +156,12 @@ def test_the_samples_planted_effects_become_findings(store, tmp_path):
     assert "device = mobile" in gap["drivers.top_negative"]
     assert "call_centre" in rules["negative_voice"].title and "churn" in rules["negative_voice"].evidence
     assert rules["negative_voice"].figures["odds_ratio"] > 2
+    # the planted mobile checkout problem is the gap finding, measured against the other devices
+    assert rules["segment_gap"].title == "Largest gap: purchase for device = mobile"
+    assert rules["negative_driver"].title == "Negative driver: device = mobile"
+    voice = report.section("voice")
+    assert "Outcomes compared here: conversion = purchase; churned = did account_closed or unsubscribe." in voice.paragraphs
+    assert gap["voice.score_responses"] > 0 and 0 < gap["voice.score_top2"] < 1  # CSAT overall, as the VoC page
     for f in report.findings:  # every finding and recommendation carries a number
         assert any(ch.isdigit() for ch in f.evidence) and any(ch.isdigit() for ch in f.recommendation)
 

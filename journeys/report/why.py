@@ -157,7 +157,27 @@ def voice_section(ctx: ReportContext) -> Section:
         if not r.has_text and r.scores is None:
             return Section("voice", "The voice of the customer",
                            missing="The dataset has no text and no score column: map one to the 'text' or 'score' role.")
-        paragraphs = [r.coverage.sentence()]
+        goal = " or ".join(query.outcomes.goals) or "no goal set"
+        # this section's outcomes, said: its churn may be touchpoints named like churn, not Retention's inactivity
+        paragraphs = [r.coverage.sentence(), f"Outcomes compared here: conversion = {goal}; {r.churn}."]
+        figures: dict[str, object] = {}
+        score_tables: list[Table] = []
+        if r.scores is not None:
+            sc = r.scores
+            paragraphs += sc.sentences()
+            overall = [f"average {sc.average:.2f}" if sc.average is not None else "",
+                       f"top-2-box {sc.top2_share:.1%}" if sc.top2_share is not None else "",
+                       f"NPS {sc.nps:+.1f}" if sc.nps is not None else ""]
+            if any(overall):
+                paragraphs.append(f"Scores overall: {', '.join(o for o in overall if o)}.")
+            figures |= {"score_average": sc.average, "score_top2": sc.top2_share, "nps": sc.nps,
+                        "score_responses": sc.responses, "score_out_of_scale": sc.out_of_scale}
+            shown = sc.by_touchpoint[sc.by_touchpoint.shown]
+            if len(shown):
+                score_tables.append(Table(f"Scores by touchpoint ({sc.name})", shown.head(TOP * 2),
+                                          {"group": "Touchpoint", "responses": "Responses", "average": "Average",
+                                           "top2_share": "Top-2-box", **({"nps": "NPS"} if sc.is_nps else {})},
+                                          {"average": "{:.2f}", "top2_share": "{:.1%}", "nps": "{:+.1f}"}))
         tps = r.touchpoints[r.touchpoints.shown].sort_values("negative_share", ascending=False).head(TOP)
         tables = [Table("Emotion curve by stage", r.curve,
                         {"stage": "Stage", "texts": "Texts", "avg_sentiment": "Avg sentiment",
@@ -174,7 +194,8 @@ def voice_section(ctx: ReportContext) -> Section:
                                  "odds_ratio": "Odds ratio", "ci_low": "CI low", "ci_high": "CI high"},
                                 {"exposed_rate": "{:.1%}", "baseline_rate": "{:.1%}", "odds_ratio": "{:.2f}",
                                  "ci_low": "{:.2f}", "ci_high": "{:.2f}"}))
+        tables += score_tables
         return Section("voice", "The voice of the customer", tuple(paragraphs), tables=tuple(tables),
-                       figures={"most_negative": list(tps.touchpoint)}, link=ctx.link("voice"))
+                       figures={"most_negative": list(tps.touchpoint), **figures}, link=ctx.link("voice"))
     return guarded("voice", "The voice of the customer", build)
 
