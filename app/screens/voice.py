@@ -32,6 +32,24 @@ query = default_query(tps, v.shaping.goal, outcomes=v.outcomes, stages=v.shaping
                       scale=v.voice.scale)
 progress = state.sentiment_progress(info.id)  # a big load's texts are scored in the background
 result = run("Listening to customers…", lambda: state.voice(v, v.segment, query))
+
+
+def confirm_scale(problem: str) -> None:
+    """Scores on no known scale: say so, and let the user give the scale."""
+    st.warning(md(problem), icon=":material/straighten:")
+    custom = st.text_input("Confirm the score scale (LO-HI)", key="voice_custom", placeholder="e.g. 1-10")
+    if custom and st.button("Use this scale", key="voice_custom_go"):
+        with explained():
+            parse_scale(custom)
+        set_view(replace(v, voice=VoicePage(touchpoint=v.voice.touchpoint, scale=custom.strip())))
+        st.session_state.pop("voice_scale", None)
+        st.rerun()
+
+
+if not result.has_text and result.scores is None and result.scores_problem:  # scores, on a scale to confirm
+    st.caption(md(f"The dataset '{info.name}' has scores but no text: pick their scale above, or confirm it here."))
+    confirm_scale(result.scores_problem)
+    stop()
 if not result.has_text and result.scores is None:
     empty_state(f"The dataset '{info.name}' has no text (feedback, chat or call transcripts) and no score column, so "
                 "there is nothing customers said to show. Load the file again on the Data page and map its text column "
@@ -101,14 +119,7 @@ if result.has_text:
         table(result.terms, name="negative_terms", key="terms")
 
 if result.scores_problem:
-    st.warning(md(result.scores_problem), icon=":material/straighten:")
-    custom = st.text_input("Confirm the score scale (LO-HI)", key="voice_custom", placeholder="e.g. 1-10")
-    if custom and st.button("Use this scale", key="voice_custom_go"):
-        with explained():
-            parse_scale(custom)
-        set_view(replace(v, voice=VoicePage(touchpoint=v.voice.touchpoint, scale=custom.strip())))
-        st.session_state.pop("voice_scale", None)
-        st.rerun()
+    confirm_scale(result.scores_problem)
 if result.scores is not None:
     s = result.scores
     st.subheader(f"Scores ({s.name})", anchor=False)

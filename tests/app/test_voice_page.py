@@ -101,3 +101,22 @@ def test_a_lone_stage_on_the_curve_is_explained_and_the_score_axis_is_whole(samp
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     curve = next(s for s in specs if any(t.get("name") == "average sentiment" for t in s["data"]))
     assert curve["layout"]["yaxis2"]["dtick"] == 1 and curve["layout"]["yaxis2"]["tickformat"] == "d"
+
+
+def test_scores_off_every_known_scale_and_no_text_ask_for_the_scale(home, sample_id, tmp_path):
+    """Scores from -3 to 11 fit no known scale: the page asks for it (it used to say there was no score column)."""
+    from app import state
+
+    rows = ["customer,ts,touchpoint,csat"] + [f"c{i},2025-03-01 10:{i % 60:02d}:00,chat,{(i % 15) - 3}" for i in range(60)]
+    path = tmp_path / "scores_only.csv"
+    path.write_text("\n".join(rows) + "\n")
+    store = state.store()
+    dataset = store.ingest(path, overrides={"customer": "customer", "timestamp": "ts", "touchpoint": "touchpoint",
+                                            "score": "csat"}, name="scores only").dataset_id
+    at = app(PAGE, ds=dataset)
+    assert not at.exception
+    assert any("has scores but no text" in c for c in texts(at, "caption"))
+    assert at.text_input(key="voice_custom") is not None and not any("no score column" in i for i in texts(at, "info"))
+    at.selectbox(key="voice_scale").set_value("0-10").run()  # NPS 0-10: the 3 negative values are off it
+    assert [m.value for m in at.metric if m.label == "Responses"] == ["44"]  # -3..11, four times each: 16 off 0-10
+    assert any(c.startswith("16 scores off the 0-10 scale were left out") for c in texts(at, "caption"))
