@@ -85,7 +85,7 @@ if v.act.actions and v.outcomes.goals:
     else:
         st.caption("No supported next best action for this journey.")
 
-st.subheader("Timeline", anchor=False)
+st.subheader("Timeline, newest first", anchor=False)
 if total > TIMELINE_ROWS:
     st.caption(f"The last {TIMELINE_ROWS:,} of {total:,} events.")
-table(events, name=f"customer_{customer}", key="cu_events")
+table(events.iloc[::-1].reset_index(drop=True), name=f"customer_{customer}", key="cu_events")  # recent on top

@@ -94,7 +94,8 @@ def test_customer_link_opens_the_timeline(sample_id, predicted):
     at = app("screens/customer.py", ds=sample_id, cust=who)
     assert not at.exception
     events = frame_with(at, "touchpoint")
-    assert list(events["touchpoint"]) == list(expected["touchpoint"]) and len(events) == total
+    # newest first: what the customer did last is what a person reads first
+    assert list(events["touchpoint"]) == list(expected["touchpoint"])[::-1] and len(events) == total
     at = app("screens/customer.py", ds=sample_id, cust="nobody")
     assert "No customer 'nobody' in this dataset." in texts(at, "info")
 
