@@ -162,6 +162,9 @@ def test_the_samples_planted_effects_become_findings(store, tmp_path):
     voice = report.section("voice")
     assert "Outcomes compared here: conversion = purchase; churned = did account_closed or unsubscribe." in voice.paragraphs
     assert gap["voice.score_responses"] > 0 and 0 < gap["voice.score_top2"] < 1  # CSAT overall, as the VoC page
+    assert [c.caption for c in voice.charts] == ["Emotion curve: sentiment (and score) by stage"]
+    assert [t.caption for t in voice.tables][-2:] == ["The most negative texts",
+                                                      "Words and phrases over-represented in negative texts"]
     for f in report.findings:  # every finding and recommendation carries a number
         assert any(ch.isdigit() for ch in f.evidence) and any(ch.isdigit() for ch in f.recommendation)
 

@@ -12,7 +12,7 @@ from journeys.analyses.base import journeys_for
 from journeys.errors import JourneyError
 from journeys.outcomes import data_end
 from journeys.report.context import ReportContext
-from journeys.report.model import PVALUE, Section, Table
+from journeys.report.model import PVALUE, Figure, Section, Table
 from journeys.views import ViewState
 
 TOP = 5
@@ -195,7 +195,25 @@ def voice_section(ctx: ReportContext) -> Section:
                                 {"exposed_rate": "{:.1%}", "baseline_rate": "{:.1%}", "odds_ratio": "{:.2f}",
                                  "ci_low": "{:.2f}", "ci_high": "{:.2f}"}))
         tables += score_tables
-        return Section("voice", "The voice of the customer", tuple(paragraphs), tables=tuple(tables),
+        where = f" at {query.touchpoint}" if query.touchpoint else ""
+        if len(r.snippets):  # what customers wrote: plain text in a table cell, escaped like every user string
+            tables.append(Table(f"The most negative texts{where}", r.snippets.head(TOP),
+                                {"text": "Text", "sentiment": "Sentiment", "times": "Times written"},
+                                {"sentiment": "{:+.2f}"}))
+        if len(r.terms):
+            tables.append(Table(f"Words and phrases over-represented in negative texts{where}", r.terms.head(TOP * 2),
+                                {"term": "Term", "negative_texts": "In negative texts", "other_texts": "In other texts"}))
+        curve: tuple[Figure, ...] = ()
+        if r.has_text or r.scores is not None:
+            from journeys.charts_voice import curve_note, emotion_curve_figure
+
+            if note := curve_note(r.curve):
+                paragraphs.append(note)
+            rng = (r.scores.lo, r.scores.hi) if r.scores is not None else None
+            curve = (Figure("Emotion curve: sentiment (and score) by stage",
+                            emotion_curve_figure(r.curve, score_name=r.scores.name if r.scores else "score",
+                                                 score_range=rng)),)
+        return Section("voice", "The voice of the customer", tuple(paragraphs), tables=tuple(tables), charts=curve,
                        figures={"most_negative": list(tps.touchpoint), **figures}, link=ctx.link("voice"))
     return guarded("voice", "The voice of the customer", build)
 
