@@ -91,3 +91,21 @@ def refresh_audience(book: Audiences, name: str) -> None:
         st.session_state["act_refreshed"] = f"Refreshed: {a.size:,} members."
     except JourneyError as err:
         st.session_state["act_refreshed"] = "!" + str(err)
+
+
+def push_audience(book: Audiences, name: str) -> None:
+    """The Push button's callback (to the URL typed in ``act_url``): push before the page runs, so the list shows
+    the push; the outcome sentence waits in ``act_pushed`` (an error starts with "!"). Each push is audited."""
+    from journeys.auth import audit
+    from journeys.errors import JourneyError
+    from journeys.webhook import destination_label
+
+    url = str(st.session_state.get("act_url") or "")
+    try:
+        done = book.push(name, url)
+        a = book.get(name)
+        audit.record("push_audience", a.name, user=auth.current().name,
+                     detail={"destination": destination_label(url), "members": a.size - a.control})
+        st.session_state["act_pushed"] = done.sentence()
+    except JourneyError as err:
+        st.session_state["act_pushed"] = "!" + str(err)

@@ -58,6 +58,20 @@ def _events(args: argparse.Namespace) -> tuple[Any, pd.Timestamp]:
     return segment_events(table, segment_from(args), args.goal), end
 
 
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise QueryError(f"{option} expects a date such as 2025-08-01, got '{text[:40]}'.") from None
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip()).replace(tzinfo=None)
+    except ValueError:
+        raise QueryError(f"--since expects a date or time such as 2025-08-01 or 2025-08-01T09:30, got '{text[:40]}'.") from None
+
+
 def _target(args: argparse.Namespace) -> str:
     if args.churn:
         return "churn"
@@ -67,7 +81,7 @@ def _target(args: argparse.Namespace) -> str:
 
 def predict_query(args: argparse.Namespace) -> PredictQuery:
     return PredictQuery(target=_target(args), outcomes=outcomes_from(args), horizon=parse_duration(args.horizon),  # type: ignore[arg-type]
-                        as_of=date.fromisoformat(args.as_of) if args.as_of else None, order=args.order,
+                        as_of=_day(args.as_of, "--as-of") if args.as_of else None, order=args.order,
                         snapshots=args.snapshots)
 
 
@@ -107,7 +121,7 @@ def cmd_nba(args: argparse.Namespace) -> None:
     q = nba_query(args)
     events, end = _events(args)
     with timer() as t:
-        r = compute_nba(events, q, as_of=date.fromisoformat(args.as_of) if args.as_of else None, end=end)
+        r = compute_nba(events, q, as_of=_day(args.as_of, "--as-of") if args.as_of else None, end=end)
     if args.format == "csv":
         sys.stdout.write(safe_csv(r.customers, limit=max(1, len(r.customers))).decode("utf-8"))
         return
@@ -135,6 +149,8 @@ def cmd_audience_save(args: argparse.Namespace) -> None:
             lo, hi = float(low), float(high) if sep else 1.0
         except ValueError as err:
             raise QueryError(f"--score-band expects LOW:HIGH between 0 and 1, got '{args.score_band}'.") from err
+        if not 0 <= lo <= hi <= 1:
+            raise QueryError(f"--score-band expects LOW:HIGH with 0 <= LOW <= HIGH <= 1, got '{args.score_band}'.")
         kind, definition = "score_band", {"predict": predict_query(args).to_dict(), "low": lo, "high": hi, **scope}
         from journeys.analyses.predict import score_band_members as build
     else:
@@ -194,7 +210,8 @@ def cmd_measure(args: argparse.Namespace) -> None:
 
     book = Audiences()
     a = book.get(args.name)
-    since = datetime.fromisoformat(args.since) if args.since else datetime.fromisoformat(a.handed_over).replace(tzinfo=None)
+    since = (datetime.combine(_day(args.since, "--since"), datetime.min.time()) if args.since and len(args.since) <= 10
+             else _moment(args.since) if args.since else datetime.fromisoformat(a.handed_over).replace(tzinfo=None))
     goals = tuple(g.strip() for g in (args.goal or "").split(",") if g.strip())
     m = measure(Store(read_only=True).table(a.dataset), book.members(a), goals, since,
                 handed_over=datetime.fromisoformat(a.handed_over))

@@ -62,11 +62,13 @@ def members_frame(ids: Any, *, score: Any = None, reason: Any = None, action: An
     """Members in ``MEMBER_COLUMNS`` order, sorted by id, with the control flag drawn from the seed."""
     ids = pd.Series(list(ids), dtype="str")
     n = len(ids)
+    # by position, never by index: a band cut out of a sorted frame keeps its old row labels, and pandas would
+    # line a score up with another customer's id
     frame = pd.DataFrame({
         "customer_id": ids,
-        "score": pd.Series(score if score is not None else [np.nan] * n, dtype="float64"),
-        "reason": pd.Series(reason if reason is not None else [""] * n, dtype="str"),
-        "action": pd.Series(action if action is not None else [""] * n, dtype="str"),
+        "score": pd.Series(list(score) if score is not None else [np.nan] * n, dtype="float64"),
+        "reason": pd.Series(list(reason) if reason is not None else [""] * n, dtype="str"),
+        "action": pd.Series(list(action) if action is not None else [""] * n, dtype="str"),
     })
     frame["control"] = control_flags(frame["customer_id"], share=share, seed=seed)
     return frame.sort_values("customer_id").reset_index(drop=True) if n else empty_members()

@@ -75,3 +75,14 @@ def test_predict_and_act_link_values_that_cannot_be_used_say_what_was_expected()
         "The link parameter pord='9' could not be used (expected a whole number from 1 to 4); the default applies.",
         ("The link parameter band='x' could not be used (expected LOW:HIGH with 0 <= LOW <= HIGH <= 1, such as "
         "0.8:1); the default applies.")]
+
+
+def test_members_keep_their_own_score_and_reason_whatever_the_index():
+    """A score band is a slice of a sorted frame: its row labels start anywhere (the trial saw ids without scores
+    and scores without ids once the band did not start at the top)."""
+    import pandas as pd
+
+    band = pd.DataFrame({"customer_id": ["c9", "c3", "c5"], "score": [0.9, 0.3, 0.5], "reasons": ["r9", "r3", "r5"]},
+                        index=[17, 4, 11])
+    m = members_frame(band["customer_id"], score=band["score"], reason=band["reasons"], share=0.0)
+    assert m[["customer_id", "score", "reason"]].values.tolist() == [["c3", 0.3, "r3"], ["c5", 0.5, "r5"], ["c9", 0.9, "r9"]]

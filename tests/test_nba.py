@@ -178,6 +178,10 @@ def test_cli_nba_audience_export_push_and_measure(tmp_path: Path, duck, hook):
     assert default.stdout.startswith("The data ends on ")  # and no "+0.0 pp" beside it
     stale = json.loads(cli("measure", "Z push", "--goal", "goal", "--format", "json").stdout)
     assert stale["difference"] is None and stale["sentence"] == stale["note"] != ""
+    bad_since = cli("measure", "Z push", "--goal", "goal", "--since", "2025-13-01")
+    assert bad_since.returncode == 2 and "--since expects a date" in bad_since.stderr and "Traceback" not in bad_since.stderr
+    reversed_band = cli("audience", "save", "Backwards", "shop", "--churn", "--score-band", "0.9:0.2")
+    assert reversed_band.returncode == 2 and "0 <= LOW <= HIGH <= 1" in reversed_band.stderr
     bad = cli("audience", "push", "Z push", "--url", "ftp://nowhere")
     assert bad.returncode == 2 and "must start with http:// or https://" in bad.stderr
     refreshed = json.loads(cli("audience", "refresh", "Z push").stdout)

@@ -9,15 +9,13 @@ from datetime import datetime
 import streamlit as st
 
 from app import auth, state
-from app.act_ui import customer_table, refresh_audience, save_audience_form, utc_minute
+from app.act_ui import customer_table, push_audience, refresh_audience, save_audience_form, utc_minute
 from app.ui import chart, empty_state, md, run, seed, set_view, stop, view
 from journeys import charts_predict as charts
 from journeys.analyses.nba import NO_RECOMMENDATION, NBAQuery, measure, nba_members
 from journeys.audiences import Audience, Audiences
-from journeys.auth import audit
-from journeys.errors import JourneyError
 from journeys.export import safe_csv
-from journeys.webhook import SECRET_ENV, destination_label
+from journeys.webhook import SECRET_ENV
 
 st.title("Act")
 v = view()
@@ -88,14 +86,10 @@ with st.expander("Push to a webhook", key="act_push_box"):
     may_push = auth.allowed("push_audience")
     if not may_push:
         st.caption(f"Your role ({auth.current().role}) cannot push audiences.")
-    if st.button("Push", key="act_push", icon=":material/send:", disabled=not url or not may_push):
-        try:
-            done = book.push(a.name, url)
-            audit.record("push_audience", a.name, user=auth.current().name,
-                         detail={"destination": destination_label(url), "members": a.size - a.control})
-            st.success(done.sentence())
-        except JourneyError as err:
-            st.error(md(str(err)))
+    st.button("Push", key="act_push", icon=":material/send:", disabled=not url or not may_push,
+              on_click=push_audience, args=(book, a.name))
+    if pushed := st.session_state.pop("act_pushed", None):  # the push ran before this run: the list shows it
+        (st.error if pushed.startswith("!") else st.success)(md(pushed.lstrip("!")))
 customer_table(members, name=f"audience_{a.id}", key="act_members",
                percent=("score", "score_baseline", "p_now", "p_after", "uplift", "ci_low", "ci_high"))  # as where they came from
 

@@ -52,7 +52,7 @@ if target == "conversion" and not goals:
 q = v.act.predict_query(outcomes)
 r = run("Training and validating both models…", lambda: state.predict(v, v.segment, q))
 st.caption(md(f"P({r.what}) for every journey open at the end of {last_day_of(r.scoring_cutoff)} (seen in the last "
-              f"{r.inactivity_days} days, not churned). Trained on {len(r.training_cutoffs)} periods before "
+              f"{r.inactivity_days} days, not churned). Trained on {len(r.training_cutoffs)} period{'s' if len(r.training_cutoffs) != 1 else ''} before "
               f"{r.validation_cutoff.date()}; validated on {r.validation_cutoff.date()} to "
               f"{last_day_of(r.scoring_cutoff)}."))
 if r.offered is None:
@@ -79,7 +79,8 @@ with right:
     chart(charts.calibration_figure(r), name="calibration", key="pr_cal")
 chosen = band(r.scores, low, high)
 who = "at risk" if target == "churn" else "likely to convert"
-st.subheader(f"Most {who}: {len(chosen):,} customers scored {low:.2f} to {high:.2f}", anchor=False)
+st.subheader(f"Most {who}: {len(chosen):,} customer{'s' if len(chosen) != 1 else ''} scored {low:.2f} to {high:.2f}",
+             anchor=False)
 st.caption(REASONS_NOTE)
 customer_table(chosen[["customer_id", "score", "reasons", "state", "score_baseline"]], name="predicted_customers",
                key="pr_top", names={"score_baseline": "baseline score", "state": "last touchpoints"},

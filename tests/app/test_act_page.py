@@ -72,6 +72,8 @@ def test_nba_save_push_and_measure(home, sample_id, hook):
     assert any(s.startswith(f"Pushed {a.size - a.control:,} members") for s in texts(at, "success"))
     assert got and got[0]["action"] == "members" and got[0]["parameters"]["audience_name"] == "Store invite"
     assert Audiences(home).get("Store invite").last_push
+    listed = _frame(at, "last push (UTC)")  # the push ran before the page: its list shows it at once
+    assert listed.loc[listed.audience == "Store invite", "last push (UTC)"].iloc[0] != "never"
     at.multiselect(key="act_mgoal").set_value(["purchase"]).run()
     assert not at.exception
     # measured from the save date (today), which is after the sample's last event: one sentence says so, and no
