@@ -68,12 +68,15 @@ else:
         s = mine.iloc[0]
         rank = int(mine.index[0]) + 1
         st.metric(f"P({r.what})", f"{s.score:.1%}" if s.score < 0.999 else "over 99.9%", help=f"{r.offered}; rank {rank:,} of {len(r.scores):,}")
-        for reason in [p for p in str(s.reasons).split("; ") if p]:
+        said = [p for p in str(s.reasons).split("; ") if p]
+        for reason in said:
             st.text("• " + reason)  # plain text: touchpoint names are user data
-        st.caption(REASONS_NOTE)
+        if said:
+            st.caption(REASONS_NOTE)
 if v.act.actions and v.outcomes.goals:
-    n = soft("Next best action…", lambda: state.nba(v, Segment(), NBAQuery(actions=v.act.actions,
-                                                                            outcomes=v.outcomes, order=v.act.order)))
+    n = soft("Next best action…", lambda: state.nba(v, Segment(), NBAQuery(actions=v.act.actions,  # as the score
+                                                                            outcomes=v.outcomes, order=v.act.order),
+                                                    as_of=v.act.as_of))
     row = n.customers[n.customers.customer_id == customer] if n is not None else pd.DataFrame()
     if n is None:
         pass  # said by soft()
