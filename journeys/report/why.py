@@ -51,7 +51,9 @@ def drivers_section(ctx: ReportContext) -> Section:
                             end=data_end(ctx.events) if query.outcome == "churn" else None,
                             whole=None if v.segment.is_empty else ctx.events)
         ctx.cache["drivers"] = r
-        pos, neg = r.top("positive", TOP), r.top("negative", TOP)
+        # the drivers the Drivers page's forest plot shows, in its order (strongest odds ratio first)
+        pos = r.top("positive").sort_values(["odds_ratio", "label"], ascending=[False, True])
+        neg = r.top("negative").sort_values(["odds_ratio", "label"], ascending=[True, True])
         paragraphs = [(f"Outcome: {r.describe_outcome()}. {r.with_outcome:,} of {r.customers:,} customers had it; "
                       f"{r.tested:,} candidates were ranked and {r.held_back:,} held back for too few customers. "
                       "Odds ratios come with 95% intervals and Benjamini-Hochberg q-values; they are associations, "
