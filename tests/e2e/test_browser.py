@@ -32,7 +32,7 @@ def test_upload_a_csv_and_map_its_columns(page: Page, base_url: str, tmp_path: P
                       "0042;2024-05-01 09:00:00;newsletter;north\n0042;2024-05-01 09:03:00;visit;north\n"
                       "0043;2024-05-02 10:00:00;visit;south\n0043;later;buy;south\n")
     open_page(page, f"{base_url}/data")
-    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(  # the event export (then the identity file)
+    page.get_by_role("region", name="Event export").locator('input[type="file"]').set_input_files(  # not the identity file's
         str(export))
     settle(page)
     for role, column in (("customer", "contact"), ("timestamp", "event_time"), ("touchpoint", "action")):

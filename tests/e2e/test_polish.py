@@ -65,7 +65,7 @@ def hostile_dataset(browser, base_url: str, tmp_path_factory: pytest.TempPathFac
     path.write_text("\n".join(rows) + "\n")
     page = browser.new_context(viewport={"width": 1400, "height": 2200}).new_page()
     open_page(page, f"{base_url}/data")
-    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(  # the event export (then the identity file)
+    page.get_by_role("region", name="Event export").locator('input[type="file"]').set_input_files(  # not the identity file's
         str(path))
     settle(page)
     name = page.get_by_label("Dataset name")
