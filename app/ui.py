@@ -143,6 +143,10 @@ def run(label: str, fn: Callable[[], T]) -> T:
         return fn()
 
 
+#: tables up to this many rows carry their CSV; longer ones build it when clicked
+EAGER_ROWS = 5_000
+
+
 def table(frame: pd.DataFrame, *, name: str, key: str, columns: list[str] | None = None,
           names: dict[str, str] | None = None) -> None:
     """A table for people (first 400 rows, human names and durations, ``columns`` first) with a CSV
@@ -153,9 +157,14 @@ def table(frame: pd.DataFrame, *, name: str, key: str, columns: list[str] | None
     screen, config = tables.display(auth.shown(shown.head(TABLE_ROWS)), names)  # personal data masked for viewers
     st.dataframe(screen, hide_index=True, key=f"df_{key}", column_config=config)
     restricted = not auth.allowed("download_customers")  # then personal data leaves as salted hashes
-    st.download_button("Download CSV", data=lambda: safe_csv(tables.for_csv(auth.exported(frame, restricted))),
-                       file_name=f"{name}.csv",
-                       mime="text/csv", key=f"dl_{key}", icon=":material/download:")
+
+    def csv() -> bytes:
+        return safe_csv(tables.for_csv(auth.exported(frame, restricted)))
+
+    # a small table's file travels with the page: its address survives reruns, so a click that lands while the
+    # page reruns still downloads (a file made on click gets a new address each run, and such a click is lost)
+    st.download_button("Download CSV", data=csv() if len(frame) <= EAGER_ROWS else csv, file_name=f"{name}.csv",
+                       mime="text/csv", key=f"dl_{key}", icon=":material/download:", on_click="ignore")
 
 
 def chart(fig: Any, *, name: str, key: str, title: str = "", **kw: Any) -> Any:
