@@ -327,13 +327,13 @@ def test_a_load_from_the_command_line_prepares_the_default_views_for_later_read_
 def test_one_matching_pass_gives_every_breakdown_of_the_funnel(loaded, order):
     from dataclasses import replace
 
-    from journeys.analyses.funnels import compute_funnel_and_by, compute_funnel_by
+    from journeys.analyses.funnels import compute_funnel_and_by
 
     store, dataset, _ = loaded
     j = journeys_for(store.table(dataset), Shaping(goal=GOAL), SEGMENT)
     q = FunnelQuery(steps=(("product_view",), ("add_to_cart",), (GOAL,)), order=order)
     columns = ("device", "country", "channel")
-    together = compute_funnel_by(j, q, columns)
+    together = compute_funnel_and_by(j, q, columns)[1]
     assert list(together) == list(columns)
     for col in columns:
         alone = compute_funnel(j, replace(q, breakdown=col))

@@ -225,14 +225,14 @@ def test_cli_sentiment_csv_and_json(tmp_path):
     ("Fish &amp; chips <br/>were <i>awful</i>", "Fish & chips were awful"),
 ])
 def test_markup_is_read_as_the_text_it_wraps(scorer, html_text, plain):
-    from journeys.io.sentiment import plain_text
+    from journeys.io.language import plain_text
 
     assert plain_text(html_text) == plain
     assert scorer.score(html_text) == scorer.score(plain)
 
 
 def test_text_without_tags_is_read_as_it_is():
-    from journeys.io.sentiment import plain_text
+    from journeys.io.language import plain_text
 
     for text in ("I love it <3", "a < b > c", "Fish &amp; chips", "2 < 3"):
         assert plain_text(text) == text

@@ -246,12 +246,6 @@ def compute_funnel(journeys: ir.Table, query: FunnelQuery) -> FunnelResult:
     return _result(materialize(best_attempts(journeys, query)), query)  # one heavy pass, then small aggregates
 
 
-def compute_funnel_by(journeys: ir.Table, query: FunnelQuery, columns: tuple[str, ...]) -> dict[str, FunnelResult]:
-    """The funnel broken down by each of ``columns`` (what :func:`compute_funnel` gives with that breakdown),
-    from one matching pass."""
-    return compute_funnel_and_by(journeys, query, columns)[1] if columns else {}
-
-
 def compute_funnel_and_by(journeys: ir.Table, query: FunnelQuery, columns: tuple[str, ...]
                           ) -> tuple[FunnelResult, dict[str, FunnelResult]]:
     """:func:`compute_funnel` of ``query`` and the funnel broken down by each of ``columns``, from one matching

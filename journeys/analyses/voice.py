@@ -28,7 +28,8 @@ from journeys.analyses.base import journeys_for, to_frame
 from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
 from journeys.analyses.scores import NO_STAGE, ScoresQuery, ScoresResult, compute_scores, parse_scale
 from journeys.errors import QueryError, unknown
-from journeys.io.sentiment import Coverage, plain_text, with_sentiment
+from journeys.io.language import plain_text
+from journeys.io.sentiment import Coverage, with_sentiment
 from journeys.outcomes import CHURNED, Outcomes, churn_status
 from journeys.segments import Segment
 from journeys.shaping import Shaping

@@ -9,6 +9,7 @@ are ``und`` (undetermined).
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from functools import cache
@@ -97,3 +98,13 @@ LANGUAGE_NAMES = {
 
 def language_name(code: str) -> str:
     return LANGUAGE_NAMES.get(code, code)
+
+
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")  # a tag starts with a letter: "<3" (a heart) is not one
+
+
+def plain_text(text: str) -> str:
+    """``text`` as a person reads it: HTML tags become spaces and entities characters, when it has tags."""
+    if not _TAG.search(text):
+        return text
+    return " ".join(html.unescape(_TAG.sub(" ", text)).split())

@@ -14,7 +14,6 @@ Scoring runs once per *distinct* text (service texts repeat), at ingest, into th
 from __future__ import annotations
 
 import csv
-import html
 import io
 import os
 import re
@@ -32,7 +31,7 @@ from vaderSentiment.vaderSentiment import N_SCALAR, SentimentIntensityAnalyzer
 
 from journeys.engine import derived
 from journeys.errors import InputError
-from journeys.io.language import detect_language, language_name
+from journeys.io.language import detect_language, language_name, plain_text
 
 Band = Literal["negative", "neutral", "positive"]
 BANDS: tuple[Band, ...] = ("negative", "neutral", "positive")
@@ -188,16 +187,6 @@ class SentimentScorer:
             "sentiment": pd.Series([r[1] for r in rows], dtype="float64"),
             "sentiment_band": pd.Series([r[2] for r in rows], dtype=object),
         })
-
-
-_TAG = re.compile(r"</?[A-Za-z][^<>]*>")  # a tag starts with a letter: "<3" (a heart) is not one
-
-
-def plain_text(text: str) -> str:
-    """``text`` as a person reads it: HTML tags become spaces and entities characters, when it has tags."""
-    if not _TAG.search(text):
-        return text
-    return " ".join(html.unescape(_TAG.sub(" ", text)).split())
 
 
 def load_user_lexicons(folder: Path | None = None, extra: Mapping[str, str | Path] | None = None) -> dict[str, Lexicon]:
