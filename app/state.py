@@ -137,13 +137,13 @@ def dropped(view: ViewState, segment: Segment, query: FunnelQuery, step: int) ->
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def _journey_map(key: tuple[Any, ...], stages: tuple[tuple[str, str], ...], _view: ViewState,
+def _journey_map(key: tuple[Any, ...], stages: tuple[tuple[str, str], ...], scale: str, _view: ViewState,
                  _segment: Segment) -> JourneyMapResult:
-    return compute_journey_map(_journeys(_view, _segment), stages, goal=_view.shaping.goal)
+    return compute_journey_map(_journeys(_view, _segment), stages, goal=_view.shaping.goal, scale=scale)
 
 
 def journey_map(view: ViewState, segment: Segment, stages: tuple[tuple[str, str], ...]) -> JourneyMapResult:
-    return _journey_map(_key(view, segment), stages, view, segment)
+    return _journey_map(_key(view, segment), stages, view.voice.scale, view, segment)
 
 
 def forget_results() -> None:

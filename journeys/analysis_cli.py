@@ -1,4 +1,4 @@
-"""Analysis subcommands of the ``journeys`` CLI: transitions, paths, funnel.
+"""Analysis subcommands of the ``journeys`` CLI: transitions, paths, funnel, journey-map.
 
 Each accepts the same segment and shaping options, prints CSV or JSON, and reports ``elapsed_s``
 (engine time of the analysis, excluding start-up). They only read the store, so they work while the
@@ -27,6 +27,7 @@ from journeys.analyses.base import (
     timer,
 )
 from journeys.analyses.funnels import GAP_FLOOR, FunnelQuery, compute_funnel, step_gaps
+from journeys.analyses.journey_map import STAGE_ORDER, compute_journey_map, edited_stages, parse_stage_edit
 from journeys.analyses.paths import Anchor, PathQuery, compute_paths
 from journeys.analyses.transitions import GraphQuery, compute_transitions
 from journeys.durations import parse_duration
@@ -204,7 +205,50 @@ def cmd_funnel(args: argparse.Namespace) -> None:
             print(r.breakdown.to_string(index=False))
 
 
+def add_stage_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stage", action="append", default=[], metavar="TOUCHPOINT=STAGE",
+                   help="correct a guessed stage (repeat; stages: " + ", ".join(STAGE_ORDER) + ")")
+
+
+def stage_edits_from(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    return tuple(parse_stage_edit(e) for e in args.stage)
+
+
+def cmd_journey_map(args: argparse.Namespace) -> None:
+    run = _journeys(args)
+    edits = stage_edits_from(args)
+    run.check_touchpoints([run.shaping.goal, *(tp for tp, _ in edits)])
+    stages = edited_stages(known_touchpoints(run.events), edits)
+    with timer() as t:
+        r = compute_journey_map(run.journeys, stages, goal=run.shaping.goal, scale=args.scale)
+    message = run.nobody(r.is_empty)
+    if args.format == "csv":
+        if message:
+            print(message, file=sys.stderr)
+        r.touchpoints.to_csv(sys.stdout, index=False)
+        return
+    if args.format == "json":
+        data = {"journeys": r.journeys, "goal": r.goal, "stages": _records(r.stages),
+                "touchpoints": _records(r.touchpoints), "stage_of": dict(stages), "edited": dict(edits),
+                "pain_points": list(r.touchpoints.touchpoint[r.touchpoints.pain_point]), "elapsed_s": t[0]}
+        print(json.dumps(data | ({"message": message} if message else {})))
+    elif message:
+        print(message)
+    else:
+        print(f"{r.journeys:,} journeys. Stage reach: "
+              + "; ".join(f"{s.stage} {s.reach:.1%}" for s in r.stages.itertuples()) + ".")
+        print(r.touchpoints.to_string(index=False))
+
+
 def add_analysis_commands(sub: Any) -> None:
+    p = sub.add_parser("journey-map", help="stages with their touchpoints: reach, conversion onward, time, score, "
+                       "pain points")
+    add_common(p)
+    add_stage_args(p)
+    p.add_argument("--scale", default="auto", help="score scale for the average: auto, or LO-HI such as 1-5")
+    p.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    p.set_defaults(func=cmd_journey_map)
+
     p = sub.add_parser("transitions", help="touchpoint -> touchpoint transition counts")
     add_common(p)
     p.add_argument("--with-ends", action="store_true", help="include START and END rows")

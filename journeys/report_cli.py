@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from journeys.analysis_cli import add_common, segment_from, shaping_from
+from journeys.analysis_cli import add_common, add_stage_args, segment_from, shaping_from, stage_edits_from
 from journeys.errors import JourneyError
-from journeys.report.context import DEFAULT_LINK_BASE
+from journeys.report.context import DEFAULT_LINK_BASE, LINK_BASE_ENV
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from journeys.analyses.voice import VoicePage
     from journeys.engine.store import Store
     from journeys.report.build import build_report
     from journeys.report.render import to_html, write_pdf
@@ -23,7 +25,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     store = Store(read_only=True)
     info = store.get(args.dataset)
-    view = replace(ViewState(dataset=info.id), segment=segment_from(args), shaping=shaping_from(args))
+    view = replace(ViewState(dataset=info.id), segment=segment_from(args), shaping=shaping_from(args),
+                   stage_edits=stage_edits_from(args), voice=VoicePage(scale=args.scale))
     if args.steps:
         view = replace(view, funnel_steps=tuple(tuple(t.strip() for t in s.split("|") if t.strip())
                                                 for s in args.steps.split(",")))
@@ -54,8 +57,12 @@ def add_commands(sub: Any) -> None:
     add_common(p)
     p.add_argument("--out", required=True, help="the HTML file to write")
     p.add_argument("--pdf", help="also write this PDF")
+    add_stage_args(p)
+    p.add_argument("--scale", default="auto", help="score scale: auto, or LO-HI such as 1-5, 1-7, 0-10")
     p.add_argument("--steps", help="the funnel's steps (default: as the Funnels page guesses them)")
-    p.add_argument("--link-base", default=DEFAULT_LINK_BASE, help="where the dashboard runs, for the view links")
+    p.add_argument("--link-base", default=os.environ.get(LINK_BASE_ENV) or DEFAULT_LINK_BASE,
+                   help=f"where the dashboard runs, for the view links (default: ${LINK_BASE_ENV}, else "
+                        f"{DEFAULT_LINK_BASE}); a team server's address makes the links work for colleagues")
     p.add_argument("--no-charts", action="store_true", help="leave charts out (no Chromium needed)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_report)

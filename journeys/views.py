@@ -22,6 +22,7 @@ from journeys.analyses.attribution import AttributionQuery
 from journeys.analyses.drivers import URL_KEYS as DRIVERS_KEYS
 from journeys.analyses.drivers import DriversQuery
 from journeys.analyses.funnels import WINDOW_DEFAULT, Exclusion, FunnelQuery
+from journeys.analyses.journey_map import edited_stages, parse_stage_edit
 from journeys.analyses.paths import PathQuery
 from journeys.analyses.transitions import GraphQuery
 from journeys.analyses.voice import URL_KEYS as VOICE_KEYS
@@ -69,6 +70,11 @@ class ViewState:
     retention: RetentionPage = field(default_factory=RetentionPage)  # returns and churn come from ``outcomes``
     voice: VoicePage = field(default_factory=VoicePage)  # its goals and churn come from ``outcomes``
     act: ActPage = field(default_factory=ActPage)  # predict, act and customer pages; outcomes from ``outcomes``
+    stage_edits: tuple[tuple[str, str], ...] = ()  # the Journey map's corrections of the guessed stages
+
+    def stages(self, touchpoints: list[str]) -> tuple[tuple[str, str], ...]:
+        """Each touchpoint's stage as the Journey map page shows it: guessed from names, then the edits."""
+        return edited_stages(touchpoints, self.stage_edits)
 
     def funnel(self) -> FunnelQuery | None:
         if not self.funnel_steps:
@@ -126,6 +132,7 @@ class ViewState:
         put("minw", self.graph.min_weight, 1)
         put("topk", "all" if self.graph.top_k is None else self.graph.top_k, d.graph.top_k)
         put("cmp", self.compare, "funnel")
+        put("stg", [f"{tp}={stage}" for tp, stage in self.stage_edits], [])
         out.update(self.outcomes.to_params())
         out.update(self.drivers.to_params())
         out.update(self.attribution.to_params())
@@ -140,7 +147,7 @@ class ViewState:
         problems: list[str] = []
         known = {"ds", "from", "to", "seg", "segb", "scope", "gap", "collapse", "goal", "cut", "node", "rule", "excl",
                  "anchor", "start", "end", "depth", "top", "ms", "pct", "steps", "window", "order", "fx", "sw", "bd", "trend",
-                 "minw", "topk", "cmp", "fdrop", "ashow", "dpick", *OUTCOME_KEYS, *DRIVERS_KEYS, *ATTRIBUTION_KEYS,
+                 "minw", "topk", "cmp", "fdrop", "ashow", "dpick", "stg", *OUTCOME_KEYS, *DRIVERS_KEYS, *ATTRIBUTION_KEYS,
                  *RETENTION_KEYS, *VOICE_KEYS, *ACT_KEYS}
         for key in params:
             if key not in known:
@@ -222,6 +229,9 @@ class ViewState:
         attempt("minw", lambda v, raw: replace(v, graph=replace(v.graph, min_weight=max(1, int(raw)))))
         attempt("topk", lambda v, raw: replace(v, graph=replace(v.graph, top_k=None if raw == "all" else max(1, int(raw)))))
         attempt("cmp", lambda v, raw: replace(v, compare=choice(["funnel", "paths", "graph"])(raw)))
+        stg = [e for e in params.get("stg") or [] if e]
+        if stg:
+            attempt("stg", lambda v, _raw: replace(v, stage_edits=tuple(parse_stage_edit(e) for e in stg)))
         outcomes, outcome_problems = Outcomes.from_params(params)
         view = replace(view, outcomes=outcomes)
         drivers, drivers_problems = DriversQuery.from_params(params, Outcomes())
@@ -253,7 +263,8 @@ class ViewState:
 
 
 _FALLBACK = {"seg": "no segment is applied (all customers)", "segb": "segment B is everyone not in segment A",
-             "from": "the dataset's first day is used", "to": "the dataset's last day is used"}
+             "from": "the dataset's first day is used", "to": "the dataset's last day is used",
+             "stg": "the journey map's stages are guessed from names"}
 
 
 def _echo(text: str, limit: int = 60) -> str:

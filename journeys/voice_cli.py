@@ -24,9 +24,10 @@ from typing import Any
 
 import pandas as pd
 
-from journeys.analyses.base import known_touchpoints, timer
+from journeys.analyses.base import check_touchpoints, known_touchpoints, timer
+from journeys.analyses.journey_map import edited_stages
 from journeys.analyses.voice import compute_voice, default_query, voice_journeys
-from journeys.analysis_cli import add_common, segment_from, shaping_from
+from journeys.analysis_cli import add_common, add_stage_args, segment_from, shaping_from, stage_edits_from
 from journeys.errors import InputError, QueryError
 from journeys.io.sentiment import SentimentScorer, backfill_dataset, load_user_lexicons
 from journeys.outcomes import add_outcome_args, outcomes_from
@@ -111,7 +112,10 @@ def cmd_voice(args: argparse.Namespace) -> None:
     table = Store(read_only=True).table(args.dataset)
     tps = known_touchpoints(apply_node(apply_rules(table, shaping), shaping))
     outcomes = outcomes_from(args)
-    q = default_query(tps, shaping.goal, outcomes=outcomes, touchpoint=args.touchpoint, scale=args.scale)
+    edits = stage_edits_from(args)
+    check_touchpoints([tp for tp, _ in edits], tps)
+    q = default_query(tps, shaping.goal, outcomes=outcomes, stages=edited_stages(tps, edits), touchpoint=args.touchpoint,
+                      scale=args.scale)
     with timer() as t:
         r = compute_voice(voice_journeys(table, shaping, segment), q, known=tps)
     if args.format == "json":
@@ -148,6 +152,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("voice", help="voice of the customer: sentiment and scores along the journey, and after")
     add_common(p)
     add_outcome_args(p)
+    add_stage_args(p)
     p.add_argument("--touchpoint", help="the text explorer's touchpoint (default: every touchpoint)")
     p.add_argument("--scale", default="auto", help="score scale: auto, or LO-HI such as 1-5, 1-7, 0-10")
     p.add_argument("--format", choices=("csv", "json"), default="json")

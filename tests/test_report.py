@@ -163,6 +163,11 @@ def test_the_samples_planted_effects_become_findings(store, tmp_path):
     assert "Outcomes compared here: conversion = purchase; churned = did account_closed or unsubscribe." in voice.paragraphs
     assert gap["voice.score_responses"] > 0 and 0 < gap["voice.score_top2"] < 1  # CSAT overall, as the VoC page
     assert [c.caption for c in voice.charts] == ["Emotion curve: sentiment (and score) by stage"]
+    assert [c.caption for c in report.section("drivers").charts] == [
+        "Drivers: odds ratios with 95% intervals (log scale; 1 = no effect)", "Attribution: conversions credited by each model"]
+    assert [c.caption for c in report.section("retention").charts] == [
+        "Retention by cohort (thin) and the weighted average (bold)", "Churn rate per month (grey: too recent to know)",
+        "Buyers by P(alive) (red: likely lost, green: active)"]
     assert [t.caption for t in voice.tables][-2:] == ["The most negative texts",
                                                       "Words and phrases over-represented in negative texts"]
     for f in report.findings:  # every finding and recommendation carries a number
@@ -191,3 +196,50 @@ def test_the_gap_finding_compares_a_value_with_the_rest_and_ranks_by_journeys_lo
     assert [p.current for p in report.plan if p.action.startswith("Fix purchase")] == ["30.0%"]
     assert "device = d" in rules["negative_driver"].title
     assert rules["negative_driver"].figures["more_per_month"] == pytest.approx((56 / 90 - 0.3) * 100)
+
+
+def test_retention_section_quotes_the_retention_and_churn_commands(write, tmp_path):
+    """Four customers start in the week of 2025-03-03: a comes back in weeks 1 and 2, b in week 1, c and d never.
+    e starts on 2025-04-28, the data's last day, so its week 1 is not observed. Hand-worked average retention:
+    week 1 2 of 4 (50%), week 2 1 of 4 (25%)."""
+    rows = ["customer,ts,touchpoint"]
+    for c in "abcd":
+        rows.append(f"{c},2025-03-03 10:00:00,visit")
+    rows += ["a,2025-03-10 12:00:00,visit", "a,2025-03-17 12:00:00,purchase", "b,2025-03-11 12:00:00,purchase",
+             "e,2025-04-28 09:00:00,visit"]
+    home = tmp_path / "home"
+    path = write("r.csv", "\n".join(rows) + "\n")
+    assert cli("ingest", str(path), "--name", "r", home=home).returncode == 0
+    out = cli("report", "r", "--goal", "purchase", "--out", str(tmp_path / "r.html"), "--no-charts", "--format",
+              "json", home=home)
+    assert out.returncode == 0, out.stderr
+    figures = json.loads(out.stdout)["figures"]
+    assert figures["retention.retention_customers"] == 5
+    average = figures["retention.retention_average"]
+    assert (average["1"], average["2"]) == (0.5, 0.25)
+    retention = json.loads(cli("retention", "r", "--goal", "purchase", "--format", "json", home=home).stdout)
+    assert average == {str(r["k"]): r["pct"] for r in retention["average"] if r["k"] > 0 and r["pct"] is not None}
+    churn = json.loads(cli("churn", "r", "--goal", "purchase", "--format", "json", home=home).stdout)
+    assert (figures["retention.customers"], figures["retention.churned"]) == (churn["customers"], churn["churned"])
+
+
+def test_stage_edits_reach_the_journey_map_command_and_the_report_alike(write, tmp_path):
+    """shop_log: everyone views and carts, 40 of 80 buy. Guessed, add_to_cart is a purchase-stage touchpoint
+    (purchase stage reached by all 80); edited to consideration, the purchase stage is reached by the 40 buyers."""
+    home = tmp_path / "home"
+    assert cli("ingest", str(write("shop.csv", shop_log())), "--map", "customer=customer", "--map", "timestamp=ts",
+               "--map", "touchpoint=touchpoint", "--name", "shop", home=home).returncode == 0
+    guessed = json.loads(cli("journey-map", "shop", "--goal", "purchase", "--format", "json", home=home).stdout)
+    assert {s["stage"]: s["reach"] for s in guessed["stages"]} == {"consideration": 1.0, "purchase": 1.0}
+    edit = ("--stage", "add_to_cart=consideration")
+    jm = json.loads(cli("journey-map", "shop", "--goal", "purchase", *edit, "--format", "json", home=home).stdout)
+    reach = {s["stage"]: s["reach"] for s in jm["stages"]}
+    assert reach == {"consideration": 1.0, "purchase": 0.5} and jm["edited"] == {"add_to_cart": "consideration"}
+    out = cli("report", "shop", "--goal", "purchase", *edit, "--out", str(tmp_path / "r.html"), "--no-charts",
+              "--format", "json", home=home)
+    assert out.returncode == 0, out.stderr
+    figures = json.loads(out.stdout)["figures"]
+    assert figures["journey_map.stage_reach"] == reach
+    assert "stg=add_to_cart%3Dconsideration" in (tmp_path / "r.html").read_text()  # the link reopens the edit
+    bad = cli("journey-map", "shop", "--stage", "add_to_cart=buying", home=home)
+    assert bad.returncode == 2 and "'buying' is not a stage." in bad.stderr and "Traceback" not in bad.stderr

@@ -80,3 +80,45 @@ def test_nps_against_a_plain_reference(pairs):
         if row.shown:
             p, d = sum(v >= 9 for v in vals) / len(vals), sum(v <= 6 for v in vals) / len(vals)
             assert row.nps == pytest.approx(100 * (p - d)) and row.passives == pytest.approx(1 - p - d)
+
+
+def shop_with_scores(write, extra: list[str]):
+    """300 survey answers 1-5 (60 of each: average 3) after a visit, plus ``extra`` rows."""
+    rows = ["customer,ts,touchpoint,score"]
+    for i in range(300):
+        rows += [f"c{i},2025-03-01 09:00:00,visit,", f"c{i},2025-03-01 10:00:00,survey,{i % 5 + 1}"]
+    return write("s.csv", "\n".join(rows + extra) + "\n")
+
+
+def test_scores_off_the_scale_are_counted_at_load_and_left_out_of_the_journey_map(store, write):
+    from journeys.analyses.base import journeys_for
+    from journeys.analyses.journey_map import compute_journey_map, infer_stages
+    from journeys.shaping import Shaping
+
+    path = shop_with_scores(write, ["x1,2025-03-01 10:00:00,survey,0", "x2,2025-03-01 10:00:00,survey,50",
+                                       "x3,2025-03-01 10:00:00,survey,4.5", "x4,2025-03-01 10:00:00,survey,50"])
+    report = store.ingest(path, overrides={"customer": "customer", "timestamp": "ts", "touchpoint": "touchpoint",
+                                           "score": "score"}, name="s")
+    assert report.warnings[-1] == ("4 of 304 scores are off the CSAT 1-5 scale (e.g. 50, 0, 4.5); score figures "
+                                   "leave them out.")
+    table = store.table(report.dataset_id)
+    j = journeys_for(table, Shaping())
+    jm = compute_journey_map(j, infer_stages(["visit", "survey"])).touchpoints.set_index("touchpoint")
+    assert jm.avg_score["survey"] == 3.0 and pd.isna(jm.avg_score["visit"])  # the 0, 4.5 and 50s left out
+    scores = compute_scores(table)
+    assert scores is not None and scores.by_touchpoint.set_index("group").average["survey"] == 3.0
+    # a scale given by hand is the one both use: on 0-50 the whole 0 and 50s count, 4.5 still is not whole
+    wide = compute_journey_map(j, (), scale="0-50").touchpoints.set_index("touchpoint").avg_score["survey"]
+    assert wide == pytest.approx((900 + 0 + 100) / 303)
+
+
+def test_scores_that_fit_no_scale_are_one_load_warning_and_all_count(store, write):
+    from journeys.analyses.base import journeys_for
+    from journeys.analyses.journey_map import compute_journey_map
+    from journeys.shaping import Shaping
+
+    rows = ["customer,ts,touchpoint,score"] + [f"c{i},2025-03-01 10:00:00,survey,{i}" for i in range(101)]
+    report = store.ingest(write("p.csv", "\n".join(rows) + "\n"), overrides={"score": "score"}, name="p")
+    assert report.warnings[-1].startswith("Scores run from 0 to 100 and fit no known scale")
+    jm = compute_journey_map(journeys_for(store.table(report.dataset_id), Shaping()), ())
+    assert jm.touchpoints.avg_score.iloc[0] == 50.0

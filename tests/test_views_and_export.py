@@ -33,6 +33,7 @@ def test_every_setting_round_trips_through_the_url():
         funnel_exclusions=(Exclusion(("chat",), 1, 2),), funnel_step_windows=(None, timedelta(hours=2)),
         breakdown="device", trend="week",
         graph=GraphQuery(min_weight=5, top_k=None), compare="paths",
+        stage_edits=(("chat", "purchase"), ("a=b", "churn")),  # '=' in a touchpoint name: split on the last one
     )
     again, problems = ViewState.from_params(_params(view))
     assert problems == []
@@ -54,6 +55,7 @@ def test_defaults_write_nothing():
         ({"from": ["yesterday"]}, "from='yesterday' could not be used"),
         ({"dept": ["3"]}, "Did you mean 'depth'"),
         ({"cut": ["1"]}, "shaping in the link was reset"),
+        ({"stg": ["chat=buying"]}, "'buying' is not a stage.); the journey map's stages are guessed from names"),
     ],
 )
 def test_bad_links_explain_and_fall_back(params, fragment):

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
 from app import state
 from app.tables import MAP_COLUMNS
-from app.ui import chart, echo, empty_state, md, run, stop, table, view
+from app.ui import chart, echo, empty_state, md, run, set_view, stop, table, view
 from journeys import charts, charts_voice
-from journeys.analyses.journey_map import STAGE_ORDER, infer_stages
+from journeys.analyses.journey_map import STAGE_ORDER, stage_edits
 
 st.title("Journey map")
 v = view()
 tps = state.touchpoints(v)
-key = f"jm_stages_{v.dataset}_{hash(v.shaping)}"
-if key not in st.session_state:
-    st.session_state[key] = pd.DataFrame(infer_stages(tps), columns=["touchpoint", "stage"])
-with st.expander("Stages of each touchpoint (guessed from names; edit to correct)"):
-    edited = st.data_editor(st.session_state[key], hide_index=True, key=f"{key}_editor", disabled=["touchpoint"],
+unknown = [tp for tp, _ in v.stage_edits if tp not in set(tps)]
+if unknown:
+    st.caption("Stage edits for touchpoints not in this view were left out: " + md(", ".join(unknown)) + ".")
+# the edits live in the view (the link's stg), so a shared link, the VoC page and the report use the same stages;
+# the editor starts over from the view whenever the edits change
+key = f"jm_stages_{v.dataset}_{hash(v.shaping)}_{hash(v.stage_edits)}"
+with st.expander("Stages of each touchpoint (guessed from names; edit to correct)", expanded=bool(v.stage_edits)):
+    edited = st.data_editor(pd.DataFrame(v.stages(tps), columns=["touchpoint", "stage"]), hide_index=True, key=key,
+                            disabled=["touchpoint"],
                             column_config={"stage": st.column_config.SelectboxColumn(options=list(STAGE_ORDER), required=True)})
+    if v.stage_edits:
+        st.caption(f"{len(v.stage_edits):,} edited; the link keeps them.")
 stages = tuple((str(r.touchpoint), str(r.stage)) for r in edited.itertuples())
+if (edits := stage_edits(tps, stages)) != tuple(e for e in v.stage_edits if e[0] in set(tps)):
+    set_view(replace(v, stage_edits=edits))
+    v = view()
 result = run("Mapping the journey…", lambda: state.journey_map(v, v.segment, stages))
 if result.is_empty:
     empty_state(f"No journeys for {v.segment.describe(v.shaping.goal)} in this date range.")

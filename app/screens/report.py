@@ -51,8 +51,9 @@ for k, f in enumerate(r.findings, 1):
     if f.link:
         box.link_button("Open the view", f.link)
 st.subheader("Execution plan", anchor=False)
-st.dataframe([{"Action": p.action, "Metric to watch": p.metric, "Current": p.current, "Target": p.target,
-               "Audience": p.audience} for p in r.plan], hide_index=True, key="rep_plan")
+# a static table wraps its long cells (a data frame cut the audience column off); cells are escaped Markdown
+st.table([{"Action": md(p.action), "Metric to watch": md(p.metric), "Current": md(p.current), "Target": md(p.target),
+           "Audience to act on": md(p.audience)} for p in r.plan], border="horizontal", hide_index=True)
 st.subheader("Sections", anchor=False)
 for k, s in enumerate(r.sections, 1):
     with st.expander(f"{k}. {s.title}"):

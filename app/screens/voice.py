@@ -28,7 +28,7 @@ scale = c2.selectbox("Score scale", scales, key="voice_scale",
                      format_func={"auto": "detect", "1-5": "CSAT 1-5", "1-7": "CSAT 1-7", "0-10": "NPS 0-10"}.get)
 set_view(replace(v, voice=VoicePage(touchpoint=focus or None, scale=scale)))
 v = view()
-query = default_query(tps, v.shaping.goal, outcomes=v.outcomes, stages=v.shaping.stages, touchpoint=v.voice.touchpoint,
+query = default_query(tps, v.shaping.goal, outcomes=v.outcomes, stages=v.stages(tps), touchpoint=v.voice.touchpoint,
                       scale=v.voice.scale)
 progress = state.sentiment_progress(info.id)  # a big load's texts are scored in the background
 result = run("Listening to customers…", lambda: state.voice(v, v.segment, query))
@@ -116,7 +116,9 @@ if result.has_text:
         st.markdown("**Words and phrases over-represented in negative texts**")
         if result.terms_texts_capped:
             st.caption("Read from the 200,000 most frequent distinct texts.")
-        table(result.terms, name="negative_terms", key="terms")
+        # four columns fit half the page; the CSV keeps the shares too
+        table(result.terms, name="negative_terms", key="terms",
+              columns=["term", "negative_texts", "other_texts", "ratio"], names={"ratio": "times as likely"})
 
 if result.scores_problem:
     confirm_scale(result.scores_problem)

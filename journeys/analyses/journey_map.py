@@ -12,6 +12,8 @@ import pandas as pd
 
 from journeys.analyses import summary
 from journeys.analyses.base import materialize, to_frame
+from journeys.analyses.scores import average_on_scale, scale_sums
+from journeys.errors import QueryError
 from journeys.shaping import DEFAULT_STAGES, OTHER_STAGE
 
 SIGNIFICANCE_FLOOR = 30
@@ -41,6 +43,29 @@ def infer_stages(touchpoints: list[str]) -> tuple[tuple[str, str], ...]:
         stage = next((s for s, words in _STAGE_WORDS.items() if any(w in name for w in words)), OTHER_STAGE)
         out.append((tp, stage))
     return tuple(out)
+
+
+def parse_stage_edit(text: str) -> tuple[str, str]:
+    """``TOUCHPOINT=STAGE`` (the CLI's ``--stage`` and the link's ``stg``) -> (touchpoint, stage)."""
+    tp, sep, stage = text.rpartition("=")
+    stage = stage.strip().lower()
+    if not sep or not tp.strip():
+        raise QueryError(f"'{text}' is not TOUCHPOINT=STAGE.", hint="For example --stage 'chat=retention'.")
+    if stage not in STAGE_ORDER:
+        raise QueryError(f"'{stage}' is not a stage.", hint=f"Stages: {', '.join(STAGE_ORDER)}.")
+    return tp.strip(), stage
+
+
+def edited_stages(touchpoints: list[str], edits: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """Each touchpoint's stage: the guess from its name, unless an edit names another."""
+    fix = dict(edits)
+    return tuple((tp, fix.get(tp, stage)) for tp, stage in infer_stages(touchpoints))
+
+
+def stage_edits(touchpoints: list[str], stages: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The stages that differ from the guess: what a link keeps of an edited journey map."""
+    guess = dict(infer_stages(touchpoints))
+    return tuple((tp, stage) for tp, stage in stages if guess.get(tp) != stage)
 
 
 # the rungs of a purchase funnel, each a list of name patterns in order of preference
@@ -88,22 +113,23 @@ class JourneyMapResult:
         return self.journeys == 0
 
 
-def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...], *, goal: str | None = None) -> JourneyMapResult:
-    """Per touchpoint metrics in one group-by, plus per stage reach; pain points = largest drop-offs."""
+def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...], *, goal: str | None = None,
+                        scale: str = "auto") -> JourneyMapResult:
+    """Per touchpoint metrics in one group-by, plus per stage reach; pain points = largest drop-offs.
+    ``avg_score`` averages the scores on the ``scale`` (the Voice of the customer page's: detected, or LO-HI);
+    scores off it are left out there and here."""
     stage_of = dict(stages)
     j = journeys
     dt = j.next_ts.epoch_seconds() - j.ts.epoch_seconds()
     # low-cardinality passes over the events: moves (with scores) and the time to the next event
-    moves = to_frame(j.group_by(["touchpoint", "next_touchpoint"]).aggregate(
-        n=j.count(), _score_sum=j.score.sum(), _score_n=j.score.count()))
+    moves = to_frame(j.group_by(["touchpoint", "next_touchpoint"]).aggregate(n=j.count(), **scale_sums(j.score, scale)))
     timing = to_frame(j.group_by("touchpoint").aggregate(
         median_time_s=ibis.cases((dt <= TIME_SPENT_CAP_S, dt), else_=ibis.null("int64")).median().cast("float64")))
     conv, stage_frame = _summarized(j, goal, stage_of) or _per_journey_touchpoint(j, goal, stage_of)
     total = journeys.filter(journeys.step == 1).count()
-    events = moves.groupby("touchpoint", as_index=False).agg(events=("n", "sum"), _s=("_score_sum", "sum"),
-                                                            _c=("_score_n", "sum"))
-    events["avg_score"] = (events._s / events._c).where(events._c > 0)
-    tps = events.drop(columns=["_s", "_c"]).merge(timing, on="touchpoint").merge(conv, on="touchpoint")
+    events = moves.groupby("touchpoint", as_index=False).agg(events=("n", "sum"))
+    events["avg_score"] = events.touchpoint.map(average_on_scale(moves, "touchpoint", scale))
+    tps = events.merge(timing, on="touchpoint").merge(conv, on="touchpoint")
     tps.insert(0, "stage", [stage_of.get(t, OTHER_STAGE) for t in tps.touchpoint])
     nxt = _top_next(moves[["touchpoint", "next_touchpoint", "n"]])
     n = int(total.execute())

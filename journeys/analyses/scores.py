@@ -11,6 +11,7 @@ NPS = % promoters (9-10) - % detractors (0-6) on the 0-10 scale. The engine retu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -100,6 +101,32 @@ class ScoresResult:
         return out
 
 
+def scale_sums(score: ir.Value, scale: str = "auto") -> dict[str, ir.Value]:
+    """Aggregates that let a caller average scores the way :func:`compute_scores` counts them, in its own
+    group-by: the count and sum of all scores, and of those on each candidate scale (the given one, or each
+    known scale). :func:`average_on_scale` reads them back."""
+    s = score.cast("float64")
+    whole = s == s.round(0)
+    given = parse_scale(scale)
+    out = {"_sc_n": s.count(), "_sc_sum": s.sum()}
+    for i, (lo, hi) in enumerate([given] if given else SCALES.values()):
+        ok = whole & s.between(lo, hi)
+        out[f"_sc{i}_n"] = ok.cast("int64").sum()
+        out[f"_sc{i}_sum"] = ibis.ifelse(ok, s, 0.0).sum()
+    return out
+
+
+def average_on_scale(frame: pd.DataFrame, key: str, scale: str = "auto") -> pd.Series:
+    """Per ``key`` value, the average score on the scale (given, else the first known scale that holds 98% of
+    all scores in ``frame``; when none does, every score counts). ``frame`` holds :func:`scale_sums`' columns."""
+    g = frame.groupby(key)[[c for c in frame.columns if c.startswith("_sc")]].sum().astype("float64")
+    n = float(g._sc_n.sum())
+    pick = 0 if parse_scale(scale) else next(
+        (i for i in range(len(SCALES)) if n and float(g[f"_sc{i}_n"].sum()) >= DETECT_SHARE * n), None)
+    cnt, tot = (g._sc_n, g._sc_sum) if pick is None else (g[f"_sc{pick}_n"], g[f"_sc{pick}_sum"])
+    return (tot / cnt.where(cnt > 0)).astype("float64")
+
+
 def _detect(scores: ir.Value, t: ir.Table) -> tuple[int, int]:
     whole = scores == scores.round(0)
     row = to_frame(t.aggregate(n=t.count(), lo=scores.min(), hi=scores.max(), **{
@@ -164,3 +191,27 @@ def compute_scores(events: ir.Table, query: ScoresQuery = ScoresQuery()) -> Scor
         by_touchpoint=_rollup(parts, "touchpoint", nps), by_stage=_rollup(parts, "stage", nps),
         by_channel=_rollup(parts, "channel", nps),
     )
+
+
+def load_warning(con: Any, table: str = "_staged") -> str | None:
+    """The load report's sentence on scores (ingest hook, on the staged rows that were not rejected): how many
+    are off the detected scale, or that no known scale fits. None when every score fits a known scale."""
+    cases = ", ".join(f"count(*) FILTER (WHERE score = round(score) AND score BETWEEN {lo} AND {hi})"
+                      for lo, hi in SCALES.values())
+    row = con.execute(f"SELECT count(*), min(score), max(score), {cases} FROM {table} "
+                      "WHERE score IS NOT NULL AND _reject IS NULL").fetchone()
+    n = int(row[0])
+    if not n:
+        return None
+    fits = [(name, bounds, int(k)) for (name, bounds), k in zip(SCALES.items(), row[3:], strict=True)]
+    name, (lo, hi), k = next((f for f in fits if f[2] >= DETECT_SHARE * n), (None, (0, 0), 0))
+    if name is None:
+        return (f"Scores run from {row[1]:g} to {row[2]:g} and fit no known scale (CSAT 1-5 or 1-7, NPS 0-10): "
+                "confirm their scale on the Voice of the customer page (or voice --scale LO-HI).")
+    if k == n:
+        return None
+    examples = con.execute(f"SELECT score FROM {table} WHERE score IS NOT NULL AND _reject IS NULL AND NOT "
+                           f"(score = round(score) AND score BETWEEN {lo} AND {hi}) GROUP BY 1 "
+                           "ORDER BY count(*) DESC, 1 LIMIT 5").fetchall()
+    return (f"{n - k:,} of {n:,} scores are off the {name} scale (e.g. {', '.join(f'{v:g}' for (v,) in examples)}); "
+            "score figures leave them out.")

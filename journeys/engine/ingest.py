@@ -229,6 +229,10 @@ def transform_staged(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
     from journeys.io.sentiment import sentiment_transform  # vaderSentiment loads only when a file is stored
 
     sentiment_transform(con, staged)  # sentiment, sentiment_band, language of the text role
+    from journeys.analyses.scores import load_warning
+
+    if warning := load_warning(con):  # scores off their scale are counted at load, not only on the VoC page
+        staged.warnings.append(warning)
 
 
 def build_events_table(con: duckdb.DuckDBPyConnection, table: str, attributes: list[str]) -> None:

@@ -45,4 +45,5 @@ def build_report(table: ir.Table, info: DatasetInfo, view: ViewState, *, link_ba
     found, plan = rules.derive(ctx)
     return Report(title=f"Journey analysis: {info.name}", dataset_id=info.id, dataset_name=info.name,
                   fingerprint=info.fingerprint, generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
-                  sections=built, findings=found, plan=plan, elapsed_s=round(time.perf_counter() - started, 2))
+                  sections=built, findings=found, plan=plan, elapsed_s=round(time.perf_counter() - started, 2),
+                  link_base=link_base)

@@ -11,13 +11,14 @@ import ibis.expr.types as ir
 
 from journeys.analyses.base import journeys_for, known_touchpoints
 from journeys.analyses.funnels import FunnelQuery
-from journeys.analyses.journey_map import default_funnel, infer_stages
+from journeys.analyses.journey_map import default_funnel
 from journeys.analyses.paths import ARROW, MORE, PathQuery, compute_paths
 from journeys.engine.store import DatasetInfo
 from journeys.shaping import apply_node, apply_rules
 from journeys.views import ViewState, filter_dates
 
 DEFAULT_LINK_BASE = "http://127.0.0.1:8501"
+LINK_BASE_ENV = "JOURNEYS_LINK_BASE"  # the CLI's default link base: a team server's address, set once
 
 
 @dataclass(eq=False)
@@ -87,6 +88,6 @@ def suggest_funnel(view: ViewState, touchpoints: list[str], top_paths: Any) -> t
     return tuple((t,) for t in touchpoints[:3])
 
 
-def stages_for(touchpoints: list[str]) -> tuple[tuple[str, str], ...]:
-    """The journey map's stages as the page first shows them (guessed from names)."""
-    return infer_stages(touchpoints)
+def stages_for(view: ViewState, touchpoints: list[str]) -> tuple[tuple[str, str], ...]:
+    """The journey map's stages as the page shows them: guessed from names, then the view's edits."""
+    return view.stages(touchpoints)

@@ -164,16 +164,23 @@ def negative_driver(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
     d = t.sort_values(["_lost", "label"], ascending=[False, True]).iloc[0]
     exposed = int(d.exposed_converted + d.exposed_not)
     lost = float(d._lost)
-    evidence = (f"Customers who {d.label}: {d.rate_with:.1%} convert against {d.rate_without:.1%} of the others "
+    who = customers_who(str(d.kind), str(d.label))
+    evidence = (f"{who[0].upper()}{who[1:]}: {d.rate_with:.1%} convert against {d.rate_without:.1%} of the others "
                 f"(odds ratio {d.odds_ratio:.2f}, 95% CI {d.ci_low:.2f}-{d.ci_high:.2f}, q {pvalue_text(d.q_value)}; "
                 f"{exposed:,} customers).")
-    rec = (f"Find out what holds back customers who {d.label}: at the others' rate they would bring about "
+    rec = (f"Find out what holds back {who}: at the others' rate they would bring about "
            f"{lost:,.0f} more {'conversion' if round(lost) == 1 else 'conversions'} a month (an association, so "
            "test a fix before counting on it).")
-    plan = PlanRow(f"Fix the experience of customers who {d.label}", f"conversion of customers who {d.label}",
-                   f"{d.rate_with:.1%}", f"{d.rate_without:.1%} (as the others)", f"customers who {d.label}")
+    plan = PlanRow(f"Fix the experience of {who}", f"conversion of {who}", f"{d.rate_with:.1%}",
+                   f"{d.rate_without:.1%} (as the others)", who)
     return Finding("negative_driver", f"Negative driver: {d.label}", evidence, rec, ctx.link("drivers"),
                    {"odds_ratio": float(d.odds_ratio), "more_per_month": lost}), plan
+
+
+def customers_who(kind: str, label: str) -> str:
+    """A driver's customers in words: "customers who did X", "customers with device = mobile"."""
+    return f"customers with {label}" if kind == "attribute" or label.startswith("first channel ") else \
+        f"customers who {label}"
 
 
 def undervalued_channel(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:

@@ -104,6 +104,7 @@ class Report:
     findings: tuple[Finding, ...]
     plan: tuple[PlanRow, ...]
     elapsed_s: float = 0.0
+    link_base: str = ""  # where the links point (the dashboard the report was made for)
 
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)

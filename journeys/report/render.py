@@ -37,7 +37,8 @@ a { color: #2c5aa0; word-break: break-all; }
 <h1>{{ r.title }}</h1>
 <p class="meta">Dataset '{{ r.dataset_name }}' (id {{ r.dataset_id }}) · fingerprint <code>{{ r.fingerprint }}</code> ·
 generated {{ r.generated }} UTC in {{ "%.1f"|format(r.elapsed_s) }} s by journeys.
-Each section links to the dashboard view that shows its figures.</p>
+Each section links to the dashboard view that shows its figures{% if link_base %} (on the dashboard at
+<a href="{{ link_base }}">{{ link_base }}</a>){% endif %}.</p>
 {% for s in r.sections %}
 <section id="{{ s.key }}">
 <h2>{{ loop.index }}. {{ s.title }}</h2>
@@ -84,7 +85,8 @@ def to_html(report: Report, *, images: bool = True) -> str:
         pictures[s.key] = [{"caption": c.caption, "png": base64.b64encode(charts.to_png(c.figure)).decode("ascii")}
                            for c in s.charts] if drawn else []
     note = "" if drawn else "Charts are left out: drawing them needs Chromium, which is not installed here."
-    return _ENV.from_string(_TEMPLATE).render(r=report, images=pictures, chart_note=note, numeric=_numeric)
+    return _ENV.from_string(_TEMPLATE).render(r=report, images=pictures, chart_note=note, numeric=_numeric,
+                                              link_base=report.link_base)
 
 
 def write_html(report: Report, path: str | Path, *, images: bool = True) -> Path:

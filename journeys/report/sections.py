@@ -16,7 +16,7 @@ from journeys.analyses.funnels import (
     compute_funnel_and_by,
     step_gaps,
 )
-from journeys.analyses.journey_map import compute_journey_map
+from journeys.analyses.journey_map import compute_journey_map, stage_edits
 from journeys.analyses.paths import compute_paths
 from journeys.io.sentiment import SENTIMENT_COLUMNS
 from journeys.report.context import ReportContext, stages_for
@@ -45,17 +45,18 @@ def scope_section(ctx: ReportContext) -> Section:
 
 
 def journey_map_section(ctx: ReportContext) -> Section:
-    stages = stages_for(ctx.touchpoints)
-    result = compute_journey_map(ctx.journeys, stages, goal=ctx.goal)
+    stages = stages_for(ctx.view, ctx.touchpoints)
+    result = compute_journey_map(ctx.journeys, stages, goal=ctx.goal, scale=ctx.view.voice.scale)
     ctx.cache["journey_map"] = result
     if result.is_empty:
         return Section("journey_map", "The journey map", missing="No journeys in this segment and period.")
     t = result.touchpoints
     present = list(result.stages.stage)
     pains = t[t.pain_point]
-    paragraphs = [f"{result.journeys:,} journeys. Stages guessed from touchpoint names (the Journey map page shows "
-                  "and edits them): " + "; ".join(f"{s.stage} reached by {s.reach:.1%}" for s in result.stages.itertuples())
-                  + "."]
+    edited = len(stage_edits(ctx.touchpoints, stages))
+    how = f"guessed from touchpoint names, {edited:,} edited" if edited else "guessed from touchpoint names"
+    paragraphs = [f"{result.journeys:,} journeys. Stages {how} (the Journey map page shows and edits them): "
+                  + "; ".join(f"{s.stage} reached by {s.reach:.1%}" for s in result.stages.itertuples()) + "."]
     if len(pains):
         paragraphs.append("Pain points (after awareness, where the most unconverted journeys end): " + "; ".join(
             f"{p.touchpoint} ({p.drop_offs:,} journeys end there, {p.drop_off_rate:.1%} of those reaching it)"

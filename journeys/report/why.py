@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from journeys.analyses.base import journeys_for
 from journeys.errors import JourneyError
@@ -14,6 +16,11 @@ from journeys.outcomes import data_end
 from journeys.report.context import ReportContext
 from journeys.report.model import PVALUE, Figure, Section, Table
 from journeys.views import ViewState
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from journeys.analyses.retention import RetentionQuery
 
 TOP = 5
 
@@ -30,7 +37,7 @@ def goals(view: ViewState) -> tuple[str, ...]:
     return view.outcomes.goals or ((view.shaping.goal,) if view.shaping.goal else ())
 
 
-def customers_journeys(ctx: ReportContext) -> object:
+def customers_journeys(ctx: ReportContext) -> ir.Table:
     """Drivers, retention and churn describe customers: person scope, whole journeys, every event."""
     if "customers" not in ctx.cache:
         sh = replace(ctx.view.shaping, scope="person", cut_at_goal=False, collapse_repeats=False)
@@ -67,14 +74,23 @@ def drivers_section(ctx: ReportContext) -> Section:
         tables = [Table("Strongest positive drivers", pos, cols, fmts), Table("Strongest negative drivers", neg, cols, fmts)]
         figures: dict[str, object] = {"customers": r.customers, "with_outcome": r.with_outcome, "tested": r.tested,
                                       "top_negative": list(neg.label), "top_positive": list(pos.label)}
+        from journeys.charts_drivers import forest_figure
+
+        drawn = [Figure("Drivers: odds ratios with 95% intervals (log scale; 1 = no effect)", forest_figure(r))] \
+            if len(pos) + len(neg) else []
         attribution = _attribution(ctx)
         if attribution is not None:
             credits, note, attr_figures = attribution
             tables += credits
             paragraphs.append(note)
             figures |= attr_figures
+            if "attribution" in ctx.cache:
+                from journeys.charts_attribution import attribution_figure
+
+                drawn.append(Figure("Attribution: conversions credited by each model",
+                                    attribution_figure(ctx.cache["attribution"])))
         return Section("drivers", "Drivers and attribution", tuple(paragraphs), tables=tuple(tables),
-                       figures=figures, link=ctx.link("drivers"))
+                       charts=tuple(drawn), figures=figures, link=ctx.link("drivers"))
     return guarded("drivers", "Drivers and attribution", build)
 
 
@@ -106,19 +122,24 @@ def _attribution(ctx: ReportContext) -> tuple[list[Table], str, dict[str, object
 
 def retention_section(ctx: ReportContext) -> Section:
     def build() -> Section:
+        from journeys import charts_retention as rcharts
         from journeys.analyses import churn, palive, palive_product
 
         v = ctx.view
         o = v.outcomes if v.outcomes.goals or not v.shaping.goal else replace(v.outcomes, goals=(v.shaping.goal,))
-        _rq, _lq, cq, pq = v.retention.queries(o)
+        rq, _lq, cq, pq = v.retention.queries(o)
         end = data_end(ctx.events)
         j = customers_journeys(ctx)
+        paragraphs, drawn, figures = _cohorts(ctx, j, rq, end)
         ch = churn.compute_churn(j, cq, end=end, whole=None if v.segment.is_empty else ctx.events)
         ctx.cache["churn"] = ch
         rule = (f"no event for {ch.inactivity.days} days" if ch.inactivity else
                 f"doing {' or '.join(cq.outcomes.churn_touchpoints)}")
-        paragraphs = [(f"Churn means {rule}. Of {ch.customers:,} customers, {ch.churned:,} churned "
-                      f"({ch.churned / max(ch.customers, 1):.1%}); {ch.active:,} are active or not yet known.")]
+        paragraphs.append(f"Churn means {rule}. Of {ch.customers:,} customers, {ch.churned:,} churned "
+                          f"({ch.churned / max(ch.customers, 1):.1%}); {ch.active:,} are active or not yet known.")
+        if len(ch.over_time):
+            drawn.append(Figure(f"Churn rate per {cq.interval} (grey: too recent to know)",
+                                rcharts.churn_over_time_figure(ch)))
         if ch.revenue_lost is not None:
             paragraphs.append(f"Revenue lost: churned customers brought in {ch.revenue_lost:,.2f} in the period before "
                               "they left.")
@@ -127,7 +148,7 @@ def retention_section(ctx: ReportContext) -> Section:
                         {"touchpoint": "Touchpoint", "churned_with": "Churned with", "churned_share": "Share of churned",
                          "active_share": "Share of active", "odds_ratio": "Odds ratio", "q_value": "q"},
                         {"churned_share": "{:.1%}", "active_share": "{:.1%}", "odds_ratio": "{:.2f}", "q_value": PVALUE})]
-        figures: dict[str, object] = {"customers": ch.customers, "churned": ch.churned, "revenue_lost": ch.revenue_lost}
+        figures |= {"customers": ch.customers, "churned": ch.churned, "revenue_lost": ch.revenue_lost}
         try:
             whole = None if v.segment.is_empty else ctx.events
             pa = palive.compute_palive(j, palive.judged_at(pq, end), whole=whole)
@@ -142,9 +163,37 @@ def retention_section(ctx: ReportContext) -> Section:
             paragraphs.append(f"P(alive) (BG/NBD, {pa.customers_modelled:,} buyers, at {pa.until}): {bands}. "
                               f"{len(risky):,} at-risk customers are of high value (at least {floor:,.2f} each).")
             figures |= {"palive_bands": dict(pa.bands), "at_risk_high_value": len(risky)}
+            drawn.append(Figure("Buyers by P(alive) (red: likely lost, green: active)", rcharts.palive_bands_figure(pa)))
         return Section("retention", "Retention, churn and customers at risk", tuple(paragraphs), tables=tuple(tables),
-                       figures=figures, link=ctx.link("retention"))
+                       charts=tuple(drawn), figures=figures, link=ctx.link("retention"))
     return guarded("retention", "Retention, churn and customers at risk", build)
+
+
+def _cohorts(ctx: ReportContext, j: ir.Table, rq: RetentionQuery,
+             end: datetime) -> tuple[list[str], list[Figure], dict[str, object]]:
+    """Cohort retention as the Retention page opens it: the weighted average by period, and its curves."""
+    from journeys.analyses.retention import compute_retention
+    from journeys.charts_retention import retention_curves
+
+    try:
+        r = compute_retention(j, rq, end=end)
+    except JourneyError as err:
+        return [f"Retention: {err.message}"], [], {}
+    ctx.cache["retention"] = r
+    first = r.average[r.average.group == r.average.group.iloc[0]] if len(r.average) else r.average
+    seen = first[first.pct.notna() & (first.k > 0)].sort_values("k")
+    if not len(seen):
+        return [f"Retention: no {r.query.period} after the first has been observed yet."], [], {}
+    k1, last = seen.iloc[0], seen.iloc[-1]
+    average = {int(k): float(p) for k, p in zip(seen.k, seen.pct, strict=True)}
+    text = (f"Cohort retention ({r.customers:,} customers, cohorts by {r.query.cohort}, returning "
+            f"{'on' if r.query.mode == 'on' else 'on or after'} {r.query.period} k): {float(k1.pct):.1%} come back in "
+            f"{r.query.period} {int(k1.k)}")
+    if int(last.k) != int(k1.k):
+        text += f", {float(last.pct):.1%} in {r.query.period} {int(last.k)}"
+    return ([text + " (the average weighted by cohort size)."],
+            [Figure("Retention by cohort (thin) and the weighted average (bold)", retention_curves(r))],
+            {"retention_customers": r.customers, "retention_average": average})
 
 
 def voice_section(ctx: ReportContext) -> Section:
@@ -152,7 +201,7 @@ def voice_section(ctx: ReportContext) -> Section:
         from journeys.analyses.voice import compute_voice, default_query, voice_journeys
 
         v = ctx.view
-        query = default_query(ctx.touchpoints, v.shaping.goal, outcomes=v.outcomes, stages=v.shaping.stages,
+        query = default_query(ctx.touchpoints, v.shaping.goal, outcomes=v.outcomes, stages=v.stages(ctx.touchpoints),
                               touchpoint=v.voice.touchpoint, scale=v.voice.scale)
         r = compute_voice(voice_journeys(ctx.events, v.shaping, v.segment), query, known=ctx.touchpoints)
         ctx.cache["voice"] = r

@@ -50,3 +50,26 @@ def test_emotion_curve_has_whole_score_ticks_and_explains_a_lone_stage(sample_id
     assert axis["range"] == [0.9, 5.1]  # the sample's scores sit on the CSAT 1-5 scale
     # on the sample chat and call_centre are both guessed as retention: one point, said in words
     assert any("Only one stage (Retention)" in c for c in texts(at, "caption"))
+
+
+def test_stage_edits_from_a_link_shape_the_map_and_the_voice_page(sample_id):
+    """chat is guessed as retention; the link moves it to purchase. The map, its reach and the VoC page's emotion
+    curve then use the edited stage, as the CLI's --stage does."""
+    from journeys.analyses.journey_map import edited_stages
+
+    at = app("screens/journey_map.py", ds=sample_id, stg="chat=purchase")
+    assert not at.exception
+    j = journeys_for(_store().table(sample_id), Shaping(goal="purchase"))
+    tps = sorted(j.touchpoint.to_pandas().unique())
+    stages = edited_stages(tps, (("chat", "purchase"),))
+    assert dict(stages)["chat"] == "purchase" and dict(infer_stages(tps))["chat"] == "retention"
+    expected = compute_journey_map(j, stages, goal="purchase")
+    purchase = float(expected.stages.set_index("stage").reach["purchase"])
+    assert f"{purchase:.0%} of journeys" in texts(at, "caption")
+    assert "1 edited; the link keeps them." in texts(at, "caption")
+    assert at.query_params["stg"] == "chat=purchase"
+    # guessed, all feedback (chat, call_centre) sits in retention: one point; edited, chat's own stage fills in
+    for link, lone in (("", True), ("chat=purchase", False)):
+        voice = app("screens/voice.py", ds=sample_id, **({"stg": link} if link else {}))
+        assert not voice.exception
+        assert any("Only one stage (Retention)" in c for c in texts(voice, "caption")) is lone
