@@ -75,7 +75,8 @@ def display(frame: pd.DataFrame, names: dict[str, str] | None = None) -> tuple[p
         elif pd.api.types.is_bool_dtype(s):
             out[name] = s
         elif pd.api.types.is_numeric_dtype(s) and s.isna().any():
-            out[name] = [_number(v) for v in s]
+            # a float column keeps two decimals throughout (an average of exactly 3 next to 3.24 reads "3.00")
+            out[name] = [_number(v, pd.api.types.is_float_dtype(s) and not _whole(s)) for v in s]
         elif pd.api.types.is_numeric_dtype(s):
             out[name] = s
             fmt = "%.2f" if pd.api.types.is_float_dtype(s) else "localized"
@@ -104,10 +105,16 @@ def step_table(result: FunnelResult) -> pd.DataFrame:
     return out
 
 
-def _number(v: Any) -> str:
+def _number(v: Any, decimals: bool = False) -> str:
     if v is None or v != v:
         return ""
-    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
+    return f"{v:,.0f}" if float(v).is_integer() and not decimals else f"{v:,.2f}"
+
+
+def _whole(s: pd.Series) -> bool:
+    """Every value a whole number (counts kept as floats because of gaps)."""
+    v = s.dropna()
+    return bool((v == v.round(0)).all())
 
 
 def for_csv(frame: pd.DataFrame) -> pd.DataFrame:

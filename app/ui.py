@@ -148,14 +148,16 @@ EAGER_ROWS = 5_000
 
 
 def table(frame: pd.DataFrame, *, name: str, key: str, columns: list[str] | None = None,
-          names: dict[str, str] | None = None) -> None:
-    """A table for people (first 400 rows, human names and durations, ``columns`` first) with a CSV
-    download of up to 50,000 rows that keeps every machine column."""
+          names: dict[str, str] | None = None, rows_shown: int | None = None) -> None:
+    """A table for people (first 400 rows, human names and durations, only ``columns`` when given) with a CSV
+    download of up to 50,000 rows that keeps every machine column. ``rows_shown``: tall enough for that many
+    rows without scrolling (up to 30)."""
     if len(frame) > TABLE_ROWS:
         st.caption(f"Showing the first {TABLE_ROWS:,} of {len(frame):,} rows; the download has up to 50,000.")
     shown = frame[[c for c in columns if c in frame.columns]] if columns else frame
     screen, config = tables.display(auth.shown(shown.head(TABLE_ROWS)), names)  # personal data masked for viewers
-    st.dataframe(screen, hide_index=True, key=f"df_{key}", column_config=config)
+    height = 38 + 35 * min(rows_shown, 30) if rows_shown else "auto"
+    st.dataframe(screen, hide_index=True, key=f"df_{key}", column_config=config, height=height)
     restricted = not auth.allowed("download_customers")  # then personal data leaves as salted hashes
 
     def csv() -> bytes:

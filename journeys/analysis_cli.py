@@ -230,13 +230,14 @@ def cmd_journey_map(args: argparse.Namespace) -> None:
     if args.format == "json":
         data = {"journeys": r.journeys, "goal": r.goal, "stages": _records(r.stages),
                 "touchpoints": _records(r.touchpoints), "stage_of": dict(stages), "edited": dict(edits),
-                "pain_points": list(r.touchpoints.touchpoint[r.touchpoints.pain_point]), "elapsed_s": t[0]}
+                "pain_points": list(r.touchpoints.touchpoint[r.touchpoints.pain_point]), "score_note": r.score_note,
+                "elapsed_s": t[0]}
         print(json.dumps(data | ({"message": message} if message else {})))
     elif message:
         print(message)
     else:
         print(f"{r.journeys:,} journeys. Stage reach: "
-              + "; ".join(f"{s.stage} {s.reach:.1%}" for s in r.stages.itertuples()) + ".")
+              + "; ".join(f"{s.stage} {s.reach:.1%}" for s in r.stages.itertuples()) + ". " + r.score_note)
         print(r.touchpoints.to_string(index=False))
 
 

@@ -58,22 +58,29 @@ def retention_heatmap(result: RetentionResult, group: str, measure: Measure = "p
 
 
 def retention_curves(result: RetentionResult) -> go.Figure:
-    """Each cohort's retention by k (thin), and the weighted average per group (bold)."""
+    """Each cohort's retention by k (thin), and the weighted average per group (bold). When every average after
+    k = 0 stays below 50%, k = 0 (100% by definition) is left out so the curves are not flattened against zero."""
     fig = go.Figure()
     groups = list(dict.fromkeys(result.average.group))
+    later = result.average[(result.average.k > 0) & result.average.pct.notna()].pct.astype(float)
+    zoom = bool(len(later)) and float(later.max()) < 0.5
     if len(groups) == 1:
         for cohort, part in result.table.groupby("cohort"):
-            seen = part[part.pct.notna()]
+            seen = part[part.pct.notna() & ((part.k > 0) if zoom else True)]
             fig.add_scatter(x=seen.k, y=seen.pct.astype(float), mode="lines", line={"color": "#cbd5e1", "width": 1},
                             name=f"{pd.Timestamp(cohort):%Y-%m-%d}", showlegend=False,
                             hovertemplate=f"{pd.Timestamp(cohort):%Y-%m-%d}: " + "k=%{x} %{y:.1%}<extra></extra>")
     for i, g in enumerate(groups):
-        part = result.average[(result.average.group == g) & result.average.pct.notna()]
+        part = result.average[(result.average.group == g) & result.average.pct.notna()
+                              & ((result.average.k > 0) if zoom else True)]
         fig.add_scatter(x=part.k, y=part.pct.astype(float), mode="lines+markers", name=_plain(_short(str(g), 30)),
                         line={"color": PALETTE[i % len(PALETTE)], "width": 3},
                         hovertemplate=_plain(str(g)) + ": k=%{x} %{y:.1%}<extra></extra>")
-    fig.update_layout(height=340, margin=MARGIN, yaxis_tickformat=".0%", yaxis_title="retained",
-                      xaxis_title=f"{result.query.period}s after the start (k)", yaxis_rangemode="tozero")
+    fig.update_layout(height=340, margin=MARGIN, yaxis_tickformat=".1%" if zoom else ".0%", yaxis_title="retained",
+                      xaxis_title=f"{result.query.period}s after the start (k)"
+                      + (" (k = 0, 100% by definition, left out)" if zoom else ""), yaxis_rangemode="tozero")
+    if zoom:  # the averages, not a lone cohort's spike, set the scale
+        fig.update_yaxes(range=[0, float(later.max()) * 1.6])
     return fig
 
 

@@ -165,6 +165,12 @@ def test_the_samples_planted_effects_become_findings(store, tmp_path):
     assert [c.caption for c in voice.charts] == ["Emotion curve: sentiment (and score) by stage"]
     assert [c.caption for c in report.section("drivers").charts] == [
         "Drivers: odds ratios with 95% intervals (log scale; 1 = no effect)", "Attribution: conversions credited by each model"]
+    assert [c.caption for c in report.section("journey_map").charts] == [
+        "Where to act: reach against conversion after each touchpoint", "Emotion curve: average sentiment (and score) by stage"]
+    retention = report.section("retention").paragraphs
+    assert any("made only one purchase day" in p for p in retention)  # the Retention page's caution on the bands
+    # the planted churn touchpoints are not among the last 5 before inactivity more than by chance: said, no table
+    assert "No touchpoint is over-represented in the last 5 before churn beyond chance (q < 0.05)." in retention
     assert [c.caption for c in report.section("retention").charts] == [
         "Retention by cohort (thin) and the weighted average (bold)", "Churn rate per month (grey: too recent to know)",
         "Buyers by P(alive) (red: likely lost, green: active)"]
@@ -192,7 +198,9 @@ def test_the_gap_finding_compares_a_value_with_the_rest_and_ranks_by_journeys_lo
     gap = rules["segment_gap"]
     assert gap.title == "Largest gap: purchase for device = d"
     assert gap.figures == pytest.approx({"more_per_month": (56 / 90 - 0.3) * 100, "worst_rate": 0.3, "best_rate": 56 / 90})
-    assert "against 62.2% for the other device values (95% interval of the difference 18.1 to 44.6 points" in gap.evidence
+    # each other value's own rate too (a 36/40, b 20/50): what the linked Funnels breakdown shows
+    assert ("against 62.2% for the other device values together (a 90.0%; b 40.0%; 95% interval of the difference "
+            "18.1 to 44.6 points") in gap.evidence
     assert [p.current for p in report.plan if p.action.startswith("Fix purchase")] == ["30.0%"]
     assert "device = d" in rules["negative_driver"].title
     assert rules["negative_driver"].figures["more_per_month"] == pytest.approx((56 / 90 - 0.3) * 100)
@@ -243,3 +251,19 @@ def test_stage_edits_reach_the_journey_map_command_and_the_report_alike(write, t
     assert "stg=add_to_cart%3Dconsideration" in (tmp_path / "r.html").read_text()  # the link reopens the edit
     bad = cli("journey-map", "shop", "--stage", "add_to_cart=buying", home=home)
     assert bad.returncode == 2 and "'buying' is not a stage." in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_no_rule_fires_on_a_zero_and_a_guessed_funnel_ends_at_the_goal(store, write):
+    """40 customers all go home > browse > purchase: no step loses anyone, so there is no biggest drop-off and no
+    gap; names fit no funnel rung, so the guess is the most common path, ending at the goal."""
+    rows = ["customer,ts,touchpoint,device"]
+    for i in range(40):
+        device = "mobile" if i % 2 else "desktop"
+        rows += [f"c{i:02d},2025-03-01 10:{i:02d}:00,home,{device}", f"c{i:02d},2025-03-01 10:{i:02d}:30,browse,{device}",
+                 f"c{i:02d},2025-03-01 11:{i:02d}:00,purchase,{device}"]
+    info = ingest(store, write, "\n".join(rows) + "\n", name="flat")
+    report = build_report(store.table(info.id), info, view_of(info, goal="purchase"))
+    assert report.figures()["funnel.steps"] == ["home", "browse", "purchase"]
+    assert report.figures()["funnel.conversion"] == 1.0
+    assert "worst_step" not in report.section("funnel").figures and "breakdown" not in report.section("funnel").figures
+    assert not {"biggest_drop", "segment_gap"} & {f.rule for f in report.findings}

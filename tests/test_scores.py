@@ -105,6 +105,9 @@ def test_scores_off_the_scale_are_counted_at_load_and_left_out_of_the_journey_ma
     j = journeys_for(table, Shaping())
     jm = compute_journey_map(j, infer_stages(["visit", "survey"])).touchpoints.set_index("touchpoint")
     assert jm.avg_score["survey"] == 3.0 and pd.isna(jm.avg_score["visit"])  # the 0, 4.5 and 50s left out
+    few = compute_journey_map(j.filter(j.customer_id.isin([f"c{i}" for i in range(29)])), ())
+    assert pd.isna(few.touchpoints.set_index("touchpoint").avg_score["survey"])  # 29 responses: hidden, said
+    assert few.score_note == "1 average is hidden: fewer than 30 responses."
     scores = compute_scores(table)
     assert scores is not None and scores.by_touchpoint.set_index("group").average["survey"] == 3.0
     # a scale given by hand is the one both use: on 0-50 the whole 0 and 50s count, 4.5 still is not whole
@@ -120,5 +123,7 @@ def test_scores_that_fit_no_scale_are_one_load_warning_and_all_count(store, writ
     rows = ["customer,ts,touchpoint,score"] + [f"c{i},2025-03-01 10:00:00,survey,{i}" for i in range(101)]
     report = store.ingest(write("p.csv", "\n".join(rows) + "\n"), overrides={"score": "score"}, name="p")
     assert report.warnings[-1].startswith("Scores run from 0 to 100 and fit no known scale")
-    jm = compute_journey_map(journeys_for(store.table(report.dataset_id), Shaping()), ())
-    assert jm.touchpoints.avg_score.iloc[0] == 50.0
+    j = journeys_for(store.table(report.dataset_id), Shaping())
+    jm = compute_journey_map(j, ())  # as on the VoC page: no average until the scale is confirmed
+    assert pd.isna(jm.touchpoints.avg_score.iloc[0]) and jm.score_note.startswith("Scores fit no known scale")
+    assert compute_journey_map(j, (), scale="0-100").touchpoints.avg_score.iloc[0] == 50.0

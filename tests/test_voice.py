@@ -130,7 +130,7 @@ def test_no_text_and_no_score_is_an_explicit_empty_result():
     assert not r.has_text and r.scores is None
     assert r.coverage.sentence() == "No event has a text, so there is no sentiment to report."
     assert r.snippets.empty and r.terms.empty and r.touchpoints.empty and r.behaviour.empty
-    assert r.churn.startswith("churn is not compared (The inactivity threshold (30 days) is longer")
+    assert r.churn.startswith("churn is not compared: the inactivity threshold (30 days) is longer")
 
 
 def test_figures_show_only_ranked_touchpoints_and_escape_names():

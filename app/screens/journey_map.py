@@ -19,19 +19,27 @@ tps = state.touchpoints(v)
 unknown = [tp for tp, _ in v.stage_edits if tp not in set(tps)]
 if unknown:
     st.caption("Stage edits for touchpoints not in this view were left out: " + md(", ".join(unknown)) + ".")
-# the edits live in the view (the link's stg), so a shared link, the VoC page and the report use the same stages;
-# the editor starts over from the view whenever the edits change
-key = f"jm_stages_{v.dataset}_{hash(v.shaping)}_{hash(v.stage_edits)}"
-with st.expander("Stages of each touchpoint (guessed from names; edit to correct)", expanded=bool(v.stage_edits)):
-    edited = st.data_editor(pd.DataFrame(v.stages(tps), columns=["touchpoint", "stage"]), hide_index=True, key=key,
-                            disabled=["touchpoint"],
+# the edits live in the view (the link's stg), so a shared link, the VoC page and the report use the same stages.
+# The editor keeps one key while people edit (its edits pile up in its state); it starts over from the view only
+# when the view's edits change from elsewhere (a link opened, another page)
+base = f"jm_stages_{v.dataset}_{hash(v.shaping)}"
+if st.session_state.get(f"{base}_wrote") != v.stage_edits:
+    st.session_state[f"{base}_gen"] = st.session_state.get(f"{base}_gen", 0) + 1
+    st.session_state[f"{base}_frame"] = pd.DataFrame(v.stages(tps), columns=["touchpoint", "stage"])
+# open when a link brings edits; then fixed, since a changed expander re-creates the editor under people's fingers
+opened = st.session_state.setdefault(f"{base}_open", bool(v.stage_edits))
+with st.expander("Stages of each touchpoint (guessed from names; edit to correct)", expanded=opened):
+    edited = st.data_editor(st.session_state[f"{base}_frame"], hide_index=True, disabled=["touchpoint"],
+                            key=f"{base}_editor_{st.session_state[f'{base}_gen']}",
                             column_config={"stage": st.column_config.SelectboxColumn(options=list(STAGE_ORDER), required=True)})
-    if v.stage_edits:
-        st.caption(f"{len(v.stage_edits):,} edited; the link keeps them.")
-stages = tuple((str(r.touchpoint), str(r.stage)) for r in edited.itertuples())
-if (edits := stage_edits(tps, stages)) != tuple(e for e in v.stage_edits if e[0] in set(tps)):
+    stages = tuple((str(r.touchpoint), str(r.stage)) for r in edited.itertuples())
+    edits = stage_edits(tps, stages)
+    if edits:
+        st.caption(f"{len(edits):,} edited; the link keeps {'it' if len(edits) == 1 else 'them'}.")
+if edits != v.stage_edits:
     set_view(replace(v, stage_edits=edits))
     v = view()
+st.session_state[f"{base}_wrote"] = v.stage_edits
 result = run("Mapping the journey…", lambda: state.journey_map(v, v.segment, stages))
 if result.is_empty:
     empty_state(f"No journeys for {v.segment.describe(v.shaping.goal)} in this date range.")
@@ -45,6 +53,8 @@ present = [s for s in STAGE_ORDER if s in set(t.stage)]
 st.caption(f"{result.journeys:,} journeys. Reach = share of journeys that include the touchpoint; 'then' = the most "
            "common next touchpoint. Pain points (red): the touchpoints after awareness where the most unconverted "
            "journeys end. Time spent on each touchpoint (gaps under 30 minutes) is in the table below.")
+if result.score_note:
+    st.caption(md(result.score_note))
 columns = st.columns(len(present))
 for col, stage in zip(columns, present, strict=True):
     reach = result.stages.set_index("stage").reach.get(stage, 0.0)
@@ -60,7 +70,7 @@ for col, stage in zip(columns, present, strict=True):
             lines.append(f"then {r.top_next} ({r.top_next_share:.0%})")
         lines.append(f"{r.drop_off_rate:.0%} end here" + (" unconverted" if v.shaping.goal else ""))
         if pd.notna(r.avg_score):
-            lines.append(f"score {r.avg_score:.1f}")
+            lines.append(f"score {r.avg_score:.2f}")
         box.text("\n".join(lines))
         if r.pain_point:
             box.markdown(f":red[**Pain point** · {r.drop_offs:,} journeys end here unconverted]")

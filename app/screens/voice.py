@@ -67,8 +67,8 @@ st.subheader("Emotion curve", anchor=False)
 score_name = result.scores.name if result.scores is not None else "score"
 score_range = (result.scores.lo, result.scores.hi) if result.scores is not None else None
 if note := charts_voice.curve_note(result.curve):
-    st.caption(note + " Stages here are guessed from touchpoint names; the Journey map page lets you correct them "
-               "for its own curve.")
+    st.caption(note + " Stages are guessed from touchpoint names; correct them on the Journey map page (the link "
+               "carries the corrections here and into the report).")
 chart(charts_voice.emotion_curve_figure(result.curve, score_name=score_name, score_range=score_range),
       name="emotion_curve", key="curve")
 table(result.curve, name="emotion_curve", key="curvet")
@@ -77,7 +77,8 @@ findings = result.findings()
 st.subheader("What customers did after a negative interaction", anchor=False)
 st.caption(f"Per touchpoint: customers whose first rated interaction there was negative (or a low score) against "
            f"those whose first was positive (or top-2-box); conversion = {' or '.join(query.outcomes.goals) or 'no goal set'}"
-           f" after it; {md(result.churn)} after it. Odds ratios with 95% intervals; comparisons with fewer than 30 "
+           f" after it; {md(result.churn if result.churn.startswith('churn is not') else result.churn + ' after it')}."
+           " Odds ratios with 95% intervals; comparisons with fewer than 30 "
            "customers a side or 5 in a cell are hidden.")
 for sentence in findings:
     st.warning(md(sentence[0].upper() + sentence[1:]), icon=":material/sentiment_dissatisfied:")
@@ -87,8 +88,13 @@ if not findings and hidden and not result.behaviour.shown.any():
 elif not findings:
     st.info("No touchpoint shows a negative interaction followed by clearly more churn or less conversion.")
 if hidden:
-    st.caption(f"{hidden} comparisons hidden (too few customers); they are in the CSV.")
-table(result.behaviour[result.behaviour.shown], name="voice_behaviour", key="beh")
+    st.caption(f"{hidden} {'comparison' if hidden == 1 else 'comparisons'} hidden (too few customers); "
+               f"{'it is' if hidden == 1 else 'they are'} in the CSV.")
+table(result.behaviour[result.behaviour.shown], name="voice_behaviour", key="beh",  # fits the page; the CSV has all
+      columns=["touchpoint", "signal", "outcome", "exposed_rate", "baseline_rate", "odds_ratio", "ci_low", "ci_high",
+               "p_value"],
+      names={"exposed_rate": "rate after it", "baseline_rate": "rate otherwise", "ci_low": "CI low",
+             "ci_high": "CI high", "p_value": "p"})
 
 if result.has_text:
     st.subheader("Touchpoints by negative share", anchor=False)
@@ -117,8 +123,9 @@ if result.has_text:
         if result.terms_texts_capped:
             st.caption("Read from the 200,000 most frequent distinct texts.")
         # four columns fit half the page; the CSV keeps the shares too
-        table(result.terms, name="negative_terms", key="terms",
-              columns=["term", "negative_texts", "other_texts", "ratio"], names={"ratio": "times as likely"})
+        table(result.terms, name="negative_terms", key="terms", rows_shown=len(result.terms),
+              columns=["term", "negative_texts", "other_texts", "negative_share"],
+              names={"negative_share": "% of negative texts"})
 
 if result.scores_problem:
     confirm_scale(result.scores_problem)
@@ -129,7 +136,7 @@ if result.scores is not None:
     m1.metric("Responses", f"{s.responses:,}")
     m2.metric("Average", f"{s.average:.2f}" if s.average is not None else "–")
     m3.metric("NPS" if s.is_nps else "Top-2-box", f"{s.nps:+.0f}" if s.nps is not None else
-              (f"{s.top2_share:.0%}" if s.top2_share is not None else "–"))
+              (f"{s.top2_share:.1%}" if s.top2_share is not None else "–"))
     for sentence in s.sentences():
         st.caption(md(sentence))
     for label, frame, key in (("touchpoint", s.by_touchpoint, "st"), ("stage", s.by_stage, "ss"),

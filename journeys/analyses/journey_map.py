@@ -107,6 +107,7 @@ class JourneyMapResult:
     stages: pd.DataFrame
     journeys: int
     goal: str | None
+    score_note: str = ""  # why some or all score averages are hidden (one sentence), else ""
 
     @property
     def is_empty(self) -> bool:
@@ -128,7 +129,8 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
     conv, stage_frame = _summarized(j, goal, stage_of) or _per_journey_touchpoint(j, goal, stage_of)
     total = journeys.filter(journeys.step == 1).count()
     events = moves.groupby("touchpoint", as_index=False).agg(events=("n", "sum"))
-    events["avg_score"] = events.touchpoint.map(average_on_scale(moves, "touchpoint", scale))
+    averages, score_note = average_on_scale(moves, "touchpoint", scale)
+    events["avg_score"] = events.touchpoint.map(averages)
     tps = events.merge(timing, on="touchpoint").merge(conv, on="touchpoint")
     tps.insert(0, "stage", [stage_of.get(t, OTHER_STAGE) for t in tps.touchpoint])
     nxt = _top_next(moves[["touchpoint", "next_touchpoint", "n"]])
@@ -137,7 +139,7 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
         empty = pd.DataFrame(columns=["stage", "touchpoint", "events", "journeys", "reach", "conversion_onward",
                                       "median_time_s", "avg_score", "drop_offs", "drop_off_rate", "pain_point",
                                       "top_next", "top_next_share"])
-        return JourneyMapResult(empty, pd.DataFrame(columns=["stage", "journeys", "reach"]), n, goal)
+        return JourneyMapResult(empty, pd.DataFrame(columns=["stage", "journeys", "reach"]), n, goal, score_note)
     tps["reach"] = tps.journeys / n
     tps["conversion_onward"] = tps.converted_after / tps.journeys if goal else float("nan")
     tps["drop_offs"] = tps.ended_here_unconverted.astype("int64")
@@ -158,7 +160,7 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
     stage_frame["reach"] = stage_frame.journeys / n
     stage_frame["_o"] = stage_frame.stage.map(order).fillna(len(order))
     stage_frame = stage_frame.sort_values("_o")[["stage", "journeys", "reach"]].reset_index(drop=True)
-    return JourneyMapResult(tps[cols].reset_index(drop=True), stage_frame, n, goal)
+    return JourneyMapResult(tps[cols].reset_index(drop=True), stage_frame, n, goal, score_note)
 
 
 def _per_journey_touchpoint(j: ir.Table, goal: str | None, stage_of: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -211,10 +213,12 @@ def _summarized(j: ir.Table, goal: str | None, stage_of: dict[str, str]) -> tupl
 
 def _stage_reach(first: ir.Table, stage_of: dict[str, str]) -> pd.DataFrame:
     """Journeys that touch each stage: one bit per stage per journey, then counts of the bit patterns."""
+    if not stage_of:  # no stages given: every journey is in 'other'
+        n = int(to_frame(first.aggregate(n=first.journey_id.nunique())).n.iloc[0])
+        return pd.DataFrame([(OTHER_STAGE, n)] if n else [], columns=["stage", "journeys"])
     names = sorted(set(stage_of.values()) | {OTHER_STAGE})
     bit = {s: 1 << i for i, s in enumerate(names)}
-    code = ibis.cases(*[(first.touchpoint == t, bit[s]) for t, s in stage_of.items()], else_=bit[OTHER_STAGE]) \
-        if stage_of else ibis.literal(bit[OTHER_STAGE])
+    code = ibis.cases(*[(first.touchpoint == t, bit[s]) for t, s in stage_of.items()], else_=bit[OTHER_STAGE])
     per = first.group_by("journey_id").aggregate(_mask=code.cast("int64").bit_or())
     masks = to_frame(per.group_by("_mask").aggregate(n=per.count()))
     rows = [{"stage": s, "journeys": int(masks.loc[(masks._mask.astype("int64") & bit[s]) != 0, "n"].sum())}

@@ -116,15 +116,24 @@ def scale_sums(score: ir.Value, scale: str = "auto") -> dict[str, ir.Value]:
     return out
 
 
-def average_on_scale(frame: pd.DataFrame, key: str, scale: str = "auto") -> pd.Series:
+def average_on_scale(frame: pd.DataFrame, key: str, scale: str = "auto") -> tuple[pd.Series, str]:
     """Per ``key`` value, the average score on the scale (given, else the first known scale that holds 98% of
-    all scores in ``frame``; when none does, every score counts). ``frame`` holds :func:`scale_sums`' columns."""
+    all scores in ``frame``), and a sentence on what is hidden. As on the Voice of the customer page, an average
+    of fewer than 30 responses is hidden, and so is every average when no known scale fits and none is given.
+    ``frame`` holds :func:`scale_sums`' columns."""
     g = frame.groupby(key)[[c for c in frame.columns if c.startswith("_sc")]].sum().astype("float64")
     n = float(g._sc_n.sum())
     pick = 0 if parse_scale(scale) else next(
         (i for i in range(len(SCALES)) if n and float(g[f"_sc{i}_n"].sum()) >= DETECT_SHARE * n), None)
-    cnt, tot = (g._sc_n, g._sc_sum) if pick is None else (g[f"_sc{pick}_n"], g[f"_sc{pick}_sum"])
-    return (tot / cnt.where(cnt > 0)).astype("float64")
+    if pick is None:
+        note = ("Scores fit no known scale, so no average is shown: confirm their scale on the Voice of the customer "
+                "page.") if n else ""
+        return pd.Series(float("nan"), index=g.index), note
+    cnt, tot = g[f"_sc{pick}_n"], g[f"_sc{pick}_sum"]
+    hidden = int(((cnt > 0) & (cnt < RESPONSE_FLOOR)).sum())
+    note = (f"{hidden:,} {'average is' if hidden == 1 else 'averages are'} hidden: fewer than {RESPONSE_FLOOR} "
+            "responses.") if hidden else ""
+    return (tot / cnt.where(cnt >= RESPONSE_FLOOR)).astype("float64"), note
 
 
 def _detect(scores: ir.Value, t: ir.Table) -> tuple[int, int]:

@@ -285,7 +285,7 @@ def compute_voice(events: ir.Table, query: VoiceQuery = VoiceQuery(), *,
         try:
             churn_status(events, query.outcomes)
         except QueryError as err:
-            churn = f"churn is not compared ({err.message})"
+            churn = f"churn is not compared: {err.message[:1].lower()}{err.message[1:].rstrip('.')}"
     return VoiceResult(query=query, coverage=cov, touchpoints=_ranked(per), curve=_curve(per, scores, stages),
                        snippets=snippets, terms=terms, terms_texts_capped=capped, behaviour=behaviour,
                        scores=scores, churn=churn, scores_problem=problem)

@@ -74,18 +74,29 @@ class ReportContext:
 
 def suggest_funnel(view: ViewState, touchpoints: list[str], top_paths: Any) -> tuple[tuple[str, ...], ...]:
     """The view's funnel, else one guessed from touchpoint names on the way to the goal, else the most
-    common path of 2+ steps (its first four: a ticket's life on a helpdesk log), else the first three.
+    common path of 2+ steps (its first four: a ticket's life on a helpdesk log), else the first three; the
+    last two end at the goal when one is set.
     ``top_paths(view)`` gives path variants as ``a > b > c`` strings, most common first."""
     if view.funnel_steps:
         return view.funnel_steps
     guess = default_funnel(touchpoints, view.shaping.goal)
     if guess:
         return guess
+    goal = view.shaping.goal if view.shaping.goal in touchpoints else None
     for path in top_paths(replace(view, paths=PathQuery(min_steps=2))):
         steps = [s for s in str(path).split(ARROW) if s != MORE][:4]
         if len(steps) >= 2 and all(s in touchpoints for s in steps):
-            return tuple((s,) for s in steps)
-    return tuple((t,) for t in touchpoints[:3])
+            return _to_goal(steps, goal)
+    return _to_goal(touchpoints[:3], goal)
+
+
+def _to_goal(steps: list[str], goal: str | None) -> tuple[tuple[str, ...], ...]:
+    """The guessed steps, ending at the goal when one is set (a funnel towards something else says little)."""
+    if goal and goal not in steps:
+        steps = [*steps[:3], goal]
+    elif goal and steps.index(goal) >= 1:
+        steps = steps[:steps.index(goal) + 1]
+    return tuple((s,) for s in steps)
 
 
 def stages_for(view: ViewState, touchpoints: list[str]) -> tuple[tuple[str, str], ...]:

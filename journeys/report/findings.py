@@ -42,6 +42,7 @@ class _Lag:
     low: float
     high: float
     prize: float
+    others: tuple[tuple[str, float], ...] = ()  # each other value's rate, as the Funnels page's breakdown shows them
 
 
 def _lags(ctx: ReportContext) -> list[_Lag]:
@@ -61,8 +62,10 @@ def _lags(ctx: ReportContext) -> list[_Lag]:
                     continue
                 diff, low, high = newcombe_diff(total_k - now, total_prev - prev, now, prev)
                 if low > 0:
+                    others = tuple((str(o), float(at.loc[o, k] / at.loc[o, k - 1])) for o in at.index
+                                   if o != value and at.loc[o, k - 1] > 0)
                     out.append(_Lag(result, k, str(value), now / prev, (total_k - now) / (total_prev - prev),
-                                    prev, low, high, diff * prev / months(ctx)))
+                                    prev, low, high, diff * prev / months(ctx), others))
     return sorted(out, key=lambda g: (-g.prize, g.step, g.value))
 
 
@@ -76,9 +79,10 @@ def segment_gap(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
     col, labels = g.result.query.breakdown, g.result.query.labels
     frm, to = labels[g.step - 2], labels[g.step - 1]
     title = f"Largest gap: {to} for {col} = {g.value}"
+    each = "; ".join(f"{o} {rate:.1%}" for o, rate in g.others[:6])
     evidence = (f"{frm} > {to} converts {g.rate:.1%} for {col} = {g.value} against {g.rest:.1%} for the other "
-                f"{col} values (95% interval of the difference {g.low * 100:.1f} to {g.high * 100:.1f} points; "
-                f"{g.reached:,} journeys of {g.value} reached {frm}).")
+                f"{col} values together ({each}; 95% interval of the difference {g.low * 100:.1f} to "
+                f"{g.high * 100:.1f} points; {g.reached:,} journeys of {g.value} reached {frm}).")
     rec = (f"Fix {to} for {g.value}: if {g.value} converted as the others do, about {g.prize:,.0f} more journeys "
            f"a month would reach {to}.")
     link = ctx.link("funnels", replace(ctx.view, funnel_steps=g.result.query.steps, breakdown=col))
@@ -98,6 +102,8 @@ def biggest_drop(ctx: ReportContext) -> tuple[Finding, PlanRow] | None:
     w = s[s.step > 1].sort_values(["conversion_from_previous", "step"]).iloc[0]
     k = int(w.step)
     prev = int(s.customers.iloc[k - 2])
+    if prev == int(w.customers):  # every step keeps everyone: no drop-off to speak of
+        return None
     onward = float(s.customers.iloc[-1]) / float(w.customers) if int(w.customers) else 0.0
     per_point = prev * 0.01 * onward / months(ctx)
     labels = r.query.labels

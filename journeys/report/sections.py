@@ -30,13 +30,16 @@ def scope_section(ctx: ReportContext) -> Section:
     info, v, r = ctx.info, ctx.view, ctx.info.report
     period = f"{v.date_from or (r.start or '-')[:10]} to {v.date_to or (r.end or '-')[:10]}"
     outcome = f"reaching '{ctx.goal}'" if ctx.goal else "none set (no goal touchpoint: conversion figures are left out)"
-    paragraphs = (
+    paragraphs: tuple[str, ...] = (
         (f"Dataset '{info.name}' (id {info.id}, fingerprint {info.fingerprint}), loaded from {info.source}: "
         f"{info.rows:,} events of {r.customers:,} customers over {r.touchpoints:,} touchpoints."),
         f"Period (UTC): {period}. Segment: {v.segment.describe(ctx.goal)}.",
         (f"Conversion outcome: {outcome}. Journeys: {'sessions' if v.shaping.scope == 'session' else 'one per customer'}"
         f"{', consecutive repeats collapsed' if v.shaping.collapse_repeats else ''}."),
     )
+    if v.voice.scale != "auto":  # the load report guessed the scale; this report reads scores as given
+        paragraphs += ((f"Scores are read on the {v.voice.scale} scale, as given for this report; any scale note in "
+                       "the load report below was written before."),)
     quality = pd.DataFrame({"line": r.lines()[1:]})
     return Section("scope", "Goal and scope", paragraphs,
                    tables=(Table("Data quality (the load report)", quality, {"line": "Load report"}),),
@@ -57,6 +60,8 @@ def journey_map_section(ctx: ReportContext) -> Section:
     how = f"guessed from touchpoint names, {edited:,} edited" if edited else "guessed from touchpoint names"
     paragraphs = [f"{result.journeys:,} journeys. Stages {how} (the Journey map page shows and edits them): "
                   + "; ".join(f"{s.stage} reached by {s.reach:.1%}" for s in result.stages.itertuples()) + "."]
+    if result.score_note:
+        paragraphs.append(result.score_note)
     if len(pains):
         paragraphs.append("Pain points (after awareness, where the most unconverted journeys end): " + "; ".join(
             f"{p.touchpoint} ({p.drop_offs:,} journeys end there, {p.drop_off_rate:.1%} of those reaching it)"
@@ -64,14 +69,30 @@ def journey_map_section(ctx: ReportContext) -> Section:
     cols = {"stage": "Stage", "touchpoint": "Touchpoint", "journeys": "Journeys", "reach": "Reach",
             "conversion_onward": "Convert after", "drop_off_rate": "End here", "top_next": "Then", "avg_score": "Score"}
     fmts = {"reach": "{:.1%}", "conversion_onward": "{:.1%}", "drop_off_rate": "{:.1%}", "avg_score": "{:.2f}"}
+    drawn = [Figure("Where to act: reach against conversion after each touchpoint",
+                    charts.journey_map_figure(t, present, goal=ctx.goal))]
+    drawn += _emotion_curve(ctx, stages, present, paragraphs)
     return Section(
         "journey_map", "The journey map", tuple(paragraphs),
-        tables=(Table("Touchpoints by stage", t, cols, fmts),),
-        charts=(Figure("Where to act: reach against conversion after each touchpoint",
-                       charts.journey_map_figure(t, present, goal=ctx.goal)),),
+        tables=(Table("Touchpoints by stage", t, cols, fmts),), charts=tuple(drawn),
         figures={"journeys": result.journeys, "stage_reach": dict(zip(result.stages.stage, result.stages.reach, strict=True)),
                  "pain_points": list(pains.touchpoint)},
         link=ctx.link("journey_map"))
+
+
+def _emotion_curve(ctx: ReportContext, stages: tuple[tuple[str, str], ...], present: list[str],
+                   paragraphs: list[str]) -> list[Figure]:
+    """The classic journey map's emotion curve under the stages (the Journey map page's), when there is feedback."""
+    from journeys.analyses.voice import compute_curve, voice_journeys
+    from journeys.charts_voice import curve_note, emotion_curve_figure
+
+    curve = compute_curve(voice_journeys(ctx.events, ctx.view.shaping, ctx.view.segment), stages, ctx.view.voice.scale)
+    curve = curve[curve.stage.isin(present)]
+    if not ((curve.texts > 0).any() or (curve.responses > 0).any()):
+        return []
+    if note := curve_note(curve):
+        paragraphs.append(note)
+    return [Figure("Emotion curve: average sentiment (and score) by stage", emotion_curve_figure(curve))]
 
 
 def paths_section(ctx: ReportContext) -> Section:
@@ -115,7 +136,7 @@ def funnel_section(ctx: ReportContext) -> Section:
     tables = [Table("Funnel steps", s, {"label": "Step", "customers": "Journeys", "conversion_from_start": "Of start",
                                          "conversion_from_previous": "Of previous", "drop_off": "Drop off"},
                     {"conversion_from_start": "{:.1%}", "conversion_from_previous": "{:.1%}"})]
-    if len(worst):
+    if len(worst) and int(s.customers.iloc[int(worst.step.iloc[0]) - 2]) > int(worst.customers.iloc[0]):
         w = worst.iloc[0]
         k = int(w.step)
         nxt = r.next_after_drop[r.next_after_drop.step == k - 1].head(5)
@@ -130,7 +151,7 @@ def funnel_section(ctx: ReportContext) -> Section:
                             {"next_touchpoint": "Next touchpoint", "customers": "Journeys"}))
     charts_ = [Figure("Funnel", charts.funnel_figure(r))]
     split = _widest_breakdown(by)
-    if split is not None:
+    if split is not None and split[1].gap > 0:
         result, gap = split
         ctx.cache["funnel_breakdown"] = (result, gap)
         figures |= {"breakdown": result.query.breakdown, "gap_step": gap.step, "gap_worst_value": gap.worst_value,

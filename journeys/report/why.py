@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from journeys.analyses.retention import RetentionQuery
 
 TOP = 5
+Q_SIGNIFICANT = 0.05
 
 
 def guarded(key: str, title: str, build: Callable[[], Section]) -> Section:
@@ -62,7 +63,8 @@ def drivers_section(ctx: ReportContext) -> Section:
         pos = r.top("positive").sort_values(["odds_ratio", "label"], ascending=[False, True])
         neg = r.top("negative").sort_values(["odds_ratio", "label"], ascending=[True, True])
         paragraphs = [(f"Outcome: {r.describe_outcome()}. {r.with_outcome:,} of {r.customers:,} customers had it; "
-                      f"{r.tested:,} candidates were ranked and {r.held_back:,} held back for too few customers. "
+                      f"{r.tested:,} {'candidate was' if r.tested == 1 else 'candidates were'} ranked and "
+                      f"{r.held_back:,} held back for too few customers. "
                       "Odds ratios come with 95% intervals and Benjamini-Hochberg q-values; they are associations, "
                       "not proof of cause.")]
         if r.skew_warning():
@@ -143,8 +145,13 @@ def retention_section(ctx: ReportContext) -> Section:
         if ch.revenue_lost is not None:
             paragraphs.append(f"Revenue lost: churned customers brought in {ch.revenue_lost:,.2f} in the period before "
                               "they left.")
-        over = ch.overrepresented[ch.overrepresented.ranked].head(TOP) if len(ch.overrepresented) else ch.overrepresented
-        tables = [Table(f"Touchpoints over-represented in the last {cq.last_k} before churn", over,
+        o = ch.overrepresented
+        over = o[o.ranked & (o.q_value < Q_SIGNIFICANT) & (o.odds_ratio > 1)].head(TOP) if len(o) else o
+        if not len(over):
+            paragraphs.append(f"No touchpoint is over-represented in the last {cq.last_k} before churn beyond chance "
+                              f"(q < {Q_SIGNIFICANT}).")
+        tables = [] if not len(over) else [Table(
+            f"Touchpoints over-represented in the last {cq.last_k} before churn (q < {Q_SIGNIFICANT})", over,
                         {"touchpoint": "Touchpoint", "churned_with": "Churned with", "churned_share": "Share of churned",
                          "active_share": "Share of active", "odds_ratio": "Odds ratio", "q_value": "q"},
                         {"churned_share": "{:.1%}", "active_share": "{:.1%}", "odds_ratio": "{:.2f}", "q_value": PVALUE})]
@@ -162,6 +169,7 @@ def retention_section(ctx: ReportContext) -> Section:
             bands = "; ".join(f"{b}: {n:,}" for b, n in pa.bands.items())
             paragraphs.append(f"P(alive) (BG/NBD, {pa.customers_modelled:,} buyers, at {pa.until}): {bands}. "
                               f"{len(risky):,} at-risk customers are of high value (at least {floor:,.2f} each).")
+            paragraphs += palive_product.palive_cautions(pa)  # what the bands mean here, as the Retention page says
             figures |= {"palive_bands": dict(pa.bands), "at_risk_high_value": len(risky)}
             drawn.append(Figure("Buyers by P(alive) (red: likely lost, green: active)", rcharts.palive_bands_figure(pa)))
         return Section("retention", "Retention, churn and customers at risk", tuple(paragraphs), tables=tuple(tables),

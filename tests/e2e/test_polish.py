@@ -97,3 +97,33 @@ def test_hostile_names_are_text_on_every_page(page: Page, base_url: str, hostile
     assert "**md**" in body or path == "data"
     picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
     assert NAME in (picker.inner_text() + " " + picker.locator("input").first.input_value())  # named literally
+
+
+def test_stage_edits_pile_up_and_travel_in_the_link(page: Page, base_url: str, browser):
+    """Two stage edits in a row (a person's double-click: two clicks 60 ms apart) both land, the caption counts them,
+    the link carries both, and a new browser context opened on it shows them again."""
+    open_page(page, f"{base_url}/journey_map?goal=purchase")
+    page.get_by_text("Stages of each touchpoint (guessed").click()
+    editor = page.locator('[data-testid="stDataFrame"]').first
+    expect(editor).to_be_visible()
+    expect(editor.locator('[role="row"]').nth(1)).to_be_attached()
+    rows = [" ".join(r.split()) for r in editor.locator('[role="row"]').all_inner_texts()]
+
+    def set_stage(touchpoint: str, stage: str) -> None:
+        row = next(i for i, text in enumerate(rows) if text.startswith(touchpoint) and
+                   text[len(touchpoint):].strip() in ("churn", "awareness", "consideration", "purchase", "retention",
+                                                       "other"))
+        box = editor.bounding_box()
+        assert box is not None
+        page.mouse.dblclick(box["x"] + box["width"] * 0.75, box["y"] + 35 * row + 17, delay=60)
+        page.get_by_role("option", name=stage).first.click()
+        settle(page)
+
+    set_stage("chat", "purchase")
+    set_stage("call_centre", "purchase")
+    expect(page.get_by_text("2 edited; the link keeps them.")).to_be_visible()
+    stg = parse_qs(urlparse(page.url).query)["stg"]
+    assert sorted(stg) == ["call_centre=purchase", "chat=purchase"]
+    other = browser.new_context().new_page()
+    open_page(other, page.url)
+    expect(other.get_by_text("2 edited; the link keeps them.")).to_be_visible()
