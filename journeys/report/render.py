@@ -4,6 +4,7 @@ from the network) and as a PDF drawn from that HTML by WeasyPrint. Every user st
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import jinja2
@@ -23,7 +24,7 @@ h1 { font-size: 1.8rem; margin-bottom: .2rem; } h2 { border-bottom: 2px solid #e
 .meta { color: #5b6170; font-size: .9rem; }
 table { border-collapse: collapse; width: 100%; margin: .6rem 0 1.2rem; font-size: .88rem; }
 th, td { border-bottom: 1px solid #e4e7ee; padding: .3rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f5f6f9; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f5f6f9; } td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 caption { text-align: left; font-weight: 600; padding: .3rem 0; }
 figure { margin: 1rem 0; page-break-inside: avoid; } figure img { width: 100%; border: 1px solid #eef0f4; }
 figcaption { color: #5b6170; font-size: .88rem; }
@@ -75,8 +76,12 @@ CHART_WIDTH = 780
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 
 
+_NUMBER = re.compile(r"[<>]?\s?[-+]?[\d,]*\.?\d+(e[-+]?\d+)?%?")
+
+
 def _numeric(cell: str) -> bool:
-    return bool(cell) and cell.replace(",", "").replace(".", "").replace("%", "").replace("-", "").isdigit()
+    """A number as a table shows it (1,234; 46.8%; -0.51; < 1e-300; 2.4e-188): right-aligned, never wrapped."""
+    return bool(_NUMBER.fullmatch(cell))
 
 
 def to_html(report: Report, *, images: bool = True) -> str:
