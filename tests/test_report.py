@@ -136,6 +136,11 @@ def test_cli_report_quotes_the_figures_of_the_funnel_and_paths_commands(write, t
     paths = json.loads(cli("paths", "shop", "--goal", "purchase", "--format", "json", home=home).stdout)
     assert (figures["paths.coverage"], figures["paths.journeys_total"]) == (paths["coverage"], paths["journeys_total"])
     assert figures["paths.top_path"] == paths["variants"][0]["path"]
+    drivers = json.loads(cli("drivers", "shop", "--goal", "purchase", "--format", "json", home=home).stdout)
+    assert (figures["drivers.customers"], figures["drivers.with_outcome"], figures["drivers.tested"]) == (
+        drivers["customers"], drivers["with_outcome"], drivers["tested"]) == (80, 40, figures["drivers.tested"])
+    ranked = [d["label"] for d in drivers["drivers"] if d["ranked"] and d["odds_ratio"] < 1 and d["q_value"] < 0.05]
+    assert figures["drivers.top_negative"][0] in ranked  # device = mobile: 10 of 40 buy against 30 of 40
     assert (tmp_path / "r.pdf").read_bytes()[:5] == b"%PDF-"
     bad = cli("report", "shop", "--where", "device=martian", "--out", str(tmp_path / "x.html"), home=home)
     assert bad.returncode == 2 and "Nothing to report" in bad.stderr and "Traceback" not in bad.stderr
