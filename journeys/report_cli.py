@@ -16,10 +16,12 @@ from journeys.report.context import DEFAULT_LINK_BASE, LINK_BASE_ENV
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from journeys.analyses.base import check_touchpoints, known_touchpoints
     from journeys.analyses.voice import VoicePage
     from journeys.engine.store import Store
     from journeys.report.build import build_report
     from journeys.report.render import to_html, write_pdf
+    from journeys.shaping import apply_node, apply_rules
     from journeys.views import ViewState
 
     started = time.perf_counter()
@@ -27,6 +29,9 @@ def cmd_report(args: argparse.Namespace) -> None:
     info = store.get(args.dataset)
     view = replace(ViewState(dataset=info.id), segment=segment_from(args), shaping=shaping_from(args),
                    stage_edits=stage_edits_from(args), voice=VoicePage(scale=args.scale))
+    # a mistyped --goal or --stage touchpoint is a sentence here, as in every other command (not a report on nothing)
+    known = known_touchpoints(apply_node(apply_rules(store.table(info.id), view.shaping), view.shaping))
+    check_touchpoints([view.shaping.goal, *(tp for tp, _ in view.stage_edits)], known)
     if args.steps:
         view = replace(view, funnel_steps=tuple(tuple(t.strip() for t in s.split("|") if t.strip())
                                                 for s in args.steps.split(",")))

@@ -254,6 +254,8 @@ def test_stage_edits_reach_the_journey_map_command_and_the_report_alike(write, t
     figures = json.loads(out.stdout)["figures"]
     assert figures["journey_map.stage_reach"] == reach
     assert "stg=add_to_cart%3Dconsideration" in (tmp_path / "r.html").read_text()  # the link reopens the edit
+    typo = cli("report", "shop", "--goal", "purchas", "--out", str(tmp_path / "t.html"), home=home)
+    assert typo.returncode == 2 and "Did you mean 'purchase'?" in typo.stderr and not (tmp_path / "t.html").exists()
     bad = cli("journey-map", "shop", "--stage", "add_to_cart=buying", home=home)
     assert bad.returncode == 2 and "'buying' is not a stage." in bad.stderr and "Traceback" not in bad.stderr
 

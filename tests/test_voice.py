@@ -98,7 +98,7 @@ def test_behaviour_after_negative_against_positive(result):
     # the scores split the same customers the same way (1 = low, 5 = top-2-box)
     low_score = result.behaviour.set_index(["signal", "outcome"]).loc[("low score", "churn")]
     assert (low_score.exposed, low_score.baseline, low_score.odds_ratio) == (43, 41, pytest.approx(odds))
-    assert result.findings()[0].startswith(f"customers with a negative chat: churn {20 / 43:.0%} vs {5 / 41:.0%} after "
+    assert result.findings()[0].startswith(f"customers with a negative text at chat: churn {20 / 43:.0%} vs {5 / 41:.0%} after "
                                            f"a positive one, OR {odds:.1f} [{low:.1f}, {high:.1f}]")
 
 

@@ -12,6 +12,7 @@ from app.tables import MAP_COLUMNS
 from app.ui import chart, echo, empty_state, md, run, set_view, stop, table, view
 from journeys import charts, charts_voice
 from journeys.analyses.journey_map import STAGE_ORDER, stage_edits
+from journeys.analyses.scores import parse_scale
 
 st.title("Journey map")
 v = view()
@@ -23,19 +24,24 @@ if unknown:
 # The editor keeps one key while people edit (its edits pile up in its state); it starts over from the view only
 # when the view's edits change from elsewhere (a link opened, another page)
 base = f"jm_stages_{v.dataset}_{hash(v.shaping)}"
-if st.session_state.get(f"{base}_wrote") != v.stage_edits:
+editor_key = f"{base}_editor_{st.session_state.get(f'{base}_gen', 0)}"
+# an editor whose state Streamlit dropped (the page was left) would show its first table, not the edits since
+if st.session_state.get(f"{base}_wrote") != v.stage_edits or editor_key not in st.session_state:
     st.session_state[f"{base}_gen"] = st.session_state.get(f"{base}_gen", 0) + 1
     st.session_state[f"{base}_frame"] = pd.DataFrame(v.stages(tps), columns=["touchpoint", "stage"])
+    editor_key = f"{base}_editor_{st.session_state[f'{base}_gen']}"
 # open when a link brings edits; then fixed, since a changed expander re-creates the editor under people's fingers
 opened = st.session_state.setdefault(f"{base}_open", bool(v.stage_edits))
 with st.expander("Stages of each touchpoint (guessed from names; edit to correct)", expanded=opened):
-    edited = st.data_editor(st.session_state[f"{base}_frame"], hide_index=True, disabled=["touchpoint"],
-                            key=f"{base}_editor_{st.session_state[f'{base}_gen']}",
+    edited = st.data_editor(st.session_state[f"{base}_frame"], hide_index=True, disabled=["touchpoint"], key=editor_key,
+                            height=38 + 35 * min(len(tps), 30),  # every touchpoint without scrolling (up to 30)
                             column_config={"stage": st.column_config.SelectboxColumn(options=list(STAGE_ORDER), required=True)})
     stages = tuple((str(r.touchpoint), str(r.stage)) for r in edited.itertuples())
     edits = stage_edits(tps, stages)
-    if edits:
-        st.caption(f"{len(edits):,} edited; the link keeps {'it' if len(edits) == 1 else 'them'}.")
+    st.caption("Touchpoints in the churn stage are what the Voice of the customer page counts as churn, unless the "
+               "outcomes say otherwise.")
+if edits:  # outside the expander: seen when it is closed too
+    st.caption(f"Stages: {len(edits):,} edited; the link keeps {'it' if len(edits) == 1 else 'them'}.")
 if edits != v.stage_edits:
     set_view(replace(v, stage_edits=edits))
     v = view()
@@ -83,7 +89,8 @@ if (curve.texts > 0).any() or (curve.responses > 0).any():  # the emotion curve 
         st.caption(note + " The stages are in 'Stages of each touchpoint' above.")
     if (progress := state.sentiment_progress(v.dataset or "")) is not None and progress.state != "done":
         st.caption(md(progress.sentence()) + " The emotion curve covers only the scored texts.")
-    chart(charts_voice.emotion_curve_figure(curve, height=260), name="emotion_curve", key="jm_curve")
+    chart(charts_voice.emotion_curve_figure(curve, height=260, score_range=parse_scale(v.voice.scale)),
+          name="emotion_curve", key="jm_curve")
 st.subheader("Where to act", anchor=False)
 st.caption("Each touchpoint by how many journeys reach it and " + ("how many convert after it" if v.shaping.goal else
            "how many end there") + ". Big bubbles low on the chart are the costly ones; red rings mark pain points.")

@@ -41,8 +41,8 @@ row.download_button("Download PDF report", data=_pdf, file_name="journey_report.
 
 st.subheader("Findings and recommendations", anchor=False)
 if not r.findings:
-    st.info("No rule found a finding with numbers behind it for this view. Set a goal touchpoint in Journey shaping "
-            "to get conversion findings.")
+    st.info("No rule found a finding with numbers behind it for this view."
+            + ("" if v.shaping.goal else " Set a goal touchpoint in Journey shaping to get conversion findings."))
 for k, f in enumerate(r.findings, 1):
     box = st.container(border=True)
     box.markdown(f"**{k}. {md(f.title)}**")  # names and values are user data: escaped, never markup
@@ -52,8 +52,11 @@ for k, f in enumerate(r.findings, 1):
         box.link_button("Open the view", f.link)
 st.subheader("Execution plan", anchor=False)
 # a static table wraps its long cells (a data frame cut the audience column off); cells are escaped Markdown
-st.table([{"Action": md(p.action), "Metric to watch": md(p.metric), "Current": md(p.current), "Target": md(p.target),
-           "Audience to act on": md(p.audience)} for p in r.plan], border="horizontal", hide_index=True)
+if not r.plan:
+    st.caption("No action: a plan row comes from a finding, and there is none.")
+else:
+    st.table([{"Action": md(p.action), "Metric to watch": md(p.metric), "Current": md(p.current), "Target": md(p.target),
+               "Audience to act on": md(p.audience)} for p in r.plan], border="horizontal", hide_index=True)
 st.subheader("Sections", anchor=False)
 for k, s in enumerate(r.sections, 1):
     with st.expander(f"{k}. {s.title}"):

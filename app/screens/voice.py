@@ -22,10 +22,11 @@ info = state.store().get(v.dataset or "")
 c1, c2 = st.columns(2)
 seed("voice_tp", v.voice.touchpoint or "", ["", *tps], what="text explorer touchpoint", fallback="")
 focus = c1.selectbox("Text explorer: touchpoint", ["", *tps], key="voice_tp", format_func=lambda t: t or "(every touchpoint)")
+SCALE_NAMES = {"auto": "detect", "1-5": "CSAT 1-5", "1-7": "CSAT 1-7", "0-10": "NPS 0-10"}
 scales = ["auto", "1-5", "1-7", "0-10"] + ([v.voice.scale] if v.voice.scale not in ("auto", "1-5", "1-7", "0-10") else [])
 seed("voice_scale", v.voice.scale, scales)
 scale = c2.selectbox("Score scale", scales, key="voice_scale",
-                     format_func={"auto": "detect", "1-5": "CSAT 1-5", "1-7": "CSAT 1-7", "0-10": "NPS 0-10"}.get)
+                     format_func=lambda x: SCALE_NAMES.get(x, f"scores {x}"))  # a confirmed LO-HI shows as itself
 set_view(replace(v, voice=VoicePage(touchpoint=focus or None, scale=scale)))
 v = view()
 query = default_query(tps, v.shaping.goal, outcomes=v.outcomes, stages=v.stages(tps), touchpoint=v.voice.touchpoint,

@@ -127,7 +127,7 @@ def average_on_scale(frame: pd.DataFrame, key: str, scale: str = "auto") -> tupl
         (i for i in range(len(SCALES)) if n and float(g[f"_sc{i}_n"].sum()) >= DETECT_SHARE * n), None)
     if pick is None:
         note = ("Scores fit no known scale, so no average is shown: confirm their scale on the Voice of the customer "
-                "page.") if n else ""
+                "page (command line: --scale LO-HI).") if n else ""
         return pd.Series(float("nan"), index=g.index), note
     cnt, tot = g[f"_sc{pick}_n"], g[f"_sc{pick}_sum"]
     hidden = int(((cnt > 0) & (cnt < RESPONSE_FLOOR)).sum())

@@ -83,7 +83,7 @@ class VoiceResult:
         return self.coverage.texts > 0
 
     def findings(self) -> list[str]:
-        """Sentences with numbers, strongest first: 'customers with a negative chat: churn 34% vs 12%, OR 3.8 [3.1, 4.6]'."""
+        """Sentences with numbers, strongest first: 'customers with a negative text at chat: churn 34% vs 12%, OR 3.8 [3.1, 4.6]'."""
         rows = self.behaviour[self.behaviour.shown & (self.behaviour.ci_low > 1)]
         rows = rows.sort_values(["odds_ratio", "touchpoint", "signal", "outcome"], ascending=[False, True, False, True])
         return [finding_sentence(r) for r in rows.itertuples()]
@@ -91,7 +91,7 @@ class VoiceResult:
 
 def finding_sentence(r: object) -> str:
     g = r._asdict() if hasattr(r, "_asdict") else dict(r)  # type: ignore[call-overload]
-    what = f"a negative {g['touchpoint']}" if g["signal"] == "negative text" else f"a low score at {g['touchpoint']}"
+    what = f"a negative text at {g['touchpoint']}" if g["signal"] == "negative text" else f"a low score at {g['touchpoint']}"
     other = "a positive one" if g["signal"] == "negative text" else "a top-2-box score"
     return (f"customers with {what}: {g['outcome']} {g['exposed_rate']:.0%} vs {g['baseline_rate']:.0%} after "
             f"{other}, OR {g['odds_ratio']:.1f} [{g['ci_low']:.1f}, {g['ci_high']:.1f}] "

@@ -64,9 +64,10 @@ Each section links to the dashboard view that shows its figures{% if link_base %
 </section>
 <section id="plan">
 <h2>{{ r.sections|length + 2 }}. Execution plan</h2>
+{% if not r.plan %}<p class="missing">No action: a plan row comes from a finding, and there is none.</p>{% else %}
 <table><thead><tr><th>Action</th><th>Metric to watch</th><th>Current</th><th>Target</th><th>Audience to act on</th></tr></thead>
 <tbody>{% for p in r.plan %}<tr><td>{{ p.action }}</td><td>{{ p.metric }}</td><td class="n">{{ p.current }}</td>
-<td class="n">{{ p.target }}</td><td>{{ p.audience }}</td></tr>{% endfor %}</tbody></table>
+<td class="n">{{ p.target }}</td><td>{{ p.audience }}</td></tr>{% endfor %}</tbody></table>{% endif %}
 </section>
 </body></html>
 """

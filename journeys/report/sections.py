@@ -83,6 +83,7 @@ def journey_map_section(ctx: ReportContext) -> Section:
 def _emotion_curve(ctx: ReportContext, stages: tuple[tuple[str, str], ...], present: list[str],
                    paragraphs: list[str]) -> list[Figure]:
     """The classic journey map's emotion curve under the stages (the Journey map page's), when there is feedback."""
+    from journeys.analyses.scores import parse_scale
     from journeys.analyses.voice import compute_curve, voice_journeys
     from journeys.charts_voice import curve_note, emotion_curve_figure
 
@@ -92,7 +93,8 @@ def _emotion_curve(ctx: ReportContext, stages: tuple[tuple[str, str], ...], pres
         return []
     if note := curve_note(curve):
         paragraphs.append(note)
-    return [Figure("Emotion curve: average sentiment (and score) by stage", emotion_curve_figure(curve))]
+    return [Figure("Emotion curve: average sentiment (and score) by stage",
+                   emotion_curve_figure(curve, score_range=parse_scale(ctx.view.voice.scale)))]
 
 
 def paths_section(ctx: ReportContext) -> Section:

@@ -260,7 +260,7 @@ def voice_section(ctx: ReportContext) -> Section:
                                 {"text": "Text", "sentiment": "Sentiment", "times": "Times written"},
                                 {"sentiment": "{:+.2f}"}))
         if len(r.terms):
-            tables.append(Table(f"Words and phrases over-represented in negative texts{where}", r.terms.head(TOP * 2),
+            tables.append(Table(f"Words and phrases over-represented in negative texts{where}", r.terms,  # as the page
                                 {"term": "Term", "negative_texts": "In negative texts", "other_texts": "In other texts"}))
         curve: tuple[Figure, ...] = ()
         if r.has_text or r.scores is not None:

@@ -66,7 +66,7 @@ def test_stage_edits_from_a_link_shape_the_map_and_the_voice_page(sample_id):
     expected = compute_journey_map(j, stages, goal="purchase")
     purchase = float(expected.stages.set_index("stage").reach["purchase"])
     assert f"{purchase:.0%} of journeys" in texts(at, "caption")
-    assert "1 edited; the link keeps it." in texts(at, "caption")
+    assert "Stages: 1 edited; the link keeps it." in texts(at, "caption")
     assert at.query_params["stg"] == "chat=purchase"
     # guessed, all feedback (chat, call_centre) sits in retention: one point; edited, chat's own stage fills in
     for link, lone in (("", True), ("chat=purchase", False)):

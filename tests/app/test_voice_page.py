@@ -120,3 +120,10 @@ def test_scores_off_every_known_scale_and_no_text_ask_for_the_scale(home, sample
     at.selectbox(key="voice_scale").set_value("0-10").run()  # NPS 0-10: the 3 negative values are off it
     assert [m.value for m in at.metric if m.label == "Responses"] == ["44"]  # -3..11, four times each: 16 off 0-10
     assert any(c.startswith("16 scores off the 0-10 scale were left out") for c in texts(at, "caption"))
+
+
+def test_a_confirmed_scale_outside_the_presets_shows_as_itself(sample_id):
+    """A link with vsc=1-10 (a scale people confirm by hand) once crashed the scale picker's labels."""
+    at = app("screens/voice.py", ds=sample_id, vsc="1-10")
+    assert not at.exception
+    assert at.selectbox(key="voice_scale").value == "1-10"

@@ -121,9 +121,16 @@ def test_stage_edits_pile_up_and_travel_in_the_link(page: Page, base_url: str, b
 
     set_stage("chat", "purchase")
     set_stage("call_centre", "purchase")
-    expect(page.get_by_text("2 edited; the link keeps them.")).to_be_visible()
+    expect(page.get_by_text("Stages: 2 edited; the link keeps them.")).to_be_visible()
     stg = parse_qs(urlparse(page.url).query)["stg"]
     assert sorted(stg) == ["call_centre=purchase", "chat=purchase"]
+    # away and back through the sidebar: Streamlit drops the editor's state, the edits stay
+    page.get_by_role("link", name="Voice of the customer").click()
+    settle(page)
+    page.get_by_role("link", name="Journey map").click()
+    settle(page)
+    expect(page.get_by_text("Stages: 2 edited; the link keeps them.")).to_be_visible()
+    assert sorted(parse_qs(urlparse(page.url).query)["stg"]) == ["call_centre=purchase", "chat=purchase"]
     other = browser.new_context().new_page()
     open_page(other, page.url)
-    expect(other.get_by_text("2 edited; the link keeps them.")).to_be_visible()
+    expect(other.get_by_text("Stages: 2 edited; the link keeps them.")).to_be_visible()
