@@ -249,7 +249,10 @@ def bench_browser(home: Path, dataset: str) -> None:
 
 
 def bench_100m() -> None:
-    limit = os.environ.get("JOURNEYS_MEMORY_LIMIT", "2GB (default)")
+    from journeys.engine.store import DEFAULT_MEMORY_LIMIT, analysis_memory_limit
+
+    limit = os.environ.get("JOURNEYS_MEMORY_LIMIT") or (f"{DEFAULT_MEMORY_LIMIT} for the load, "
+                                                      f"{analysis_memory_limit()} for analyses (defaults)")
     print(f"\n## 100M events (each default analysis once, no segment; engine memory limit {limit})")
     path = ensure_file("100m", "parquet")
     home = new_home()

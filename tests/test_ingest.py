@@ -362,3 +362,25 @@ def test_detection_finds_a_text_column_by_its_usual_names():
     for name in ("feedback_text", "Review", "email_body", "verbatim"):
         frame = pd.DataFrame({"contact": ["1"], "timestamp": ["2025-01-01 10:00"], "event": ["chat"], name: ["late"]})
         assert detect_mapping(frame).roles.get("text") == name
+
+
+def test_a_load_runs_under_its_own_memory_limit_and_gives_analyses_theirs_back(tmp_path, write, monkeypatch):
+    """Loads keep 2 GB (their peak-memory goal); analyses get half the RAM between 2 and 8 GB (a 100M-event funnel
+    ran out of 2 GB). The analyses' limit is back after a load."""
+    from journeys.engine.store import Store, analysis_memory_limit
+
+    monkeypatch.delenv("JOURNEYS_MEMORY_LIMIT", raising=False)
+    store = Store(tmp_path / "home")
+    assert (store.memory_limit, store.load_memory_limit) == (analysis_memory_limit(), "2GB")
+    assert 2 <= int(store.memory_limit.removesuffix("GB")) <= 8
+
+    def setting() -> str:
+        return str(store._con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+
+    before = setting()
+    store.ingest(write("e.csv", "customer_id,timestamp,touchpoint\na,2025-01-01 10:00:00,home\n"))
+    assert setting() == before
+    store.close()
+    given = Store(tmp_path / "home2", memory_limit="1GB")
+    assert (given.memory_limit, given.load_memory_limit) == ("1GB", "1GB")  # one given limit serves both
+    given.close()

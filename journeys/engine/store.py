@@ -48,7 +48,18 @@ from journeys.io.report import LoadReport
 from journeys.schema import ColumnMapping
 
 DB_FILE = "journeys.duckdb"
-DEFAULT_MEMORY_LIMIT = "2GB"
+DEFAULT_MEMORY_LIMIT = "2GB"  # a load's engine memory: 10M-event loads stay near 2 GB, 100M ones under 3 GB
+
+
+def analysis_memory_limit() -> str:
+    """The engine memory of analyses: half the machine's RAM, between 2 and 8 GB. A 100M-event funnel's windows
+    ran out of 2 GB; loads keep :data:`DEFAULT_MEMORY_LIMIT` (``JOURNEYS_MEMORY_LIMIT`` overrides both)."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return DEFAULT_MEMORY_LIMIT
+    return f"{max(2, min(8, ram // 2 // 2**30))}GB"
+
 META_DDL = """
 CREATE TABLE IF NOT EXISTS datasets (
     id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, source VARCHAR, created TIMESTAMP,
@@ -104,9 +115,11 @@ class Store(IngestMixin, SourcesMixin):
         self.snapshot: Path | None = None
         self._con = self._open_read_only() if read_only else self._open_writable()
         self._con.execute("SET TimeZone='UTC'")
-        # a bounded engine spills to disk instead of growing: 10M-event loads stay near 2 GB of memory
-        limit = memory_limit or os.environ.get("JOURNEYS_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
-        self._con.execute(f"SET memory_limit='{limit}'")
+        # a bounded engine spills to disk instead of growing; a load runs under the smaller limit (see ingest)
+        given = memory_limit or os.environ.get("JOURNEYS_MEMORY_LIMIT")
+        self.memory_limit = given or analysis_memory_limit()
+        self.load_memory_limit = given or DEFAULT_MEMORY_LIMIT
+        self._con.execute(f"SET memory_limit='{self.memory_limit}'")
         self._con.execute(f"SET temp_directory='{(self.home / 'tmp').as_posix()}'")
         if not read_only:
             self._con.execute(META_DDL)

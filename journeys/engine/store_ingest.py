@@ -43,6 +43,8 @@ class IngestMixin:
         _con: duckdb.DuckDBPyConnection
         _write_lock: threading.Lock
         after_load: list[Callable[[str], object]]
+        memory_limit: str
+        load_memory_limit: str
 
         def get(self, key: str) -> DatasetInfo: ...
         def sources(self, key: str) -> list[SourceInfo]: ...
@@ -98,6 +100,7 @@ class IngestMixin:
         cur = self._con.cursor()
         cur.execute("SET TimeZone='UTC'")
         with self._write_lock:
+            cur.execute(f"SET memory_limit='{self.load_memory_limit}'")  # loads: peak memory near 2 GB
             cur.execute("BEGIN TRANSACTION")
             try:
                 step(0.1, "Reading columns")
@@ -162,6 +165,7 @@ class IngestMixin:
                     raise InputError(f"'{src.name}' could not be loaded: {str(err).splitlines()[0][:300]}") from err
                 raise
             finally:
+                cur.execute(f"SET memory_limit='{self.memory_limit}'")
                 cur.close()
         step(1.0, "Done")
         for listener in self.after_load:  # e.g. the dashboard prepares the default views in the background
