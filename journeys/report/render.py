@@ -32,6 +32,7 @@ figcaption { color: #5b6170; font-size: .88rem; }
 .finding h3 { margin: .2rem 0; font-size: 1.05rem; } .rec { font-weight: 600; }
 .missing { color: #8a5a00; background: #fff8e6; padding: .4rem .6rem; }
 a { color: #2c5aa0; word-break: break-all; }
+h2, h3, caption { break-after: avoid; } table { break-inside: avoid; } /* no heading alone at a page's foot */
 @page { size: A4; margin: 14mm; }
 </style></head>
 <body>
