@@ -101,6 +101,12 @@ class ScoresResult:
         return out
 
 
+def fitting_scale(n: int, on_each: list[int]) -> int | None:
+    """The index of the first known scale (:data:`SCALES` order) that holds 98% of ``n`` scores, given how many
+    are whole and on each; None when none does."""
+    return next((i for i, k in enumerate(on_each) if n and k >= DETECT_SHARE * n), None)
+
+
 def scale_sums(score: ir.Value, scale: str = "auto") -> dict[str, ir.Value]:
     """Aggregates that let a caller average scores the way :func:`compute_scores` counts them, in its own
     group-by: the count and sum of all scores, and of those on each candidate scale (the given one, or each
@@ -123,8 +129,7 @@ def average_on_scale(frame: pd.DataFrame, key: str, scale: str = "auto") -> tupl
     ``frame`` holds :func:`scale_sums`' columns."""
     g = frame.groupby(key)[[c for c in frame.columns if c.startswith("_sc")]].sum().astype("float64")
     n = float(g._sc_n.sum())
-    pick = 0 if parse_scale(scale) else next(
-        (i for i in range(len(SCALES)) if n and float(g[f"_sc{i}_n"].sum()) >= DETECT_SHARE * n), None)
+    pick = 0 if parse_scale(scale) else fitting_scale(int(n), [int(g[f"_sc{i}_n"].sum()) for i in range(len(SCALES))])
     if pick is None:
         note = ("Scores fit no known scale, so no average is shown: confirm their scale on the Voice of the customer "
                 "page (command line: --scale LO-HI).") if n else ""
@@ -141,10 +146,9 @@ def _detect(scores: ir.Value, t: ir.Table) -> tuple[int, int]:
     row = to_frame(t.aggregate(n=t.count(), lo=scores.min(), hi=scores.max(), **{
         f"in_{i}": (whole & scores.between(lo, hi)).sum() for i, (lo, hi) in enumerate(SCALES.values())
     })).iloc[0]
-    n = int(row.n)
-    for i, bounds in enumerate(SCALES.values()):
-        if n and int(row[f"in_{i}"]) >= DETECT_SHARE * n:
-            return bounds
+    pick = fitting_scale(int(row.n), [int(row[f"in_{i}"]) for i in range(len(SCALES))])
+    if pick is not None:
+        return list(SCALES.values())[pick]
     raise QueryError(f"Scores run from {row.lo:g} to {row.hi:g} and fit no known scale (CSAT 1-5 or 1-7, NPS 0-10).",
                      hint="Confirm the scale as LO-HI, e.g. 1-10.")
 
@@ -212,11 +216,12 @@ def load_warning(con: Any, table: str = "_staged") -> str | None:
     n = int(row[0])
     if not n:
         return None
-    fits = [(name, bounds, int(k)) for (name, bounds), k in zip(SCALES.items(), row[3:], strict=True)]
-    name, (lo, hi), k = next((f for f in fits if f[2] >= DETECT_SHARE * n), (None, (0, 0), 0))
-    if name is None:
+    pick = fitting_scale(n, [int(k) for k in row[3:]])
+    if pick is None:
         return (f"Scores run from {row[1]:g} to {row[2]:g} and fit no known scale (CSAT 1-5 or 1-7, NPS 0-10): "
                 "confirm their scale on the Voice of the customer page (or voice --scale LO-HI).")
+    name, (lo, hi) = list(SCALES.items())[pick]
+    k = int(row[3 + pick])
     if k == n:
         return None
     examples = con.execute(f"SELECT score FROM {table} WHERE score IS NOT NULL AND _reject IS NULL AND NOT "
