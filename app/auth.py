@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, TypeVar
 
@@ -65,8 +66,21 @@ def allowed(right: Right) -> bool:
     return can(current().role, right)
 
 
-def gate() -> Principal:
-    """Let the run go on only for a signed-in person (or locally); otherwise draw the sign-in and stop."""
+def gate(on_halt: Callable[[], None] | None = None) -> Principal:
+    """Let the run go on only for a signed-in person (or locally); otherwise draw the sign-in and stop,
+    calling ``on_halt`` first (it clears what the page drew before the gate)."""
+    token = _ON_HALT.set(on_halt)
+    try:
+        return _gate()
+    finally:
+        _ON_HALT.reset(token)
+
+
+#: what to call before the gate stops a run (each session's run is its own thread, so its own context)
+_ON_HALT: ContextVar[Callable[[], None] | None] = ContextVar("journeys_on_halt", default=None)
+
+
+def _gate() -> Principal:
     how = mode()
     if how == "local":
         address = str(st.get_option("server.address") or "127.0.0.1")
@@ -129,6 +143,9 @@ def _team() -> Principal:
 
 def _halt() -> NoReturn:
     """End this run here: nothing below the sign-in is drawn."""
+    hook = _ON_HALT.get()
+    if hook is not None:
+        hook()  # before st.stop(): what a stopped run draws is dropped
     st.stop()
     raise AssertionError("st.stop() returned")
 

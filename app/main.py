@@ -10,13 +10,22 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import auth, sidebar, state
-from app.ui import PageDone, explained, link_banner, link_problem, view
-from journeys.views import ViewState
-
 # a local file: a Material icon here makes the browser fetch the favicon from a font host (fails offline)
 st.set_page_config(page_title="journeys", page_icon=str(Path(__file__).parent / "static" / "favicon.png"), layout="wide")
-auth.gate()  # sign-in on a team server (or through an identity provider) before anything reads data
+# A new session (a new tab) has not loaded the chart library yet: several MB of JavaScript that take the browser
+# about 1.5 s to load. A blank 10 px chart sent first lets it load while Python imports and computes the page's
+# first chart; it is removed when the page is done.
+warm_up = st.empty()
+if "view" not in st.session_state:
+    warm_up.plotly_chart({"data": [{"type": "scatter", "x": [], "y": []}], "layout": {"height": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+                                                 "xaxis": {"visible": False}, "yaxis": {"visible": False}}},
+                         config={"staticPlot": True, "displayModeBar": False})
+
+from app import auth, sidebar, state  # noqa: E402  (after the warm-up, so the browser loads while these import)
+from app.ui import PageDone, explained, link_banner, link_problem, view  # noqa: E402
+from journeys.views import ViewState  # noqa: E402
+
+auth.gate(on_halt=warm_up.empty)  # sign-in on a team server (or through an identity provider) before anything reads data
 
 if "view" not in st.session_state:
     # the URL is read once per session: afterwards the session's state is the truth and the URL follows it
@@ -31,6 +40,7 @@ try:
     with explained():
         state.store()
 except PageDone:
+    warm_up.empty()
     st.stop()  # no store, nothing else to draw
 here = Path(__file__).parent / "screens"
 pages = [
@@ -59,6 +69,7 @@ try:
         st.title("Welcome to journeys")
         st.info(auth.no_datasets())
 finally:  # also after a page stops early (empty state, user error): the URL always follows the view
+    warm_up.empty()
     link_banner(banner)
     st.query_params.from_dict(view().to_params())
     if has_data:

@@ -182,11 +182,18 @@ def chart(fig: Any, *, name: str, key: str, title: str = "", **kw: Any) -> Any:
     return event
 
 
-def customer_list(ids: list[str], *, name: str, key: str) -> None:
+def customer_list(ids: list[str] | Callable[[], list[str]], *, name: str, key: str, count: int | None = None) -> None:
+    """A CSV of customer ids. ``ids`` may be a function, called when the button is clicked (the list costs a
+    query), with ``count`` the number it will return, known beforehand."""
     # viewers get a sentence instead; every download is in the audit log (app/auth.py)
-    auth.customer_download(st, f"Download {len(ids):,} customer ids",
-                           safe_csv(pd.DataFrame({"customer_id": ids})), file_name=f"{name}.csv",
-                           key=f"cust_{key}", rows=len(ids), icon=":material/group:")
+    def csv() -> bytes:
+        return safe_csv(pd.DataFrame({"customer_id": ids() if callable(ids) else ids}))
+
+    if not callable(ids):
+        count = len(ids)
+    assert count is not None, "a deferred customer list needs its count"
+    auth.customer_download(st, f"Download {count:,} customer ids", csv if callable(ids) else csv(), file_name=f"{name}.csv",
+                           key=f"cust_{key}", rows=count, icon=":material/group:")
 
 
 def share_link(v: ViewState) -> str:

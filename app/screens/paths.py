@@ -11,7 +11,7 @@ from app.tables import VARIANT_COLUMNS
 from app.ui import chart, customer_list, empty_state, explained, md, run, seed, set_view, stop, table, view
 from journeys import charts
 from journeys.analyses.base import check_touchpoints
-from journeys.analyses.paths import DEPTH_MAX, TOP_MAX, PathQuery
+from journeys.analyses.paths import DEPTH_MAX, NODE_CUSTOMERS_MAX, TOP_MAX, PathQuery
 from journeys.segments import Filter, Segment
 
 st.title("Paths")
@@ -67,11 +67,19 @@ seed("p_node", nodes[0], nodes)
 node = st.selectbox("Node", nodes, key="p_node",
                     format_func=lambda k: f"step {k.split(':', 1)[0]}: {k.split(':', 1)[1]} "
                     f"({int(result.nodes.set_index('key').customers[k]):,})")
-ids = run("Finding customers…", lambda: state.customers_through(v, v.segment, node))
 step_text, _, label = node.partition(":")
 left, right = st.columns(2)
 with left:
-    customer_list(ids, name=f"customers_{step_text}_{label}", key="node")
+    if v.shaping.scope == "person" and not v.shaping.cut_at_goal:
+        # a journey per customer: the node's journeys are its customers, so the list waits for a click
+        through = int(result.nodes.set_index("key").customers[node])
+        customer_list(lambda: state.customers_through(v, v.segment, node), count=min(through, NODE_CUSTOMERS_MAX),
+                      name=f"customers_{step_text}_{label}", key="node")
+        if through > NODE_CUSTOMERS_MAX:
+            st.caption(f"The list holds the first {NODE_CUSTOMERS_MAX:,} of {through:,} customers, by id.")
+    else:
+        ids = run("Finding customers…", lambda: state.customers_through(v, v.segment, node))
+        customer_list(ids, name=f"customers_{step_text}_{label}", key="node")
 exact = anchor == "start" and v.shaping.scope == "person" and not v.shaping.collapse_repeats and label not in ("Other", "(journey ends)")
 if label not in ("Other", "(journey ends)"):
     flt = Filter("at_step", (label,), times=int(step_text)) if exact else Filter("did", (label,))

@@ -23,6 +23,7 @@ from journeys.errors import QueryError
 Anchor = Literal["start", "from", "to", "between"]
 DEPTH_DEFAULT, DEPTH_MAX = 5, 20
 TOP_DEFAULT, TOP_MAX = 5, 20
+NODE_CUSTOMERS_MAX = 50_000  # a node's customer list holds at most this many ids (sorted)
 VARIANTS_DEFAULT = 10
 AUTO_MULTI_STEP_SHARE = 0.2
 ARROW = " > "
@@ -249,7 +250,7 @@ def _assemble(q: PathQuery, nodes: pd.DataFrame, links: pd.DataFrame, variants: 
                        transitions_shown=transitions_shown)
 
 
-def node_customers(journeys: ir.Table, query: PathQuery, key: str, *, limit: int = 50_000) -> list[str]:
+def node_customers(journeys: ir.Table, query: PathQuery, key: str, *, limit: int = NODE_CUSTOMERS_MAX) -> list[str]:
     """Customers whose journeys pass through Sankey node ``key`` (``"3:cart"``, ``"2:Other"``,
     ``"4:(journey ends)"``), sorted, at most ``limit``: for hand-off lists."""
     step_text, _, label = key.partition(":")
