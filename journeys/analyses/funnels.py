@@ -27,6 +27,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from journeys.analyses import funnel_asof
 from journeys.analyses.base import OTHER, materialize, to_frame
 from journeys.errors import QueryError, unknown
 
@@ -118,7 +119,6 @@ def best_attempts(journeys: ir.Table, q: FunnelQuery, also_by: tuple[str, ...] =
     touchpoint after the last reached step), ``entry`` timestamp and the breakdown value ``bd``; with
     ``also_by``, ``bd0``, ``bd1``... hold those columns' values too (which attempt is best never depends on
     the breakdown, so one pass serves several)."""
-    n = len(q.steps)
     # only events of some step or exclusion matter: positions (``step``) and ``next_touchpoint`` keep
     # the full journey's order, so strict "very next event" checks still see the events dropped here
     wanted = sorted({t for s in q.steps for t in s} | {t for ex in q.exclusions for t in ex.touchpoints})
@@ -127,26 +127,45 @@ def best_attempts(journeys: ir.Table, q: FunnelQuery, also_by: tuple[str, ...] =
         if col and col not in keep:
             keep.append(col)
     journeys = journeys.filter(journeys.touchpoint.isin(wanted)).select(*keep)  # narrow rows through the windows
-    needs = set(range(2, n + 1)) if q.order != "strict" else set()
-    extra = {f"nx{k}": _next_position(journeys, q.steps[k - 1]) for k in sorted(needs)}
-    extra |= {f"ex{i}": _next_position(journeys, ex.touchpoints) for i, ex in enumerate(q.exclusions)}
-    e = journeys.mutate(tsec=journeys.ts.epoch_seconds(), **extra)
+    window = int(q.window.total_seconds())
+    if funnel_asof.can_use(journeys, q):
+        e = journeys.mutate(tsec=journeys.ts.epoch_seconds())
+        a = funnel_asof.sequential_attempts(e, _starts(e, q, also_by, []), q, window)
+        return _best(a, q, also_by)
+    return _best(_attempts(journeys, q, also_by, window), q, also_by)
+
+
+def _starts(e: ir.Table, q: FunnelQuery, also_by: tuple[str, ...], carry: list[str]) -> ir.Table:
+    """One row per step-1 event: the start of an attempt."""
     start = e.filter(e.touchpoint.isin(list(q.steps[0])))
-    carry = [c for c in e.columns if c.startswith(("nx", "ex"))]
-    a = start.select(
+    return start.select(
         "journey_id", "customer_id", p1="step", t1="tsec", entry="ts", after1="next_touchpoint",
         nt1="next_touchpoint",
         bd=start[q.breakdown].cast("string") if q.breakdown else ibis.null("string"),
         **{f"bd{i}": start[col].cast("string") for i, col in enumerate(also_by)},
         **{f"{c}_1": start[c] for c in carry},
     )
-    window = int(q.window.total_seconds())
+
+
+def _attempts(journeys: ir.Table, q: FunnelQuery, also_by: tuple[str, ...], window: int) -> ir.Table:
+    """Every attempt, by windows over the funnel's events (every backend; see :mod:`funnel_asof` for DuckDB)."""
+    n = len(q.steps)
+    needs = set(range(2, n + 1)) if q.order != "strict" else set()
+    extra = {f"nx{k}": _next_position(journeys, q.steps[k - 1]) for k in sorted(needs)}
+    extra |= {f"ex{i}": _next_position(journeys, ex.touchpoints) for i, ex in enumerate(q.exclusions)}
+    e = journeys.mutate(tsec=journeys.ts.epoch_seconds(), **extra)
+    carry = [c for c in e.columns if c.startswith(("nx", "ex"))]
+    a = _starts(e, q, also_by, carry)
     look = e.select(j_id="journey_id", j_step="step", j_t="tsec", j_nt="next_touchpoint",
                     **{f"j_{c}": e[c] for c in carry})
     if q.order == "any" or n == 1:
-        a = _any_order(a, look, q, carry, window)
-    else:
-        a = _linked(a, _chains(e, look, q, carry), q, window)
+        return _any_order(a, look, q, carry, window)
+    return _linked(a, _chains(e, look, q, carry), q, window)
+
+
+def _best(a: ir.Table, q: FunnelQuery, also_by: tuple[str, ...]) -> ir.Table:
+    """Each journey's best attempt: the furthest step, then the earliest start."""
+    n = len(q.steps)
     # furthest step: the first missing step ends the attempt; exclusions cap it
     reached = ibis.literal(1)
     for k in range(2, n + 1):
@@ -157,11 +176,16 @@ def best_attempts(journeys: ir.Table, q: FunnelQuery, also_by: tuple[str, ...] =
     a = a.mutate(reached=reached)
     after = ibis.cases(*[(a.reached == k, a[f"after{k}"]) for k in range(1, n + 1)], else_=ibis.null("string"))
     a = a.mutate(after=after)
+    carried = ["customer_id", "entry", "after", "bd", *[f"bd{i}" for i in range(len(also_by))],
+               *[f"t{k}" for k in range(1, n + 1)]]
     w = ibis.window(group_by=a.journey_id, order_by=[ibis.desc(a.reached), a.p1])
     a = a.mutate(_rank=ibis.row_number().over(w))
-    keep = ["journey_id", "customer_id", "reached", "entry", "after", "bd", *[f"bd{i}" for i in range(len(also_by))],
-            *[f"t{k}" for k in range(1, n + 1)]]
-    return a.filter(a._rank == 0).select(*keep)
+    return a.filter(a._rank == 0).select("journey_id", "reached", *carried)
+
+
+def _materialized_best(journeys: ir.Table, q: FunnelQuery, also_by: tuple[str, ...] = ()) -> ir.Table:
+    """:func:`best_attempts` computed once, without the ids (the aggregates count rows, so the ids are not kept)."""
+    return materialize(best_attempts(journeys, q, also_by).drop("journey_id", "customer_id"))
 
 
 def _step_window(q: FunnelQuery, k: int) -> int | None:
@@ -243,7 +267,7 @@ def compute_funnel(journeys: ir.Table, query: FunnelQuery) -> FunnelResult:
     """Per-step counts, conversion, drop-off and time to convert, plus breakdown and trend if asked."""
     query.validate()
     _check_breakdown(journeys, query.breakdown)
-    return _result(materialize(best_attempts(journeys, query)), query)  # one heavy pass, then small aggregates
+    return _result(_materialized_best(journeys, query), query)  # one heavy pass, then small aggregates
 
 
 def compute_funnel_and_by(journeys: ir.Table, query: FunnelQuery, columns: tuple[str, ...]
@@ -254,7 +278,7 @@ def compute_funnel_and_by(journeys: ir.Table, query: FunnelQuery, columns: tuple
     for col in (query.breakdown, *columns):
         _check_breakdown(journeys, col)
     every = tuple(dict.fromkeys(c for c in (*columns, query.breakdown) if c))
-    best = materialize(best_attempts(journeys, replace(query, breakdown=None), also_by=every))
+    best = _materialized_best(journeys, replace(query, breakdown=None), also_by=every)
     bd = {col: best[f"bd{i}"] for i, col in enumerate(every)}
     whole = _result(best.mutate(bd=bd[query.breakdown] if query.breakdown else ibis.null("string")), query)
     return whole, {col: _result(best.mutate(bd=bd[col]), replace(query, breakdown=col)) for col in columns}
