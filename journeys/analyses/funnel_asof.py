@@ -45,7 +45,7 @@ def sequential_attempts(e: ir.Table, start: ir.Table, q: FunnelQuery, window: in
     ``t2..tn`` (null where the attempt stops), ``after2..aftern`` (the touchpoint after each step) and, per
     exclusion ``i``, ``ex{i}_{after}`` (the first exclusion event after step ``after``). ``e``: the funnel's
     events with ``tsec``."""
-    from journeys.analyses.funnels import _step_window
+    from journeys.analyses.funnels import _step_window, in_window
 
     n = len(q.steps)
     chain = _step_events(e, q.steps[1], 2)
@@ -57,12 +57,7 @@ def sequential_attempts(e: ir.Table, start: ir.Table, q: FunnelQuery, window: in
             chain = chain.mutate(**{f"p{k}": ibis.ifelse(ok, chain[f"p{k}"], ibis.null("int64")),
                                     f"t{k}": ibis.ifelse(ok, chain[f"t{k}"], ibis.null("int64"))})
     a = start.asof_join(chain, on=start.p1 < chain.p2, predicates=[start.journey_id == chain.j2]).drop("j2")
-    sw2 = _step_window(q, 2)
-    for k in range(2, n + 1):
-        ok = a[f"p{k}"].notnull() & (a[f"t{k}"] - a.t1 <= window).fill_null(False)
-        if k == 2 and sw2 is not None:
-            ok &= (a.t2 - a.t1 <= sw2).fill_null(False)
-        a = a.mutate(**{f"p{k}": ibis.ifelse(ok, a[f"p{k}"], ibis.null("int64")), f"after{k}": a[f"nt{k}"]})
+    a = in_window(a, q, window)
     for i, ex in enumerate(q.exclusions):
         hits = e.filter(e.touchpoint.isin(list(ex.touchpoints)))
         hits = hits.select(_xj=hits.journey_id, _xp=hits.step)

@@ -232,13 +232,17 @@ def _chains(e: ir.Table, look: ir.Table, q: FunnelQuery, carry: list[str]) -> ir
 
 def _linked(a: ir.Table, chains: ir.Table, q: FunnelQuery, window: int) -> ir.Table:
     """Attach each attempt to the chain of its step-2 event and keep the steps inside its window."""
-    n = len(q.steps)
     key = (ibis.ifelse(a.nt1.isin(list(q.steps[1])), a.p1 + 1, ibis.null("int64")) if q.order == "strict"
            else a.nx2_1)
     a = a.mutate(_key=key)
-    a = a.left_join(chains, [a.journey_id == chains.c_j, a._key == chains.p2]).drop("c_j", "_key")
+    return in_window(a.left_join(chains, [a.journey_id == chains.c_j, a._key == chains.p2]).drop("c_j", "_key"),
+                     q, window)
+
+
+def in_window(a: ir.Table, q: FunnelQuery, window: int) -> ir.Table:
+    """Attempts linked to their chains: the steps past the overall window (or step 2's own) are dropped."""
     sw2 = _step_window(q, 2)
-    for k in range(2, n + 1):
+    for k in range(2, len(q.steps) + 1):
         ok = a[f"p{k}"].notnull() & (a[f"t{k}"] - a.t1 <= window).fill_null(False)
         if k == 2 and sw2 is not None:
             ok &= (a.t2 - a.t1 <= sw2).fill_null(False)
