@@ -4,6 +4,7 @@ sources, remove-source and watch. Registered by :func:`add_commands` from ``jour
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     from journeys.watch import load
 
     # while the dashboard holds the store, it runs the load for us (one short write transaction there)
-    report = load(None, Path(args.file), into=args.into, name=None if args.into else args.name, **options)
+    report = load(None, Path(args.file), into=args.into, name=None if args.into else args.name,
+                  tell=lambda line: print(line, file=sys.stderr, flush=True), **options)
     assert report is not None
     cli._emit(report.to_dict(), args.format, report.lines())
 

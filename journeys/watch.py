@@ -105,10 +105,11 @@ def watch(folder: str | Path, *, into: str, interval_s: float = 10.0, preset: st
 
 
 
-def load(home: str | Path | None, path: Path, *, once: bool = False, **kwargs: Any) -> LoadReport | None:
+def load(home: str | Path | None, path: Path, *, once: bool = False, tell: Callable[[str], object] | None = None,
+         **kwargs: Any) -> LoadReport | None:
     """Ingest ``path`` with ``kwargs`` (``into`` a dataset): directly when the store is free, else through
     the process that holds it (the dashboard). ``once``: None, loading nothing, when a file with the same
-    content was loaded into the dataset before."""
+    content was loaded into the dataset before. ``tell`` hears what happens after the load (for people waiting)."""
     from journeys.engine.sources import already_loaded
     from journeys.engine.store import Store, default_home, file_fingerprint
 
@@ -129,13 +130,29 @@ def load(home: str | Path | None, path: Path, *, once: bool = False, **kwargs: A
         if once and already_loaded(store.cursor(), store.get(kwargs["into"]).id, file_fingerprint(path)):
             return None
         if kwargs.get("into") is None:
-            from journeys.analyses import summary
 
             # a new dataset's default views are built now, so later (read-only) commands find them; after an
             # append they are rebuilt by the first writer that needs them (the dashboard does it in the
             # background), so appends and `journeys watch` stay quick
-            store.after_load.append(lambda dataset: summary.prepare(store.table(dataset)))
+            store.after_load.append(lambda dataset: _prepare(store, dataset, tell))
         return store.ingest(path, **kwargs)
+
+
+def _prepare(store: Any, dataset: str, tell: Callable[[str], object] | None) -> None:
+    """Build a new dataset's default views, under the load's memory limit (it is part of the load)."""
+    from journeys.analyses import summary
+
+    started = time.perf_counter()
+    if tell:
+        tell("Loaded. Preparing the default views (paths, funnels, retention, drivers, attribution)…")
+    cur = store.cursor()
+    cur.execute(f"SET memory_limit='{store.load_memory_limit}'")
+    try:
+        summary.prepare(store.table(dataset))
+    finally:
+        cur.execute(f"SET memory_limit='{store.memory_limit}'")
+    if tell:
+        tell(f"Prepared in {time.perf_counter() - started:.1f} s.")
 
 
 def call(method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:

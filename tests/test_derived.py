@@ -306,11 +306,21 @@ def test_a_load_can_prepare_the_default_views_in_the_background(tmp_path):
         store.close()
 
 
-def test_a_load_from_the_command_line_prepares_the_default_views_for_later_read_only_commands(tmp_path):
+def test_a_load_from_the_command_line_prepares_the_default_views_for_later_read_only_commands(tmp_path, monkeypatch):
     from journeys.watch import load
 
-    report = load(tmp_path / "home", _write_sample(tmp_path / "shop.csv", 1200, seed=6))
+    monkeypatch.delenv("JOURNEYS_MEMORY_LIMIT", raising=False)
+    limits, told, prepare = [], [], summary.prepare
+
+    def watched(table, **kw):  # the preparation is part of the load: it runs under the load's memory limit
+        limits.append(table.get_backend().con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        return prepare(table, **kw)
+
+    monkeypatch.setattr(summary, "prepare", watched)
+    report = load(tmp_path / "home", _write_sample(tmp_path / "shop.csv", 1200, seed=6), tell=told.append)
     assert report is not None
+    assert limits == ["1.8 GiB"]  # DuckDB's spelling of 2GB
+    assert told[0].startswith("Loaded. Preparing the default views") and told[1].startswith("Prepared in ")
     reader = Store(tmp_path / "home", read_only=True)
     try:
         table = reader.table(report.dataset_id)
