@@ -141,9 +141,15 @@ def _per_journey_summarized(journeys: ir.Table, q: PathQuery, goal: str | None) 
     if s is None:
         return None
     per = s.select("journey_id", **{f"p{k}": s[f"p{k}"] for k in range(1, q.depth + 1)},
-                   _len=s.n, _dur=s.last_ts.epoch_seconds() - s.first_ts.epoch_seconds(), _rev=s.value_sum)
+                   _len=s.n, _dur=s.last_ts.epoch_seconds() - s.first_ts.epoch_seconds(), _rev=s.value_sum,
+                   _mask=s.tp_mask)
     if not goal:
-        return per.mutate(_conv=ibis.literal(False))
+        return per.mutate(_conv=ibis.literal(False)).drop("_mask")
+    codes = summary.codes_for(journeys)
+    if codes is not None and len(codes) <= summary.MASK_TOUCHPOINTS:  # the goal's bit: no pass over the events
+        bit = 1 << codes.index(goal) if goal in codes else 0
+        return per.mutate(_conv=((per._mask & bit) != 0) if bit else ibis.literal(False)).drop("_mask")
+    per = per.drop("_mask")
     won = journeys.filter(journeys.touchpoint == goal).select(_won="journey_id").distinct()
     per = per.left_join(won, per.journey_id == won._won)
     return per.mutate(_conv=per._won.notnull()).drop("_won")
