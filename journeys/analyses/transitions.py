@@ -78,8 +78,26 @@ def _edge_aggregates(j: ir.Table, goal: str | None) -> ir.Table:
         timed = inner.group_by(_s=inner.touchpoint, _t=inner.next_touchpoint).aggregate(_q=quantiles)
         inner = counted.join(timed, [counted.source == timed._s, counted.target == timed._t]).drop("_s", "_t")
     inner = inner.mutate(median_s=inner._q[0].cast("float64"), p90_s=inner._q[1].cast("float64")).drop("_q")
+    starts, ends = _starts_and_ends(j, goal)
+    typed = [e.mutate(median_s=ibis.null("float64"), p90_s=ibis.null("float64")) for e in (starts, ends)]
+    return inner.union(typed[0]).union(typed[1])
+
+
+def _starts_and_ends(j: ir.Table, goal: str | None) -> tuple[ir.Table, ir.Table]:
+    """START -> first touchpoint and last touchpoint -> END edges: from the stored journey summaries (first and
+    last touchpoint, the touchpoints' bits for the goal) when there are some, else from the events."""
     # a journey has one first and one last event: with a journey per customer, customers = journeys
     person = one_journey_per_customer(j)
+    s = summary.summary_for(j)
+    codes = summary.codes_for(j) if s is not None else None
+    if s is not None and codes is not None and len(codes) <= summary.MASK_TOUCHPOINTS:
+        bit = 1 << codes.index(goal) if goal and goal in codes else 0
+        won = ((s.tp_mask & bit) != 0) if bit else ibis.literal(False)
+        label = (ibis.ifelse(won, ibis.literal(END_CONVERTED), ibis.literal(END_NOT_CONVERTED)) if goal
+                 else ibis.literal(END))
+        return tuple(s.group_by(source=src, target=dst).aggregate(
+            count=s.count(), customers=s.count() if person else s.customer_id.nunique())
+            for src, dst in ((ibis.literal(START), s.p1), (s.last_tp, label)))
     starts = j.filter(j.step == 1)
     starts = starts.group_by(source=ibis.literal(START), target=starts.touchpoint).aggregate(
         count=starts.count(), customers=starts.count() if person else starts.customer_id.nunique())
@@ -93,8 +111,7 @@ def _edge_aggregates(j: ir.Table, goal: str | None) -> ir.Table:
         end_label = ibis.literal(END)
     ends = ends.group_by(source=ends.touchpoint, target=end_label).aggregate(
         count=ends.count(), customers=ends.count() if person else ends.customer_id.nunique())
-    typed = [e.mutate(median_s=ibis.null("float64"), p90_s=ibis.null("float64")) for e in (starts, ends)]
-    return inner.union(typed[0]).union(typed[1])
+    return starts, ends
 
 
 def compute_transitions(journeys: ir.Table, query: GraphQuery | None = None, *, goal: str | None = None) -> TransitionsResult:
