@@ -121,13 +121,16 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
     scores off it are left out there and here."""
     stage_of = dict(stages)
     j = journeys
+    if summary.reads_own_events(journeys):  # five queries below: the segment's events are picked out once
+        j = materialize(journeys.select("journey_id", "customer_id", "step", "ts", "touchpoint", "next_touchpoint",
+                                        "next_ts", "score"))
     dt = j.next_ts.epoch_seconds() - j.ts.epoch_seconds()
     # low-cardinality passes over the events: moves (with scores) and the time to the next event
     moves = to_frame(j.group_by(["touchpoint", "next_touchpoint"]).aggregate(n=j.count(), **scale_sums(j.score, scale)))
     timing = to_frame(j.group_by("touchpoint").aggregate(
         median_time_s=ibis.cases((dt <= TIME_SPENT_CAP_S, dt), else_=ibis.null("int64")).median().cast("float64")))
     conv, stage_frame = _summarized(j, goal, stage_of) or _per_journey_touchpoint(j, goal, stage_of)
-    total = journeys.filter(journeys.step == 1).count()
+    total = j.filter(j.step == 1).count()
     events = moves.groupby("touchpoint", as_index=False).agg(events=("n", "sum"))
     averages, score_note = average_on_scale(moves, "touchpoint", scale)
     events["avg_score"] = events.touchpoint.map(averages)

@@ -189,6 +189,14 @@ def _small_segment(found: _Source) -> bool:
     return small
 
 
+def reads_own_events(journeys: ir.Table) -> bool:
+    """True for the journeys of a small segment of a stored dataset (see ``SEGMENT_SHARE_MIN``): their queries
+    each filter the dataset's events by the segment, so an analysis with several queries filters them once."""
+    with _GUARD:
+        found = _REMEMBERED.get(journeys.op())
+    return found is not None and _small_segment(found)
+
+
 def codes_for(journeys: ir.Table) -> list[str] | None:
     """The touchpoints in ``tp_mask`` bit order (all the journeys' touchpoints, whatever the segment), or None."""
     table = _derived_for(journeys, CODES_KEY, build_codes, whole=True)
