@@ -29,11 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 MAX_ORDER = 4
@@ -43,6 +44,7 @@ Matrix: TypeAlias = Any  # a numpy array or a scipy sparse matrix
 
 
 def _system(q: Matrix) -> Matrix:
+    import scipy.sparse as sp  # loads with a model, not with every page
     n = q.shape[0]
     if sp.issparse(q):
         return (sp.identity(n, format="csc") - sp.csc_matrix(q)).tocsc()
@@ -50,9 +52,12 @@ def _system(q: Matrix) -> Matrix:
 
 
 def _solve(a: Matrix, b: np.ndarray) -> np.ndarray:
+    import scipy.sparse as sp  # loads with a model, not with every page
     if sp.issparse(a):
         if a.shape[0] <= DENSE_LIMIT:
             return np.asarray(np.linalg.solve(a.toarray(), b), dtype=float)
+        import scipy.sparse.linalg as spla  # loads with a model, not with every page
+
         return np.asarray(spla.spsolve(a, b), dtype=float).reshape(b.shape)
     return np.asarray(np.linalg.solve(a, b), dtype=float)
 
@@ -167,6 +172,7 @@ class Chain:
 
 def design_chain(table: PathTable, order: int = 1) -> ChainDesign:
     """States and per-path transition counts of ``table`` at Markov ``order`` (1..4)."""
+    import scipy.sparse as sp  # loads with a model, not with every page
     if not 1 <= order <= MAX_ORDER:
         raise ValueError(f"The Markov order must be between 1 and {MAX_ORDER}, not {order}.")
     index: dict[tuple[str, ...], int] = {}
@@ -196,6 +202,7 @@ def design_chain(table: PathTable, order: int = 1) -> ChainDesign:
 
 def fit_chain(design: ChainDesign, conversions: np.ndarray, nulls: np.ndarray, values: np.ndarray) -> Chain:
     """Transition probabilities from path weights (ChannelAttribution: conversions and nulls as weights)."""
+    import scipy.sparse as sp  # loads with a model, not with every page
     n = len(design.states)
     keep = design.last >= 0
     conversions = np.where(keep, conversions, 0.0)

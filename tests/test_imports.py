@@ -32,3 +32,12 @@ def test_only_charts_imports_plotly_and_nothing_imports_streamlit():
         if not path.name.startswith("charts"):  # charts.py and the per-view charts_<view>.py draw with plotly
             assert not any(m.startswith("plotly") for m in modules), path
             assert "journeys.charts" not in modules, path
+
+
+def test_the_first_page_loads_no_model_libraries():
+    # the dashboard's first run imports the view state, the Paths analysis and the sign-in's user store: scipy,
+    # networkx and scikit-learn load when a model or the graph is computed, argon2 when a password is checked
+    # (each cost a visitor's first page about 0.1 s)
+    loaded = _loaded_after("journeys.views, journeys.analyses.paths, journeys.analyses.summary, journeys.auth.users")
+    heavy = {"scipy", "networkx", "sklearn", "argon2"}
+    assert not loaded & heavy, loaded & heavy

@@ -20,13 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from journeys.analyses.attribution_rules import (
     PATH_MODELS,
@@ -56,6 +55,9 @@ from journeys.markov import (
     fit_chain,
     removal_effects,
 )
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 Model = Literal["first", "last", "linear", "position", "time_decay", "markov"]
 MODELS: tuple[Model, ...] = ("first", "last", "linear", "position", "time_decay", "markov")
@@ -324,6 +326,7 @@ Evaluator = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.
 
 def _evaluator(q: AttributionQuery, pt: PathTable, decay: pd.DataFrame, items: list[str]) -> Evaluator:
     """A function of path weights (conversions, nulls, value) -> models x items credit, removal effects, P(conv)."""
+    import scipy.sparse as sp  # loads with a model, not with every page
     pos = {c: i for i, c in enumerate(items)}
     conv_n = pt.conversions
     per_conv = np.divide(pt.values, conv_n, out=np.zeros_like(conv_n), where=conv_n > 0)

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from journeys.errors import QueryError
 from journeys.markov import CONVERSION, NULL, START, PathTable, design_chain
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
+
     from journeys.analyses.attribution import AttributionQuery, AttributionResult
 
 POSITION_PRESETS: dict[str, tuple[float, float, float]] = {
@@ -98,6 +99,7 @@ def touch_weights(n: int, model: str, position: tuple[float, float, float] = POS
 def credit_matrix(paths: Sequence[Sequence[str]], items: Sequence[str], model: str,
                   position: tuple[float, float, float] = POSITION_PRESETS["U"]) -> sp.csr_matrix:
     """paths x items: the credit one conversion on each path gives each item under ``model``."""
+    import scipy.sparse as sp  # loads with a model, not with every page
     pos = {c: i for i, c in enumerate(items)}
     rows: list[int] = []
     cols: list[int] = []

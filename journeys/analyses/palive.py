@@ -18,8 +18,6 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from journeys.analyses.base import check_touchpoints, known_touchpoints, to_frame
 from journeys.errors import QueryError
@@ -158,6 +156,7 @@ def _log_likelihood(log_params: np.ndarray, d: _Rows) -> tuple[float, np.ndarray
     in log-parameters. Per customer it is gammaln(r + x) - gammaln(r) + r log(alpha) + betaln(a, b + x)
     - betaln(a, b) + log(e^A + [x > 0] e^B), with A = -(r + x) log(alpha + T) (still alive at T) and
     B = log(a / (b + x - 1)) - (r + x) log(alpha + t_x) (left right after the last purchase)."""
+    from scipy.special import betaln, digamma, gammaln  # scipy loads with the model, not with every page
     r, alpha, a, b = np.exp(log_params)
     n, x, xs = d.w.sum(), d.x, d.xs
     log_end, log_last = np.log(alpha + d.T), np.log(alpha + d.tx)
@@ -187,6 +186,7 @@ def fit_bgnbd(frequency: Any, recency: Any, T: Any, *, max_iterations: int = MAX
         >>> fit_bgnbd(cdnow.frequency, cdnow.recency, cdnow["T"]).params  # doctest: +SKIP
         BGNBDParams(r=0.2426, alpha=4.4135, a=0.7929, b=2.4258)
     """
+    from scipy.optimize import minimize  # scipy loads with the model, not with every page
     rows = _Rows.of(frequency, recency, T)
     n = rows.w.sum()
 
@@ -207,6 +207,7 @@ def fit_bgnbd(frequency: Any, recency: Any, T: Any, *, max_iterations: int = MAX
 def p_alive(params: BGNBDParams, frequency: Any, recency: Any, T: Any) -> np.ndarray:
     """P(still alive at T | x, t_x, T) = 1 / (1 + [x > 0] a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x)).
     A customer who never bought again (x = 0) counts as alive: the model only lets customers leave after a purchase."""
+    from scipy.special import expit  # scipy loads with the model, not with every page
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x, tx, age = (np.asarray(v, "float64") for v in (frequency, recency, T))
     log_odds = np.log(a / (b + np.maximum(x, 1) - 1)) + (r + x) * np.log((alpha + age) / (alpha + tx))
@@ -217,6 +218,7 @@ def expected_purchases(params: BGNBDParams, t: float, frequency: Any, recency: A
     """Expected purchases in the next ``t`` time units (eq. 10). Its hypergeometric term is taken after Euler's
     transformation, ``(1 - z)^(r + x) 2F1(r + x, b + x; c; z) = (1 - z)^(a - 1) 2F1(a + b - 1 - r, a - 1; c; z)``
     with ``z = t / (alpha + T + t)``, which keeps the series short and finite for frequent buyers."""
+    from scipy.special import hyp2f1  # scipy loads with the model, not with every page
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x, age = np.asarray(frequency, "float64"), np.asarray(T, "float64")
     c = a + b + x - 1

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.special import expit, logit
 
 from journeys.analyses.predict_features import Feature
 from journeys.stats import Z95
@@ -175,6 +174,7 @@ class LogisticModel:
     kind = "logistic regression"
 
     def __init__(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> None:
+        from scipy.special import logit  # scipy loads with a model, not with every page
         with warnings.catch_warnings():  # an all-missing column (no scores yet) has no median: use 0
             warnings.simplefilter("ignore", RuntimeWarning)
             median = np.nanmedian(x, axis=0) if len(x) else np.zeros(x.shape[1])
@@ -198,12 +198,14 @@ class LogisticModel:
         return np.where(np.isnan(x), self.median, x)
 
     def score(self, x: np.ndarray) -> np.ndarray:
+        from scipy.special import expit  # scipy loads with a model, not with every page
         return np.asarray(expit(((self._fill(x) - self.mean) / self.sd) @ self.coef + self.intercept))
 
     def contributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(score, log-odds, pp) per customer and feature: the standardised contribution ``beta_j z_j`` and how
         far that one value moves a customer at the training base rate, ``sigmoid(b0 + beta_j z_j) - sigmoid(b0)``
         with ``b0 = logit(base rate)``, in percentage points: bounded by the base rate, so it never explodes."""
+        from scipy.special import expit  # scipy loads with a model, not with every page
         z = (self._fill(x) - self.mean) / self.sd
         parts = z * self.coef
         p = expit(parts.sum(axis=1) + self.intercept)
@@ -241,6 +243,7 @@ class BoostedModel:
         """(score, log-odds, pp) for the most important features: how much lower this customer's log-odds
         (the trees' raw output) and score would be with that one feature at the value of a typical customer
         without the outcome (occlusion against the median of the training negatives)."""
+        from scipy.special import expit  # scipy loads with a model, not with every page
         raw = np.asarray(self.fit.decision_function(x))
         p = expit(raw)
         lo = np.zeros(x.shape)

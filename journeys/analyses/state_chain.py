@@ -24,7 +24,6 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from journeys.analyses.base import to_frame
 from journeys.markov import MAX_ORDER, absorption
@@ -135,6 +134,7 @@ class StateChain:
 
 
 def _solve(n: int, src: np.ndarray, tgt: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    import scipy.sparse as sp  # loads with a model, not with every page
     inner = tgt >= 0
     q = sp.csr_matrix((prob[inner], (src[inner], tgt[inner])), shape=(n, n))
     r = np.bincount(src[tgt == -1], weights=prob[tgt == -1], minlength=n)

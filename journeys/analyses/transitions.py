@@ -8,10 +8,10 @@ converted / not converted.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
-import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -25,6 +25,9 @@ from journeys.analyses.base import (
     to_frame,
 )
 from journeys.errors import QueryError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 EDGE_COLUMNS = ["source", "target", "count", "customers", "share", "probability", "median_s", "p90_s"]
 
@@ -144,6 +147,8 @@ def compute_transitions(journeys: ir.Table, query: GraphQuery | None = None, *, 
 
 def build_graph(edges: pd.DataFrame) -> nx.DiGraph:
     """A weighted DiGraph from aggregated edges (``weight`` = transitions, ``probability`` on each edge)."""
+    import networkx as nx  # loads with the graph page, not with every page
+
     g = nx.DiGraph()
     for row in edges.itertuples(index=False):
         g.add_edge(row.source, row.target, weight=int(row.count), probability=float(row.probability))
@@ -188,6 +193,8 @@ def node_metrics(edges: pd.DataFrame, goal: str | None) -> pd.DataFrame:
     frame["entry_rate"] = frame["entries"] / frame["volume"]
     frame["exit_rate"] = frame["exits"] / frame["volume"]
     inner = edges[(edges.source != START) & ~edges.target.isin(ends)]
+    import networkx as nx  # loads with the graph, not with every page
+
     graph = build_graph(inner) if len(inner) else nx.DiGraph()
     graph.add_nodes_from(frame.index)
     rank = nx.pagerank(graph, weight="weight") if graph.number_of_nodes() else {}

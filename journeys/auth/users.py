@@ -7,13 +7,12 @@ through the identity provider (OIDC) under that name (an e-mail address).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from typing import Any
 
 from journeys.auth import ratelimit
 from journeys.auth.db import connect
@@ -22,9 +21,20 @@ from journeys.errors import JourneyError, unknown
 
 MIN_PASSWORD = 10
 _NAME = re.compile(r"^[\w.@+-]{1,64}$")
-_hasher = PasswordHasher()
-# checked when the name is unknown, so a wrong name takes as long as a wrong password
-_DUMMY = _hasher.hash("journeys-dummy-password")
+
+
+@functools.cache
+def _hasher() -> Any:
+    """argon2's hasher, made when a password is first set or checked (not with every page of the dashboard)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+@functools.cache
+def _dummy() -> str:
+    """Checked when the name is unknown, so a wrong name takes as long as a wrong password."""
+    return str(_hasher().hash("journeys-dummy-password"))
 
 
 class SignInError(JourneyError):
@@ -73,7 +83,7 @@ def get_user(name: str, *, home: str | Path | None = None) -> User | None:
 def add_user(name: str, role: str, password: str | None = None, *, home: str | Path | None = None) -> User:
     """Add a user; ``password`` None makes an identity-provider-only user."""
     name, role = _check_name(name), check_role(role)
-    hashed = _hasher.hash(_check_password(password)) if password is not None else None
+    hashed = _hasher().hash(_check_password(password)) if password is not None else None
     with connect(home) as con:
         if con.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
             raise JourneyError(f"A user named '{name}' already exists.",
@@ -118,7 +128,7 @@ def set_role(name: str, role: str, *, home: str | Path | None = None) -> None:
 
 def set_password(name: str, password: str, *, home: str | Path | None = None) -> None:
     name = name.strip()
-    hashed = _hasher.hash(_check_password(password))
+    hashed = _hasher().hash(_check_password(password))
     with connect(home) as con:
         _existing(con, name)
         con.execute("UPDATE users SET hash = ? WHERE name = ?", [hashed, name])
@@ -134,14 +144,16 @@ def authenticate(name: str, password: str, *, client: str | None = None, home: s
         raise TooManyAttempts(wait)
     with connect(home) as con:
         row = con.execute("SELECT role, created, hash FROM users WHERE name = ?", [name]).fetchone()
-    stored = row[2] if row and row[2] else _DUMMY
+    stored = row[2] if row and row[2] else _dummy()
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        ok = _hasher.verify(stored, password) and row is not None and bool(row[2])
+        ok = _hasher().verify(stored, password) and row is not None and bool(row[2])
     except (VerificationError, InvalidHashError):
         ok = False
     ratelimit.note(keys, ok, home=home)
     if not ok or row is None:
         raise SignInError("Wrong user name or password.")
-    if _hasher.check_needs_rehash(stored):
+    if _hasher().check_needs_rehash(stored):
         set_password(name, password, home=home)
     return User(name, row[0], row[1], True)
