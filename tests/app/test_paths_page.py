@@ -76,3 +76,21 @@ def test_node_drill_down_applies_a_segment(sample_id):
     assert not at.exception
     seg = json.loads(at.query_params["seg"])
     assert seg["i"] == [{"k": "at_step", "v": ["product_view"], "n": 2}]
+
+
+def test_a_nodes_customer_list_is_counted_before_it_is_made_and_says_when_it_is_cut(sample_id, monkeypatch):
+    # the list is made when the button is clicked: its label counts the node's journeys (a journey per customer)
+    from journeys.analyses import paths
+
+    expected = _expected(sample_id, PathQuery())
+    first = expected.nodes.key.iloc[0]
+    ids = paths.node_customers(journeys_for(_store().table(sample_id), Shaping(goal="purchase")), PathQuery(), first)
+    at = app(ds=sample_id)
+    label = next(b.proto.label for b in at.get("download_button") if b.proto.id.endswith("cust_node"))
+    assert label == f"Download {len(ids):,} customer ids" and len(ids) == int(expected.nodes.customers.iloc[0])
+    assert not any("The list holds the first" in c for c in texts(at, "caption"))
+    monkeypatch.setattr(paths, "NODE_CUSTOMERS_MAX", 10)
+    at = app(ds=sample_id)
+    label = next(b.proto.label for b in at.get("download_button") if b.proto.id.endswith("cust_node"))
+    assert label == "Download 10 customer ids"
+    assert f"The list holds the first 10 of {len(ids):,} customers, by id." in texts(at, "caption")
