@@ -12,7 +12,7 @@ import pytest
 from journeys.analyses import base, summary
 from journeys.analyses.base import journeys_for
 from journeys.analyses.funnels import FunnelQuery, compute_funnel
-from journeys.analyses.journey_map import compute_journey_map, infer_stages
+from journeys.analyses.journey_map import MOVES_KEY, compute_journey_map, infer_stages
 from journeys.analyses.paths import PathQuery, compute_paths
 from journeys.analyses.transitions import compute_transitions
 from journeys.engine import derived
@@ -87,7 +87,8 @@ def test_stored_journeys_equal_reshaping_in_memory(loaded, monkeypatch, shaping,
     assert _reshaped(store) == [derived.shaping_key(shaping)]
     # their summaries, moves and touchpoints are kept beside them, under the shaping's name
     assert {h for _, h in _catalogue(store) if not h.startswith(derived.SEGMENT)} - set(_reshaped(store)) == {
-        f"{k} of {derived.shaping_key(shaping)}" for k in (summary.KEY, summary.EDGES_KEY, summary.CODES_KEY)}
+        f"{k} of {derived.shaping_key(shaping)}" for k in (summary.KEY, summary.EDGES_KEY, summary.CODES_KEY,
+                                                            *([MOVES_KEY] if segment is None else []))}
     with monkeypatch.context() as m:
         _in_memory(m)
         want = _results(journeys_for(table, shaping, segment), stages)
@@ -186,6 +187,7 @@ def _slow(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(summary, "summary_for", lambda _journeys, **_: None)
     monkeypatch.setattr(summary, "edges_for", lambda _journeys: None)
     monkeypatch.setattr(summary, "gaps_for", lambda _journeys, _purchases: None)
+    monkeypatch.setattr(summary, "whole_for", lambda _journeys, _key, _make: None)
 
 
 @pytest.mark.parametrize("segment", [None, SEGMENT], ids=["everyone", "segment"])
@@ -207,7 +209,8 @@ def test_journey_summaries_answer_exactly_what_the_events_answer(loaded, monkeyp
 
     got = run()
     kinds = {h for _, h in _catalogue(store) if not h.startswith(derived.SEGMENT)}
-    assert kinds == {summary.KEY, summary.EDGES_KEY, summary.CODES_KEY}
+    # the journey map's moves are an aggregate of everyone: kept for the whole dataset, never cut to a segment
+    assert kinds == {summary.KEY, summary.EDGES_KEY, summary.CODES_KEY, *([MOVES_KEY] if segment is None else [])}
     with monkeypatch.context() as m:
         _slow(m)
         want = run()
@@ -265,13 +268,13 @@ def test_churn_from_journey_summaries_equals_churn_from_events(loaded, monkeypat
 
 
 def _defaults(table) -> list[str]:
-    """What preparing a dataset builds: the summaries, drivers' occurrences and first items, attribution's channel
-    sequences."""
+    """What preparing a dataset builds: the summaries, the journey map's moves, drivers' occurrences and first
+    items, attribution's channel sequences."""
     from journeys.analyses import attribution_touches as at
     from journeys.analyses.drivers_candidates import OCCURRENCES_KEY
     from journeys.analyses.drivers_items import ITEMS_KEY
 
-    return [*(k for k, _ in summary.BUILDERS), OCCURRENCES_KEY, ITEMS_KEY, at.codes_key("touchpoint"),
+    return [*(k for k, _ in summary.BUILDERS), MOVES_KEY, OCCURRENCES_KEY, ITEMS_KEY, at.codes_key("touchpoint"),
             at.codes_key("channel"), at.sequences_key("channel")]
 
 

@@ -124,11 +124,12 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
     if summary.reads_own_events(journeys):  # five queries below: the segment's events are picked out once
         j = materialize(journeys.select("journey_id", "customer_id", "step", "ts", "touchpoint", "next_touchpoint",
                                         "next_ts", "score"))
-    dt = j.next_ts.epoch_seconds() - j.ts.epoch_seconds()
-    # low-cardinality passes over the events: moves (with scores) and the time to the next event
-    moves = to_frame(j.group_by(["touchpoint", "next_touchpoint"]).aggregate(n=j.count(), **scale_sums(j.score, scale)))
-    timing = to_frame(j.group_by("touchpoint").aggregate(
-        median_time_s=ibis.cases((dt <= TIME_SPENT_CAP_S, dt), else_=ibis.null("int64")).median().cast("float64")))
+    # low-cardinality passes over the events: moves (with scores) and the time to the next event; for a whole
+    # stored dataset they are kept in the store (built with the default views)
+    stored = summary.whole_for(journeys, MOVES_KEY, build_moves) if scale == "auto" else None
+    both = to_frame(stored if stored is not None else _moves(j, scale))
+    moves = both.drop(columns="median_time_s")
+    timing = both[["touchpoint", "median_time_s"]].drop_duplicates("touchpoint").reset_index(drop=True)
     conv, stage_frame = _summarized(j, goal, stage_of) or _per_journey_touchpoint(j, goal, stage_of)
     total = j.filter(j.step == 1).count()
     events = moves.groupby("touchpoint", as_index=False).agg(events=("n", "sum"))
@@ -164,6 +165,24 @@ def compute_journey_map(journeys: ir.Table, stages: tuple[tuple[str, str], ...],
     stage_frame["_o"] = stage_frame.stage.map(order).fillna(len(order))
     stage_frame = stage_frame.sort_values("_o")[["stage", "journeys", "reach"]].reset_index(drop=True)
     return JourneyMapResult(tps[cols].reset_index(drop=True), stage_frame, n, goal, score_note)
+
+
+MOVES_KEY = "journey map moves v1"
+
+
+def _moves(j: ir.Table, scale: str) -> ir.Table:
+    """Per move ``touchpoint -> next_touchpoint``: events, score sums (see :func:`scale_sums`) and, repeated on
+    each of its moves, the touchpoint's median time to the next event (capped)."""
+    moves = j.group_by(["touchpoint", "next_touchpoint"]).aggregate(n=j.count(), **scale_sums(j.score, scale))
+    dt = j.next_ts.epoch_seconds() - j.ts.epoch_seconds()
+    timing = j.group_by(_tp=j.touchpoint).aggregate(
+        median_time_s=ibis.cases((dt <= TIME_SPENT_CAP_S, dt), else_=ibis.null("int64")).median().cast("float64"))
+    return moves.join(timing, moves.touchpoint == timing._tp).drop("_tp")
+
+
+def build_moves(journeys: ir.Table) -> ir.Table:
+    """The stored form of :func:`_moves` (the detected scale) for all the journeys of a dataset."""
+    return _moves(journeys, "auto")
 
 
 def _per_journey_touchpoint(j: ir.Table, goal: str | None, stage_of: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -197,6 +197,16 @@ def reads_own_events(journeys: ir.Table) -> bool:
     return found is not None and _small_segment(found)
 
 
+def whole_for(journeys: ir.Table, key: str, make: Callable[[ir.Table], ir.Table]) -> ir.Table | None:
+    """A stored aggregate ``make(journeys)`` of all the journeys of a stored dataset (under its shaping), or None
+    when ``journeys`` are a segment's, or not a stored dataset's: an aggregate cannot be cut to a segment."""
+    with _GUARD:
+        found = _REMEMBERED.get(journeys.op())
+    if found is None or found.keep is not None:
+        return None
+    return derived.stored(found.events, key + found.suffix, partial(make, found.journeys))
+
+
 def codes_for(journeys: ir.Table) -> list[str] | None:
     """The touchpoints in ``tp_mask`` bit order (all the journeys' touchpoints, whatever the segment), or None."""
     table = _derived_for(journeys, CODES_KEY, build_codes, whole=True)
@@ -263,8 +273,10 @@ def _other_builders(events: ir.Table) -> list[tuple[str, Callable[[ir.Table], ir
     from journeys.analyses import attribution_touches as at
     from journeys.analyses import drivers_candidates as dc
     from journeys.analyses import drivers_items as di
+    from journeys.analyses import journey_map as jm
 
-    out: list[tuple[str, Callable[[ir.Table], ir.Table]]] = [(dc.OCCURRENCES_KEY, dc.build_occurrences),
+    out: list[tuple[str, Callable[[ir.Table], ir.Table]]] = [(jm.MOVES_KEY, jm.build_moves),
+                                                             (dc.OCCURRENCES_KEY, dc.build_occurrences),
                                                              (di.ITEMS_KEY, di.build_items)]
     out += [(at.codes_key(by), partial(at.build_codes, by=by)) for by in ("touchpoint", "channel")
             if by in events.columns]
