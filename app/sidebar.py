@@ -26,6 +26,7 @@ def dataset_picker() -> bool:
     infos = auth.visible(state.datasets())  # a team server lists only what this person may see
     v = view()
     ids = [d.id for d in infos]
+    named = bool(v.dataset)  # a link without a dataset (``?from=…&to=…``) keeps its dates for the first one
     if v.dataset and v.dataset not in ids:
         fallback = f"'{infos[0].name}'" if infos else "no dataset"
         link_problem(auth.missing_dataset(echo(v.dataset), fallback))  # the same sentence whether it exists or not
@@ -42,7 +43,8 @@ def dataset_picker() -> bool:
         st.session_state["sb_dataset"] = ids[0]
     chosen = st.sidebar.selectbox("Dataset", ids, format_func=names.__getitem__, key="sb_dataset")
     if chosen != v.dataset:  # another dataset: its own dates, segment values and touchpoints
-        set_view(replace(v, dataset=chosen, date_from=None, date_to=None))
+        keep = v.dataset is None and not named
+        set_view(replace(v, dataset=chosen, date_from=v.date_from if keep else None, date_to=v.date_to if keep else None))
     return True
 
 

@@ -15,6 +15,7 @@ from app.ui import (
     default_funnel_steps,
     empty_state,
     explained,
+    link_problem,
     md,
     run,
     seed,
@@ -26,7 +27,7 @@ from app.ui import (
 from journeys import charts
 from journeys.analyses.base import check_touchpoints
 from journeys.analyses.funnels import GAP_FLOOR, MAX_STEPS, Exclusion, step_gaps
-from journeys.durations import humanize_seconds
+from journeys.durations import format_duration, humanize_seconds
 
 st.title("Funnels")
 v = view()
@@ -43,7 +44,13 @@ for k in range(int(n)):
     pick = cols[k % len(cols)].multiselect(f"Step {k + 1}", tps, key=f"f_step_{k}", placeholder="touchpoint(s)")
     steps.append(tuple(pick))
 c1, c2, c3, c4 = st.columns(4)
-seed("f_window", max(1, int(v.funnel_window.total_seconds() // 86400)))
+days = v.funnel_window.total_seconds() / 86400
+if "f_window" not in st.session_state and days != int(days):  # the page counts whole days; a link may say 1h
+    whole = max(1, round(days))
+    link_problem(f"The conversion window {format_duration(v.funnel_window)} is not a whole number of days: this page "
+                 f"uses {whole} day{'s' if whole != 1 else ''}. The command line takes any length "
+                 f"(journeys funnel --window {format_duration(v.funnel_window)}).")
+seed("f_window", max(1, round(days)))
 window = c1.number_input("Conversion window (days)", min_value=1, max_value=366, key="f_window")
 seed("f_order", v.funnel_order)
 order = c2.selectbox("Order", ["sequential", "strict", "any"], key="f_order",
@@ -96,7 +103,7 @@ a.metric("Entered", f"{result.entered:,}")
 b.metric("Converted", f"{int(last.customers):,}", f"{last.conversion_from_start:.1%} of entered", delta_color="off", delta_arrow="off")
 c.metric("Median time to convert", humanize_seconds(last.median_s if len(result.steps) > 1 else None))
 st.caption("A journey counts at the furthest step of any attempt that starts at step 1 and completes within the "
-           f"window ({int(window)} days). Click a bar, or pick a step below, to see what dropped-off journeys did next.")
+           f"window ({int(window)} day{'s' if int(window) != 1 else ''}). Click a bar, or pick a step below, to see what dropped-off journeys did next.")
 event = chart(charts.funnel_figure(result), name="funnel", key="funnel", on_select="rerun", selection_mode="points")
 if result.breakdown is not None:
     st.subheader("Each step by " + md(breakdown), anchor=False)

@@ -30,6 +30,18 @@ def test_funnel_from_link_matches_the_core(sample_id):
     assert at.query_params["steps"] == STEPS
 
 
+def test_a_window_of_hours_in_a_link_is_said_to_become_whole_days(sample_id):
+    # the page counts whole days; the command line takes any length
+    at = app("screens/funnels.py", ds=sample_id, steps=STEPS, window="1h")
+    assert not at.exception
+    assert ("• The conversion window 1h is not a whole number of days: this page uses 1 day. The command line takes "
+            "any length (journeys funnel --window 1h).") in texts(at, "text")
+    assert at.number_input(key="f_window").value == 1
+    expected = _expected(sample_id, window=timedelta(days=1))
+    assert {m.label: m.value for m in at.metric}["Converted"] == f"{int(expected.steps.customers.iloc[-1]):,}"
+    assert any("completes within the window (1 day)." in c for c in texts(at, "caption"))
+
+
 def test_segment_and_drop_off_drill_down(sample_id):
     seg = Segment((Filter("attribute", ("mobile",), column="device"),))
     at = app("screens/funnels.py", ds=sample_id, steps=STEPS, seg=seg.to_param())

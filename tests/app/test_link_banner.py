@@ -65,3 +65,21 @@ def test_an_empty_page_still_shows_the_banner_and_follows_the_url(sample_id):
     assert any(i.startswith("No journeys") for i in texts(at, "info"))
     assert len(_banner(at)) == 2  # the goal typo and the unknown parameter
     assert at.query_params["goal"] == "purchase" and "foo" not in at.query_params
+
+
+def test_a_link_without_a_dataset_keeps_its_dates_for_the_dataset_shown(sample_id):
+    from datetime import date
+
+    from journeys.analyses.base import journeys_for
+    from journeys.analyses.paths import PathQuery, compute_paths
+    from journeys.shaping import Shaping
+    from journeys.views import filter_dates
+    from tests.app.conftest import _store
+
+    at = app(**{"from": "2025-03-01", "to": "2025-04-15"})
+    assert not at.exception and _banner(at) == []
+    assert (at.query_params["from"], at.query_params["to"]) == ("2025-03-01", "2025-04-15")
+    shown = at.selectbox(key="sb_dataset").value
+    events = filter_dates(_store().table(shown), date(2025, 3, 1), date(2025, 4, 15))
+    r = compute_paths(journeys_for(events, Shaping(goal="purchase")), PathQuery(), goal="purchase")
+    assert any(c.startswith(f"Covers {r.journeys_covered:,} of {r.journeys_total:,} journeys") for c in texts(at, "caption"))
