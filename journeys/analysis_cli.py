@@ -35,6 +35,7 @@ from journeys.errors import QueryError
 from journeys.segment_advice import explain_no_match
 from journeys.segments import Filter, Segment, matching_customers
 from journeys.shaping import Shaping, apply_node, apply_rules
+from journeys.views import parse_exclusion, parse_step_windows
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -179,9 +180,13 @@ def cmd_funnel(args: argparse.Namespace) -> None:
     steps = tuple(tuple(t.strip() for t in step.split("|") if t.strip()) for step in args.steps.split(","))
     run = _journeys(args)
     run.check_touchpoints([t for step in steps for t in step])
+    exclusions = tuple(parse_exclusion(x) for x in args.exclusion or [])
+    run.check_touchpoints([t for ex in exclusions for t in ex.touchpoints])
     q = FunnelQuery(steps=steps, window=parse_duration(args.window), order=args.order,
                     count_by="session" if args.scope == "session" else "customer", breakdown=args.breakdown,
-                    trend=args.trend)
+                    trend=args.trend, exclusions=exclusions,
+                    step_windows=parse_step_windows(args.step_windows) if args.step_windows else ())
+    q.validate()
     with timer() as t:
         r = compute_funnel(run.journeys, q)
     message = run.nobody(r.entered == 0)
@@ -274,6 +279,10 @@ def add_analysis_commands(sub: Any) -> None:
     p.add_argument("--steps", required=True, help="comma-separated steps, e.g. home,product_view,add_to_cart|wishlist")
     p.add_argument("--window", default="7d")
     p.add_argument("--order", choices=("strict", "sequential", "any"), default="sequential")
+    p.add_argument("--exclusion", action="append", metavar="TP[|TP]:AFTER:BEFORE",
+                   help="one of these touchpoints after step AFTER and before step BEFORE stops the journey (repeatable)")
+    p.add_argument("--step-windows", metavar="W2,W3,...",
+                   help="each step's own window from the previous one, '-' for none (as the link's sw: -,3m,-)")
     p.add_argument("--breakdown", metavar="COLUMN", help="each step's conversion by this attribute (top 200 + Other)")
     p.add_argument("--trend", choices=("day", "week", "month"), help="conversion by period of entry")
     p.add_argument("--format", choices=("text", "json"), default="text")

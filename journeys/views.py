@@ -28,7 +28,7 @@ from journeys.analyses.transitions import GraphQuery
 from journeys.analyses.voice import URL_KEYS as VOICE_KEYS
 from journeys.analyses.voice import VoicePage
 from journeys.durations import format_duration, parse_duration
-from journeys.errors import JourneyError, did_you_mean
+from journeys.errors import JourneyError, QueryError, did_you_mean
 from journeys.outcomes import URL_KEYS as OUTCOME_KEYS
 from journeys.outcomes import Outcomes
 from journeys.retention_view import URL_KEYS as RETENTION_KEYS
@@ -218,9 +218,8 @@ class ViewState:
         attempt("order", lambda v, raw: replace(v, funnel_order=choice(["strict", "sequential", "any"])(raw)))
         fx = params.get("fx") or []
         if fx:
-            attempt("fx", lambda v, _raw: replace(v, funnel_exclusions=tuple(_exclusion(x) for x in fx)))
-        attempt("sw", lambda v, raw: replace(v, funnel_step_windows=tuple(
-            None if w.strip() in ("-", "") else parse_duration(w) for w in raw.split(","))))
+            attempt("fx", lambda v, _raw: replace(v, funnel_exclusions=tuple(parse_exclusion(x) for x in fx)))
+        attempt("sw", lambda v, raw: replace(v, funnel_step_windows=parse_step_windows(raw)))
         attempt("bd", lambda v, raw: replace(v, breakdown=raw))
         attempt("trend", lambda v, raw: replace(v, trend=choice(["day", "week", "month"])(raw)))
         attempt("fdrop", lambda v, raw: replace(v, funnel_drop=max(1, int(raw))))
@@ -293,9 +292,19 @@ def _window(td: timedelta) -> timedelta:
     return td
 
 
-def _exclusion(text: str) -> Exclusion:
-    tps, after, before = text.rsplit(":", 2)
-    return Exclusion(tuple(t for t in tps.split("|") if t), int(after), int(before))
+def parse_exclusion(text: str) -> Exclusion:
+    """``TOUCHPOINT[|TOUCHPOINT]:AFTER:BEFORE`` (the link's ``fx``, the command line's ``--exclusion``)."""
+    try:
+        tps, after, before = text.rsplit(":", 2)
+        return Exclusion(tuple(t for t in tps.split("|") if t), int(after), int(before))
+    except ValueError as err:
+        raise QueryError(f"'{text}' is not an exclusion: write TOUCHPOINT[|TOUCHPOINT]:AFTER:BEFORE, for example "
+                         "chat:2:3 (a chat after step 2 and before step 3 stops the journey at step 2).") from err
+
+
+def parse_step_windows(text: str) -> tuple[timedelta | None, ...]:
+    """``-,3m,1h``: each step's own window from the previous step, ``-`` for none (link ``sw``, ``--step-windows``)."""
+    return tuple(None if w.strip() in ("-", "") else parse_duration(w) for w in text.split(","))
 
 
 def filter_dates(events: ir.Table, start: date | None, end: date | None) -> ir.Table:

@@ -253,6 +253,19 @@ def test_funnel_breakdown_and_path_variants_give_the_dashboards_numbers(home, tm
     assert [v["path"] for v in out["variants"]] == list(auto.variants.path)
     every = json.loads(cli("paths", "shop", "--min-steps", "1", "--format", "json", home=home).stdout)
     assert every["one_step_journeys_set_aside"] == 0 and len(every["variants"]) == 10
+    # exclusions and per-step windows: the command line reads them as the link does (fx, sw)
+    from journeys.views import ViewState
+
+    link, _ = ViewState.from_params({"steps": [steps], "fx": ["product_view:2:3"], "sw": ["-,3m,-"]})
+    out = cli("funnel", "shop", "--steps", steps, "--exclusion", "product_view:2:3", "--step-windows=-,3m,-",
+              "--format", "json", home=home)
+    assert out.returncode == 0, out.stderr
+    query = link.funnel()
+    assert query is not None and query.exclusions and query.step_windows
+    expected = compute_funnel(journeys_for(table, Shaping()), query)
+    assert [r["customers"] for r in json.loads(out.stdout)["steps"]] == list(expected.steps.customers)
+    assert list(expected.steps.customers) != list(compute_funnel(journeys_for(table, Shaping()), FunnelQuery(
+        steps=tuple((s,) for s in steps.split(",")))).steps.customers)  # they change the counts
     store.close()
     bad = cli("funnel", "shop", "--steps", steps, "--breakdown", "devise", home=home)
     assert bad.returncode == 2 and "Did you mean 'device'?" in bad.stderr
