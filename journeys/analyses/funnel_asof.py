@@ -2,7 +2,7 @@
 previous step", which is exactly what an ASOF join finds: one sorted merge per step, instead of a window over
 every event of the funnel for every step (10M events: the matching pass 2.2 s -> 1.85 s).
 
-The window path in :mod:`journeys.analyses.funnels` computes the same attempts on every backend (Spark has no
+The window path in :mod:`journeys.analyses.funnel_windows` computes the same attempts on every backend (Spark has no
 ASOF join); the reference tests check both. As there, the chain from a step-2 event through steps 3..n is
 followed once and shared by every attempt that reaches that event; per-step windows apply along the chain, the
 overall window (which depends on the attempt's start) afterwards.
@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
+
+from journeys.analyses.funnel_windows import in_window, step_window
 
 if TYPE_CHECKING:
     from journeys.analyses.funnels import FunnelQuery
@@ -45,13 +47,11 @@ def sequential_attempts(e: ir.Table, start: ir.Table, q: FunnelQuery, window: in
     ``t2..tn`` (null where the attempt stops), ``after2..aftern`` (the touchpoint after each step) and, per
     exclusion ``i``, ``ex{i}_{after}`` (the first exclusion event after step ``after``). ``e``: the funnel's
     events with ``tsec``."""
-    from journeys.analyses.funnels import _step_window, in_window
-
     n = len(q.steps)
     chain = _step_events(e, q.steps[1], 2)
     for k in range(3, n + 1):
         chain = _next(chain, _step_events(e, q.steps[k - 1], k), "j2", f"p{k - 1}", k)
-        sw = _step_window(q, k)
+        sw = step_window(q, k)
         if sw is not None:
             ok = (chain[f"t{k}"] - chain[f"t{k - 1}"] <= sw).fill_null(False)
             chain = chain.mutate(**{f"p{k}": ibis.ifelse(ok, chain[f"p{k}"], ibis.null("int64")),
